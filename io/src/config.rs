@@ -1,0 +1,960 @@
+//! Typed TOML run configuration.
+//!
+//! Every table is `deny_unknown_fields`; keys carry their SI unit (`t1_s`,
+//! `voxel_size_m`, `amplitude_t_per_m`); vectors are ordered `[z, y, x]` and say so
+//! (`propagation_zyx`). [`RunConfig::load`] parses a file, applies `--set`
+//! overrides, and [`RunConfig::build`] turns it into solver domain types,
+//! validating once. Errors name the file, line, key, value and what was expected.
+//!
+//! Relative input paths (label maps, wave fields) are relative to the config
+//! file's directory; the output path is relative to the working directory.
+
+use std::path::{Path, PathBuf};
+
+use mre_solver::model::motion::{Displacement, HarmonicField, NoMotion, PlaneShearWave};
+use mre_solver::model::phantom::{Grid, Inclusion, InclusionShape, Phantom, Tissue};
+use mre_solver::model::scanner::Scanner;
+use mre_solver::sequence::{GreMre, Meg, Polarities, Spoiling};
+use mre_solver::units::Axis;
+use mre_solver::{Integration, KernelChoice, Precision, SimulationOptions, SolverError};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A configuration error with its location.
+#[derive(Debug, Error)]
+#[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The config file (or `--set` for an override).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key, e.g. `tissue[0].t1_s`.
+    pub key: String,
+    /// What is wrong: the value given and what was expected.
+    pub message: String,
+}
+
+/// Output settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// HDF5 output path (relative to the working directory); default `out/<config stem>.h5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Write PNG figures beside the HDF5 file.
+    #[serde(default = "yes")]
+    pub figures: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { path: None, figures: true }
+    }
+}
+
+/// One tissue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TissueConfig {
+    /// Name (referenced by `phantom.background`, inclusions and `motion.medium`).
+    pub name: String,
+    /// Label value (default: position in the list, from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<u16>,
+    /// Relative proton density.
+    #[serde(default = "one")]
+    pub proton_density: f64,
+    /// T1, s.
+    pub t1_s: f64,
+    /// T2, s.
+    pub t2_s: f64,
+    /// Off-resonance, Hz.
+    #[serde(default)]
+    pub off_resonance_hz: f64,
+    /// Storage modulus G', Pa.
+    pub storage_modulus_pa: f64,
+    /// Loss modulus G'', Pa.
+    #[serde(default)]
+    pub loss_modulus_pa: f64,
+    /// Density, kg/m³.
+    #[serde(default = "water_density")]
+    pub density_kg_m3: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn water_density() -> f64 {
+    1000.0
+}
+
+/// Built-in inclusion shapes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShapeKind {
+    /// Infinite cylinder (`radius_m`, `axis`).
+    Cylinder,
+    /// Sphere (`radius_m`).
+    Sphere,
+    /// Axis-aligned box (`half_size_zyx_m`).
+    Box,
+}
+
+/// An inclusion painted into the phantom.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionConfig {
+    /// Shape.
+    pub shape: ShapeKind,
+    /// Tissue name that fills it.
+    pub tissue: String,
+    /// Centre `[z, y, x]`, m (grid centre is the origin).
+    #[serde(default)]
+    pub center_zyx_m: [f64; 3],
+    /// Radius for cylinder and sphere, m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_m: Option<f64>,
+    /// Cylinder axis (`"z"`, `"y"`, `"x"`), default `"z"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axis: Option<String>,
+    /// Half sizes of a box `[z, y, x]`, m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_size_zyx_m: Option<[f64; 3]>,
+}
+
+/// The phantom.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PhantomConfig {
+    /// Grid `[nz, ny, nx]` (nz = 1 for 2-D).
+    pub shape: [usize; 3],
+    /// Voxel size `[dz, dy, dx]`, m.
+    pub voxel_size_m: [f64; 3],
+    /// Isochromats per voxel.
+    #[serde(default = "one_usize")]
+    pub spins_per_voxel: usize,
+    /// Jitter isochromats uniformly inside their voxel.
+    #[serde(default = "yes")]
+    pub jitter: bool,
+    /// Seed of the jitter.
+    #[serde(default)]
+    pub seed: u64,
+    /// Tissue filling the grid before inclusions (omit for empty background).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
+    /// Inclusions, painted in order.
+    #[serde(default, rename = "inclusion", skip_serializing_if = "Vec::is_empty")]
+    pub inclusions: Vec<InclusionConfig>,
+    /// HDF5 file with a label map (instead of shapes), relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_file: Option<PathBuf>,
+    /// Dataset of the label map.
+    #[serde(default = "labels_dataset")]
+    pub labels_dataset: String,
+}
+
+fn one_usize() -> usize {
+    1
+}
+fn labels_dataset() -> String {
+    "/labels".into()
+}
+
+/// Where the tissue motion comes from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MotionSource {
+    /// Analytic damped plane shear wave in the `medium` tissue.
+    PlaneWave,
+    /// `/wave` of an mre-data HDF5 file (`file`).
+    Hdf5,
+    /// No motion.
+    None,
+}
+
+/// Tissue motion.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MotionConfig {
+    /// Source of the displacement field.
+    pub source: MotionSource,
+    /// Vibration frequencies, Hz.
+    pub frequencies_hz: Vec<f64>,
+    /// Plane wave: amplitude, m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amplitude_m: Option<f64>,
+    /// Plane wave: propagation direction `[z, y, x]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation_zyx: Option<[f64; 3]>,
+    /// Plane wave: polarisation `[z, y, x]` (perpendicular to propagation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polarization_zyx: Option<[f64; 3]>,
+    /// Plane wave: tissue whose G*, ρ set the wavenumber (default: the only
+    /// mechanical property set present in the phantom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    /// HDF5 source file, relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// Motion-encoding gradient.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MegConfig {
+    /// Encoded axes, each a separate acquisition (`"x"`, `"y"`, `"z"`).
+    #[serde(default = "z_axis")]
+    pub axes: Vec<String>,
+    /// MEG frequency, Hz (default: each vibration frequency, i.e. matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_hz: Option<f64>,
+    /// Number of cycles.
+    #[serde(default = "one_u32")]
+    pub cycles: u32,
+    /// Amplitude G0, T/m.
+    pub amplitude_t_per_m: f64,
+}
+
+fn z_axis() -> Vec<String> {
+    vec!["z".into()]
+}
+fn one_u32() -> u32 {
+    1
+}
+
+/// Sequence type.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SequenceKind {
+    /// Built-in gradient-echo MRE.
+    GreMre,
+}
+
+/// Polarity selection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolarityConfig {
+    /// + and −.
+    Both,
+    /// + only.
+    Positive,
+}
+
+/// Spoiling selection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpoilingConfig {
+    /// Transverse magnetisation zeroed at the end of each TR.
+    Ideal,
+    /// Spoiler gradient only.
+    Gradient,
+    /// RF spoiling plus spoiler gradient.
+    Rf,
+    /// None.
+    None,
+}
+
+/// The MRE sequence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// Sequence type.
+    #[serde(rename = "type", default = "gre")]
+    pub kind: SequenceKind,
+    /// TR, s.
+    pub tr_s: f64,
+    /// TE, s.
+    pub te_s: f64,
+    /// Flip angle, degrees.
+    pub flip_angle_deg: f64,
+    /// Acquisition matrix `[nz, ny, nx]` (default: the phantom shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<[usize; 3]>,
+    /// Field of view `[z, y, x]`, m (default: the phantom extent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fov_m: Option<[f64; 3]>,
+    /// ADC dwell time, s.
+    #[serde(default = "dwell")]
+    pub readout_dwell_s: f64,
+    /// Mechanical phase offsets per period.
+    #[serde(default = "four")]
+    pub phase_offsets: usize,
+    /// MEG polarities.
+    #[serde(default = "both")]
+    pub polarities: PolarityConfig,
+    /// Dummy TRs before acquisition.
+    #[serde(default)]
+    pub dummy_scans: usize,
+    /// Spoiling.
+    #[serde(default = "ideal")]
+    pub spoiling: SpoilingConfig,
+    /// Spoiler strength for `gradient` and `rf` spoiling: phase cycles across a voxel.
+    #[serde(default = "four_f")]
+    pub spoiler_cycles_per_voxel: f64,
+    /// Motion-encoding gradient.
+    pub meg: MegConfig,
+}
+
+fn gre() -> SequenceKind {
+    SequenceKind::GreMre
+}
+fn dwell() -> f64 {
+    10e-6
+}
+fn four() -> usize {
+    4
+}
+fn four_f() -> f64 {
+    4.0
+}
+fn both() -> PolarityConfig {
+    PolarityConfig::Both
+}
+fn ideal() -> SpoilingConfig {
+    SpoilingConfig::Ideal
+}
+
+/// Scanner limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerConfig {
+    /// Maximum gradient amplitude, T/m.
+    #[serde(default = "gmax")]
+    pub max_gradient_t_per_m: f64,
+    /// Maximum slew rate, T/m/s.
+    #[serde(default = "smax")]
+    pub max_slew_t_per_m_per_s: f64,
+    /// Gradient raster, s.
+    #[serde(default = "raster")]
+    pub gradient_raster_s: f64,
+}
+
+fn gmax() -> f64 {
+    Scanner::default().max_gradient_t_per_m
+}
+fn smax() -> f64 {
+    Scanner::default().max_slew_t_per_m_per_s
+}
+fn raster() -> f64 {
+    Scanner::default().gradient_raster_s
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        Self { max_gradient_t_per_m: gmax(), max_slew_t_per_m_per_s: smax(), gradient_raster_s: raster() }
+    }
+}
+
+/// Kernel selection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelConfig {
+    /// Optimised kernel.
+    Fast,
+    /// f64 reference kernel.
+    Reference,
+}
+
+/// Precision selection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrecisionConfig {
+    /// Single.
+    F32,
+    /// Double.
+    F64,
+}
+
+/// Integration selection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntegrationConfig {
+    /// Event to event, closed-form moments.
+    Events,
+    /// Fixed raster steps.
+    Raster,
+}
+
+/// Numerical settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationConfig {
+    /// Kernel.
+    #[serde(default = "fast_kernel")]
+    pub kernel: KernelConfig,
+    /// Precision of the fast kernel.
+    #[serde(default = "f32p")]
+    pub precision: PrecisionConfig,
+    /// Step construction.
+    #[serde(default = "events")]
+    pub integration: IntegrationConfig,
+    /// Raster step for `integration = "raster"`, s (default: the gradient raster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raster_step_s: Option<f64>,
+    /// Spatial phase unwrapping before the temporal FFT.
+    #[serde(default = "yes")]
+    pub unwrap: bool,
+    /// Rayon threads (0 = all cores or RAYON_NUM_THREADS).
+    #[serde(default)]
+    pub threads: usize,
+}
+
+fn fast_kernel() -> KernelConfig {
+    KernelConfig::Fast
+}
+fn f32p() -> PrecisionConfig {
+    PrecisionConfig::F32
+}
+fn events() -> IntegrationConfig {
+    IntegrationConfig::Events
+}
+
+impl Default for SimulationConfig {
+    fn default() -> Self {
+        Self { kernel: fast_kernel(), precision: f32p(), integration: events(), raster_step_s: None, unwrap: true, threads: 0 }
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Output.
+    #[serde(default)]
+    pub output: OutputConfig,
+    /// Phantom.
+    pub phantom: PhantomConfig,
+    /// Tissues.
+    #[serde(rename = "tissue")]
+    pub tissues: Vec<TissueConfig>,
+    /// Motion.
+    pub motion: MotionConfig,
+    /// Sequence.
+    pub sequence: SequenceConfig,
+    /// Scanner.
+    #[serde(default)]
+    pub scanner: ScannerConfig,
+    /// Simulation.
+    #[serde(default)]
+    pub simulation: SimulationConfig,
+}
+
+/// Domain objects built from a config.
+pub struct BuiltRun {
+    /// The phantom.
+    pub phantom: Phantom,
+    /// Frequencies, Hz.
+    pub frequencies_hz: Vec<f64>,
+    /// Motion per frequency.
+    pub motion: Vec<Box<dyn Displacement>>,
+    /// Encoded axes.
+    pub meg_axes: Vec<Axis>,
+    /// Sequence template.
+    pub sequence: GreMre,
+    /// Fixed MEG frequency.
+    pub meg_frequency_hz: Option<f64>,
+    /// Scanner.
+    pub scanner: Scanner,
+    /// Numerical options.
+    pub options: SimulationOptions,
+    /// Density written to `/acquisition`, kg/m³.
+    pub density_kg_m3: f64,
+}
+
+impl BuiltRun {
+    /// The experiment to hand to [`mre_solver::simulate`].
+    pub fn experiment(&self) -> mre_solver::Experiment<'_> {
+        mre_solver::Experiment {
+            phantom: &self.phantom,
+            frequencies_hz: self.frequencies_hz.clone(),
+            motion: self.motion.iter().map(|m| m.as_ref()).collect(),
+            meg_axes: self.meg_axes.clone(),
+            sequence: self.sequence.clone(),
+            meg_frequency_hz: self.meg_frequency_hz,
+            scanner: self.scanner.clone(),
+        }
+    }
+}
+
+/// Source text and name of a config, for error locations.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// File name as given.
+    pub file: String,
+    /// Directory that relative input paths are resolved against.
+    pub dir: PathBuf,
+    /// Raw text.
+    pub text: String,
+    /// Keys changed by `--set` (dotted).
+    pub overridden: Vec<String>,
+}
+
+impl Source {
+    /// Build an error for `key` (dotted, `tissue[1].t1_s` style), locating its line.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let plain = key.replace(['[', ']'], ".").replace("..", ".");
+        let plain = plain.trim_end_matches('.');
+        if self.overridden.iter().any(|k| k == plain || k.replace(['[', ']'], ".").trim_end_matches('.') == plain) {
+            return ConfigError { file: "--set".into(), line: None, key: key.into(), message: message.into() };
+        }
+        ConfigError { file: self.file.clone(), line: locate(&self.text, key), key: key.into(), message: message.into() }
+    }
+}
+
+/// Find the 1-based line of a dotted key such as `sequence.meg.amplitude_t_per_m`
+/// or `tissue[1].t1_s` (a best effort over the raw TOML text).
+pub fn locate(text: &str, key: &str) -> Option<usize> {
+    // split into table path and leaf, with an optional array index on a table part
+    let parts: Vec<&str> = key.split('.').collect();
+    let (leaf, tables) = parts.split_last()?;
+    let mut header = String::new();
+    let mut index = 0usize;
+    for t in tables {
+        let (name, idx) = match t.find('[') {
+            Some(p) => (&t[..p], t[p + 1..t.len() - 1].parse().unwrap_or(0)),
+            None => (*t, 0),
+        };
+        if !header.is_empty() {
+            header.push('.');
+        }
+        header.push_str(name);
+        index = idx;
+    }
+    let leaf_name = leaf.split('[').next().unwrap_or(leaf);
+    let mut in_table = tables.is_empty();
+    let mut seen = 0usize;
+    let mut header_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            let name = l.trim_start_matches('[').split(']').next().unwrap_or("").trim();
+            in_table = false;
+            if name == header {
+                if l.starts_with("[[") {
+                    in_table = seen == index;
+                    seen += 1;
+                } else {
+                    in_table = true;
+                }
+                if in_table {
+                    header_line = Some(i + 1);
+                }
+            }
+            continue;
+        }
+        if in_table {
+            let k = l.split('=').next().unwrap_or("").trim();
+            if k == leaf_name {
+                return Some(i + 1);
+            }
+        }
+    }
+    header_line
+}
+
+/// Apply `section.key=value` overrides to a parsed TOML document. The value is
+/// parsed as a TOML value; if that fails it is taken as a string.
+fn apply_override(doc: &mut toml::Table, assignment: &str) -> Result<String, ConfigError> {
+    let bad = |m: String| ConfigError { file: "--set".into(), line: None, key: assignment.into(), message: m };
+    let (path, value) = assignment.split_once('=').ok_or_else(|| bad("expected section.key=value".into()))?;
+    let path = path.trim();
+    let value = value.trim();
+    let parsed: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").expect("v"),
+        Err(_) => toml::Value::String(value.to_string()),
+    };
+    let keys: Vec<&str> = path.split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(bad("expected a dotted key like sequence.te_s".into()));
+    }
+    let mut cur = doc;
+    for (i, k) in keys[..keys.len() - 1].iter().enumerate() {
+        let next = keys[i + 1];
+        let entry = cur.entry(k.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            toml::Value::Array(a) => {
+                // `tissue.0.t1_s`: numeric index into an array of tables
+                let idx: usize = next.parse().map_err(|_| bad(format!("'{k}' is a list: give an index, e.g. {k}.0.{next}")))?;
+                let _ = idx;
+                return apply_in_array(a, &keys[i + 1..], parsed, assignment);
+            }
+            _ => return Err(bad(format!("'{k}' is not a table"))),
+        };
+    }
+    cur.insert(keys[keys.len() - 1].to_string(), parsed);
+    Ok(path.to_string())
+}
+
+fn apply_in_array(a: &mut [toml::Value], keys: &[&str], value: toml::Value, assignment: &str) -> Result<String, ConfigError> {
+    let bad = |m: String| ConfigError { file: "--set".into(), line: None, key: assignment.into(), message: m };
+    let idx: usize = keys[0].parse().map_err(|_| bad("expected an index".into()))?;
+    let len = a.len();
+    let item = a.get_mut(idx).ok_or_else(|| bad(format!("index {idx} is out of range (the list has {len} entries)")))?;
+    let toml::Value::Table(t) = item else { return Err(bad("not a table".into())) };
+    if keys.len() != 2 {
+        return Err(bad("only one key below a list index is supported".into()));
+    }
+    t.insert(keys[1].to_string(), value);
+    Ok(assignment.split('=').next().unwrap_or("").trim().to_string())
+}
+
+impl RunConfig {
+    /// Parse `path`, apply `overrides` (`section.key=value`), deserialize.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<(Self, Source), ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: "(file)".into(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &file, dir, overrides)
+    }
+
+    /// Parse config text (see [`RunConfig::load`]).
+    pub fn parse(text: &str, file: &str, dir: PathBuf, overrides: &[String]) -> Result<(Self, Source), ConfigError> {
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| de_error(file, text, e))?;
+        let mut overridden = Vec::new();
+        for o in overrides {
+            overridden.push(apply_override(&mut doc, o)?);
+        }
+        let src = Source { file: file.into(), dir, text: text.into(), overridden };
+        let cfg: RunConfig = if overrides.is_empty() {
+            toml::from_str(text).map_err(|e| de_error(file, text, e))?
+        } else {
+            let merged = toml::to_string(&doc).expect("a TOML table serialises");
+            toml::from_str(&merged).map_err(|e| {
+                let mut err = de_error(&format!("{file} (with --set overrides)"), &merged, e);
+                err.line = None;
+                err
+            })?
+        };
+        Ok((cfg, src))
+    }
+
+    /// The resolved configuration (defaults filled in) as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Validate and build the domain objects.
+    pub fn build(&self, src: &Source) -> Result<BuiltRun, ConfigError> {
+        let sv = |key: &str, e: SolverError| src.error(key, e.to_string());
+        let p = &self.phantom;
+        let grid = Grid::new(p.shape, p.voxel_size_m).map_err(|e| {
+            let key = if e.to_string().contains("shape") { "phantom.shape" } else { "phantom.voxel_size_m" };
+            sv(key, e)
+        })?;
+        if self.tissues.is_empty() {
+            return Err(src.error("tissue", "no [[tissue]] tables: at least one tissue is expected"));
+        }
+        let mut tissues = Vec::new();
+        for (i, t) in self.tissues.iter().enumerate() {
+            let tissue = Tissue {
+                name: t.name.clone(),
+                label: t.label.unwrap_or(i as u16 + 1),
+                proton_density: t.proton_density,
+                t1_s: t.t1_s,
+                t2_s: t.t2_s,
+                off_resonance_hz: t.off_resonance_hz,
+                storage_modulus_pa: t.storage_modulus_pa,
+                loss_modulus_pa: t.loss_modulus_pa,
+                density_kg_m3: t.density_kg_m3,
+            };
+            tissue.validate().map_err(|e| {
+                let field = match &e {
+                    SolverError::InvalidParameter { name, .. } => name.rsplit(' ').next().unwrap_or("").to_string(),
+                    _ => String::new(),
+                };
+                sv(&format!("tissue[{i}].{field}"), e)
+            })?;
+            if tissues.iter().any(|o: &Tissue| o.name == tissue.name) {
+                return Err(src.error(&format!("tissue[{i}].name"), format!("'{}' is used by two tissues: names must be unique", t.name)));
+            }
+            tissues.push(tissue);
+        }
+        let label_of = |tissues: &[Tissue], name: &str, key: &str| -> Result<u16, ConfigError> {
+            tissues.iter().find(|t| t.name == name).map(|t| t.label).ok_or_else(|| {
+                let names: Vec<&str> = tissues.iter().map(|t| t.name.as_str()).collect();
+                src.error(key, format!("unknown tissue '{name}': expected one of {names:?}"))
+            })
+        };
+        let labels = if let Some(f) = &p.labels_file {
+            if p.background.is_some() || !p.inclusions.is_empty() {
+                return Err(src.error("phantom.labels_file", "give either labels_file or background/inclusion shapes, not both"));
+            }
+            let path = src.dir.join(f);
+            let l = crate::hdf5::read_labels(&path, &p.labels_dataset).map_err(|e| src.error("phantom.labels_file", e.to_string()))?;
+            if l.shape() != p.shape {
+                return Err(src.error(
+                    "phantom.shape",
+                    format!("{:?} does not match the label map {:?} in {}", p.shape, l.shape(), path.display()),
+                ));
+            }
+            l
+        } else {
+            let bg = match &p.background {
+                Some(b) => label_of(&tissues, b, "phantom.background")?,
+                None => 0,
+            };
+            let mut incs = Vec::new();
+            for (i, inc) in p.inclusions.iter().enumerate() {
+                let key = |k: &str| format!("phantom.inclusion[{i}].{k}");
+                let label = label_of(&tissues, &inc.tissue, &key("tissue"))?;
+                let radius = |r: Option<f64>| -> Result<f64, ConfigError> {
+                    match r {
+                        Some(r) if r > 0.0 && r.is_finite() => Ok(r),
+                        Some(r) => Err(src.error(&key("radius_m"), format!("{r} is invalid: expected a positive radius in m"))),
+                        None => Err(src.error(&key("radius_m"), "missing: a cylinder or sphere needs radius_m")),
+                    }
+                };
+                let shape = match inc.shape {
+                    ShapeKind::Sphere => InclusionShape::Sphere { radius_m: radius(inc.radius_m)? },
+                    ShapeKind::Cylinder => {
+                        let a = inc.axis.as_deref().unwrap_or("z");
+                        let axis = Axis::parse(a).ok_or_else(|| src.error(&key("axis"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\"")))?;
+                        InclusionShape::Cylinder { radius_m: radius(inc.radius_m)?, axis: axis.index() }
+                    }
+                    ShapeKind::Box => {
+                        let h = inc.half_size_zyx_m.ok_or_else(|| src.error(&key("half_size_zyx_m"), "missing: a box needs half_size_zyx_m"))?;
+                        if h.iter().any(|v| !(*v > 0.0)) {
+                            return Err(src.error(&key("half_size_zyx_m"), format!("{h:?} is invalid: expected positive half sizes in m")));
+                        }
+                        InclusionShape::Box { half_size_m: h }
+                    }
+                };
+                incs.push(Inclusion { shape, centre_m: inc.center_zyx_m, label });
+            }
+            Phantom::from_shapes(grid.clone(), bg, &incs)
+        };
+        let phantom = Phantom { grid, labels, tissues, spins_per_voxel: p.spins_per_voxel, jitter: p.jitter, seed: p.seed };
+        phantom.validate().map_err(|e| {
+            let key = if e.to_string().contains("spins_per_voxel") { "phantom.spins_per_voxel" } else { "phantom" };
+            sv(key, e)
+        })?;
+
+        // motion
+        let m = &self.motion;
+        if m.frequencies_hz.is_empty() {
+            return Err(src.error("motion.frequencies_hz", "empty: expected at least one vibration frequency in Hz"));
+        }
+        for (i, &f) in m.frequencies_hz.iter().enumerate() {
+            if !(f > 0.0 && f.is_finite()) {
+                return Err(src.error(&format!("motion.frequencies_hz[{i}]"), format!("{f} is invalid: expected a positive frequency in Hz")));
+            }
+        }
+        // mechanically present tissues
+        let present: Vec<&Tissue> = phantom.tissues.iter().filter(|t| phantom.labels.iter().any(|&l| l == t.label)).collect();
+        let density = present.first().map_or(1000.0, |t| t.density_kg_m3);
+        let motion: Vec<Box<dyn Displacement>> = match m.source {
+            MotionSource::None => m.frequencies_hz.iter().map(|_| Box::new(NoMotion) as Box<dyn Displacement>).collect(),
+            MotionSource::PlaneWave => {
+                let medium = match &m.medium {
+                    Some(name) => {
+                        let l = label_of(&phantom.tissues, name, "motion.medium")?;
+                        phantom.tissues.iter().find(|t| t.label == l).expect("label exists")
+                    }
+                    None => {
+                        let first = present[0];
+                        let same = |t: &&Tissue| {
+                            t.storage_modulus_pa == first.storage_modulus_pa
+                                && t.loss_modulus_pa == first.loss_modulus_pa
+                                && t.density_kg_m3 == first.density_kg_m3
+                        };
+                        if !present.iter().all(same) {
+                            return Err(src.error(
+                                "motion.medium",
+                                "missing: the phantom's tissues differ mechanically, so an analytic plane wave is not its motion; \
+                                 name the tissue whose G', G'' and density define the wave (medium = \"...\"), \
+                                 or make the tissues mechanically equal",
+                            ));
+                        }
+                        first
+                    }
+                };
+                let amp = m.amplitude_m.ok_or_else(|| src.error("motion.amplitude_m", "missing: a plane wave needs amplitude_m"))?;
+                let prop = m.propagation_zyx.unwrap_or([0.0, 0.0, 1.0]);
+                let pol = m.polarization_zyx.unwrap_or([1.0, 0.0, 0.0]);
+                let mut out: Vec<Box<dyn Displacement>> = Vec::new();
+                for &f in &m.frequencies_hz {
+                    let w = PlaneShearWave::new(f, medium.storage_modulus_pa, medium.loss_modulus_pa, medium.density_kg_m3, amp, prop, pol)
+                        .map_err(|e| {
+                            let key = match &e {
+                                SolverError::InvalidParameter { name, .. } if name.contains("zyx") => format!("motion.{name}"),
+                                SolverError::InvalidParameter { name, .. } if name == "amplitude_m" => "motion.amplitude_m".into(),
+                                _ => "motion".into(),
+                            };
+                            sv(&key, e)
+                        })?;
+                    out.push(Box::new(w));
+                }
+                out
+            }
+            MotionSource::Hdf5 => {
+                let f = m.file.as_ref().ok_or_else(|| src.error("motion.file", "missing: source = \"hdf5\" needs file = \"path.h5\""))?;
+                let path = src.dir.join(f);
+                let data = crate::hdf5::read_mre_data(&path).map_err(|e| src.error("motion.file", e.to_string()))?;
+                let wave = data.wave.as_ref().ok_or_else(|| src.error("motion.file", format!("{} has no /wave dataset", path.display())))?;
+                let sh = wave.shape();
+                let wgrid = Grid::new([sh[2], sh[3], sh[4]], data.voxel_size_m).map_err(|e| sv("motion.file", e))?;
+                let mut out: Vec<Box<dyn Displacement>> = Vec::new();
+                for &f in &m.frequencies_hz {
+                    let fi = data.frequencies_hz.iter().position(|&g| (g - f).abs() <= 1e-9 * f).ok_or_else(|| {
+                        src.error("motion.frequencies_hz", format!("{f} Hz is not in {} (it has {:?})", path.display(), data.frequencies_hz))
+                    })?;
+                    let mut amp = ndarray::Array4::<num_complex::Complex64>::zeros((3, sh[2], sh[3], sh[4]));
+                    for (ci, c) in data.components.chars().enumerate() {
+                        let ax = Axis::parse(&c.to_string()).ok_or_else(|| {
+                            src.error("motion.file", format!("{}: /acquisition components '{}' must be letters x, y, z", path.display(), data.components))
+                        })?;
+                        amp.index_axis_mut(ndarray::Axis(0), ax.index()).assign(&wave.slice(ndarray::s![fi, ci, .., .., ..]));
+                    }
+                    out.push(Box::new(HarmonicField::new(wgrid.clone(), amp).map_err(|e| sv("motion.file", e))?));
+                }
+                out
+            }
+        };
+
+        // sequence
+        let s = &self.sequence;
+        let mut axes = Vec::new();
+        for (i, a) in s.meg.axes.iter().enumerate() {
+            let ax = Axis::parse(a).ok_or_else(|| src.error(&format!("sequence.meg.axes[{i}]"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\"")))?;
+            if axes.contains(&ax) {
+                return Err(src.error(&format!("sequence.meg.axes[{i}]"), format!("'{a}' is listed twice")));
+            }
+            axes.push(ax);
+        }
+        if axes.is_empty() {
+            return Err(src.error("sequence.meg.axes", "empty: expected at least one axis"));
+        }
+        let fov = s.fov_m.unwrap_or_else(|| phantom.grid.fov_m());
+        let matrix = s.matrix.unwrap_or(p.shape);
+        let seq = GreMre {
+            tr_s: s.tr_s,
+            te_s: s.te_s,
+            flip_angle_rad: s.flip_angle_deg.to_radians(),
+            matrix,
+            fov_m: fov,
+            readout_dwell_s: s.readout_dwell_s,
+            meg: Meg { axis: axes[0], frequency_hz: s.meg.frequency_hz.unwrap_or(m.frequencies_hz[0]), cycles: s.meg.cycles, amplitude_t_per_m: s.meg.amplitude_t_per_m },
+            phase_offsets: s.phase_offsets,
+            polarities: match s.polarities {
+                PolarityConfig::Both => Polarities::Both,
+                PolarityConfig::Positive => Polarities::Positive,
+            },
+            dummy_scans: s.dummy_scans,
+            spoiling: match s.spoiling {
+                SpoilingConfig::Ideal => Spoiling::Ideal,
+                SpoilingConfig::Gradient => Spoiling::Gradient { cycles_per_voxel: s.spoiler_cycles_per_voxel },
+                SpoilingConfig::Rf => Spoiling::Rf { cycles_per_voxel: s.spoiler_cycles_per_voxel },
+                SpoilingConfig::None => Spoiling::None,
+            },
+        };
+        if let Some(f) = s.meg.frequency_hz {
+            if !(f > 0.0 && f.is_finite()) {
+                return Err(src.error("sequence.meg.frequency_hz", format!("{f} is invalid: expected a positive frequency in Hz")));
+            }
+        }
+        let sc = &self.scanner;
+        let scanner = Scanner { max_gradient_t_per_m: sc.max_gradient_t_per_m, max_slew_t_per_m_per_s: sc.max_slew_t_per_m_per_s, gradient_raster_s: sc.gradient_raster_s };
+        scanner.validate().map_err(|e| {
+            let key = match &e {
+                SolverError::InvalidParameter { name, .. } => format!("scanner.{name}"),
+                _ => "scanner".into(),
+            };
+            sv(&key, e)
+        })?;
+        // check every frequency's timing now, so `check` reports it
+        for &f in &m.frequencies_hz {
+            let mut sq = seq.clone();
+            sq.meg.frequency_hz = s.meg.frequency_hz.unwrap_or(f);
+            sq.layout(&scanner).map_err(|e| {
+                let key = match &e {
+                    SolverError::InvalidParameter { name, .. } => {
+                        let n = name.split('[').next().unwrap_or(name);
+                        if n.starts_with("meg.") {
+                            format!("sequence.{n}")
+                        } else if n == "phase_offsets" || n == "tr_s" || n == "te_s" || n == "readout_dwell_s" || n == "flip_angle_deg" {
+                            format!("sequence.{n}")
+                        } else if n == "spoiler_cycles_per_voxel" {
+                            "sequence.spoiler_cycles_per_voxel".into()
+                        } else {
+                            format!("sequence.{n}")
+                        }
+                    }
+                    SolverError::Timing(m) if m.starts_with("TE") => "sequence.te_s".into(),
+                    SolverError::Timing(_) => "sequence.tr_s".into(),
+                    SolverError::ScannerLimit(m) if m.starts_with("MEG") => "sequence.meg.amplitude_t_per_m".into(),
+                    SolverError::ScannerLimit(_) => "sequence.readout_dwell_s".into(),
+                    _ => "sequence".into(),
+                };
+                let msg = if m.frequencies_hz.len() > 1 { format!("{e} (at {f} Hz)") } else { e.to_string() };
+                src.error(&key, msg)
+            })?;
+        }
+        let sim = &self.simulation;
+        let integration = match sim.integration {
+            IntegrationConfig::Events => Integration::Events,
+            IntegrationConfig::Raster => {
+                let st = sim.raster_step_s.unwrap_or(scanner.gradient_raster_s);
+                if !(st > 0.0 && st < 1e-2) {
+                    return Err(src.error("simulation.raster_step_s", format!("{st} is invalid: expected a positive step below 10 ms")));
+                }
+                Integration::Raster { step_s: st }
+            }
+        };
+        let kernel = match (sim.kernel, sim.precision) {
+            (KernelConfig::Reference, _) => KernelChoice::Reference,
+            (KernelConfig::Fast, PrecisionConfig::F32) => KernelChoice::Fast(Precision::F32),
+            (KernelConfig::Fast, PrecisionConfig::F64) => KernelChoice::Fast(Precision::F64),
+        };
+        Ok(BuiltRun {
+            phantom,
+            frequencies_hz: m.frequencies_hz.clone(),
+            motion,
+            meg_axes: axes,
+            sequence: seq,
+            meg_frequency_hz: s.meg.frequency_hz,
+            scanner,
+            options: SimulationOptions { integration, kernel, unwrap: sim.unwrap },
+            density_kg_m3: density,
+        })
+    }
+}
+
+/// Turn a toml deserialisation error into a [`ConfigError`] with line and the
+/// dotted key: the key written on the error's line, under the last table header.
+fn de_error(file: &str, text: &str, e: toml::de::Error) -> ConfigError {
+    let line = e.span().map(|sp| text[..sp.start.min(text.len())].matches('\n').count() + 1);
+    let key = line
+        .and_then(|l| {
+            let lines: Vec<&str> = text.lines().collect();
+            let here = lines.get(l - 1)?.trim();
+            let table = lines[..l - 1]
+                .iter()
+                .rev()
+                .map(|x| x.trim())
+                .find(|x| x.starts_with('['))
+                .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+            if here.starts_with('[') {
+                return Some(here.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+            }
+            let k = here.split('=').next()?.trim();
+            if k.is_empty() {
+                return table;
+            }
+            Some(match table {
+                Some(t) => format!("{t}.{k}"),
+                None => k.to_string(),
+            })
+        })
+        .unwrap_or_else(|| "(document)".into());
+    ConfigError { file: file.into(), line, key, message: e.message().trim().to_string() }
+}

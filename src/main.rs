@@ -1,0 +1,127 @@
+//! `mre-sim`: command-line front end. Parses arguments, sets up logging and the
+//! progress bar, and calls the libraries; no physics here.
+
+mod bench;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Magnetic resonance elastography: simulate the whole MRE experiment.
+#[derive(Debug, Parser)]
+#[command(name = "mre-sim", version, about, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+    /// More log output (-v info from every module, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+/// Arguments of a simulation run (`mre-sim CONFIG.toml ...`).
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Run configuration (TOML).
+    config: Option<PathBuf>,
+    /// Output HDF5 file (default: `[output] path`, else `out/<config stem>.h5`).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Override a config value: `--set section.key=value` (repeatable; lists by index: `tissue.0.t1_s=0.9`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config without running it and print the resolved config.
+    Check {
+        /// Run configuration (TOML).
+        config: PathBuf,
+        /// Override a config value (as for a run).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Measure kernel and end-to-end throughput.
+    Bench {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Minimum seconds per kernel measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
+}
+
+/// Exit codes: 0 success, 1 failure while running, 2 invalid input (config,
+/// command line, data), 3 the output exists (use --force).
+pub mod exit {
+    /// Failure while running.
+    pub const FAILURE: u8 = 1;
+    /// Invalid configuration or input data.
+    pub const INVALID_INPUT: u8 = 2;
+    /// Output exists and --force was not given.
+    pub const OUTPUT_EXISTS: u8 = 3;
+}
+
+/// An error with an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit code (see [`exit`]).
+    pub code: u8,
+    /// The error.
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let code = if error.downcast_ref::<mre_io::config::ConfigError>().is_some() { exit::INVALID_INPUT } else { exit::FAILURE };
+        Self { code, error }
+    }
+}
+
+impl CliError {
+    /// An error with an explicit code.
+    pub fn new(code: u8, error: anyhow::Error) -> Self {
+        Self { code, error }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,mre_sim=info",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_env("MRE_SIM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Some(Command::Check { config, set }) => run::check(&config, &set),
+        Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
+        None => run::run(&cli.run, cli.quiet),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {:#}", e.error);
+            ExitCode::from(e.code)
+        }
+    }
+}

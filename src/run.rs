@@ -1,0 +1,191 @@
+//! `mre-sim CONFIG.toml` and `mre-sim check CONFIG.toml`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mre_io::config::{BuiltRun, RunConfig, Source};
+use mre_io::data::{GroundTruth, MreData, Provenance};
+use mre_solver::simulate::{simulate, Progress, SimulationOutput};
+use tracing::info;
+
+use crate::{exit, CliError, RunArgs};
+
+/// Progress bar that appears only when a run lasts longer than a second.
+struct CliProgress {
+    bar: ProgressBar,
+    start: Instant,
+    enabled: bool,
+}
+
+impl CliProgress {
+    fn new(enabled: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} simulating [{elapsed_precise}] {wide_bar} {pos}/{len} spin batches (ETA {eta})")
+                .expect("valid template"),
+        );
+        Self { bar, start: Instant::now(), enabled }
+    }
+}
+
+impl Progress for CliProgress {
+    fn update(&self, done: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        if self.enabled && self.bar.is_hidden() && self.start.elapsed() > Duration::from_secs(1) {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+}
+
+fn load(config: &Path, set: &[String]) -> Result<(RunConfig, Source, BuiltRun), CliError> {
+    let (cfg, src) = RunConfig::load(config, set)?;
+    let built = cfg.build(&src)?;
+    Ok((cfg, src, built))
+}
+
+/// Validate a config and print it resolved.
+pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
+    let (cfg, _src, built) = load(config, set)?;
+    let seq = &built.sequence;
+    let lay = seq.layout(&built.scanner).map_err(|e| anyhow!(e))?;
+    let trs = seq.dummy_scans + seq.shots() * seq.matrix[0] * seq.matrix[1];
+    let experiments = built.frequencies_hz.len() * built.meg_axes.len();
+    println!("# {}: valid", config.display());
+    println!(
+        "# {} isochromats ({} voxels with tissue × {}), {} experiment(s) of {} TRs ({:.1} s of scan time each), minimum TE {:.2} ms",
+        built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
+        built.phantom.tissue_voxels(),
+        built.phantom.spins_per_voxel,
+        experiments,
+        trs,
+        trs as f64 * seq.tr_s,
+        lay.min_te_s * 1e3
+    );
+    println!("# resolved configuration:\n{}", cfg.to_toml());
+    Ok(())
+}
+
+fn output_path(args: &RunArgs, cfg: &RunConfig, config: &Path) -> PathBuf {
+    if let Some(o) = &args.output {
+        return o.clone();
+    }
+    if let Some(p) = &cfg.output.path {
+        return p.clone();
+    }
+    let stem = config.file_stem().map_or_else(|| "mre-sim".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from("out").join(format!("{stem}.h5"))
+}
+
+/// Current UTC time as RFC 3339.
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Convert a simulation into the mre-data layout.
+pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenance) -> MreData {
+    let components: String = built.meg_axes.iter().map(|a| a.name()).collect();
+    MreData {
+        frequencies_hz: built.frequencies_hz.clone(),
+        voxel_size_m: out.image_grid.voxel_size_m,
+        density_kg_m3: built.density_kg_m3,
+        components,
+        encoding_efficiency_rad_per_m: out.encoding.iter().map(|x| x.norm()).collect(),
+        encoding_phase_rad: out.encoding.iter().map(|x| x.arg()).collect(),
+        wave: Some(out.wave),
+        phase: Some(out.phase),
+        images: Some(out.images),
+        kspace: Some(out.kspace),
+        kspace_negative: out.kspace_negative,
+        magnitude: Some(out.magnitude),
+        mask: Some(out.mask),
+        labels: Some(out.labels),
+        noise_std: None,
+        ground_truth: Some(GroundTruth { storage_modulus_pa: out.storage_modulus_pa, loss_modulus_pa: out.loss_modulus_pa }),
+        provenance,
+    }
+}
+
+/// Run a config: simulate, write HDF5 and figures.
+pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
+    let config = args.config.as_deref().ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("no config file given (usage: mre-sim CONFIG.toml)")))?;
+    let (cfg, _src, built) = load(config, &args.set)?;
+    let path = output_path(args, &cfg, config);
+    if path.exists() && !args.force {
+        return Err(CliError::new(
+            exit::OUTPUT_EXISTS,
+            anyhow!("{} exists; use --force to overwrite it or --output to write elsewhere", path.display()),
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+    }
+    if cfg.simulation.threads > 0 {
+        rayon::ThreadPoolBuilder::new().num_threads(cfg.simulation.threads).build_global().context("cannot start the thread pool")?;
+    }
+    let threads = rayon::current_num_threads();
+    info!(config = %config.display(), output = %path.display(), threads, "starting");
+    let progress = CliProgress::new(!quiet);
+    let start = Instant::now();
+    let exp = built.experiment();
+    let out = simulate(&exp, &built.options, &progress).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
+    progress.bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let experiments = built.frequencies_hz.len() * built.meg_axes.len();
+    let samples = out.spins as f64 * out.adc_samples as f64 * experiments as f64;
+    let (spins, steps) = (out.spins, out.steps);
+    let kernel = match built.options.kernel {
+        mre_solver::KernelChoice::Fast(p) => format!("fast-{}", p.name()),
+        mre_solver::KernelChoice::Reference => "reference".into(),
+    };
+    let provenance = Provenance {
+        tool: "mre-sim".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        config_toml: cfg.to_toml(),
+        created: rfc3339_now(),
+        threads,
+        ranks: 1,
+        seed: built.phantom.seed,
+        wall_time_s: wall,
+        extra: vec![
+            ("config_file".into(), config.display().to_string()),
+            ("kernel".into(), kernel),
+            ("isochromats".into(), spins.to_string()),
+            ("plan_steps".into(), steps.to_string()),
+            ("isochromat_adc_samples_per_s".into(), format!("{:.4e}", samples / wall)),
+        ],
+    };
+    let data = to_mre_data(out, &built, provenance);
+    mre_io::hdf5::write_mre_data(&path, &data, args.force).map_err(|e| {
+        let code = if path.exists() && !args.force { exit::OUTPUT_EXISTS } else { exit::FAILURE };
+        CliError::new(code, anyhow!(e))
+    })?;
+    println!("wrote {}", path.display());
+    if cfg.output.figures {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let stem = path.file_stem().map_or_else(|| "mre-sim".into(), |s| s.to_string_lossy().into_owned());
+        let figs = mre_io::figures::write_mre_figures(dir, &stem, &data).map_err(|e| anyhow!(e))?;
+        for f in figs {
+            println!("wrote {}", f.display());
+        }
+    }
+    println!(
+        "{spins} isochromats, {experiments} experiment(s), {steps} steps: {wall:.2} s wall on {threads} thread(s), {:.3e} isochromat-ADC-samples/s",
+        samples / wall
+    );
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! End-to-end tests of the `mre-sim` binary: runs, outputs, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mre-sim"));
+    c.env_remove("MRE_SIM_LOG");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A small, fast, valid config (2-D, 32×32, one frequency).
+pub const SMALL: &str = r#"
+[phantom]
+shape = [1, 32, 32]
+voxel_size_m = [0.005, 0.002, 0.002]
+spins_per_voxel = 2
+seed = 3
+background = "gel"
+
+[[phantom.inclusion]]
+shape = "cylinder"
+radius_m = 0.01
+tissue = "bright"
+
+[[tissue]]
+name = "gel"
+t1_s = 0.8
+t2_s = 0.05
+storage_modulus_pa = 2000.0
+loss_modulus_pa = 200.0
+
+[[tissue]]
+name = "bright"
+proton_density = 0.7
+t1_s = 1.0
+t2_s = 0.08
+storage_modulus_pa = 2000.0
+loss_modulus_pa = 200.0
+
+[motion]
+source = "plane-wave"
+frequencies_hz = [60.0]
+amplitude_m = 10e-6
+propagation_zyx = [0.0, 0.0, 1.0]
+polarization_zyx = [1.0, 0.0, 0.0]
+
+[sequence]
+tr_s = 0.03
+te_s = 0.02
+flip_angle_deg = 15.0
+dummy_scans = 20
+
+[sequence.meg]
+amplitude_t_per_m = 0.03
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    bin().args(args).current_dir(cwd).output().expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn run_writes_hdf5_and_figures_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "small.toml", SMALL);
+    let o = run(&[cfg.to_str().unwrap(), "-q"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let h5 = dir.path().join("out/small.h5");
+    assert!(h5.exists());
+    for fig in ["small_magnitude.png", "small_phase_f60Hz.png", "small_wave_f60Hz_z.png"] {
+        assert!(dir.path().join("out").join(fig).exists(), "missing {fig}: {}", text(&o));
+    }
+    let before = std::fs::metadata(&h5).unwrap().modified().unwrap();
+    // second run without --force: exit 3, file untouched
+    let o = run(&[cfg.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("--force"));
+    assert_eq!(std::fs::metadata(&h5).unwrap().modified().unwrap(), before);
+    // with --force and an override it runs again
+    let o = run(&[cfg.to_str().unwrap(), "--force", "--set", "sequence.phase_offsets=8"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let f = hdf5::File::open(&h5).unwrap();
+    assert_eq!(f.dataset("phase").unwrap().shape(), vec![1, 1, 8, 1, 32, 32]);
+    let cfg_attr: hdf5::types::VarLenUnicode = f.group("provenance").unwrap().attr("config").unwrap().read_scalar().unwrap();
+    assert!(cfg_attr.as_str().contains("phase_offsets = 8"));
+    // no temporary files left behind
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn check_prints_the_resolved_config_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "small.toml", SMALL);
+    let o = run(&["check", cfg.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // defaults are filled in
+    for k in ["readout_dwell_s = 0.00001", "phase_offsets = 4", "max_slew_t_per_m_per_s = 200.0", "precision = \"f32\"", "valid"] {
+        assert!(out.contains(k), "missing {k} in\n{out}");
+    }
+    assert!(!dir.path().join("out").exists());
+    // the resolved config is itself a valid config
+    let resolved: String = out.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let again = write(dir.path(), "resolved.toml", &resolved);
+    let o = run(&["check", again.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn quickstart_config_is_valid() {
+    let o = run(&["check", "configs/quickstart.toml"], &root());
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// (description, edit of SMALL as (from, to) or a --set, expected words in the error)
+fn broken_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<&'static str>, Vec<&'static str>)> {
+    vec![
+        ("unknown key", vec![("spins_per_voxel = 2", "spins_per_voxel = 2\nspin_per_voxel = 3")], vec![], vec!["spin_per_voxel", "unknown field", ":6"]),
+        ("wrong type", vec![("spins_per_voxel = 2", "spins_per_voxel = \"two\"")], vec![], vec!["phantom.spins_per_voxel", "invalid type", ":5"]),
+        ("negative T1", vec![("t1_s = 0.8", "t1_s = -0.8")], vec![], vec!["tissue[0].t1_s", "-0.8", "positive", ":16"]),
+        ("zero FOV", vec![], vec!["sequence.fov_m=[0.005, 0.0, 0.064]"], vec!["fov_m[1]", "positive", "--set"]),
+        ("zero voxel size", vec![("voxel_size_m = [0.005, 0.002, 0.002]", "voxel_size_m = [0.005, 0.0, 0.002]")], vec![], vec!["phantom.voxel_size_m", "positive", ":4"]),
+        ("TE too short for the MEG", vec![("te_s = 0.02", "te_s = 0.012")], vec![], vec!["sequence.te_s", "minimum TE", "MEG", ":38"]),
+        ("TR too short", vec![("tr_s = 0.03", "tr_s = 0.019")], vec![], vec!["sequence.tr_s", "minimum TR"]),
+        ("gradient above scanner limit", vec![("amplitude_t_per_m = 0.03", "amplitude_t_per_m = 0.09")], vec![], vec!["sequence.meg.amplitude_t_per_m", "maximum gradient", "90.0 mT/m"]),
+        ("slew above scanner limit", vec![], vec!["scanner.max_slew_t_per_m_per_s=5"], vec!["slew"]),
+        ("missing phantom file", vec![("background = \"gel\"", "labels_file = \"nowhere.h5\"")], vec![], vec!["phantom.labels_file", "nowhere.h5"]),
+        ("unknown tissue name", vec![("tissue = \"bright\"", "tissue = \"brigth\"")], vec![], vec!["phantom.inclusion[0].tissue", "brigth", "gel"]),
+        ("polarisation along propagation", vec![("polarization_zyx = [1.0, 0.0, 0.0]", "polarization_zyx = [0.0, 0.0, 1.0]")], vec![], vec!["motion.polarization_zyx", "perpendicular"]),
+        ("zero frequency", vec![("frequencies_hz = [60.0]", "frequencies_hz = [0.0]")], vec![], vec!["motion.frequencies_hz[0]", "positive"]),
+        ("unknown enum value", vec![("dummy_scans = 20", "dummy_scans = 20\nspoiling = \"perfect\"")], vec![], vec!["spoiling", "perfect", "ideal"]),
+        ("T2 longer than T1", vec![("t2_s = 0.08", "t2_s = 2.0")], vec![], vec!["tissue[1].t2_s", "T2 not longer than T1"]),
+        ("bad --set syntax", vec![], vec!["sequence.te_s"], vec!["--set", "section.key=value"]),
+        ("only 2 phase offsets", vec![], vec!["sequence.phase_offsets=2"], vec!["phase_offsets", "at least 3"]),
+        ("mechanically different tissues under a plane wave", vec![("storage_modulus_pa = 2000.0\nloss_modulus_pa = 200.0\n\n[motion]", "storage_modulus_pa = 6000.0\nloss_modulus_pa = 200.0\n\n[motion]")], vec![], vec!["motion.medium", "differ mechanically"]),
+        ("TOML syntax error", vec![("[sequence]", "[sequence")], vec![], vec!["small.toml:36", "invalid table header"]),
+    ]
+}
+
+#[test]
+fn broken_configs_give_clear_errors_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = broken_cases();
+    assert!(cases.len() >= 12);
+    for (what, edits, sets, expect) in cases {
+        let mut t = SMALL.to_string();
+        for (a, b) in &edits {
+            assert!(t.contains(a), "{what}: pattern {a:?} not in the config");
+            t = t.replacen(a, b, 1);
+        }
+        if what == "missing phantom file" {
+            // labels_file excludes shapes
+            t = t.replace("[[phantom.inclusion]]\nshape = \"cylinder\"\nradius_m = 0.01\ntissue = \"bright\"\n", "");
+        }
+        let cfg = write(dir.path(), "small.toml", &t);
+        let mut args: Vec<String> = vec![cfg.to_str().unwrap().into(), "--output".into(), "result.h5".into()];
+        for s in &sets {
+            args.push("--set".into());
+            args.push((*s).into());
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&a, dir.path());
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: expected exit 2, got {:?}: {msg}", o.status.code());
+        for e in &expect {
+            assert!(msg.contains(e), "{what}: error should contain {e:?}:\n{msg}");
+        }
+        assert!(!dir.path().join("result.h5").exists(), "{what}: output written");
+        assert!(!msg.contains("panicked"), "{what}: {msg}");
+        // check reports the same
+        let mut c = vec!["check".to_string(), cfg.to_str().unwrap().into()];
+        for s in &sets {
+            c.push("--set".into());
+            c.push((*s).into());
+        }
+        let a: Vec<&str> = c.iter().map(String::as_str).collect();
+        let o = run(&a, dir.path());
+        assert_eq!(o.status.code(), Some(2), "check {what}: {}", text(&o));
+    }
+}
+
+fn read_c64(f: &hdf5::File, name: &str) -> Vec<(f64, f64)> {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct C {
+        r: f64,
+        i: f64,
+    }
+    f.dataset(name).unwrap().read_raw::<C>().unwrap().into_iter().map(|c| (c.r, c.i)).collect()
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "small.toml", &SMALL.replace("spins_per_voxel = 2", "spins_per_voxel = 6"));
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("t{threads}.h5"));
+        let o = bin().args([cfg.to_str().unwrap(), "-q", "--output", out.to_str().unwrap()]).env("RAYON_NUM_THREADS", threads).current_dir(dir.path()).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let f = hdf5::File::open(&out).unwrap();
+        let threads_attr: u64 = f.group("provenance").unwrap().attr("threads").unwrap().read_scalar().unwrap();
+        assert_eq!(threads_attr.to_string(), threads);
+        outs.push((read_c64(&f, "kspace"), read_c64(&f, "wave")));
+    }
+    assert!(outs[0].0 == outs[1].0, "k-space differs between 1 and 2 threads");
+    assert!(outs[0].1 == outs[1].1, "wave differs between 1 and 2 threads");
+}
+
+#[test]
+fn no_arguments_prints_usage() {
+    let o = run(&[], &root());
+    assert!(!o.status.success());
+    assert!(text(&o).contains("Usage"));
+}
