@@ -223,6 +223,65 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn labels_from_hdf5_and_wave_from_hdf5_drive_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // a label map: disc of label 1 with an inner disc of label 2, stored as u8 [ny, nx]
+    let labels = ndarray::Array2::from_shape_fn((32, 32), |(y, x)| {
+        let r2 = (y as f64 - 16.0).powi(2) + (x as f64 - 16.0).powi(2);
+        if r2 < 25.0 {
+            2u8
+        } else if r2 < 196.0 {
+            1
+        } else {
+            0
+        }
+    });
+    let lf = dir.path().join("labels.h5");
+    hdf5::File::create(&lf).unwrap().new_dataset_builder().with_data(&labels).create("seg").unwrap();
+    let cfg_text = SMALL
+        .replace("background = \"gel\"", "labels_file = \"labels.h5\"\nlabels_dataset = \"seg\"")
+        .replace("[[phantom.inclusion]]\nshape = \"cylinder\"\nradius_m = 0.01\ntissue = \"bright\"\n", "");
+    let cfg = write(dir.path(), "labelled.toml", &cfg_text);
+    let first = dir.path().join("first.h5");
+    let o = run(&[cfg.to_str().unwrap(), "-q", "--output", first.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let f = hdf5::File::open(&first).unwrap();
+    let got = f.dataset("labels").unwrap().read_raw::<u16>().unwrap();
+    assert_eq!(got, labels.iter().map(|&l| u16::from(l)).collect::<Vec<_>>());
+
+    // the wave of the first run as the motion of a second run
+    let cfg2_text = cfg_text.replace(
+        "source = \"plane-wave\"\nfrequencies_hz = [60.0]\namplitude_m = 10e-6\npropagation_zyx = [0.0, 0.0, 1.0]\npolarization_zyx = [1.0, 0.0, 0.0]",
+        "source = \"hdf5\"\nfrequencies_hz = [60.0]\nfile = \"first.h5\"",
+    );
+    assert_ne!(cfg2_text, cfg_text);
+    let cfg2 = write(dir.path(), "from_wave.toml", &cfg2_text);
+    let second = dir.path().join("second.h5");
+    let o = run(&[cfg2.to_str().unwrap(), "-q", "--output", second.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let a = read_c64(&f, "wave");
+    let b = read_c64(&hdf5::File::open(&second).unwrap(), "wave");
+    let mask = f.dataset("mask").unwrap().read_raw::<u8>().unwrap();
+    let (mut dot, mut na, mut nb) = ((0.0, 0.0), 0.0, 0.0);
+    for ((x, y), &m) in a.iter().zip(&b).zip(&mask) {
+        if m == 1 {
+            dot.0 += x.0 * y.0 + x.1 * y.1;
+            dot.1 += x.1 * y.0 - x.0 * y.1;
+            na += x.0 * x.0 + x.1 * x.1;
+            nb += y.0 * y.0 + y.1 * y.1;
+        }
+    }
+    let corr = (dot.0 * dot.0 + dot.1 * dot.1).sqrt() / (na * nb).sqrt();
+    assert!(corr > 0.99, "wave re-simulated from /wave correlates {corr}");
+    assert!(((nb / na).sqrt() - 1.0).abs() < 0.05, "amplitude ratio {}", (nb / na).sqrt());
+    // a frequency the file does not have is refused
+    let cfg3 = write(dir.path(), "bad_freq.toml", &cfg2_text.replace("frequencies_hz = [60.0]\nfile", "frequencies_hz = [50.0]\nfile"));
+    let o = run(&[cfg3.to_str().unwrap(), "--output", "x.h5"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("50 Hz is not in"), "{}", text(&o));
+}
+
+#[test]
 fn no_arguments_prints_usage() {
     let o = run(&[], &root());
     assert!(!o.status.success());

@@ -111,7 +111,7 @@ impl Progress for () {
 
 /// Spins per kernel call; the signal is summed over batches in a fixed order, so
 /// the result does not depend on the thread count.
-const BATCH: usize = 1 << 16;
+const BATCH: usize = 1 << 14;
 
 /// Labels of `phantom` sampled at the voxel centres of `grid` (nearest voxel).
 pub fn resample_labels(phantom: &Phantom, grid: &Grid) -> Array3<u16> {

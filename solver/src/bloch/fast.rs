@@ -539,13 +539,10 @@ fn precess<T: Float, M: FmaMode, const NM: usize>(
     let ui = ui.map(|u| &u[..n]);
     let ne2 = -e2;
     for i in 0..n {
-        let mut phi = k.dt * dw[i];
-        phi = fma::<T, M>(k.g[0], z[i], phi);
-        phi = fma::<T, M>(k.g[1], y[i], phi);
-        phi = fma::<T, M>(k.g[2], x[i], phi);
+        // independent partial sums keep the dependency chain short (the loop is latency-bound)
+        let mut phi = fma::<T, M>(k.g[0], z[i], k.dt * dw[i]) + fma::<T, M>(k.g[1], y[i], k.g[2] * x[i]);
         for a in 0..NM {
-            phi = fma::<T, M>(k.cr[a], ur[a][i], phi);
-            phi = fma::<T, M>(k.ci[a], ui[a][i], phi);
+            phi = phi + fma::<T, M>(k.cr[a], ur[a][i], k.ci[a] * ui[a][i]);
         }
         let (s, c) = sin_cos::<T, M>(phi);
         // fold E2 = 1 - ε2 into the rotation: c·E2 = c - ε2·c
