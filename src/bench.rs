@@ -35,7 +35,8 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
     }
     // End to end: the quickstart configuration in memory (no file written).
     let (cfg, src) = RunConfig::parse(QUICKSTART, "configs/quickstart.toml", ".".into(), &[])?;
-    let built = cfg.build(&src)?;
+    let mut built = cfg.build(&src)?;
+    built.prepare().map_err(|e| anyhow!(e))?;
     let exp = built.experiment();
     let t = Instant::now();
     let out = simulate(&exp, &built.options, &()).map_err(|e| anyhow!(e))?;

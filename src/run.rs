@@ -123,7 +123,7 @@ pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenan
 /// Run a config: simulate, write HDF5 and figures.
 pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
     let config = args.config.as_deref().ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("no config file given (usage: mre-sim CONFIG.toml)")))?;
-    let (cfg, _src, built) = load(config, &args.set)?;
+    let (cfg, _src, mut built) = load(config, &args.set)?;
     let path = output_path(args, &cfg, config);
     if path.exists() && !args.force {
         return Err(CliError::new(
@@ -139,8 +139,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
     }
     let threads = rayon::current_num_threads();
     info!(config = %config.display(), output = %path.display(), threads, "starting");
-    let progress = CliProgress::new(!quiet);
     let start = Instant::now();
+    built.prepare().map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
+    let progress = CliProgress::new(!quiet);
     let exp = built.experiment();
     let out = simulate(&exp, &built.options, &progress).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
     progress.bar.finish_and_clear();

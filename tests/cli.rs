@@ -128,7 +128,10 @@ fn quickstart_config_is_valid() {
 }
 
 /// (description, edit of SMALL as (from, to) or a --set, expected words in the error)
-fn broken_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<&'static str>, Vec<&'static str>)> {
+/// A broken config: what is wrong, text edits of SMALL, `--set` overrides, words the error must contain.
+type Broken = (&'static str, Vec<(&'static str, &'static str)>, Vec<&'static str>, Vec<&'static str>);
+
+fn broken_cases() -> Vec<Broken> {
     vec![
         ("unknown key", vec![("spins_per_voxel = 2", "spins_per_voxel = 2\nspin_per_voxel = 3")], vec![], vec!["spin_per_voxel", "unknown field", ":6"]),
         ("wrong type", vec![("spins_per_voxel = 2", "spins_per_voxel = \"two\"")], vec![], vec!["phantom.spins_per_voxel", "invalid type", ":5"]),

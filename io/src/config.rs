@@ -17,6 +17,7 @@ use mre_solver::model::scanner::Scanner;
 use mre_solver::sequence::{GreMre, Meg, Polarities, Spoiling};
 use mre_solver::units::Axis;
 use mre_solver::{Integration, KernelChoice, Precision, SimulationOptions, SolverError};
+use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -172,6 +173,8 @@ pub enum MotionSource {
     PlaneWave,
     /// `/wave` of an mre-data HDF5 file (`file`).
     Hdf5,
+    /// Solved from the phantom's stiffness map by the viscoelastic wave solver (`[motion.wave]`).
+    Wave,
     /// No motion.
     None,
 }
@@ -200,6 +203,44 @@ pub struct MotionConfig {
     /// HDF5 source file, relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    /// Wave solver settings for `source = "wave"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveConfig>,
+}
+
+/// Boundary conditions and drive of the wave solver. Faces are named
+/// `"x-low"`, `"x-high"`, `"y-low"`, `"y-high"`, `"z-low"`, `"z-high"`; a face
+/// not listed is traction-free.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WaveConfig {
+    /// Faces driven by the actuator: the voxel layer on the face moves with
+    /// `motion.amplitude_m` along `motion.polarization_zyx`, phase 0.
+    pub drive: Vec<String>,
+    /// Faces with an absorbing layer (PML inside the grid, then u = 0).
+    #[serde(default)]
+    pub absorbing: Vec<String>,
+    /// Clamped faces (u = 0).
+    #[serde(default)]
+    pub fixed: Vec<String>,
+    /// PML thickness, voxels.
+    #[serde(default = "pml_voxels")]
+    pub pml_voxels: usize,
+}
+
+fn pml_voxels() -> usize {
+    12
+}
+
+fn parse_face(name: &str) -> Option<(usize, usize)> {
+    let (axis, side) = name.split_once('-')?;
+    let a = Axis::parse(axis)?.index();
+    let s = match side {
+        "low" => 0,
+        "high" => 1,
+        _ => return None,
+    };
+    Some((a, s))
 }
 
 /// Motion-encoding gradient.
@@ -463,11 +504,43 @@ pub struct BuiltRun {
     pub options: SimulationOptions,
     /// Density written to `/acquisition`, kg/m³.
     pub density_kg_m3: f64,
+    /// Wave-solver setup when the motion is solved (`source = "wave"`), filled in by [`BuiltRun::prepare`].
+    pub wave: Option<WaveSetup>,
+}
+
+/// What the wave solver needs for `source = "wave"`.
+#[derive(Debug, Clone)]
+pub struct WaveSetup {
+    /// Face conditions and PML.
+    pub boundary: mre_solver::wave::Boundary,
+    /// Driven faces `(axis, side)`.
+    pub drive: Vec<(usize, usize)>,
+    /// Drive amplitude, m.
+    pub amplitude_m: f64,
+    /// Unit polarisation `[z, y, x]`.
+    pub polarization: [f64; 3],
 }
 
 impl BuiltRun {
+    /// Do the expensive part of the set-up that `check` skips: solve the wave
+    /// equation for every frequency when `source = "wave"` (rayon over
+    /// frequencies). A no-op for the other motion sources.
+    pub fn prepare(&mut self) -> Result<(), SolverError> {
+        let Some(w) = &self.wave else { return Ok(()) };
+        if self.motion.len() == self.frequencies_hz.len() {
+            return Ok(());
+        }
+        let fields = solve_waves(&self.phantom, w, &self.frequencies_hz)?;
+        self.motion = fields.into_iter().map(|f| Box::new(f) as Box<dyn Displacement>).collect();
+        Ok(())
+    }
+
     /// The experiment to hand to [`mre_solver::simulate`].
+    ///
+    /// # Panics
+    /// If the motion of a `source = "wave"` run was not solved with [`BuiltRun::prepare`].
     pub fn experiment(&self) -> mre_solver::Experiment<'_> {
+        assert_eq!(self.motion.len(), self.frequencies_hz.len(), "BuiltRun::prepare must run before experiment()");
         mre_solver::Experiment {
             phantom: &self.phantom,
             frequencies_hz: self.frequencies_hz.clone(),
@@ -478,6 +551,44 @@ impl BuiltRun {
             scanner: self.scanner.clone(),
         }
     }
+}
+
+/// Solve the scalar wave equation on the phantom grid for every frequency; the
+/// displacement is `polarization · u` with `u` the scalar (antiplane) solution.
+pub fn solve_waves(phantom: &Phantom, w: &WaveSetup, frequencies_hz: &[f64]) -> Result<Vec<HarmonicField>, SolverError> {
+    use mre_solver::wave::{Dirichlet, Medium, ScalarProblem, ScalarSolver};
+    use rayon::prelude::*;
+    let medium = Medium::from_phantom(phantom)?;
+    let grid = &phantom.grid;
+    let sh = grid.shape;
+    let mut mask = ndarray::Array3::from_elem((sh[0], sh[1], sh[2]), false);
+    for &(axis, side) in &w.drive {
+        let index = if side == 0 { 0 } else { sh[axis] - 1 };
+        mask.indexed_iter_mut().filter(|((z, y, x), _)| [*z, *y, *x][axis] == index).for_each(|(_, m)| *m = true);
+    }
+    let values = mask.mapv(|m| if m { Complex64::new(w.amplitude_m, 0.0) } else { Complex64::new(0.0, 0.0) });
+    let dirichlet = Dirichlet { mask, values };
+    frequencies_hz
+        .par_iter()
+        .map(|&f| {
+            let _span = tracing::info_span!("wave solve", frequency_hz = f).entered();
+            let problem = ScalarProblem {
+                medium: &medium,
+                omega_rad_per_s: 2.0 * std::f64::consts::PI * f,
+                boundary: w.boundary.clone(),
+                dirichlet: Some(dirichlet.clone()),
+            };
+            let solver = ScalarSolver::new(&problem)?;
+            let u = solver.solve(&ndarray::Array3::zeros((sh[0], sh[1], sh[2])))?;
+            let mut amp = ndarray::Array4::<Complex64>::zeros((3, sh[0], sh[1], sh[2]));
+            for (c, &p) in w.polarization.iter().enumerate() {
+                if p != 0.0 {
+                    amp.index_axis_mut(ndarray::Axis(0), c).assign(&u.mapv(|v| v * p));
+                }
+            }
+            HarmonicField::new(grid.clone(), amp)
+        })
+        .collect()
 }
 
 /// Source text and name of a config, for error locations.
@@ -496,9 +607,11 @@ pub struct Source {
 impl Source {
     /// Build an error for `key` (dotted, `tissue[1].t1_s` style), locating its line.
     pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        let plain = key.replace(['[', ']'], ".").replace("..", ".");
-        let plain = plain.trim_end_matches('.');
-        if self.overridden.iter().any(|k| k == plain || k.replace(['[', ']'], ".").trim_end_matches('.') == plain) {
+        // `tissue[1].t1_s` and `--set tissue.1.t1_s=…` name the same key; an override of
+        // `sequence.fov_m` covers `sequence.fov_m[1]`
+        let dotted = |k: &str| k.replace('[', ".").replace(']', "");
+        let plain = dotted(key);
+        if self.overridden.iter().map(|k| dotted(k)).any(|k| plain == k || plain.starts_with(&format!("{k}."))) {
             return ConfigError { file: "--set".into(), line: None, key: key.into(), message: message.into() };
         }
         ConfigError { file: self.file.clone(), line: locate(&self.text, key), key: key.into(), message: message.into() }
@@ -723,7 +836,7 @@ impl RunConfig {
                     }
                     ShapeKind::Box => {
                         let h = inc.half_size_zyx_m.ok_or_else(|| src.error(&key("half_size_zyx_m"), "missing: a box needs half_size_zyx_m"))?;
-                        if h.iter().any(|v| !(*v > 0.0)) {
+                        if h.iter().any(|v| v.is_nan() || *v <= 0.0) {
                             return Err(src.error(&key("half_size_zyx_m"), format!("{h:?} is invalid: expected positive half sizes in m")));
                         }
                         InclusionShape::Box { half_size_m: h }
@@ -752,7 +865,46 @@ impl RunConfig {
         // mechanically present tissues
         let present: Vec<&Tissue> = phantom.tissues.iter().filter(|t| phantom.labels.iter().any(|&l| l == t.label)).collect();
         let density = present.first().map_or(1000.0, |t| t.density_kg_m3);
+        let mut wave = None;
         let motion: Vec<Box<dyn Displacement>> = match m.source {
+            MotionSource::Wave => {
+                let wc = m.wave.as_ref().ok_or_else(|| src.error("motion.wave", "missing: source = \"wave\" needs a [motion.wave] table with at least `drive`"))?;
+                let amp = m.amplitude_m.ok_or_else(|| src.error("motion.amplitude_m", "missing: the drive amplitude in m"))?;
+                if !(amp > 0.0 && amp < 1e-2) {
+                    return Err(src.error("motion.amplitude_m", format!("{amp} is invalid: expected a drive amplitude between 0 and 1 cm")));
+                }
+                let pol = m.polarization_zyx.unwrap_or([1.0, 0.0, 0.0]);
+                let norm = pol.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if !(norm > 0.0 && norm.is_finite()) {
+                    return Err(src.error("motion.polarization_zyx", format!("{pol:?} is invalid: expected a non-zero direction")));
+                }
+                let mut boundary = mre_solver::wave::Boundary::free();
+                boundary.pml_voxels = wc.pml_voxels;
+                let faces = |list: &[String], key: &str| -> Result<Vec<(usize, usize)>, ConfigError> {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, f)| {
+                            parse_face(f).ok_or_else(|| {
+                                src.error(&format!("motion.wave.{key}[{i}]"), format!("'{f}' is invalid: expected a face like \"x-low\", \"y-high\" or \"z-low\""))
+                            })
+                        })
+                        .collect()
+                };
+                let drive = faces(&wc.drive, "drive")?;
+                if drive.is_empty() {
+                    return Err(src.error("motion.wave.drive", "empty: at least one driven face is needed (otherwise nothing moves)"));
+                }
+                for (a, s) in faces(&wc.absorbing, "absorbing")? {
+                    boundary.faces[a][s] = mre_solver::wave::FaceCondition::Absorbing;
+                }
+                for (a, s) in faces(&wc.fixed, "fixed")? {
+                    boundary.faces[a][s] = mre_solver::wave::FaceCondition::Fixed;
+                }
+                boundary.validate(&phantom.grid).map_err(|e| sv("motion.wave.pml_voxels", e))?;
+                mre_solver::wave::Medium::from_phantom(&phantom).map_err(|e| sv("phantom", e))?;
+                wave = Some(WaveSetup { boundary, drive, amplitude_m: amp, polarization: pol.map(|v| v / norm) });
+                Vec::new()
+            }
             MotionSource::None => m.frequencies_hz.iter().map(|_| Box::new(NoMotion) as Box<dyn Displacement>).collect(),
             MotionSource::PlaneWave => {
                 let medium = match &m.medium {
@@ -878,16 +1030,8 @@ impl RunConfig {
             sq.layout(&scanner).map_err(|e| {
                 let key = match &e {
                     SolverError::InvalidParameter { name, .. } => {
-                        let n = name.split('[').next().unwrap_or(name);
-                        if n.starts_with("meg.") {
-                            format!("sequence.{n}")
-                        } else if n == "phase_offsets" || n == "tr_s" || n == "te_s" || n == "readout_dwell_s" || n == "flip_angle_deg" {
-                            format!("sequence.{n}")
-                        } else if n == "spoiler_cycles_per_voxel" {
-                            "sequence.spoiler_cycles_per_voxel".into()
-                        } else {
-                            format!("sequence.{n}")
-                        }
+                        // solver names are the config keys below [sequence]
+                        format!("sequence.{name}")
                     }
                     SolverError::Timing(m) if m.starts_with("TE") => "sequence.te_s".into(),
                     SolverError::Timing(_) => "sequence.tr_s".into(),
@@ -925,6 +1069,7 @@ impl RunConfig {
             scanner,
             options: SimulationOptions { integration, kernel, unwrap: sim.unwrap },
             density_kg_m3: density,
+            wave,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod recon;
 pub mod sequence;
 pub mod simulate;
 pub mod units;
+pub mod wave;
 
 pub use error::SolverError;
 pub use model::motion::{Displacement, HarmonicField, NoMotion, PlaneShearWave};

@@ -85,7 +85,7 @@ impl SequencePlan {
         points.extend(tl.spoil_s.iter().copied());
         points.extend(tl.triggers.iter().map(|t| t.time_s));
         if let Integration::Raster { step_s } = integration {
-            if !(step_s > 0.0) {
+            if step_s.is_nan() || step_s <= 0.0 {
                 return Err(SolverError::invalid("raster step_s", step_s, "a positive time"));
             }
             let n = (tl.duration_s / step_s).ceil() as usize;
@@ -199,12 +199,8 @@ mod tests {
         // per-TR sums agree
         let sum = |p: &SequencePlan, t0: f64, t1: f64| {
             let mut m = [Complex64::new(0.0, 0.0); 3];
-            for i in 0..p.len() {
-                if p.t_start_s[i] >= t0 && p.t_start_s[i] < t1 {
-                    for k in 0..3 {
-                        m[k] += p.mw[i][k];
-                    }
-                }
+            for i in (0..p.len()).filter(|&i| p.t_start_s[i] >= t0 && p.t_start_s[i] < t1) {
+                m.iter_mut().zip(&p.mw[i]).for_each(|(a, b)| *a += b);
             }
             m
         };

@@ -60,7 +60,7 @@ fn matched_meg_phase_follows_closed_form() {
                 // Mxy ← Mxy e^{-iφ}: the measured phase is -φ
                 let phi = -(s / still).arg();
                 let err = (phi - expected).abs() / expected.abs().max(1e-3);
-                let tol = if matches!(integration, Integration::Raster { .. }) { tol.max(1e-6) } else { tol.max(1e-6) };
+                let tol = tol.max(1e-6);
                 assert!(err < tol, "{name} {integration:?} θ={theta}: φ = {phi}, expected {expected}, rel err {err:e}");
             }
         }

@@ -1,14 +1,14 @@
 //! Optimised Bloch kernel: structure of arrays, f32 or f64, SIMD, rayon over spin blocks.
 //!
-//! [`fast`] computes exactly what [`super::reference`]`(iso, plan, None)` computes,
+//! [`fast`] computes exactly what [`reference(iso, plan, None)`](super::reference()) computes,
 //! organised for speed:
 //!
 //! * **Blocks.** Spins are sorted by relaxation class (stable: original order inside
-//!   a class) and cut into blocks of at most [`KernelFloat::BLOCK`] spins of a single
+//!   a class) and cut into blocks of at most `BLOCK` spins (512 in f32, 256 in f64) of a single
 //!   class, so `E1`/`E2` are per-step scalars of the block. A block's arrays
 //!   (magnetisation plus per-spin inputs, in `T`) stay in L1 while the block runs
 //!   through *all* steps: steps outer, spins inner. Blocks are padded to a multiple
-//!   of [`LANES`] with weight-0 spins, so loops have no scalar tails.
+//!   of `LANES` (32) with weight-0 spins, so loops have no scalar tails.
 //! * **Per-step constants** are precomputed once per call, in `T`: `γ·m0` (3),
 //!   `γ·Re mω` and `-γ·Im mω` per moving axis, `dt`, `1 - E1` and `1 - E2` per
 //!   relaxation class (computed with `expm1` so they keep full relative precision
@@ -19,7 +19,7 @@
 //!   ([`Isochromats::moving_axes`]): a static phantom pays nothing, the common
 //!   single-axis case costs two FMAs per spin and step.
 //! * **SIMD.** The spin loops are plain loops over equal-length, non-aliasing slices
-//!   that LLVM auto-vectorises; [`sin_cos`] is branch-free. The block runner is
+//!   that LLVM auto-vectorises; [`sin_cos`](super::sincos::sin_cos) is branch-free. The block runner is
 //!   `#[inline(always)]` generic code instantiated inside an
 //!   `#[target_feature(enable = "avx2,fma")]` function on x86_64 (chosen at run
 //!   time with `is_x86_feature_detected!`), with a portable fallback.
@@ -33,14 +33,14 @@ use std::ops::Range;
 use num_complex::Complex64;
 use rayon::prelude::*;
 
-use super::sincos::{fma, sin_cos, Float, FmaMode, Fused, Separate};
+use super::sincos::{fma, sin_cos_reduced, Float, FmaMode};
 use super::{Isochromats, Precision};
 use crate::plan::{SequencePlan, NO_ADC};
 use crate::units::{uniform01, GAMMA_RAD_PER_S_PER_T as GAMMA};
 
 /// Block lengths are padded to a multiple of this many spins; it is also the number
 /// of independent partial sums of the ADC reduction (so that it vectorises).
-pub const LANES: usize = 16;
+const LANES: usize = 32;
 
 /// Upper bound on the number of chunks (units of deterministic summation and of
 /// rayon work). The actual count is `min(blocks, MAX_CHUNKS)`.
@@ -50,7 +50,7 @@ const MAX_CHUNKS: usize = 64;
 const WAVE_BYTES: usize = 256 << 20;
 
 /// A float the fast kernel runs in, with its tuned block length.
-pub trait KernelFloat: Float {
+trait KernelFloat: Float {
     /// Maximum spins per block (a multiple of [`LANES`]); chosen so the block's
     /// ~10 arrays stay in a 32 KiB L1d.
     const BLOCK: usize;
@@ -66,7 +66,7 @@ impl KernelFloat for f64 {
 
 /// Run `plan` on `iso` with the optimised kernel in the given precision.
 ///
-/// Same result as [`super::reference`]`(iso, plan, None)` up to rounding
+/// Same result as [`reference(iso, plan, None)`](super::reference()) up to rounding
 /// (relative to the largest sample: ~1e-14 in f64, ~1e-6 in f32). The signal is
 /// bit-identical for any number of rayon threads.
 ///
@@ -122,9 +122,9 @@ impl Isa {
 /// instruction (aarch64, or x86_64 built with `-C target-feature=+fma`), separate
 /// multiply and add otherwise (`mul_add` would be a libm call there).
 #[cfg(any(target_arch = "aarch64", target_feature = "fma"))]
-type PortableFma = Fused;
+type PortableFma = super::sincos::Fused;
 #[cfg(not(any(target_arch = "aarch64", target_feature = "fma")))]
-type PortableFma = Separate;
+type PortableFma = super::sincos::Separate;
 
 /// Signature of a chunk runner: all blocks in `blocks`, in order, added into `signal`.
 type ChunkFn<T> = unsafe fn(&Prepared<'_, T>, Range<usize>, &mut Workspace<T>, &mut [Complex64]);
@@ -135,6 +135,8 @@ type ChunkFn<T> = unsafe fn(&Prepared<'_, T>, Range<usize>, &mut Workspace<T>, &
 #[derive(Clone, Copy)]
 struct Kernel<T: KernelFloat> {
     f: ChunkFn<T>,
+    /// Moving-axis count `f` was instantiated for.
+    nm: usize,
 }
 
 impl<T: KernelFloat> Kernel<T> {
@@ -142,6 +144,7 @@ impl<T: KernelFloat> Kernel<T> {
     /// `isa` is not available on this CPU.
     fn new(isa: Isa, nm: usize) -> Self {
         let isa = if isa == Isa::detect() { isa } else { Isa::Portable };
+        let nm = nm.min(3);
         let f: ChunkFn<T> = match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => match nm {
@@ -157,12 +160,12 @@ impl<T: KernelFloat> Kernel<T> {
                 _ => run_chunk_portable::<T, 3>,
             },
         };
-        Kernel { f }
+        Kernel { f, nm }
     }
 
     /// Run blocks `blocks` of `p` in order, adding their signal into `signal`.
     fn run(&self, p: &Prepared<'_, T>, blocks: Range<usize>, ws: &mut Workspace<T>, signal: &mut [Complex64]) {
-        assert!(p.moving.len() == ws.nm && signal.len() >= p.n_signal);
+        assert!(p.moving.len() == self.nm && ws.nm == self.nm && signal.len() >= p.n_signal);
         // SAFETY: `Kernel::new` only selects instruction sets the CPU supports.
         unsafe { (self.f)(p, blocks, ws, signal) }
     }
@@ -180,7 +183,7 @@ unsafe fn run_chunk_avx2<T: KernelFloat, const NM: usize>(
     ws: &mut Workspace<T>,
     signal: &mut [Complex64],
 ) {
-    run_chunk::<T, Fused, NM>(p, blocks, ws, signal);
+    run_chunk::<T, super::sincos::Fused, NM>(p, blocks, ws, signal);
 }
 
 /// Portable instantiation of [`run_chunk`] (`unsafe` only to share [`ChunkFn`]; it has no precondition).
@@ -530,7 +533,8 @@ fn precess<T: Float, M: FmaMode, const NM: usize>(
     e1: T,
     e2: T,
 ) {
-    // equal lengths let LLVM drop every bounds check in the loop
+    // Equal lengths let LLVM drop every bounds check in the loop; a multiple of LANES
+    // lets it drop the scalar remainder loop.
     let n = mx.len();
     assert!(n % LANES == 0);
     let (my, mz, dw) = (&mut my[..n], &mut mz[..n], &dw[..n]);
@@ -538,16 +542,19 @@ fn precess<T: Float, M: FmaMode, const NM: usize>(
     let ur = ur.map(|u| &u[..n]);
     let ui = ui.map(|u| &u[..n]);
     let ne2 = -e2;
+    // The loop is latency-bound (one spin's dependency chain is long and out-of-order
+    // execution overlaps only a few iterations), so the phase is summed as a tree, and E2
+    // and the (-1)^k of the sine/cosine are applied to (Mx, My), off the critical path
+    // through the sine/cosine: ~20 % faster than the straightforward order.
     for i in 0..n {
-        // independent partial sums keep the dependency chain short (the loop is latency-bound)
         let mut phi = fma::<T, M>(k.g[0], z[i], k.dt * dw[i]) + fma::<T, M>(k.g[1], y[i], k.g[2] * x[i]);
         for a in 0..NM {
             phi = phi + fma::<T, M>(k.cr[a], ur[a][i], k.ci[a] * ui[a][i]);
         }
-        let (s, c) = sin_cos::<T, M>(phi);
-        // fold E2 = 1 - ε2 into the rotation: c·E2 = c - ε2·c
-        let (c, s) = (fma::<T, M>(ne2, c, c), fma::<T, M>(ne2, s, s));
-        let (a, b) = (mx[i], my[i]);
+        let (s, c, t) = sin_cos_reduced::<T, M>(phi);
+        // E2·M = M - ε2·M
+        let a = fma::<T, M>(ne2, mx[i], mx[i]).flip_sign_if_odd(t);
+        let b = fma::<T, M>(ne2, my[i], my[i]).flip_sign_if_odd(t);
         // (a + ib)(c - is) = (ac + bs) + i(bc - as)
         mx[i] = fma::<T, M>(a, c, b * s);
         my[i] = fma::<T, M>(-a, s, b * c);
@@ -599,9 +606,9 @@ fn run_prepared<T: KernelFloat>(p: &Prepared<'_, T>, isa: Isa) -> Vec<Complex64>
     // The chunking depends only on the problem; chunk c owns blocks [c·nb/nc, (c+1)·nb/nc).
     let n_chunks = nb.min(MAX_CHUNKS);
     let chunk = |c: usize| c * nb / n_chunks..(c + 1) * nb / n_chunks;
-    // Chunks run in waves (all at once when their signal buffers fit in WAVE_BYTES, else
-    // one per thread) so memory stays bounded; the total is accumulated in chunk order
-    // whatever the wave size, so the wave size does not affect the result.
+    // Chunks run in waves of as many as fit their signal buffers into WAVE_BYTES (at least
+    // one per thread), so memory stays bounded. The total is accumulated in chunk order
+    // whatever the wave size, so neither it nor the thread count affects the result.
     let per_buffer = (p.n_signal * std::mem::size_of::<Complex64>()).max(1);
     let wave = (WAVE_BYTES / per_buffer).max(rayon::current_num_threads()).max(1);
     for first in (0..n_chunks).step_by(wave) {
@@ -907,7 +914,7 @@ mod tests {
         let iso = random_iso(1000, [false; 3], 4);
         let plan = random_plan(3, 4, 1);
         let p = Prepared::<f32>::with_block(&iso, &plan, 100);
-        assert_eq!(p.cap, 112);
+        assert_eq!(p.cap, 100usize.div_ceil(LANES) * LANES);
         let mut seen = vec![false; iso.len()];
         let mut next = 0;
         for b in &p.blocks {

@@ -9,7 +9,7 @@
 //!    three-term split with exactly representable products when no hardware FMA
 //!    is available ([`Separate`]).
 //! 3. `sin r = r + r³ S(r²)`, `cos r = 1 - r²/2 + r⁴ C(r²)` with near-minimax
-//!    (Chebyshev-fitted) polynomials on `[-π/2, π/2]`.
+//!    (Chebyshev-fitted) polynomials on `[-π/2, π/2]`, evaluated by Estrin's scheme.
 //! 4. `sin x = (-1)^k sin r`, `cos x = (-1)^k cos r`: the parity of `k` is the
 //!    lowest mantissa bit of `t`, shifted into the sign bit and XORed in.
 //!
@@ -191,17 +191,31 @@ pub fn fma<T: Float, M: FmaMode>(a: T, b: T, c: T) -> T {
     }
 }
 
-/// Horner evaluation of `Σ coef[j] z^j` (coefficients lowest degree first).
+/// `Σ coef[j] z^j` (coefficients lowest degree first) by Estrin's scheme for the 4- and
+/// 7-term polynomials used here (shorter dependency chains than Horner), Horner otherwise.
+/// `zz = z²`.
 #[inline(always)]
-fn horner<T: Float, M: FmaMode>(z: T, coef: &[T]) -> T {
-    let (last, rest) = coef.split_last().expect("non-empty polynomial");
-    rest.iter().rev().fold(*last, |p, &c| fma::<T, M>(p, z, c))
+fn poly<T: Float, M: FmaMode>(z: T, zz: T, c: &[T]) -> T {
+    match *c {
+        [c0, c1, c2, c3] => fma::<T, M>(zz, fma::<T, M>(c3, z, c2), fma::<T, M>(c1, z, c0)),
+        [c0, c1, c2, c3, c4, c5, c6] => {
+            let lo = fma::<T, M>(zz, fma::<T, M>(c3, z, c2), fma::<T, M>(c1, z, c0));
+            let hi = fma::<T, M>(zz, c6, fma::<T, M>(c5, z, c4));
+            fma::<T, M>(zz * zz, hi, lo)
+        }
+        _ => {
+            let (last, rest) = c.split_last().expect("non-empty polynomial");
+            rest.iter().rev().fold(*last, |p, &a| fma::<T, M>(p, z, a))
+        }
+    }
 }
 
-/// `(sin x, cos x)`, branch-free and vectorisable (see the module docs for the
-/// algorithm, accuracy and valid range).
+/// `(sin r, cos r, t)` with `x = kπ + r`, `|r| ≤ π/2`: `sin x = (-1)^k sin r` and
+/// `cos x = (-1)^k cos r`, where the parity of `k` is the lowest mantissa bit of `t`
+/// (apply it with [`Float::flip_sign_if_odd`]). Lets a caller fold the sign into
+/// other operands, off the critical path of the polynomial evaluation.
 #[inline(always)]
-pub fn sin_cos<T: Float, M: FmaMode>(x: T) -> (T, T) {
+pub fn sin_cos_reduced<T: Float, M: FmaMode>(x: T) -> (T, T, T) {
     // nearest integer k to x/π, kept in the low mantissa bits of t
     let t = fma::<T, M>(x, T::FRAC_1_PI, T::MAGIC);
     let k = t - T::MAGIC;
@@ -213,9 +227,17 @@ pub fn sin_cos<T: Float, M: FmaMode>(x: T) -> (T, T) {
         ((x - k * T::PI_1) - k * T::PI_2) - k * T::PI_3
     };
     let z = r * r;
-    let s = fma::<T, M>(r * z, horner::<T, M>(z, T::SIN_POLY), r);
-    let half = T::from_f64(-0.5);
-    let c = fma::<T, M>(z * z, horner::<T, M>(z, T::COS_POLY), fma::<T, M>(half, z, T::ONE));
+    let zz = z * z;
+    let s = fma::<T, M>(r * z, poly::<T, M>(z, zz, T::SIN_POLY), r);
+    let c = fma::<T, M>(zz, poly::<T, M>(z, zz, T::COS_POLY), fma::<T, M>(T::from_f64(-0.5), z, T::ONE));
+    (s, c, t)
+}
+
+/// `(sin x, cos x)`, branch-free and vectorisable (see the module docs for the
+/// algorithm, accuracy and valid range).
+#[inline(always)]
+pub fn sin_cos<T: Float, M: FmaMode>(x: T) -> (T, T) {
+    let (s, c, t) = sin_cos_reduced::<T, M>(x);
     (s.flip_sign_if_odd(t), c.flip_sign_if_odd(t))
 }
 

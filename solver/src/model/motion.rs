@@ -116,7 +116,7 @@ impl PlaneShearWave {
         if !(density_kg_m3 > 0.0 && density_kg_m3.is_finite()) {
             return Err(SolverError::invalid("density_kg_m3", density_kg_m3, "a positive density"));
         }
-        if !(amplitude_m >= 0.0 && amplitude_m < 1e-2) {
+        if !(0.0..1e-2).contains(&amplitude_m) {
             return Err(SolverError::invalid("amplitude_m", amplitude_m, "a displacement amplitude between 0 and 1 cm"));
         }
         let n = unit(propagation, "propagation_zyx")?;

@@ -223,7 +223,7 @@ impl GreMre {
             return Err(SolverError::invalid("phase_offsets", self.phase_offsets, "at least 3 (4 or 8 are usual) to resolve the first harmonic"));
         }
         match self.spoiling {
-            Spoiling::Gradient { cycles_per_voxel } | Spoiling::Rf { cycles_per_voxel } if !(cycles_per_voxel > 0.0) => {
+            Spoiling::Gradient { cycles_per_voxel } | Spoiling::Rf { cycles_per_voxel } if cycles_per_voxel.is_nan() || cycles_per_voxel <= 0.0 => {
                 Err(SolverError::invalid("spoiler_cycles_per_voxel", cycles_per_voxel, "a positive number of cycles"))
             }
             _ => Ok(()),

@@ -1,0 +1,113 @@
+//! Adjoint misfit gradient and the scattered-field source.
+
+use ndarray::Array3;
+use num_complex::Complex64;
+
+use super::solver::ScalarSolver;
+use super::stencil::{for_each_voxel, harmonic_mean, harmonic_mean_da};
+use super::{check_field, Medium, ScalarProblem};
+use crate::error::{Result, SolverError};
+
+/// Misfit `J` of a forward solution and its gradient with respect to every voxel's moduli.
+#[derive(Debug, Clone)]
+pub struct MisfitGradient {
+    /// `J = ½ Σ_{v in mask} |u_v − d_v|²`, m².
+    pub misfit: f64,
+    /// `∂J/∂G'_v` per voxel, m²/Pa (J units per Pa).
+    pub storage: Array3<f64>,
+    /// `∂J/∂G''_v` per voxel, m²/Pa.
+    pub loss: Array3<f64>,
+    /// The forward solution `u`, m.
+    pub field: Array3<Complex64>,
+}
+
+/// `J = ½ Σ_{v in mask} |u_v − d_v|²` for the solution `u` of `p` with `source`, and its
+/// gradient with respect to G' and G'' of every voxel, by one forward and one adjoint solve.
+///
+/// With `K(G*) u = S f` on free voxels (Dirichlet values fixed), `μ = K⁻ᴴ r`,
+/// `r = mask·(u − d)` on free voxels: `dJ = −Re Σ_i conj(μ_i) (dK u)_i`. Each face coefficient
+/// depends holomorphically on `G* = G' + iG''`, so with `c_v = Σ_i conj(μ_i) (∂K/∂G*_v u)_i`:
+/// `∂J/∂G'_v = −Re c_v` and `∂J/∂G''_v = Im c_v`. The PML stretching does not depend on the moduli.
+/// Dirichlet voxels are fixed: their moduli enter only through the faces they share with free voxels.
+pub fn misfit_gradient(p: &ScalarProblem, source: &Array3<Complex64>, observed: &Array3<Complex64>, mask: &Array3<bool>) -> Result<MisfitGradient> {
+    let grid = &p.medium.grid;
+    check_field("observed", observed, grid)?;
+    if mask.shape() != grid.shape {
+        return Err(SolverError::Shape(format!("misfit mask has shape {:?}, the grid is {:?}", mask.shape(), grid.shape)));
+    }
+    let solver = ScalarSolver::new(p)?;
+    let field = solver.solve(source)?;
+    let n = solver.len();
+    let u: Vec<Complex64> = field.iter().copied().collect();
+    let fixed = |i: usize| solver.dirichlet_mask().is_some_and(|m| m[i]);
+    let mut misfit = 0.0;
+    let mut mu = vec![Complex64::new(0.0, 0.0); n];
+    for (i, ((&m, &ui), &di)) in mask.iter().zip(&u).zip(observed.iter()).enumerate() {
+        if m {
+            let r = ui - di;
+            misfit += 0.5 * r.norm_sqr();
+            if !fixed(i) {
+                mu[i] = r;
+            }
+        }
+    }
+    solver.lu_solve_in_place(&mut mu, true);
+
+    let st = solver.stencil();
+    let g: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
+    let mut c = vec![Complex64::new(0.0, 0.0); n];
+    for_each_voxel(st.shape, |i, idx| {
+        for a in (0..3).filter(|&a| st.active[a]) {
+            let k = idx[a];
+            if k + 1 < st.shape[a] {
+                // Face (i, j): row i gets T (u_j − u_i), row j gets T (u_i − u_j).
+                let j = i + st.strides[a];
+                let w = st.face_weight(a, idx, k + 1);
+                let q = (mu[i].conj() - mu[j].conj()) * (u[j] - u[i]) * w;
+                c[i] += harmonic_mean_da(g[i], g[j]) * q;
+                c[j] += harmonic_mean_da(g[j], g[i]) * q;
+            }
+            // Clamped outer faces: row i gets −2 G_i w u_i.
+            for (side, f) in [(0, 0), (1, k + 1)] {
+                let outer = if side == 0 { k == 0 } else { k + 1 == st.shape[a] };
+                if outer && st.clamped[a][side] {
+                    c[i] -= 2.0 * st.face_weight(a, idx, f) * mu[i].conj() * u[i];
+                }
+            }
+        }
+    });
+    let sh = (st.shape[0], st.shape[1], st.shape[2]);
+    let storage = Array3::from_shape_vec(sh, c.iter().map(|c| -c.re).collect()).expect("length matches the grid");
+    let loss = Array3::from_shape_vec(sh, c.iter().map(|c| c.im).collect()).expect("length matches the grid");
+    Ok(MisfitGradient { misfit, storage, loss, field })
+}
+
+/// Source of the scattered field: `−[(L(G*, ρ) − L(G_b, ρ_b)) u_inc]` with the interior stencil
+/// (faces between two voxels only, no PML, no outer-face terms), where `L u = ∇·(G*∇u) + ρω²u`
+/// and `u_inc` is a solution in the homogeneous background (`background_modulus` G_b in Pa,
+/// `background_density` ρ_b in kg/m³, `omega` in rad/s). Solve `A u_s = source` with absorbing
+/// faces; the total field is `u_inc + u_s`. The source vanishes wherever the medium equals the
+/// background, which must be the case near the outer faces and inside the PML.
+///
+/// # Panics
+/// If `incident` does not have the grid's shape.
+pub fn scattered_field_source(medium: &Medium, background_modulus: Complex64, background_density: f64, omega: f64, incident: &Array3<Complex64>) -> Array3<Complex64> {
+    let shape = medium.grid.shape;
+    assert_eq!(incident.shape(), shape, "incident field shape does not match the grid");
+    let h = medium.grid.voxel_size_m;
+    let strides = [shape[1] * shape[2], shape[2], 1];
+    let g: Vec<Complex64> = medium.complex_modulus().iter().copied().collect();
+    let rho: Vec<f64> = medium.density_kg_m3.iter().copied().collect();
+    let u: Vec<Complex64> = incident.iter().copied().collect();
+    let mut out: Vec<Complex64> = (0..u.len()).map(|i| -(rho[i] - background_density) * omega * omega * u[i]).collect();
+    for_each_voxel(shape, |i, idx| {
+        for a in (0..3).filter(|&a| shape[a] > 1 && idx[a] + 1 < shape[a]) {
+            let j = i + strides[a];
+            let dt = (harmonic_mean(g[i], g[j]) - background_modulus) / (h[a] * h[a]);
+            let flux = dt * (u[j] - u[i]);
+            out[i] -= flux;
+            out[j] += flux;
+        }
+    });
+    Array3::from_shape_vec((shape[0], shape[1], shape[2]), out).expect("length matches the grid")
+}
