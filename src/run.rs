@@ -53,9 +53,9 @@ pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
     let lay = seq.layout(&built.scanner).map_err(|e| anyhow!(e))?;
     let trs = seq.dummy_scans + seq.shots() * seq.matrix[0] * seq.matrix[1];
     let experiments = built.frequencies_hz.len() * built.meg_axes.len();
-    println!("# {}: valid", config.display());
-    println!(
-        "# {} isochromats ({} voxels with tissue × {}), {} experiment(s) of {} TRs ({:.1} s of scan time each), minimum TE {:.2} ms",
+    let mut text = format!("# {}: valid\n", config.display());
+    text += &format!(
+        "# {} isochromats ({} voxels with tissue × {}), {} experiment(s) of {} TRs ({:.1} s of scan time each), minimum TE {:.2} ms\n",
         built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
         built.phantom.tissue_voxels(),
         built.phantom.spins_per_voxel,
@@ -64,8 +64,17 @@ pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
         trs as f64 * seq.tr_s,
         lay.min_te_s * 1e3
     );
-    println!("# resolved configuration:\n{}", cfg.to_toml());
-    Ok(())
+    text += &format!("# resolved configuration:\n{}", cfg.to_toml());
+    print_stdout(&text)
+}
+
+/// Write to stdout; a closed pipe (`mre-sim check … | head`) is not an error.
+pub fn print_stdout(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow!(e).context("cannot write to stdout").into()),
+        _ => Ok(()),
+    }
 }
 
 fn output_path(args: &RunArgs, cfg: &RunConfig, config: &Path) -> PathBuf {
@@ -143,7 +152,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
     built.prepare().map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
     let progress = CliProgress::new(!quiet);
     let exp = built.experiment();
-    let out = simulate(&exp, &built.options, &progress).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
+    let mut out = simulate(&exp, &built.options, &progress).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
+    built.restrict_to_physical_region(&mut out);
     progress.bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
     let experiments = built.frequencies_hz.len() * built.meg_axes.len();

@@ -23,13 +23,13 @@ use thiserror::Error;
 
 /// A configuration error with its location.
 #[derive(Debug, Error)]
-#[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+#[error("{file}{}: {}{message}", line.map(|l| format!(":{l}")).unwrap_or_default(), if key.is_empty() { String::new() } else { format!("{key}: ") })]
 pub struct ConfigError {
     /// The config file (or `--set` for an override).
     pub file: String,
     /// 1-based line, when known.
     pub line: Option<usize>,
-    /// Dotted key, e.g. `tissue[0].t1_s`.
+    /// Dotted key, e.g. `tissue[0].t1_s` (empty when the whole file is at fault).
     pub key: String,
     /// What is wrong: the value given and what was expected.
     pub message: String,
@@ -535,6 +535,49 @@ impl BuiltRun {
         Ok(())
     }
 
+    /// Voxels of `grid` (the image grid) whose motion is physical: for a solved
+    /// wave, everything except the absorbing layers (PML) and the driven voxel
+    /// layers; None when every voxel counts.
+    pub fn physical_region(&self, grid: &Grid) -> Option<ndarray::Array3<bool>> {
+        let w = self.wave.as_ref()?;
+        let pg = &self.phantom.grid;
+        let sh = grid.shape;
+        Some(ndarray::Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| {
+            let Some(idx) = pg.locate(grid.centre([z, y, x])) else { return false };
+            (0..3).all(|a| {
+                let n = pg.shape[a];
+                if n == 1 {
+                    return true;
+                }
+                (0..2).all(|side| {
+                    let depth = if side == 0 { idx[a] } else { n - 1 - idx[a] };
+                    let layer = match w.boundary.faces[a][side] {
+                        mre_solver::wave::FaceCondition::Absorbing => w.boundary.pml_voxels,
+                        _ => 0,
+                    }
+                    .max(usize::from(w.drive.contains(&(a, side))));
+                    depth >= layer
+                })
+            })
+        }))
+    }
+
+    /// Restrict the mask (and zero the wave) of a simulation to [`BuiltRun::physical_region`].
+    pub fn restrict_to_physical_region(&self, out: &mut mre_solver::SimulationOutput) {
+        let Some(region) = self.physical_region(&out.image_grid) else { return };
+        ndarray::Zip::from(&mut out.mask).and(&region).for_each(|m, &r| *m &= u8::from(r));
+        let mask = out.mask.clone();
+        for mut w in out.wave.outer_iter_mut() {
+            for mut c in w.outer_iter_mut() {
+                ndarray::Zip::from(&mut c).and(&mask).for_each(|v, &m| {
+                    if m == 0 {
+                        *v = Complex64::new(0.0, 0.0);
+                    }
+                });
+            }
+        }
+    }
+
     /// The experiment to hand to [`mre_solver::simulate`].
     ///
     /// # Panics
@@ -723,7 +766,7 @@ impl RunConfig {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             line: None,
-            key: "(file)".into(),
+            key: String::new(),
             message: format!("cannot read the config file: {e}"),
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
