@@ -13,7 +13,8 @@ fn main() -> anyhow::Result<()> {
     println!("{:>10} {:>14} {:>12}", "G' (Pa)", "AHI median", "error");
     for g in [1500.0, 3000.0, 6000.0] {
         // the quickstart config with both tissues' stiffness overridden
-        let sets = [format!("tissue.0.storage_modulus_pa={g}"), format!("tissue.1.storage_modulus_pa={g}"), "phantom.spins_per_voxel=1".into()];
+        let sets =
+            [format!("tissue.0.storage_modulus_pa={g}"), format!("tissue.1.storage_modulus_pa={g}"), "phantom.spins_per_voxel=1".into()];
         let (cfg, src) = RunConfig::load("configs/quickstart.toml".as_ref(), &sets)?;
         let run = cfg.build(&src)?;
         let out = simulate(&run.experiment(), &run.options, &())?;

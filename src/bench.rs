@@ -7,6 +7,7 @@ use mre_io::config::RunConfig;
 use mre_solver::bloch::fast::bench_precess_motion;
 use mre_solver::bloch::Precision;
 use mre_solver::simulate::simulate;
+use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d};
 
 use crate::CliError;
 
@@ -16,7 +17,11 @@ const QUICKSTART: &str = include_str!("../configs/quickstart.toml");
 /// Run the benchmarks and print one line (JSON or text) per figure.
 pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
     for precision in [Precision::F32, Precision::F64] {
-        let r = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| anyhow!(e))?.install(|| bench_precess_motion(precision, seconds));
+        let r = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .map_err(|e| anyhow!(e))?
+            .install(|| bench_precess_motion(precision, seconds));
         if json {
             println!(
                 "{}",
@@ -31,6 +36,17 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
             );
         } else {
             println!("bloch_precess_motion {} 1 thread: {:.3e} iso-steps/s", precision.name(), r.iso_steps_per_s);
+        }
+    }
+    // Wave solver: assemble + factorise + one solve, one thread.
+    for (kernel, n, f) in
+        [("wave_helmholtz_2d", 256usize, bench_helmholtz_2d as fn(usize) -> f64), ("wave_helmholtz_3d", 32, bench_helmholtz_3d)]
+    {
+        let seconds = f(n);
+        if json {
+            println!("{}", serde_json::json!({ "kernel": kernel, "n": n, "threads": 1, "seconds": seconds }));
+        } else {
+            println!("{kernel} n = {n}, 1 thread: {seconds:.3} s (factorise + solve)");
         }
     }
     // End to end: the quickstart configuration in memory (no file written).

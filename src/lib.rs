@@ -1,2 +1,2 @@
-pub use mre_solver as solver;
 pub use mre_io as io;
+pub use mre_solver as solver;

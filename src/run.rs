@@ -131,7 +131,10 @@ pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenan
 
 /// Run a config: simulate, write HDF5 and figures.
 pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
-    let config = args.config.as_deref().ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("no config file given (usage: mre-sim CONFIG.toml)")))?;
+    let config = args
+        .config
+        .as_deref()
+        .ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("no config file given (usage: mre-sim CONFIG.toml)")))?;
     let (cfg, _src, mut built) = load(config, &args.set)?;
     let path = output_path(args, &cfg, config);
     if path.exists() && !args.force {

@@ -98,7 +98,11 @@ fn run_writes_hdf5_and_figures_and_refuses_to_overwrite() {
     let cfg_attr: hdf5::types::VarLenUnicode = f.group("provenance").unwrap().attr("config").unwrap().read_scalar().unwrap();
     assert!(cfg_attr.as_str().contains("phase_offsets = 8"));
     // no temporary files left behind
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -133,24 +137,77 @@ type Broken = (&'static str, Vec<(&'static str, &'static str)>, Vec<&'static str
 
 fn broken_cases() -> Vec<Broken> {
     vec![
-        ("unknown key", vec![("spins_per_voxel = 2", "spins_per_voxel = 2\nspin_per_voxel = 3")], vec![], vec!["spin_per_voxel", "unknown field", ":6"]),
-        ("wrong type", vec![("spins_per_voxel = 2", "spins_per_voxel = \"two\"")], vec![], vec!["phantom.spins_per_voxel", "invalid type", ":5"]),
+        (
+            "unknown key",
+            vec![("spins_per_voxel = 2", "spins_per_voxel = 2\nspin_per_voxel = 3")],
+            vec![],
+            vec!["spin_per_voxel", "unknown field", ":6"],
+        ),
+        (
+            "wrong type",
+            vec![("spins_per_voxel = 2", "spins_per_voxel = \"two\"")],
+            vec![],
+            vec!["phantom.spins_per_voxel", "invalid type", ":5"],
+        ),
         ("negative T1", vec![("t1_s = 0.8", "t1_s = -0.8")], vec![], vec!["tissue[0].t1_s", "-0.8", "positive", ":16"]),
         ("zero FOV", vec![], vec!["sequence.fov_m=[0.005, 0.0, 0.064]"], vec!["fov_m[1]", "positive", "--set"]),
-        ("zero voxel size", vec![("voxel_size_m = [0.005, 0.002, 0.002]", "voxel_size_m = [0.005, 0.0, 0.002]")], vec![], vec!["phantom.voxel_size_m", "positive", ":4"]),
+        (
+            "zero voxel size",
+            vec![("voxel_size_m = [0.005, 0.002, 0.002]", "voxel_size_m = [0.005, 0.0, 0.002]")],
+            vec![],
+            vec!["phantom.voxel_size_m", "positive", ":4"],
+        ),
         ("TE too short for the MEG", vec![("te_s = 0.02", "te_s = 0.012")], vec![], vec!["sequence.te_s", "minimum TE", "MEG", ":38"]),
         ("TR too short", vec![("tr_s = 0.03", "tr_s = 0.019")], vec![], vec!["sequence.tr_s", "minimum TR"]),
-        ("gradient above scanner limit", vec![("amplitude_t_per_m = 0.03", "amplitude_t_per_m = 0.09")], vec![], vec!["sequence.meg.amplitude_t_per_m", "maximum gradient", "90.0 mT/m"]),
+        (
+            "gradient above scanner limit",
+            vec![("amplitude_t_per_m = 0.03", "amplitude_t_per_m = 0.09")],
+            vec![],
+            vec!["sequence.meg.amplitude_t_per_m", "maximum gradient", "90.0 mT/m"],
+        ),
         ("slew above scanner limit", vec![], vec!["scanner.max_slew_t_per_m_per_s=5"], vec!["slew"]),
-        ("missing phantom file", vec![("background = \"gel\"", "labels_file = \"nowhere.h5\"")], vec![], vec!["phantom.labels_file", "nowhere.h5"]),
-        ("unknown tissue name", vec![("tissue = \"bright\"", "tissue = \"brigth\"")], vec![], vec!["phantom.inclusion[0].tissue", "brigth", "gel"]),
-        ("polarisation along propagation", vec![("polarization_zyx = [1.0, 0.0, 0.0]", "polarization_zyx = [0.0, 0.0, 1.0]")], vec![], vec!["motion.polarization_zyx", "perpendicular"]),
-        ("zero frequency", vec![("frequencies_hz = [60.0]", "frequencies_hz = [0.0]")], vec![], vec!["motion.frequencies_hz[0]", "positive"]),
-        ("unknown enum value", vec![("dummy_scans = 20", "dummy_scans = 20\nspoiling = \"perfect\"")], vec![], vec!["spoiling", "perfect", "ideal"]),
+        (
+            "missing phantom file",
+            vec![("background = \"gel\"", "labels_file = \"nowhere.h5\"")],
+            vec![],
+            vec!["phantom.labels_file", "nowhere.h5"],
+        ),
+        (
+            "unknown tissue name",
+            vec![("tissue = \"bright\"", "tissue = \"brigth\"")],
+            vec![],
+            vec!["phantom.inclusion[0].tissue", "brigth", "gel"],
+        ),
+        (
+            "polarisation along propagation",
+            vec![("polarization_zyx = [1.0, 0.0, 0.0]", "polarization_zyx = [0.0, 0.0, 1.0]")],
+            vec![],
+            vec!["motion.polarization_zyx", "perpendicular"],
+        ),
+        (
+            "zero frequency",
+            vec![("frequencies_hz = [60.0]", "frequencies_hz = [0.0]")],
+            vec![],
+            vec!["motion.frequencies_hz[0]", "positive"],
+        ),
+        (
+            "unknown enum value",
+            vec![("dummy_scans = 20", "dummy_scans = 20\nspoiling = \"perfect\"")],
+            vec![],
+            vec!["spoiling", "perfect", "ideal"],
+        ),
         ("T2 longer than T1", vec![("t2_s = 0.08", "t2_s = 2.0")], vec![], vec!["tissue[1].t2_s", "T2 not longer than T1"]),
         ("bad --set syntax", vec![], vec!["sequence.te_s"], vec!["--set", "section.key=value"]),
         ("only 2 phase offsets", vec![], vec!["sequence.phase_offsets=2"], vec!["phase_offsets", "at least 3"]),
-        ("mechanically different tissues under a plane wave", vec![("storage_modulus_pa = 2000.0\nloss_modulus_pa = 200.0\n\n[motion]", "storage_modulus_pa = 6000.0\nloss_modulus_pa = 200.0\n\n[motion]")], vec![], vec!["motion.medium", "differ mechanically"]),
+        (
+            "mechanically different tissues under a plane wave",
+            vec![(
+                "storage_modulus_pa = 2000.0\nloss_modulus_pa = 200.0\n\n[motion]",
+                "storage_modulus_pa = 6000.0\nloss_modulus_pa = 200.0\n\n[motion]",
+            )],
+            vec![],
+            vec!["motion.medium", "differ mechanically"],
+        ),
         ("TOML syntax error", vec![("[sequence]", "[sequence")], vec![], vec!["small.toml:36", "invalid table header"]),
     ]
 }
@@ -214,7 +271,12 @@ fn results_do_not_depend_on_the_thread_count() {
     let mut outs = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("t{threads}.h5"));
-        let o = bin().args([cfg.to_str().unwrap(), "-q", "--output", out.to_str().unwrap()]).env("RAYON_NUM_THREADS", threads).current_dir(dir.path()).output().unwrap();
+        let o = bin()
+            .args([cfg.to_str().unwrap(), "-q", "--output", out.to_str().unwrap()])
+            .env("RAYON_NUM_THREADS", threads)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", text(&o));
         let f = hdf5::File::open(&out).unwrap();
         let threads_attr: u64 = f.group("provenance").unwrap().attr("threads").unwrap().read_scalar().unwrap();

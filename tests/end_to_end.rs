@@ -74,7 +74,7 @@ fn plane_wave_recovery(jitter: bool) -> (f64, Complex64, Complex64, f64) {
     }
     let corr = dot.norm() / (nw * na).sqrt();
     let gain = dot / na; // least-squares complex gain of the simulated field over the analytic one
-    // wavelength and attenuation -> G*
+                         // wavelength and attenuation -> G*
     let k = wavenumber(&wave, &inner, grid.voxel_size_m);
     let kk = k[0] * k[0] + k[1] * k[1];
     let omega = 2.0 * PI * f;

@@ -848,10 +848,9 @@ impl RunConfig {
             let path = src.dir.join(f);
             let l = crate::hdf5::read_labels(&path, &p.labels_dataset).map_err(|e| src.error("phantom.labels_file", e.to_string()))?;
             if l.shape() != p.shape {
-                return Err(src.error(
-                    "phantom.shape",
-                    format!("{:?} does not match the label map {:?} in {}", p.shape, l.shape(), path.display()),
-                ));
+                return Err(
+                    src.error("phantom.shape", format!("{:?} does not match the label map {:?} in {}", p.shape, l.shape(), path.display()))
+                );
             }
             l
         } else {
@@ -874,11 +873,14 @@ impl RunConfig {
                     ShapeKind::Sphere => InclusionShape::Sphere { radius_m: radius(inc.radius_m)? },
                     ShapeKind::Cylinder => {
                         let a = inc.axis.as_deref().unwrap_or("z");
-                        let axis = Axis::parse(a).ok_or_else(|| src.error(&key("axis"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\"")))?;
+                        let axis = Axis::parse(a)
+                            .ok_or_else(|| src.error(&key("axis"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\"")))?;
                         InclusionShape::Cylinder { radius_m: radius(inc.radius_m)?, axis: axis.index() }
                     }
                     ShapeKind::Box => {
-                        let h = inc.half_size_zyx_m.ok_or_else(|| src.error(&key("half_size_zyx_m"), "missing: a box needs half_size_zyx_m"))?;
+                        let h = inc
+                            .half_size_zyx_m
+                            .ok_or_else(|| src.error(&key("half_size_zyx_m"), "missing: a box needs half_size_zyx_m"))?;
                         if h.iter().any(|v| v.is_nan() || *v <= 0.0) {
                             return Err(src.error(&key("half_size_zyx_m"), format!("{h:?} is invalid: expected positive half sizes in m")));
                         }
@@ -902,7 +904,9 @@ impl RunConfig {
         }
         for (i, &f) in m.frequencies_hz.iter().enumerate() {
             if !(f > 0.0 && f.is_finite()) {
-                return Err(src.error(&format!("motion.frequencies_hz[{i}]"), format!("{f} is invalid: expected a positive frequency in Hz")));
+                return Err(
+                    src.error(&format!("motion.frequencies_hz[{i}]"), format!("{f} is invalid: expected a positive frequency in Hz"))
+                );
             }
         }
         // mechanically present tissues
@@ -911,7 +915,9 @@ impl RunConfig {
         let mut wave = None;
         let motion: Vec<Box<dyn Displacement>> = match m.source {
             MotionSource::Wave => {
-                let wc = m.wave.as_ref().ok_or_else(|| src.error("motion.wave", "missing: source = \"wave\" needs a [motion.wave] table with at least `drive`"))?;
+                let wc = m.wave.as_ref().ok_or_else(|| {
+                    src.error("motion.wave", "missing: source = \"wave\" needs a [motion.wave] table with at least `drive`")
+                })?;
                 let amp = m.amplitude_m.ok_or_else(|| src.error("motion.amplitude_m", "missing: the drive amplitude in m"))?;
                 if !(amp > 0.0 && amp < 1e-2) {
                     return Err(src.error("motion.amplitude_m", format!("{amp} is invalid: expected a drive amplitude between 0 and 1 cm")));
@@ -928,7 +934,10 @@ impl RunConfig {
                         .enumerate()
                         .map(|(i, f)| {
                             parse_face(f).ok_or_else(|| {
-                                src.error(&format!("motion.wave.{key}[{i}]"), format!("'{f}' is invalid: expected a face like \"x-low\", \"y-high\" or \"z-low\""))
+                                src.error(
+                                    &format!("motion.wave.{key}[{i}]"),
+                                    format!("'{f}' is invalid: expected a face like \"x-low\", \"y-high\" or \"z-low\""),
+                                )
                             })
                         })
                         .collect()
@@ -995,18 +1004,25 @@ impl RunConfig {
                 let f = m.file.as_ref().ok_or_else(|| src.error("motion.file", "missing: source = \"hdf5\" needs file = \"path.h5\""))?;
                 let path = src.dir.join(f);
                 let data = crate::hdf5::read_mre_data(&path).map_err(|e| src.error("motion.file", e.to_string()))?;
-                let wave = data.wave.as_ref().ok_or_else(|| src.error("motion.file", format!("{} has no /wave dataset", path.display())))?;
+                let wave =
+                    data.wave.as_ref().ok_or_else(|| src.error("motion.file", format!("{} has no /wave dataset", path.display())))?;
                 let sh = wave.shape();
                 let wgrid = Grid::new([sh[2], sh[3], sh[4]], data.voxel_size_m).map_err(|e| sv("motion.file", e))?;
                 let mut out: Vec<Box<dyn Displacement>> = Vec::new();
                 for &f in &m.frequencies_hz {
                     let fi = data.frequencies_hz.iter().position(|&g| (g - f).abs() <= 1e-9 * f).ok_or_else(|| {
-                        src.error("motion.frequencies_hz", format!("{f} Hz is not in {} (it has {:?})", path.display(), data.frequencies_hz))
+                        src.error(
+                            "motion.frequencies_hz",
+                            format!("{f} Hz is not in {} (it has {:?})", path.display(), data.frequencies_hz),
+                        )
                     })?;
                     let mut amp = ndarray::Array4::<num_complex::Complex64>::zeros((3, sh[2], sh[3], sh[4]));
                     for (ci, c) in data.components.chars().enumerate() {
                         let ax = Axis::parse(&c.to_string()).ok_or_else(|| {
-                            src.error("motion.file", format!("{}: /acquisition components '{}' must be letters x, y, z", path.display(), data.components))
+                            src.error(
+                                "motion.file",
+                                format!("{}: /acquisition components '{}' must be letters x, y, z", path.display(), data.components),
+                            )
                         })?;
                         amp.index_axis_mut(ndarray::Axis(0), ax.index()).assign(&wave.slice(ndarray::s![fi, ci, .., .., ..]));
                     }
@@ -1020,7 +1036,9 @@ impl RunConfig {
         let s = &self.sequence;
         let mut axes = Vec::new();
         for (i, a) in s.meg.axes.iter().enumerate() {
-            let ax = Axis::parse(a).ok_or_else(|| src.error(&format!("sequence.meg.axes[{i}]"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\"")))?;
+            let ax = Axis::parse(a).ok_or_else(|| {
+                src.error(&format!("sequence.meg.axes[{i}]"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\""))
+            })?;
             if axes.contains(&ax) {
                 return Err(src.error(&format!("sequence.meg.axes[{i}]"), format!("'{a}' is listed twice")));
             }
@@ -1038,7 +1056,12 @@ impl RunConfig {
             matrix,
             fov_m: fov,
             readout_dwell_s: s.readout_dwell_s,
-            meg: Meg { axis: axes[0], frequency_hz: s.meg.frequency_hz.unwrap_or(m.frequencies_hz[0]), cycles: s.meg.cycles, amplitude_t_per_m: s.meg.amplitude_t_per_m },
+            meg: Meg {
+                axis: axes[0],
+                frequency_hz: s.meg.frequency_hz.unwrap_or(m.frequencies_hz[0]),
+                cycles: s.meg.cycles,
+                amplitude_t_per_m: s.meg.amplitude_t_per_m,
+            },
             phase_offsets: s.phase_offsets,
             polarities: match s.polarities {
                 PolarityConfig::Both => Polarities::Both,
@@ -1058,7 +1081,11 @@ impl RunConfig {
             }
         }
         let sc = &self.scanner;
-        let scanner = Scanner { max_gradient_t_per_m: sc.max_gradient_t_per_m, max_slew_t_per_m_per_s: sc.max_slew_t_per_m_per_s, gradient_raster_s: sc.gradient_raster_s };
+        let scanner = Scanner {
+            max_gradient_t_per_m: sc.max_gradient_t_per_m,
+            max_slew_t_per_m_per_s: sc.max_slew_t_per_m_per_s,
+            gradient_raster_s: sc.gradient_raster_s,
+        };
         scanner.validate().map_err(|e| {
             let key = match &e {
                 SolverError::InvalidParameter { name, .. } => format!("scanner.{name}"),

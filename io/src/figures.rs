@@ -85,13 +85,7 @@ const CYCLIC: [[u8; 3]; 9] = [
     [207, 158, 138],
     [226, 217, 226],
 ];
-const DIVERGING: [[u8; 3]; 5] = [
-    [33, 102, 172],
-    [103, 169, 207],
-    [247, 247, 247],
-    [239, 138, 98],
-    [178, 24, 43],
-];
+const DIVERGING: [[u8; 3]; 5] = [[33, 102, 172], [103, 169, 207], [247, 247, 247], [239, 138, 98], [178, 24, 43]];
 const VIRIDIS: [[u8; 3]; 9] = [
     [68, 1, 84],
     [71, 44, 122],
@@ -146,10 +140,7 @@ impl Colormap {
                 let m = finite.fold(0.0_f64, |m, v| m.max(v.abs()));
                 (-m, m)
             }
-            Colormap::Gray | Colormap::Viridis => finite
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                    (lo.min(v), hi.max(v))
-                }),
+            Colormap::Gray | Colormap::Viridis => finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v))),
         };
         if !(lo.is_finite() && hi.is_finite()) {
             (0.0, 1.0) // no finite value at all
@@ -165,9 +156,7 @@ impl Colormap {
 /// Registers the vendored font once per process.
 fn ensure_font() -> Result<(), FigureError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
-    });
+    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if ok {
         Ok(())
     } else {
@@ -220,9 +209,7 @@ struct Layout {
 impl Layout {
     fn new(ny: usize, nx: usize) -> Self {
         let avail = |total: u32, fixed: u32, n: usize| (total - fixed) / n.max(1) as u32;
-        let px = avail(FIG_W, FIXED_W, nx)
-            .min(avail(FIG_H, FIXED_H, ny))
-            .max(MIN_VOXEL_PX);
+        let px = avail(FIG_W, FIXED_W, nx).min(avail(FIG_H, FIXED_H, ny)).max(MIN_VOXEL_PX);
         let (map_w, map_h) = (px * nx as u32, px * ny as u32);
         let width = FIG_W.max(map_w + FIXED_W);
         let height = FIG_H.max(map_h + FIXED_H).max(MIN_CBAR_H + FIXED_H);
@@ -258,11 +245,7 @@ fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
     }
     let raw = span / target.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
     let ticks = (first..=last)
@@ -304,10 +287,7 @@ fn colour_bar_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
             .collect();
     }
     let (ticks, step) = nice_ticks(lo, hi, 6);
-    ticks
-        .into_iter()
-        .map(|v| (v, tick_label(v, step)))
-        .collect()
+    ticks.into_iter().map(|v| (v, tick_label(v, step))).collect()
 }
 
 // -------------------------------------------------------------- drawing --
@@ -333,30 +313,19 @@ pub fn write_map_png(
     colormap: Colormap,
     range: Option<(f64, f64)>,
 ) -> Result<(), FigureError> {
-    let invalid = |problem: String| FigureError::Invalid {
-        path: path.to_path_buf(),
-        problem,
-    };
+    let invalid = |problem: String| FigureError::Invalid { path: path.to_path_buf(), problem };
     let (ny, nx) = map.dim();
     if ny == 0 || nx == 0 {
-        return Err(invalid(format!(
-            "cannot draw an empty map of shape [{ny}, {nx}]"
-        )));
+        return Err(invalid(format!("cannot draw an empty map of shape [{ny}, {nx}]")));
     }
     let (lo, hi) = range.unwrap_or_else(|| colormap.auto_range(&map));
     if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-        return Err(invalid(format!(
-            "colour range ({lo}, {hi}) must be finite and increasing"
-        )));
+        return Err(invalid(format!("colour range ({lo}, {hi}) must be finite and increasing")));
     }
     ensure_font()?;
     let layout = Layout::new(ny, nx);
-    draw(path, title, &map, unit_label, colormap, (lo, hi), &layout).map_err(|message| {
-        FigureError::Draw {
-            path: path.to_path_buf(),
-            message,
-        }
-    })
+    draw(path, title, &map, unit_label, colormap, (lo, hi), &layout)
+        .map_err(|message| FigureError::Draw { path: path.to_path_buf(), message })
 }
 
 fn draw(
@@ -372,37 +341,21 @@ fn draw(
     let root = BitMapBackend::new(path, (l.width, l.height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
 
-    let text = |size: u32, pos: Pos| {
-        TextStyle::from((FONT, size).into_font())
-            .color(&BLACK)
-            .pos(pos)
-    };
+    let text = |size: u32, pos: Pos| TextStyle::from((FONT, size).into_font()).color(&BLACK).pos(pos);
     let rgb = |c: [u8; 3]| RGBColor(c[0], c[1], c[2]);
 
     // Title, centred at the top.
-    root.draw_text(
-        title,
-        &text(18, Pos::new(HPos::Center, VPos::Top)),
-        (l.width as i32 / 2, MARGIN as i32),
-    )
-    .map_err(err)?;
+    root.draw_text(title, &text(18, Pos::new(HPos::Center, VPos::Top)), (l.width as i32 / 2, MARGIN as i32)).map_err(err)?;
 
     // The map: one px × px block per voxel (the fill excludes the far edge).
     let px = l.px as i32;
     let t_of = |v: f64| (v - lo) / (hi - lo);
     for ((y, x), &v) in map.indexed_iter() {
         let (x0, y0) = (l.map_x + x as i32 * px, l.map_y + y as i32 * px);
-        root.draw(&Rectangle::new(
-            [(x0, y0), (x0 + px, y0 + px)],
-            rgb(colormap.rgb(t_of(v))).filled(),
-        ))
-        .map_err(err)?;
+        root.draw(&Rectangle::new([(x0, y0), (x0 + px, y0 + px)], rgb(colormap.rgb(t_of(v))).filled())).map_err(err)?;
     }
-    let frame = |x0: i32, y0: i32, w: i32, h: i32| {
-        Rectangle::new([(x0 - 1, y0 - 1), (x0 + w, y0 + h)], BLACK.stroke_width(1))
-    };
-    root.draw(&frame(l.map_x, l.map_y, l.map_w, l.map_h))
-        .map_err(err)?;
+    let frame = |x0: i32, y0: i32, w: i32, h: i32| Rectangle::new([(x0 - 1, y0 - 1), (x0 + w, y0 + h)], BLACK.stroke_width(1));
+    root.draw(&frame(l.map_x, l.map_y, l.map_w, l.map_h)).map_err(err)?;
 
     // Axis ticks at voxel centres, labelled with voxel indices.
     let (ny, nx) = map.dim();
@@ -411,62 +364,37 @@ fn draw(
     for i in xt.iter().map(|&v| v.round() as i32) {
         let x = l.map_x + i * px + px / 2;
         let y = l.map_y + l.map_h;
-        root.draw(&PathElement::new(vec![(x, y), (x, y + 4)], BLACK))
-            .map_err(err)?;
-        root.draw_text(&i.to_string(), &tick_style, (x, y + 6))
-            .map_err(err)?;
+        root.draw(&PathElement::new(vec![(x, y), (x, y + 4)], BLACK)).map_err(err)?;
+        root.draw_text(&i.to_string(), &tick_style, (x, y + 6)).map_err(err)?;
     }
-    root.draw_text(
-        "x",
-        &text(14, Pos::new(HPos::Center, VPos::Top)),
-        (l.map_x + l.map_w / 2, l.map_y + l.map_h + 22),
-    )
-    .map_err(err)?;
+    root.draw_text("x", &text(14, Pos::new(HPos::Center, VPos::Top)), (l.map_x + l.map_w / 2, l.map_y + l.map_h + 22)).map_err(err)?;
     let ytick_style = text(13, Pos::new(HPos::Right, VPos::Center));
     let (yt, _) = nice_ticks(0.0, (ny - 1) as f64, 6);
     for i in yt.iter().map(|&v| v.round() as i32) {
         let x = l.map_x - 1;
         let y = l.map_y + i * px + px / 2;
-        root.draw(&PathElement::new(vec![(x - 4, y), (x, y)], BLACK))
-            .map_err(err)?;
-        root.draw_text(&i.to_string(), &ytick_style, (x - 6, y))
-            .map_err(err)?;
+        root.draw(&PathElement::new(vec![(x - 4, y), (x, y)], BLACK)).map_err(err)?;
+        root.draw_text(&i.to_string(), &ytick_style, (x - 6, y)).map_err(err)?;
     }
-    root.draw_text(
-        "y",
-        &text(14, Pos::new(HPos::Center, VPos::Center)),
-        (l.map_x - AXIS_LEFT as i32 + 6, l.map_y + l.map_h / 2),
-    )
-    .map_err(err)?;
+    root.draw_text("y", &text(14, Pos::new(HPos::Center, VPos::Center)), (l.map_x - AXIS_LEFT as i32 + 6, l.map_y + l.map_h / 2))
+        .map_err(err)?;
 
     // Colour bar: one row per pixel, top = hi.
     let span = f64::from((l.bar_h - 1).max(1));
     for r in 0..l.bar_h {
         let t = 1.0 - f64::from(r) / span;
         let y = l.bar_y + r;
-        root.draw(&Rectangle::new(
-            [(l.bar_x, y), (l.bar_x + CBAR_W as i32, y + 1)],
-            rgb(colormap.rgb(t)).filled(),
-        ))
-        .map_err(err)?;
+        root.draw(&Rectangle::new([(l.bar_x, y), (l.bar_x + CBAR_W as i32, y + 1)], rgb(colormap.rgb(t)).filled())).map_err(err)?;
     }
-    root.draw(&frame(l.bar_x, l.bar_y, CBAR_W as i32, l.bar_h))
-        .map_err(err)?;
+    root.draw(&frame(l.bar_x, l.bar_y, CBAR_W as i32, l.bar_h)).map_err(err)?;
     let label_style = text(13, Pos::new(HPos::Left, VPos::Center));
     let right = l.bar_x + CBAR_W as i32;
     for (v, label) in colour_bar_ticks(lo, hi) {
         let y = l.bar_y + ((1.0 - t_of(v)) * span).round() as i32;
-        root.draw(&PathElement::new(vec![(right, y), (right + 4, y)], BLACK))
-            .map_err(err)?;
-        root.draw_text(&label, &label_style, (right + 7, y))
-            .map_err(err)?;
+        root.draw(&PathElement::new(vec![(right, y), (right + 4, y)], BLACK)).map_err(err)?;
+        root.draw_text(&label, &label_style, (right + 7, y)).map_err(err)?;
     }
-    root.draw_text(
-        unit_label,
-        &text(14, Pos::new(HPos::Center, VPos::Bottom)),
-        (l.bar_x + CBAR_W as i32 / 2, l.bar_y - 6),
-    )
-    .map_err(err)?;
+    root.draw_text(unit_label, &text(14, Pos::new(HPos::Center, VPos::Bottom)), (l.bar_x + CBAR_W as i32 / 2, l.bar_y - 6)).map_err(err)?;
 
     root.present().map_err(err)
 }
@@ -491,11 +419,7 @@ fn draw(
 ///
 /// [`FigureError`] if the directory cannot be created or a figure cannot be
 /// drawn or written; figures already written are kept.
-pub fn write_mre_figures(
-    dir: &Path,
-    stem: &str,
-    data: &MreData,
-) -> Result<Vec<PathBuf>, FigureError> {
+pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<PathBuf>, FigureError> {
     fs::create_dir_all(dir).map_err(|cause| FigureError::Io {
         path: dir.to_path_buf(),
         action: "create the figure directory".into(),
@@ -510,23 +434,14 @@ pub fn write_mre_figures(
                     range: Option<(f64, f64)>|
      -> Result<(), FigureError> {
         let path = dir.join(name);
-        write_atomically(&path, |tmp| {
-            write_map_png(tmp, &title, map, unit, cmap, range)
-        })?;
+        write_atomically(&path, |tmp| write_map_png(tmp, &title, map, unit, cmap, range))?;
         written.push(path);
         Ok(())
     };
 
     if let Some(m) = &data.magnitude {
         let z = m.dim().0 / 2;
-        emit(
-            format!("{stem}_magnitude.png"),
-            format!("Magnitude (z = {z})"),
-            m.slice(s![z, .., ..]),
-            "a.u.",
-            Colormap::Gray,
-            None,
-        )?;
+        emit(format!("{stem}_magnitude.png"), format!("Magnitude (z = {z})"), m.slice(s![z, .., ..]), "a.u.", Colormap::Gray, None)?;
     }
     if let Some(p) = &data.phase {
         let z = p.dim().3 / 2;
@@ -578,29 +493,16 @@ pub fn write_mre_figures(
 /// Letter of component `c` (`"x"`, `"y"`, `"z"`), or its index if
 /// `components` is shorter.
 fn component_name(components: &str, c: usize) -> String {
-    components
-        .chars()
-        .nth(c)
-        .map_or_else(|| c.to_string(), String::from)
+    components.chars().nth(c).map_or_else(|| c.to_string(), String::from)
 }
 
 /// Runs `write` on a temporary `.png` path next to `path`, then renames it to
 /// `path`; the temporary file is removed on error.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), FigureError>,
-) -> Result<(), FigureError> {
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), FigureError>) -> Result<(), FigureError> {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Keep the .png extension: the encoder picks the format from it.
-    let tmp = path.with_file_name(format!(
-        ".{name}.tmp-{}-{}.png",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{}.png", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let result = write(&tmp).and_then(|()| {
         fs::rename(&tmp, path).map_err(|cause| FigureError::Io {
             path: path.to_path_buf(),
@@ -620,9 +522,7 @@ mod tests {
     use ndarray::Array2;
 
     fn test_map(ny: usize, nx: usize) -> Array2<f64> {
-        Array2::from_shape_fn((ny, nx), |(y, x)| {
-            ((x as f64) * 0.3).sin() * ((y as f64) * 0.2).cos()
-        })
+        Array2::from_shape_fn((ny, nx), |(y, x)| ((x as f64) * 0.3).sin() * ((y as f64) * 0.2).cos())
     }
 
     #[test]
@@ -630,12 +530,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut map = test_map(40, 50);
         map[[3, 4]] = f64::NAN;
-        for (cmap, name) in [
-            (Colormap::Gray, "gray"),
-            (Colormap::Cyclic, "cyclic"),
-            (Colormap::Diverging, "diverging"),
-            (Colormap::Viridis, "viridis"),
-        ] {
+        for (cmap, name) in
+            [(Colormap::Gray, "gray"), (Colormap::Cyclic, "cyclic"), (Colormap::Diverging, "diverging"), (Colormap::Viridis, "viridis")]
+        {
             let path = dir.path().join(format!("{name}.png"));
             write_map_png(&path, name, map.view(), "unit", cmap, None).unwrap();
             let bytes = fs::read(&path).unwrap();
@@ -694,14 +591,10 @@ mod tests {
             frequencies_hz: vec![50.0, 62.5],
             components: "xz".into(),
             magnitude: Some(Array3::from_elem((nz, ny, nx), 1.0)),
-            phase: Some(Array6::from_shape_fn(
-                (2, 2, 1, nz, ny, nx),
-                |(_, _, _, _, y, x)| (x as f64 - y as f64) * 0.3,
-            )),
-            wave: Some(Array5::from_shape_fn(
-                (2, 2, nz, ny, nx),
-                |(_, _, _, y, x)| Complex64::new((x as f64).sin() * 1e-6, (y as f64).cos() * 1e-6),
-            )),
+            phase: Some(Array6::from_shape_fn((2, 2, 1, nz, ny, nx), |(_, _, _, _, y, x)| (x as f64 - y as f64) * 0.3)),
+            wave: Some(Array5::from_shape_fn((2, 2, nz, ny, nx), |(_, _, _, y, x)| {
+                Complex64::new((x as f64).sin() * 1e-6, (y as f64).cos() * 1e-6)
+            })),
             ground_truth: Some(GroundTruth {
                 storage_modulus_pa: Array3::from_elem((nz, ny, nx), 3000.0),
                 loss_modulus_pa: Array3::from_elem((nz, ny, nx), 900.0),
@@ -711,10 +604,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("figs");
         let paths = write_mre_figures(&out, "run", &data).unwrap();
-        let mut names: Vec<String> = paths
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(
             names,

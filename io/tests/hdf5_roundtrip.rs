@@ -26,9 +26,7 @@ fn full_data() -> MreData {
         k
     };
     let wave = Array5::from_shape_fn((nf, nc, nz, ny, nx), |_| cval(next()));
-    let phase = Array6::from_shape_fn((nf, nc, no, nz, ny, nx), |_| {
-        (next() as f64 * 0.1).sin() * 3.0
-    });
+    let phase = Array6::from_shape_fn((nf, nc, no, nz, ny, nx), |_| (next() as f64 * 0.1).sin() * 3.0);
     let images = Array6::from_shape_fn((nf, nc, no, nz, ny, nx), |_| cval(next()) * 1e6);
     let kshape = IxDyn(&[nf, nc, no, ncoil, nz, ny, nx]);
     let kspace = ArrayD::from_shape_fn(kshape.clone(), |_| cval(next()) * 1e9);
@@ -54,9 +52,7 @@ fn full_data() -> MreData {
         noise_std: Some(0.0125),
         ground_truth: Some(GroundTruth {
             storage_modulus_pa: Array3::from_elem((nz, ny, nx), 3000.0),
-            loss_modulus_pa: Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| {
-                800.0 + (z * 100 + y * 10 + x) as f64
-            }),
+            loss_modulus_pa: Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| 800.0 + (z * 100 + y * 10 + x) as f64),
         }),
         provenance: Provenance {
             tool: "mre-sim".into(),
@@ -83,10 +79,7 @@ fn minimal_data(nz: usize, ny: usize, nx: usize) -> MreData {
         voxel_size_m: [1e-3; 3],
         density_kg_m3: 1000.0,
         components: "z".into(),
-        wave: Some(Array5::from_shape_fn(
-            (1, 1, nz, ny, nx),
-            |(_, _, z, y, x)| cval(z * 100 + y * 10 + x),
-        )),
+        wave: Some(Array5::from_shape_fn((1, 1, nz, ny, nx), |(_, _, z, y, x)| cval(z * 100 + y * 10 + x))),
         ..Default::default()
     }
 }
@@ -96,10 +89,7 @@ fn assert_same(a: &MreData, b: &MreData) {
     assert_eq!(a.voxel_size_m, b.voxel_size_m);
     assert_eq!(a.density_kg_m3, b.density_kg_m3);
     assert_eq!(a.components, b.components);
-    assert_eq!(
-        a.encoding_efficiency_rad_per_m,
-        b.encoding_efficiency_rad_per_m
-    );
+    assert_eq!(a.encoding_efficiency_rad_per_m, b.encoding_efficiency_rad_per_m);
     assert_eq!(a.encoding_phase_rad, b.encoding_phase_rad);
     assert_eq!(a.wave, b.wave);
     assert_eq!(a.phase, b.phase);
@@ -132,22 +122,14 @@ fn assert_same(a: &MreData, b: &MreData) {
 
 /// File names in `dir`.
 fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
 
 fn str_attr(loc: &hdf5::Location, name: &str, value: &str) {
     let v: VarLenUnicode = value.parse().unwrap();
-    loc.new_attr::<VarLenUnicode>()
-        .shape(())
-        .create(name)
-        .unwrap()
-        .write_scalar(&v)
-        .unwrap();
+    loc.new_attr::<VarLenUnicode>().shape(()).create(name).unwrap().write_scalar(&v).unwrap();
 }
 
 /// Writes a file "by hand" with the root and /acquisition attributes of an
@@ -155,22 +137,11 @@ fn str_attr(loc: &hdf5::Location, name: &str, value: &str) {
 fn handmade(path: &Path, nf: usize, components: &str, body: impl FnOnce(&hdf5::File)) {
     let f = hdf5::File::create(path).unwrap();
     str_attr(&f, "format", "mre-data");
-    f.new_attr::<i64>()
-        .shape(())
-        .create("version")
-        .unwrap()
-        .write_scalar(&1i64)
-        .unwrap();
+    f.new_attr::<i64>().shape(()).create("version").unwrap().write_scalar(&1i64).unwrap();
     let acq = f.create_group("acquisition").unwrap();
     let freqs: Vec<f64> = (0..nf).map(|i| 50.0 + 10.0 * i as f64).collect();
-    acq.new_attr_builder()
-        .with_data(&freqs)
-        .create("frequencies_hz")
-        .unwrap();
-    acq.new_attr_builder()
-        .with_data(&[1e-3f64; 3])
-        .create("voxel_size_m")
-        .unwrap();
+    acq.new_attr_builder().with_data(&freqs).create("frequencies_hz").unwrap();
+    acq.new_attr_builder().with_data(&[1e-3f64; 3]).create("voxel_size_m").unwrap();
     str_attr(&acq, "components", components);
     body(&f);
 }
@@ -241,14 +212,8 @@ fn large_arrays_are_chunked_and_compressed() {
         assert!(chunk.iter().product::<usize>() * 16 <= 1 << 20);
         if hdf5::filters::deflate_available() {
             let filters = wave.filters();
-            assert!(
-                filters.contains(&hdf5::filters::Filter::deflate(4)),
-                "{filters:?}"
-            );
-            assert!(
-                filters.contains(&hdf5::filters::Filter::shuffle()),
-                "{filters:?}"
-            );
+            assert!(filters.contains(&hdf5::filters::Filter::deflate(4)), "{filters:?}");
+            assert!(filters.contains(&hdf5::filters::Filter::shuffle()), "{filters:?}");
         }
     }
     assert_eq!(read_mre_data(&path).unwrap().wave, data.wave);
@@ -283,30 +248,20 @@ fn no_temporary_file_is_left_after_an_error() {
     let err = write_mre_data(&path, &data, false).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("data.h5") && msg.contains("config"), "{msg}");
-    assert!(
-        dir_entries(dir.path()).is_empty(),
-        "{:?}",
-        dir_entries(dir.path())
-    );
+    assert!(dir_entries(dir.path()).is_empty(), "{:?}", dir_entries(dir.path()));
 
     // Fails the same way while replacing an existing file: the old file stays.
     write_mre_data(&path, &minimal_data(1, 2, 2), false).unwrap();
     write_mre_data(&path, &data, true).unwrap_err();
     assert_eq!(dir_entries(dir.path()), ["data.h5"]);
-    assert_eq!(
-        read_mre_data(&path).unwrap().wave.unwrap().shape(),
-        [1, 1, 1, 2, 2]
-    );
+    assert_eq!(read_mre_data(&path).unwrap().wave.unwrap().shape(), [1, 1, 1, 2, 2]);
 
     // Inconsistent data is refused before any file is created.
     let mut bad = minimal_data(1, 2, 2);
     bad.frequencies_hz = vec![50.0, 60.0];
     let other = dir.path().join("other.h5");
     let msg = write_mre_data(&other, &bad, false).unwrap_err().to_string();
-    assert!(
-        msg.contains("other.h5") && msg.contains("/wave") && msg.contains("nf = 2"),
-        "{msg}"
-    );
+    assert!(msg.contains("other.h5") && msg.contains("/wave") && msg.contains("nf = 2"), "{msg}");
     assert_eq!(dir_entries(dir.path()), ["data.h5"]);
 
     // A missing directory is reported, nothing is created.
@@ -331,31 +286,15 @@ fn reads_real_imag_float32_compounds() {
         real: (y * 10 + x) as f32 * 0.25e-6,
         imag: -(z as f32 + 1.0) * (x as f32) * 0.5e-6,
     });
-    let images = Array6::from_shape_fn((1, 1, 2, nz, ny, nx), |(_, _, o, _, y, x)| {
-        MatlabComplex32 {
-            real: (o + y) as f32,
-            imag: x as f32,
-        }
-    });
+    let images =
+        Array6::from_shape_fn((1, 1, 2, nz, ny, nx), |(_, _, o, _, y, x)| MatlabComplex32 { real: (o + y) as f32, imag: x as f32 });
     handmade(&path, 1, "z", |f| {
-        f.new_dataset_builder()
-            .with_data(&values)
-            .create("wave")
-            .unwrap();
-        f.new_dataset_builder()
-            .with_data(&images)
-            .create("images")
-            .unwrap();
+        f.new_dataset_builder().with_data(&values).create("wave").unwrap();
+        f.new_dataset_builder().with_data(&images).create("images").unwrap();
         let acq = f.group("acquisition").unwrap();
-        acq.new_attr_builder()
-            .with_data(&[2.5e5f32])
-            .create("encoding_efficiency_rad_per_m")
-            .unwrap();
+        acq.new_attr_builder().with_data(&[2.5e5f32]).create("encoding_efficiency_rad_per_m").unwrap();
         // h5py stores a Python bool array as an enum; MATLAB logical as uint8.
-        f.new_dataset_builder()
-            .with_data(&Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| x % 2 == 0))
-            .create("mask")
-            .unwrap();
+        f.new_dataset_builder().with_data(&Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| x % 2 == 0)).create("mask").unwrap();
     });
     let d = read_mre_data(&path).unwrap();
     let wave = d.wave.unwrap();
@@ -368,10 +307,7 @@ fn reads_real_imag_float32_compounds() {
     assert_eq!(images[[0, 0, 1, 0, 2, 3]], Complex64::new(3.0, 3.0));
     assert_eq!(d.encoding_efficiency_rad_per_m, [2.5e5]);
     assert_eq!(d.density_kg_m3, 1000.0);
-    assert_eq!(
-        d.mask.unwrap(),
-        Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| u8::from(x % 2 == 0))
-    );
+    assert_eq!(d.mask.unwrap(), Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| u8::from(x % 2 == 0)));
 }
 
 #[test]
@@ -379,16 +315,10 @@ fn reports_a_wave_with_the_wrong_number_of_axes() {
     let (_dir, path) = tmp();
     handmade(&path, 1, "z", |f| {
         let w = Array::from_elem((1, 1, 64, 64), Complex64::new(0.0, 0.0));
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("data.h5: dataset /wave has shape [1, 1, 64, 64], expected 5 axes [nf, ncomp, nz, ny, nx]"),
-        "{msg}"
-    );
+    assert!(msg.contains("data.h5: dataset /wave has shape [1, 1, 64, 64], expected 5 axes [nf, ncomp, nz, ny, nx]"), "{msg}");
 }
 
 #[test]
@@ -396,46 +326,24 @@ fn reports_axes_that_disagree_with_the_acquisition() {
     let (_dir, path) = tmp();
     let w = Array5::from_elem((1, 1, 1, 4, 4), Complex64::new(1.0, 0.0));
     handmade(&path, 2, "z", |f| {
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("dataset /wave") && msg.contains("nf = 2"),
-        "{msg}"
-    );
+    assert!(msg.contains("dataset /wave") && msg.contains("nf = 2"), "{msg}");
 
     handmade(&path, 1, "xyz", |f| {
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("dataset /wave") && msg.contains("ncomp = 3"),
-        "{msg}"
-    );
+    assert!(msg.contains("dataset /wave") && msg.contains("ncomp = 3"), "{msg}");
 
     handmade(&path, 1, "z", |f| {
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
         let m = Array3::<f64>::zeros((1, 4, 5));
-        f.new_dataset_builder()
-            .with_data(&m)
-            .create("magnitude")
-            .unwrap();
+        f.new_dataset_builder().with_data(&m).create("magnitude").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("dataset /magnitude has shape [1, 4, 5]")
-            && msg.contains("[1, 4, 4] as in /wave"),
-        "{msg}"
-    );
+    assert!(msg.contains("dataset /magnitude has shape [1, 4, 5]") && msg.contains("[1, 4, 4] as in /wave"), "{msg}");
 }
 
 #[test]
@@ -449,17 +357,10 @@ fn reports_unsupported_complex_member_names() {
     let (_dir, path) = tmp();
     handmade(&path, 1, "z", |f| {
         let w = Array5::from_elem((1, 1, 1, 2, 2), ReIm { re: 1.0, im: 2.0 });
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("dataset /wave has type compound {re: float64, im: float64}")
-            && msg.contains("{real, imag}"),
-        "{msg}"
-    );
+    assert!(msg.contains("dataset /wave has type compound {re: float64, im: float64}") && msg.contains("{real, imag}"), "{msg}");
 }
 
 #[test]
@@ -468,33 +369,20 @@ fn refuses_non_finite_wave_values() {
     let mut data = minimal_data(1, 3, 3);
     data.wave.as_mut().unwrap()[[0, 0, 0, 1, 2]] = Complex64::new(f64::NAN, 0.0);
     let msg = write_mre_data(&path, &data, false).unwrap_err().to_string();
-    assert!(
-        msg.contains("/wave") && msg.contains("[0, 0, 0, 1, 2]"),
-        "{msg}"
-    );
+    assert!(msg.contains("/wave") && msg.contains("[0, 0, 0, 1, 2]"), "{msg}");
     assert!(dir_entries(dir.path()).is_empty());
 
     let w = data.wave.unwrap();
     handmade(&path, 1, "z", |f| {
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("data.h5: dataset /wave contains a non-finite value")
-            && msg.contains("[0, 0, 0, 1, 2]"),
-        "{msg}"
-    );
+    assert!(msg.contains("data.h5: dataset /wave contains a non-finite value") && msg.contains("[0, 0, 0, 1, 2]"), "{msg}");
 
     let mut w = w;
     w[[0, 0, 0, 1, 2]] = Complex64::new(0.0, f64::INFINITY);
     handmade(&path, 1, "z", |f| {
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     assert!(expect_err(&path).contains("non-finite"));
 }
@@ -507,39 +395,25 @@ fn refuses_other_formats_and_missing_attributes() {
         str_attr(&f, "format", "mre-result");
     }
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("root attribute format") && msg.contains("mre-result"),
-        "{msg}"
-    );
+    assert!(msg.contains("root attribute format") && msg.contains("mre-result"), "{msg}");
 
     hdf5::File::create(&path).unwrap();
     let msg = expect_err(&path);
     assert!(msg.contains("root attribute format is missing"), "{msg}");
 
     handmade(&path, 1, "z", |f| {
-        f.group("acquisition")
-            .unwrap()
-            .delete_attr("voxel_size_m")
-            .unwrap();
+        f.group("acquisition").unwrap().delete_attr("voxel_size_m").unwrap();
         let w = Array5::from_elem((1, 1, 1, 2, 2), Complex64::new(1.0, 0.0));
-        f.new_dataset_builder()
-            .with_data(&w)
-            .create("wave")
-            .unwrap();
+        f.new_dataset_builder().with_data(&w).create("wave").unwrap();
     });
     let msg = expect_err(&path);
-    assert!(
-        msg.contains("attribute voxel_size_m of /acquisition is missing"),
-        "{msg}"
-    );
+    assert!(msg.contains("attribute voxel_size_m of /acquisition is missing"), "{msg}");
 
     handmade(&path, 1, "z", |_| {});
     let msg = expect_err(&path);
     assert!(msg.contains("at least one"), "{msg}");
 
-    let msg = read_mre_data(&path.with_file_name("absent.h5"))
-        .unwrap_err()
-        .to_string();
+    let msg = read_mre_data(&path.with_file_name("absent.h5")).unwrap_err().to_string();
     assert!(msg.contains("absent.h5"), "{msg}");
 }
 
@@ -555,27 +429,12 @@ fn reads_label_maps_of_several_integer_types() {
         let f = hdf5::File::create(&path).unwrap();
         f.new_dataset_builder().with_data(&l2).create("l2").unwrap();
         f.new_dataset_builder().with_data(&l3).create("l3").unwrap();
-        f.new_dataset_builder()
-            .with_data(&l3.mapv(|v| v as u16))
-            .create("u16")
-            .unwrap();
-        f.new_dataset_builder()
-            .with_data(&l3.mapv(|v| v as u32))
-            .create("u32")
-            .unwrap();
+        f.new_dataset_builder().with_data(&l3.mapv(|v| v as u16)).create("u16").unwrap();
+        f.new_dataset_builder().with_data(&l3.mapv(|v| v as u32)).create("u32").unwrap();
         let seg = f.create_group("seg").unwrap();
-        seg.new_dataset_builder()
-            .with_data(&neg)
-            .create("neg")
-            .unwrap();
-        f.new_dataset_builder()
-            .with_data(&big)
-            .create("big")
-            .unwrap();
-        f.new_dataset_builder()
-            .with_data(&l3.mapv(|v| v as f64))
-            .create("float")
-            .unwrap();
+        seg.new_dataset_builder().with_data(&neg).create("neg").unwrap();
+        f.new_dataset_builder().with_data(&big).create("big").unwrap();
+        f.new_dataset_builder().with_data(&l3.mapv(|v| v as f64)).create("float").unwrap();
     }
     let a = read_labels(&path, "/l2").unwrap();
     assert_eq!(a.shape(), [1, 3, 4]);
@@ -586,20 +445,11 @@ fn reads_label_maps_of_several_integer_types() {
     assert_eq!(read_labels(&path, "/u32").unwrap(), want);
 
     let msg = read_labels(&path, "/seg/neg").unwrap_err().to_string();
-    assert!(
-        msg.contains("dataset /seg/neg contains label -1 at index [1, 2, 3]"),
-        "{msg}"
-    );
+    assert!(msg.contains("dataset /seg/neg contains label -1 at index [1, 2, 3]"), "{msg}");
     let msg = read_labels(&path, "/big").unwrap_err().to_string();
     assert!(msg.contains("70000") && msg.contains("65535"), "{msg}");
     let msg = read_labels(&path, "/float").unwrap_err().to_string();
-    assert!(
-        msg.contains("dataset /float has type float64, expected an integer type"),
-        "{msg}"
-    );
+    assert!(msg.contains("dataset /float has type float64, expected an integer type"), "{msg}");
     let msg = read_labels(&path, "/nope/labels").unwrap_err().to_string();
-    assert!(
-        msg.contains("data.h5: dataset /nope/labels is missing"),
-        "{msg}"
-    );
+    assert!(msg.contains("data.h5: dataset /nope/labels is missing"), "{msg}");
 }

@@ -27,10 +27,10 @@ fn main() {
     let min_seconds = value("--min-seconds").and_then(|s| s.parse::<f64>().ok()).unwrap_or(if quick { 0.2 } else { 1.5 });
     let only = value("--only");
     let precisions: Vec<Precision> =
-        [Precision::F32, Precision::F64].into_iter().filter(|p| value("--precision").map_or(true, |v| v == p.name())).collect();
+        [Precision::F32, Precision::F64].into_iter().filter(|p| value("--precision").is_none_or(|v| v == p.name())).collect();
     let isa = simd_backend();
 
-    for &precision in precisions.iter().filter(|_| only.map_or(true, |k| k == "precess_motion")) {
+    for &precision in precisions.iter().filter(|_| only.is_none_or(|k| k == "precess_motion")) {
         let b = bench_precess_motion(precision, min_seconds);
         println!(
             "{{\"kernel\":\"precess_motion\",\"precision\":\"{}\",\"isa\":\"{isa}\",\"threads\":1,\"iso_steps_per_s\":{:.4e},\
@@ -103,7 +103,9 @@ fn gre_problem(spins_per_voxel: usize) -> (Isochromats, SequencePlan) {
     let u = |i: usize, s: u64, lo: f64, hi: f64| lo + (hi - lo) * uniform01(42, i as u64, s);
     let k = 2.0 * std::f64::consts::PI / 0.03; // 3 cm shear wavelength along x
     let iso = Isochromats {
-        position_m: (0..spins).map(|i| [u(i, 0, -0.0025, 0.0025), u(i, 1, -fov / 2.0, fov / 2.0), u(i, 2, -fov / 2.0, fov / 2.0)]).collect(),
+        position_m: (0..spins)
+            .map(|i| [u(i, 0, -0.0025, 0.0025), u(i, 1, -fov / 2.0, fov / 2.0), u(i, 2, -fov / 2.0, fov / 2.0)])
+            .collect(),
         amplitude_m: (0..spins)
             .map(|i| {
                 let x = u(i, 2, -fov / 2.0, fov / 2.0);

@@ -124,7 +124,8 @@ impl SequencePlan {
             while trig < tl.triggers.len() && tl.triggers[trig].time_s <= a + tol {
                 trig += 1;
             }
-            let (t_ref, theta) = if trig == 0 { (0.0, 0.0) } else { (tl.triggers[trig - 1].time_s, tl.triggers[trig - 1].phase_offset_rad) };
+            let (t_ref, theta) =
+                if trig == 0 { (0.0, 0.0) } else { (tl.triggers[trig - 1].time_s, tl.triggers[trig - 1].phase_offset_rad) };
             let mut m0 = [0.0; 3];
             let mut mw = [Complex64::new(0.0, 0.0); 3];
             if b > a {

@@ -116,9 +116,7 @@ const BATCH: usize = 1 << 14;
 /// Labels of `phantom` sampled at the voxel centres of `grid` (nearest voxel).
 pub fn resample_labels(phantom: &Phantom, grid: &Grid) -> Array3<u16> {
     let sh = grid.shape;
-    Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| {
-        phantom.grid.locate(grid.centre([z, y, x])).map_or(0, |i| phantom.labels[i])
-    })
+    Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| phantom.grid.locate(grid.centre([z, y, x])).map_or(0, |i| phantom.labels[i]))
 }
 
 /// Build the kernel input for one frequency.
@@ -175,11 +173,7 @@ pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progr
     let phantom = exp.phantom;
     phantom.validate()?;
     if exp.frequencies_hz.is_empty() || exp.frequencies_hz.len() != exp.motion.len() {
-        return Err(SolverError::Shape(format!(
-            "{} frequencies but {} motion fields",
-            exp.frequencies_hz.len(),
-            exp.motion.len()
-        )));
+        return Err(SolverError::Shape(format!("{} frequencies but {} motion fields", exp.frequencies_hz.len(), exp.motion.len())));
     }
     if exp.meg_axes.is_empty() {
         return Err(SolverError::invalid("meg axes", "none", "at least one encoded component"));

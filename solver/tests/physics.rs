@@ -27,7 +27,11 @@ fn meg_timeline(f_meg: f64, cycles: u32, g0: f64, theta: f64) -> Timeline {
     let dur = cycles as f64 / f_meg;
     Timeline {
         duration_s: t_meg + dur + 1e-3,
-        gradients: vec![GradientPiece { start_s: t_meg, duration_s: dur, shape: PieceShape::Sine { amplitude: [g0, 0.0, 0.0], frequency_hz: f_meg } }],
+        gradients: vec![GradientPiece {
+            start_s: t_meg,
+            duration_s: dur,
+            shape: PieceShape::Sine { amplitude: [g0, 0.0, 0.0], frequency_hz: f_meg },
+        }],
         rf: vec![RfPulse { time_s: 0.0, angle_rad: PI / 2.0, phase_rad: 0.0 }],
         adc: vec![AdcSample { time_s: t_meg + dur, index: 0, phase_rad: 0.0 }],
         spoil_s: vec![],
@@ -119,7 +123,9 @@ fn fid_and_inversion_recovery_follow_relaxation_curves() {
     };
     let plan = SequencePlan::build(&tl, 0.0, Integration::Events).unwrap();
     let iso = one_spin([0.0, 0.01, -0.02], None, t1, t2);
-    for (name, sig) in [("ref", reference(&iso, &plan, None)), ("f64", fast(&iso, &plan, Precision::F64)), ("f32", fast(&iso, &plan, Precision::F32))] {
+    for (name, sig) in
+        [("ref", reference(&iso, &plan, None)), ("f64", fast(&iso, &plan, Precision::F64)), ("f32", fast(&iso, &plan, Precision::F32))]
+    {
         for (s, &t) in sig.iter().zip(&times) {
             let e = (-t / t2).exp();
             assert!((s.norm() - e).abs() < 1e-6, "{name} FID at {t}: {} vs {e}", s.norm());
@@ -165,7 +171,9 @@ fn spoiled_gre_reaches_ernst_steady_state() {
         let a = g.flip_angle_rad;
         let e1 = (-tr / t1).exp();
         let ernst = a.sin() * (1.0 - e1) / (1.0 - e1 * a.cos()) * (-te / t2).exp();
-        for (name, sig) in [("ref", reference(&iso, &plan, None)), ("f64", fast(&iso, &plan, Precision::F64)), ("f32", fast(&iso, &plan, Precision::F32))] {
+        for (name, sig) in
+            [("ref", reference(&iso, &plan, None)), ("f64", fast(&iso, &plan, Precision::F64)), ("f32", fast(&iso, &plan, Precision::F32))]
+        {
             for s in &sig {
                 let tol = if name == "f32" { 1e-5 } else { 1e-9 };
                 assert!((s.norm() / ernst - 1.0).abs() < tol, "{name} α={alpha_deg}: {} vs Ernst {ernst}", s.norm());

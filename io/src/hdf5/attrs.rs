@@ -38,12 +38,7 @@ impl Loc<'_> {
             object: self.obj(name),
             problem: format!("cannot be stored as an HDF5 string: {e}"),
         })?;
-        self.loc
-            .new_attr::<VarLenUnicode>()
-            .shape(())
-            .create(name)
-            .and_then(|a| a.write_scalar(&v))
-            .map_err(|e| self.h5("write", name, e))
+        self.loc.new_attr::<VarLenUnicode>().shape(()).create(name).and_then(|a| a.write_scalar(&v)).map_err(|e| self.h5("write", name, e))
     }
 
     /// Writes a scalar `f64` attribute.
@@ -53,35 +48,19 @@ impl Loc<'_> {
 
     /// Writes a scalar attribute of any HDF5 type.
     pub fn write_scalar<T: ::hdf5::H5Type>(&self, name: &str, value: T) -> Result<(), H5Error> {
-        self.loc
-            .new_attr::<T>()
-            .shape(())
-            .create(name)
-            .and_then(|a| a.write_scalar(&value))
-            .map_err(|e| self.h5("write", name, e))
+        self.loc.new_attr::<T>().shape(()).create(name).and_then(|a| a.write_scalar(&value)).map_err(|e| self.h5("write", name, e))
     }
 
     /// Writes a 1-D `f64` array attribute.
     pub fn write_f64_array(&self, name: &str, values: &[f64]) -> Result<(), H5Error> {
-        self.loc
-            .new_attr_builder()
-            .with_data(ArrayView1::from(values))
-            .create(name)
-            .map(drop)
-            .map_err(|e| self.h5("write", name, e))
+        self.loc.new_attr_builder().with_data(ArrayView1::from(values)).create(name).map(drop).map_err(|e| self.h5("write", name, e))
     }
 
     // ------------------------------------------------------------ reading --
 
     /// Whether the attribute exists.
     pub fn has(&self, name: &str) -> Result<bool, H5Error> {
-        let names = self.loc.attr_names().map_err(|e| {
-            h5err(
-                self.path,
-                format!("cannot list the attributes of {}", self.name),
-                e,
-            )
-        })?;
+        let names = self.loc.attr_names().map_err(|e| h5err(self.path, format!("cannot list the attributes of {}", self.name), e))?;
         Ok(names.iter().any(|n| n == name))
     }
 
@@ -90,25 +69,16 @@ impl Loc<'_> {
         if !self.has(name)? {
             return Ok(None);
         }
-        self.loc
-            .attr(name)
-            .map(Some)
-            .map_err(|e| self.h5("open", name, e))
+        self.loc.attr(name).map(Some).map_err(|e| self.h5("open", name, e))
     }
 
     /// The error for a missing required attribute; `expected` explains what it should hold.
     fn missing(&self, name: &str, expected: &str) -> H5Error {
-        H5Error::Missing {
-            path: self.path.to_path_buf(),
-            object: self.obj(name),
-            expected: expected.to_string(),
-        }
+        H5Error::Missing { path: self.path.to_path_buf(), object: self.obj(name), expected: expected.to_string() }
     }
 
     fn descriptor(&self, name: &str, a: &Attribute) -> Result<TypeDescriptor, H5Error> {
-        a.dtype()
-            .and_then(|t| t.to_descriptor())
-            .map_err(|e| self.h5("read the type of", name, e))
+        a.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.h5("read the type of", name, e))
     }
 
     /// Reads a numeric attribute (any integer or float type, scalar or array)
@@ -147,8 +117,7 @@ impl Loc<'_> {
 
     /// Reads a required `f64` array attribute.
     pub fn f64_vec_required(&self, name: &str, expected: &str) -> Result<Vec<f64>, H5Error> {
-        self.f64_vec(name)?
-            .ok_or_else(|| self.missing(name, expected))
+        self.f64_vec(name)?.ok_or_else(|| self.missing(name, expected))
     }
 
     /// Reads an optional scalar `f64` attribute (a one-element array is accepted).
@@ -171,10 +140,7 @@ impl Loc<'_> {
             return Ok(None);
         };
         let desc = self.descriptor(name, &a)?;
-        if !matches!(
-            desc,
-            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
-        ) {
+        if !matches!(desc, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) {
             return Err(H5Error::Type {
                 path: self.path.to_path_buf(),
                 object: self.obj(name),
@@ -185,12 +151,9 @@ impl Loc<'_> {
         let v = a.read_raw::<i64>().map_err(|e| self.h5("read", name, e))?;
         match v.as_slice() {
             [x] => Ok(Some(*x)),
-            _ => Err(H5Error::Shape {
-                path: self.path.to_path_buf(),
-                object: self.obj(name),
-                shape: a.shape(),
-                expected: "a scalar".into(),
-            }),
+            _ => {
+                Err(H5Error::Shape { path: self.path.to_path_buf(), object: self.obj(name), shape: a.shape(), expected: "a scalar".into() })
+            }
         }
     }
 
@@ -207,16 +170,10 @@ impl Loc<'_> {
 
     /// Reads a required string attribute.
     pub fn string_required(&self, name: &str, expected: &str) -> Result<String, H5Error> {
-        self.string(name)?
-            .ok_or_else(|| self.missing(name, expected))
+        self.string(name)?.ok_or_else(|| self.missing(name, expected))
     }
 
-    fn string_from(
-        &self,
-        name: &str,
-        a: &Attribute,
-        desc: &TypeDescriptor,
-    ) -> Result<String, H5Error> {
+    fn string_from(&self, name: &str, a: &Attribute, desc: &TypeDescriptor) -> Result<String, H5Error> {
         if a.size() != 1 {
             return Err(H5Error::Shape {
                 path: self.path.to_path_buf(),
@@ -227,12 +184,8 @@ impl Loc<'_> {
         }
         let rd = |e| self.h5("read", name, e);
         let s = match desc {
-            TypeDescriptor::VarLenUnicode => {
-                first(a.read_raw::<VarLenUnicode>().map_err(rd)?).map(|s| s.as_str().to_owned())
-            }
-            TypeDescriptor::VarLenAscii => {
-                first(a.read_raw::<VarLenAscii>().map_err(rd)?).map(|s| s.as_str().to_owned())
-            }
+            TypeDescriptor::VarLenUnicode => first(a.read_raw::<VarLenUnicode>().map_err(rd)?).map(|s| s.as_str().to_owned()),
+            TypeDescriptor::VarLenAscii => first(a.read_raw::<VarLenAscii>().map_err(rd)?).map(|s| s.as_str().to_owned()),
             TypeDescriptor::FixedAscii(n) => self.fixed_ascii(name, a, *n)?,
             TypeDescriptor::FixedUnicode(n) => self.fixed_unicode(name, a, *n)?,
             other => {
@@ -244,18 +197,14 @@ impl Loc<'_> {
                 })
             }
         };
-        Ok(s.unwrap_or_default()
-            .trim_end_matches(['\0', ' '])
-            .to_owned())
+        Ok(s.unwrap_or_default().trim_end_matches(['\0', ' ']).to_owned())
     }
 
     fn too_long(&self, name: &str, n: usize) -> H5Error {
         H5Error::Invalid {
             path: self.path.to_path_buf(),
             object: self.obj(name),
-            problem: format!(
-                "is a fixed-length string of {n} bytes; at most {MAX_FIXED} are supported"
-            ),
+            problem: format!("is a fixed-length string of {n} bytes; at most {MAX_FIXED} are supported"),
         }
     }
 
@@ -264,30 +213,25 @@ impl Loc<'_> {
     fn fixed_ascii(&self, name: &str, a: &Attribute, n: usize) -> Result<Option<String>, H5Error> {
         let rd = |e| self.h5("read", name, e);
         Ok(match n {
-            0..=256 => first(a.read_raw::<FixedAscii<256>>().map_err(rd)?)
-                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            257..=4096 => first(a.read_raw::<FixedAscii<4096>>().map_err(rd)?)
-                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            4097..=MAX_FIXED => first(a.read_raw::<FixedAscii<MAX_FIXED>>().map_err(rd)?)
-                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            0..=256 => first(a.read_raw::<FixedAscii<256>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            257..=4096 => first(a.read_raw::<FixedAscii<4096>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            4097..=MAX_FIXED => {
+                first(a.read_raw::<FixedAscii<MAX_FIXED>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+            }
             _ => return Err(self.too_long(name, n)),
         })
     }
 
-    fn fixed_unicode(
-        &self,
-        name: &str,
-        a: &Attribute,
-        n: usize,
-    ) -> Result<Option<String>, H5Error> {
+    fn fixed_unicode(&self, name: &str, a: &Attribute, n: usize) -> Result<Option<String>, H5Error> {
         let rd = |e| self.h5("read", name, e);
         Ok(match n {
-            0..=256 => first(a.read_raw::<FixedUnicode<256>>().map_err(rd)?)
-                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            257..=4096 => first(a.read_raw::<FixedUnicode<4096>>().map_err(rd)?)
-                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            4097..=MAX_FIXED => first(a.read_raw::<FixedUnicode<MAX_FIXED>>().map_err(rd)?)
-                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            0..=256 => first(a.read_raw::<FixedUnicode<256>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            257..=4096 => {
+                first(a.read_raw::<FixedUnicode<4096>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+            }
+            4097..=MAX_FIXED => {
+                first(a.read_raw::<FixedUnicode<MAX_FIXED>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+            }
             _ => return Err(self.too_long(name, n)),
         })
     }
@@ -334,8 +278,5 @@ fn first<T>(v: Vec<T>) -> Option<T> {
 
 /// Whether `desc` is an integer or floating-point type.
 pub(crate) fn is_numeric(desc: &TypeDescriptor) -> bool {
-    matches!(
-        desc,
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_)
-    )
+    matches!(desc, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_))
 }

@@ -39,12 +39,7 @@ pub(crate) fn complex_names(desc: &TypeDescriptor) -> Option<ComplexNames> {
     let TypeDescriptor::Compound(ct) = desc else {
         return None;
     };
-    if ct.fields.len() != 2
-        || !ct
-            .fields
-            .iter()
-            .all(|f| matches!(f.ty, TypeDescriptor::Float(_)))
-    {
+    if ct.fields.len() != 2 || !ct.fields.iter().all(|f| matches!(f.ty, TypeDescriptor::Float(_))) {
         return None;
     }
     let mut names: Vec<&str> = ct.fields.iter().map(|f| f.name.as_str()).collect();
@@ -60,11 +55,7 @@ pub(crate) fn complex_names(desc: &TypeDescriptor) -> Option<ComplexNames> {
 pub(crate) fn describe_type(desc: &TypeDescriptor) -> String {
     match desc {
         TypeDescriptor::Compound(ct) => {
-            let members: Vec<String> = ct
-                .fields
-                .iter()
-                .map(|f| format!("{}: {}", f.name, f.ty))
-                .collect();
+            let members: Vec<String> = ct.fields.iter().map(|f| format!("{}: {}", f.name, f.ty)).collect();
             format!("compound {{{}}}", members.join(", "))
         }
         other => other.to_string(),
@@ -72,17 +63,11 @@ pub(crate) fn describe_type(desc: &TypeDescriptor) -> String {
 }
 
 /// The accepted complex types, for error messages.
-pub(crate) const COMPLEX_EXPECTED: &str =
-    "a complex compound {r, i} or {real, imag} with float64 or float32 members";
+pub(crate) const COMPLEX_EXPECTED: &str = "a complex compound {r, i} or {real, imag} with float64 or float32 members";
 
 /// Reads a complex dataset whose type descriptor is `desc` (already
 /// fetched by the caller) into an array of `Complex64`, in storage shape.
-pub(crate) fn read_complex(
-    path: &Path,
-    object: &str,
-    ds: &Dataset,
-    desc: &TypeDescriptor,
-) -> Result<ArrayD<Complex64>, H5Error> {
+pub(crate) fn read_complex(path: &Path, object: &str, ds: &Dataset, desc: &TypeDescriptor) -> Result<ArrayD<Complex64>, H5Error> {
     let names = complex_names(desc).ok_or_else(|| H5Error::Type {
         path: path.to_path_buf(),
         object: object.to_string(),
@@ -92,9 +77,6 @@ pub(crate) fn read_complex(
     let rd = |e| h5err(path, format!("cannot read {object}"), e);
     match names {
         ComplexNames::RI => ds.read_dyn::<Complex64>().map_err(rd),
-        ComplexNames::RealImag => Ok(ds
-            .read_dyn::<RealImag>()
-            .map_err(rd)?
-            .mapv_into_any(|c| Complex64::new(c.real, c.imag))),
+        ComplexNames::RealImag => Ok(ds.read_dyn::<RealImag>().map_err(rd)?.mapv_into_any(|c| Complex64::new(c.real, c.imag))),
     }
 }

@@ -138,11 +138,7 @@ impl H5Error {
 
 /// Builds an [`H5Error::Hdf5`] from a path, an object description and an HDF5 error.
 pub(crate) fn h5err(path: &Path, object: impl Into<String>, cause: ::hdf5::Error) -> H5Error {
-    H5Error::Hdf5 {
-        path: path.to_path_buf(),
-        object: object.into(),
-        cause,
-    }
+    H5Error::Hdf5 { path: path.to_path_buf(), object: object.into(), cause }
 }
 
 /// Human-readable name of attribute `name` of the object at `loc` (`"/"`, `"/acquisition"`).

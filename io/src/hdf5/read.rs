@@ -50,71 +50,34 @@ pub fn read_mre_data(path: &Path) -> Result<MreData, H5Error> {
             expected: "it holds frequencies_hz, voxel_size_m and components".into(),
         });
     }
-    let acq = file
-        .group("acquisition")
-        .map_err(|e| h5err(path, "cannot open group /acquisition", e))?;
-    let a = Loc {
-        path,
-        loc: &acq,
-        name: "/acquisition",
-    };
-    let frequencies_hz = a.f64_vec_required(
-        "frequencies_hz",
-        "expected the vibration frequencies in Hz (float64[nf])",
-    )?;
-    let voxel = a.f64_vec_required(
-        "voxel_size_m",
-        "expected the voxel size (dz, dy, dx) in metres (float64[3])",
-    )?;
+    let acq = file.group("acquisition").map_err(|e| h5err(path, "cannot open group /acquisition", e))?;
+    let a = Loc { path, loc: &acq, name: "/acquisition" };
+    let frequencies_hz = a.f64_vec_required("frequencies_hz", "expected the vibration frequencies in Hz (float64[nf])")?;
+    let voxel = a.f64_vec_required("voxel_size_m", "expected the voxel size (dz, dy, dx) in metres (float64[3])")?;
     let voxel_size_m: [f64; 3] = voxel.as_slice().try_into().map_err(|_| H5Error::Shape {
         path: path.to_path_buf(),
         object: "attribute voxel_size_m of /acquisition".into(),
         shape: vec![voxel.len()],
         expected: "[3] = (dz, dy, dx)".into(),
     })?;
-    let density_kg_m3 = a
-        .f64_scalar("density_kg_m3")?
-        .unwrap_or(DEFAULT_DENSITY_KG_M3);
-    let components = a.string_required(
-        "components",
-        "expected the encoded motion components, e.g. \"z\" or \"xyz\"",
-    )?;
-    let encoding_efficiency_rad_per_m = a
-        .f64_vec("encoding_efficiency_rad_per_m")?
-        .unwrap_or_default();
-    let encoding_phase_rad = a
-        .f64_vec("encoding_phase_rad")?
-        .unwrap_or_else(|| vec![0.0; frequencies_hz.len()]);
+    let density_kg_m3 = a.f64_scalar("density_kg_m3")?.unwrap_or(DEFAULT_DENSITY_KG_M3);
+    let components = a.string_required("components", "expected the encoded motion components, e.g. \"z\" or \"xyz\"")?;
+    let encoding_efficiency_rad_per_m = a.f64_vec("encoding_efficiency_rad_per_m")?.unwrap_or_default();
+    let encoding_phase_rad = a.f64_vec("encoding_phase_rad")?.unwrap_or_else(|| vec![0.0; frequencies_hz.len()]);
 
     // --- datasets -------------------------------------------------------------
     let root: &Group = &file;
-    let wave = optional(path, root, "/wave")?
-        .map(|ds| read_complex_array::<Ix5>(path, &ds, "/wave", WAVE_AXES))
-        .transpose()?;
-    let phase = optional(path, root, "/phase")?
-        .map(|ds| read_real_array::<Ix6>(path, &ds, "/phase", PHASE_AXES))
-        .transpose()?;
-    let images = optional(path, root, "/images")?
-        .map(|ds| read_complex_array::<Ix6>(path, &ds, "/images", PHASE_AXES))
-        .transpose()?;
-    let kspace = optional(path, root, "/kspace")?
-        .map(|ds| read_complex_array::<IxDyn>(path, &ds, "/kspace", KSPACE_AXES))
-        .transpose()?;
+    let wave = optional(path, root, "/wave")?.map(|ds| read_complex_array::<Ix5>(path, &ds, "/wave", WAVE_AXES)).transpose()?;
+    let phase = optional(path, root, "/phase")?.map(|ds| read_real_array::<Ix6>(path, &ds, "/phase", PHASE_AXES)).transpose()?;
+    let images = optional(path, root, "/images")?.map(|ds| read_complex_array::<Ix6>(path, &ds, "/images", PHASE_AXES)).transpose()?;
+    let kspace = optional(path, root, "/kspace")?.map(|ds| read_complex_array::<IxDyn>(path, &ds, "/kspace", KSPACE_AXES)).transpose()?;
     let kspace_negative = optional(path, root, "/kspace_negative")?
         .map(|ds| read_complex_array::<IxDyn>(path, &ds, "/kspace_negative", KSPACE_AXES))
         .transpose()?;
-    let magnitude = optional(path, root, "/magnitude")?
-        .map(|ds| read_real_array::<Ix3>(path, &ds, "/magnitude", MAP_AXES))
-        .transpose()?;
-    let mask = optional(path, root, "/mask")?
-        .map(|ds| read_mask(path, &ds, "/mask"))
-        .transpose()?;
-    let labels = optional(path, root, "/labels")?
-        .map(|ds| read_label_map(path, &ds, "/labels"))
-        .transpose()?;
-    let noise_std = optional(path, root, "/noise_std")?
-        .map(|ds| read_noise_std(path, &ds, frequencies_hz.len()))
-        .transpose()?;
+    let magnitude = optional(path, root, "/magnitude")?.map(|ds| read_real_array::<Ix3>(path, &ds, "/magnitude", MAP_AXES)).transpose()?;
+    let mask = optional(path, root, "/mask")?.map(|ds| read_mask(path, &ds, "/mask")).transpose()?;
+    let labels = optional(path, root, "/labels")?.map(|ds| read_label_map(path, &ds, "/labels")).transpose()?;
+    let noise_std = optional(path, root, "/noise_std")?.map(|ds| read_noise_std(path, &ds, frequencies_hz.len())).transpose()?;
     let ground_truth = read_ground_truth(path, &file)?;
     let provenance = read_provenance(path, &file)?;
 
@@ -155,11 +118,7 @@ pub fn read_mre_data(path: &Path) -> Result<MreData, H5Error> {
 /// value above 65535.
 pub fn read_labels(path: &Path, dataset: &str) -> Result<Array3<u16>, H5Error> {
     let file = open(path)?;
-    let name = if dataset.starts_with('/') {
-        dataset.to_string()
-    } else {
-        format!("/{dataset}")
-    };
+    let name = if dataset.starts_with('/') { dataset.to_string() } else { format!("/{dataset}") };
     let ds = optional(path, &file, &name)?.ok_or_else(|| H5Error::Missing {
         path: path.to_path_buf(),
         object: format!("dataset {name}"),
@@ -172,44 +131,27 @@ pub fn read_labels(path: &Path, dataset: &str) -> Result<Array3<u16>, H5Error> {
 
 /// Opens `path` read-only, with an OS error if it does not exist.
 fn open(path: &Path) -> Result<File, H5Error> {
-    fs::metadata(path).map_err(|cause| H5Error::Io {
-        path: path.to_path_buf(),
-        action: "open the file".into(),
-        cause,
-    })?;
+    fs::metadata(path).map_err(|cause| H5Error::Io { path: path.to_path_buf(), action: "open the file".into(), cause })?;
     File::open(path).map_err(|e| h5err(path, "cannot open as an HDF5 file", e))
 }
 
 /// Checks the root attributes `format = "mre-data"` and `version = 1`.
 fn check_format(path: &Path, file: &File) -> Result<(), H5Error> {
-    let root = Loc {
-        path,
-        loc: file,
-        name: "/",
-    };
-    let format = root.string_required(
-        "format",
-        "expected format = \"mre-data\"; this does not look like an mre-data file",
-    )?;
+    let root = Loc { path, loc: file, name: "/" };
+    let format = root.string_required("format", "expected format = \"mre-data\"; this does not look like an mre-data file")?;
     if format != FORMAT_NAME {
-        let hint = if format == "mre-result" {
-            " (this is an inversion result, not MRE data)"
-        } else {
-            ""
-        };
+        let hint = if format == "mre-result" { " (this is an inversion result, not MRE data)" } else { "" };
         return Err(H5Error::Invalid {
             path: path.to_path_buf(),
             object: "root attribute format".into(),
             problem: format!("is {format:?}, expected {FORMAT_NAME:?}{hint}"),
         });
     }
-    let version = root
-        .i64_scalar("version")?
-        .ok_or_else(|| H5Error::Missing {
-            path: path.to_path_buf(),
-            object: "root attribute version".into(),
-            expected: format!("expected version = {FORMAT_VERSION}"),
-        })?;
+    let version = root.i64_scalar("version")?.ok_or_else(|| H5Error::Missing {
+        path: path.to_path_buf(),
+        object: "root attribute version".into(),
+        expected: format!("expected version = {FORMAT_VERSION}"),
+    })?;
     if version != FORMAT_VERSION {
         return Err(H5Error::Invalid {
             path: path.to_path_buf(),
@@ -232,15 +174,11 @@ fn optional(path: &Path, g: &Group, name: &str) -> Result<Option<Dataset>, H5Err
             return Ok(None);
         }
     }
-    g.dataset(name)
-        .map(Some)
-        .map_err(|e| h5err(path, format!("cannot open dataset {name}"), e))
+    g.dataset(name).map(Some).map_err(|e| h5err(path, format!("cannot open dataset {name}"), e))
 }
 
 fn descriptor(path: &Path, ds: &Dataset, name: &str) -> Result<TypeDescriptor, H5Error> {
-    ds.dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| h5err(path, format!("cannot read the type of dataset {name}"), e))
+    ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| h5err(path, format!("cannot read the type of dataset {name}"), e))
 }
 
 fn read_error<'a>(path: &'a Path, name: &str) -> impl Fn(::hdf5::Error) -> H5Error + 'a {
@@ -249,11 +187,7 @@ fn read_error<'a>(path: &'a Path, name: &str) -> impl Fn(::hdf5::Error) -> H5Err
 }
 
 /// Converts a dynamic array whose rank was already checked.
-fn fix_rank<T, D: Dimension>(
-    path: &Path,
-    name: &str,
-    a: ArrayD<T>,
-) -> Result<Array<T, D>, H5Error> {
+fn fix_rank<T, D: Dimension>(path: &Path, name: &str, a: ArrayD<T>) -> Result<Array<T, D>, H5Error> {
     let shape = a.shape().to_vec();
     a.into_dimensionality::<D>().map_err(|e| H5Error::Shape {
         path: path.to_path_buf(),
@@ -264,12 +198,7 @@ fn fix_rank<T, D: Dimension>(
 }
 
 /// Reads a real-valued dataset with axes `lead` + `[nz, ny, nx]` as `f64`.
-fn read_real_array<D: Dimension>(
-    path: &Path,
-    ds: &Dataset,
-    name: &str,
-    lead: &[&str],
-) -> Result<Array<f64, D>, H5Error> {
+fn read_real_array<D: Dimension>(path: &Path, ds: &Dataset, name: &str, lead: &[&str]) -> Result<Array<f64, D>, H5Error> {
     let object = format!("dataset {name}");
     let shape = ds.shape();
     if shape.len() != lead.len() + 3 {
@@ -289,12 +218,7 @@ fn read_real_array<D: Dimension>(
 }
 
 /// Reads a complex dataset with axes `lead` + `[nz, ny, nx]`.
-fn read_complex_array<D: Dimension>(
-    path: &Path,
-    ds: &Dataset,
-    name: &str,
-    lead: &[&str],
-) -> Result<Array<Complex64, D>, H5Error> {
+fn read_complex_array<D: Dimension>(path: &Path, ds: &Dataset, name: &str, lead: &[&str]) -> Result<Array<Complex64, D>, H5Error> {
     let object = format!("dataset {name}");
     let shape = ds.shape();
     if shape.len() != lead.len() + 3 {
@@ -307,12 +231,7 @@ fn read_complex_array<D: Dimension>(
 
 /// Reads a `[nz, ny, nx]` (or `[ny, nx]` if `allow_2d`) map of integer
 /// type (or, with `allow_float`, any real type) as `f64` values.
-fn read_integer_map(
-    path: &Path,
-    ds: &Dataset,
-    name: &str,
-    allow_float: bool,
-) -> Result<Array3<f64>, H5Error> {
+fn read_integer_map(path: &Path, ds: &Dataset, name: &str, allow_float: bool) -> Result<Array3<f64>, H5Error> {
     let object = format!("dataset {name}");
     let shape = ds.shape();
     if !(shape.len() == 3 || shape.len() == 2) {
@@ -325,22 +244,14 @@ fn read_integer_map(
     }
     let desc = descriptor(path, ds, name)?;
     let a: ArrayD<f64> = match desc {
-        TypeDescriptor::Boolean => ds
-            .read_dyn::<bool>()
-            .map_err(read_error(path, name))?
-            .mapv(|b| f64::from(u8::from(b))),
+        TypeDescriptor::Boolean => ds.read_dyn::<bool>().map_err(read_error(path, name))?.mapv(|b| f64::from(u8::from(b))),
         TypeDescriptor::Integer(_) => ds
             .read_dyn::<i64>()
             .map_err(read_error(path, name))?
             // Exact for |v| < 2^53; larger values are rejected later anyway.
             .mapv(|v| v as f64),
-        TypeDescriptor::Unsigned(_) => ds
-            .read_dyn::<u64>()
-            .map_err(read_error(path, name))?
-            .mapv(|v| v as f64),
-        TypeDescriptor::Float(_) if allow_float => {
-            ds.read_dyn::<f64>().map_err(read_error(path, name))?
-        }
+        TypeDescriptor::Unsigned(_) => ds.read_dyn::<u64>().map_err(read_error(path, name))?.mapv(|v| v as f64),
+        TypeDescriptor::Float(_) if allow_float => ds.read_dyn::<f64>().map_err(read_error(path, name))?,
         other => {
             return Err(H5Error::Type {
                 path: path.to_path_buf(),
@@ -354,27 +265,18 @@ fn read_integer_map(
             })
         }
     };
-    let a = if a.ndim() == 2 {
-        a.insert_axis(Axis(0))
-    } else {
-        a
-    };
+    let a = if a.ndim() == 2 { a.insert_axis(Axis(0)) } else { a };
     fix_rank(path, name, a)
 }
 
 /// Reads a label map, checking that every value fits in `u16`.
 fn read_label_map(path: &Path, ds: &Dataset, name: &str) -> Result<Array3<u16>, H5Error> {
     let a = read_integer_map(path, ds, name, false)?;
-    if let Some(((z, y, x), v)) = a
-        .indexed_iter()
-        .find(|(_, &v)| !(0.0..=f64::from(u16::MAX)).contains(&v))
-    {
+    if let Some(((z, y, x), v)) = a.indexed_iter().find(|(_, &v)| !(0.0..=f64::from(u16::MAX)).contains(&v)) {
         return Err(H5Error::Invalid {
             path: path.to_path_buf(),
             object: format!("dataset {name}"),
-            problem: format!(
-                "contains label {v} at index [{z}, {y}, {x}]; labels must be in 0..=65535"
-            ),
+            problem: format!("contains label {v} at index [{z}, {y}, {x}]; labels must be in 0..=65535"),
         });
     }
     // Every value is an integer in range, so the cast is exact.
@@ -419,17 +321,10 @@ fn read_noise_std(path: &Path, ds: &Dataset, nf: usize) -> Result<f64, H5Error> 
     let v = ds.read_raw::<f64>().map_err(read_error(path, name))?;
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if v.iter().any(|&x| x != v[0]) {
-        tracing::warn!(
-            "{}: dataset /noise_std has per-frequency values {v:?}; using the largest, {max}",
-            path.display()
-        );
+        tracing::warn!("{}: dataset /noise_std has per-frequency values {v:?}; using the largest, {max}", path.display());
     }
     // A NaN anywhere must reach validation, which rejects it.
-    Ok(if v.iter().any(|x| x.is_nan()) {
-        f64::NAN
-    } else {
-        max
-    })
+    Ok(if v.iter().any(|x| x.is_nan()) { f64::NAN } else { max })
 }
 
 fn read_ground_truth(path: &Path, file: &File) -> Result<Option<GroundTruth>, H5Error> {
@@ -437,10 +332,7 @@ fn read_ground_truth(path: &Path, file: &File) -> Result<Option<GroundTruth>, H5
         return Ok(None);
     }
     let mut maps = Vec::with_capacity(2);
-    for name in [
-        "/ground_truth/storage_modulus_pa",
-        "/ground_truth/loss_modulus_pa",
-    ] {
+    for name in ["/ground_truth/storage_modulus_pa", "/ground_truth/loss_modulus_pa"] {
         let ds = optional(path, file, name)?.ok_or_else(|| H5Error::Missing {
             path: path.to_path_buf(),
             object: format!("dataset {name}"),
@@ -450,48 +342,26 @@ fn read_ground_truth(path: &Path, file: &File) -> Result<Option<GroundTruth>, H5
     }
     let loss_modulus_pa = maps.pop().expect("two maps were read");
     let storage_modulus_pa = maps.pop().expect("two maps were read");
-    Ok(Some(GroundTruth {
-        storage_modulus_pa,
-        loss_modulus_pa,
-    }))
+    Ok(Some(GroundTruth { storage_modulus_pa, loss_modulus_pa }))
 }
 
 fn read_provenance(path: &Path, file: &File) -> Result<Provenance, H5Error> {
     if !file.link_exists("provenance") {
         return Ok(Provenance::default());
     }
-    let g = file
-        .group("provenance")
-        .map_err(|e| h5err(path, "cannot open group /provenance", e))?;
-    let l = Loc {
-        path,
-        loc: &g,
-        name: "/provenance",
-    };
+    let g = file.group("provenance").map_err(|e| h5err(path, "cannot open group /provenance", e))?;
+    let l = Loc { path, loc: &g, name: "/provenance" };
     let text = |name: &str| -> Result<String, H5Error> { Ok(l.as_text(name)?.unwrap_or_default()) };
     // Keep the writer's attribute order when it was recorded.
-    let ordered = g
-        .create_plist()
-        .is_ok_and(|p| p.attr_creation_order() != AttrCreationOrder::Untracked);
-    let index = if ordered {
-        IndexType::CreationOrder
-    } else {
-        IndexType::Name
-    };
-    let names = g
-        .attr_names_by(index, IterationOrder::Increasing)
-        .map_err(|e| h5err(path, "cannot list the attributes of /provenance", e))?;
+    let ordered = g.create_plist().is_ok_and(|p| p.attr_creation_order() != AttrCreationOrder::Untracked);
+    let index = if ordered { IndexType::CreationOrder } else { IndexType::Name };
+    let names =
+        g.attr_names_by(index, IterationOrder::Increasing).map_err(|e| h5err(path, "cannot list the attributes of /provenance", e))?;
     let mut extra = Vec::new();
-    for name in names
-        .iter()
-        .filter(|n| !PROVENANCE_KEYS.contains(&n.as_str()))
-    {
+    for name in names.iter().filter(|n| !PROVENANCE_KEYS.contains(&n.as_str())) {
         match l.as_text(name)? {
             Some(v) => extra.push((name.clone(), v)),
-            None => tracing::debug!(
-                "{}: skipping non-scalar attribute {name} of /provenance",
-                path.display()
-            ),
+            None => tracing::debug!("{}: skipping non-scalar attribute {name} of /provenance", path.display()),
         }
     }
 

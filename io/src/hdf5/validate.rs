@@ -23,11 +23,7 @@ pub(crate) const MAP_AXES: &[&str] = &[];
 
 /// `"nf, ncomp, nz, ny, nx"` for leading axes `lead`.
 fn axis_list(lead: &[&str]) -> String {
-    lead.iter()
-        .chain(SPATIAL.iter())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ")
+    lead.iter().chain(SPATIAL.iter()).copied().collect::<Vec<_>>().join(", ")
 }
 
 /// The error for a dataset with the wrong number of axes.
@@ -54,63 +50,34 @@ struct Axes<'a> {
 
 impl Axes<'_> {
     fn shape_error(&self, name: &str, shape: &[usize], expected: String) -> H5Error {
-        H5Error::Shape {
-            path: self.path.to_path_buf(),
-            object: format!("dataset {name}"),
-            shape: shape.to_vec(),
-            expected,
-        }
+        H5Error::Shape { path: self.path.to_path_buf(), object: format!("dataset {name}"), shape: shape.to_vec(), expected }
     }
 
     /// Checks the shape of dataset `name` (e.g. `/wave`), whose axes are
     /// `lead` followed by `[nz, ny, nx]`.
     fn check(&mut self, name: &'static str, shape: &[usize], lead: &[&str]) -> Result<(), H5Error> {
         if shape.len() != lead.len() + 3 {
-            return Err(ndim_error(
-                self.path,
-                &format!("dataset {name}"),
-                shape,
-                lead,
-            ));
+            return Err(ndim_error(self.path, &format!("dataset {name}"), shape, lead));
         }
         let mismatch = |this: &Self, detail: String| {
-            let expected = if lead.is_empty() {
-                detail
-            } else {
-                format!("[{}] with {detail}", axis_list(lead))
-            };
+            let expected = if lead.is_empty() { detail } else { format!("[{}] with {detail}", axis_list(lead)) };
             this.shape_error(name, shape, expected)
         };
         for (&axis, &n) in lead.iter().zip(shape) {
             match axis {
                 "nf" if n != self.nf => {
-                    return Err(mismatch(
-                        self,
-                        format!(
-                            "nf = {} (the length of /acquisition frequencies_hz)",
-                            self.nf
-                        ),
-                    ))
+                    return Err(mismatch(self, format!("nf = {} (the length of /acquisition frequencies_hz)", self.nf)))
                 }
                 "ncomp" if n != self.ncomp => {
                     return Err(mismatch(
                         self,
-                        format!(
-                            "ncomp = {} (the letters of /acquisition components {:?})",
-                            self.ncomp, self.components
-                        ),
+                        format!("ncomp = {} (the letters of /acquisition components {:?})", self.ncomp, self.components),
                     ))
                 }
                 "noffsets" | "ncoils" => {
-                    let slot = if axis == "noffsets" {
-                        &mut self.noffsets
-                    } else {
-                        &mut self.ncoils
-                    };
+                    let slot = if axis == "noffsets" { &mut self.noffsets } else { &mut self.ncoils };
                     match *slot {
-                        Some((m, first)) if m != n => {
-                            return Err(mismatch(self, format!("{axis} = {m} as in {first}")))
-                        }
+                        Some((m, first)) if m != n => return Err(mismatch(self, format!("{axis} = {m} as in {first}"))),
                         None if n == 0 => {
                             return Err(mismatch(self, format!("{axis} at least 1")));
                         }
@@ -127,10 +94,7 @@ impl Axes<'_> {
             return Err(mismatch(self, "non-empty spatial axes [nz, ny, nx]".into()));
         }
         match self.spatial {
-            Some((reference, first)) if reference != s => Err(mismatch(
-                self,
-                format!("[nz, ny, nx] = {reference:?} as in {first}"),
-            )),
+            Some((reference, first)) if reference != s => Err(mismatch(self, format!("[nz, ny, nx] = {reference:?} as in {first}"))),
             Some(_) => Ok(()),
             None => {
                 self.spatial = Some((s, name));
@@ -160,73 +124,37 @@ where
 /// Checks `data` against the contract; `path` names the file in messages.
 pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
     let acq = |attr: &str| format!("attribute {attr} of /acquisition");
-    let invalid = |object: String, problem: String| H5Error::Invalid {
-        path: path.to_path_buf(),
-        object,
-        problem,
-    };
+    let invalid = |object: String, problem: String| H5Error::Invalid { path: path.to_path_buf(), object, problem };
 
     // --- /acquisition -----------------------------------------------------
     let nf = data.frequencies_hz.len();
     if nf == 0 {
-        return Err(invalid(
-            acq("frequencies_hz"),
-            "is empty; at least one vibration frequency is required".into(),
-        ));
+        return Err(invalid(acq("frequencies_hz"), "is empty; at least one vibration frequency is required".into()));
     }
-    if let Some(f) = data
-        .frequencies_hz
-        .iter()
-        .find(|f| !(f.is_finite() && **f > 0.0))
-    {
-        return Err(invalid(
-            acq("frequencies_hz"),
-            format!("contains {f}; frequencies must be positive and finite (Hz)"),
-        ));
+    if let Some(f) = data.frequencies_hz.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+        return Err(invalid(acq("frequencies_hz"), format!("contains {f}; frequencies must be positive and finite (Hz)")));
     }
     let ncomp = data.components.chars().count();
-    let letters_ok = data
-        .components
-        .chars()
-        .all(|c| matches!(c, 'x' | 'y' | 'z'))
-        && data
-            .components
-            .char_indices()
-            .all(|(i, c)| !data.components[..i].contains(c));
+    let letters_ok = data.components.chars().all(|c| matches!(c, 'x' | 'y' | 'z'))
+        && data.components.char_indices().all(|(i, c)| !data.components[..i].contains(c));
     if ncomp == 0 || !letters_ok {
         return Err(invalid(
             acq("components"),
-            format!(
-                "is {:?}; expected distinct letters from \"xyz\", e.g. \"z\" or \"xyz\"",
-                data.components
-            ),
+            format!("is {:?}; expected distinct letters from \"xyz\", e.g. \"z\" or \"xyz\"", data.components),
         ));
     }
     if !data.voxel_size_m.iter().all(|v| v.is_finite() && *v > 0.0) {
         return Err(invalid(
             acq("voxel_size_m"),
-            format!(
-                "is {:?}; expected three positive, finite sizes (dz, dy, dx) in metres",
-                data.voxel_size_m
-            ),
+            format!("is {:?}; expected three positive, finite sizes (dz, dy, dx) in metres", data.voxel_size_m),
         ));
     }
     if !(data.density_kg_m3.is_finite() && data.density_kg_m3 > 0.0) {
-        return Err(invalid(
-            acq("density_kg_m3"),
-            format!(
-                "is {}; expected a positive, finite density in kg/m³",
-                data.density_kg_m3
-            ),
-        ));
+        return Err(invalid(acq("density_kg_m3"), format!("is {}; expected a positive, finite density in kg/m³", data.density_kg_m3)));
     }
-    for (attr, v) in [
-        (
-            "encoding_efficiency_rad_per_m",
-            &data.encoding_efficiency_rad_per_m,
-        ),
-        ("encoding_phase_rad", &data.encoding_phase_rad),
-    ] {
+    for (attr, v) in
+        [("encoding_efficiency_rad_per_m", &data.encoding_efficiency_rad_per_m), ("encoding_phase_rad", &data.encoding_phase_rad)]
+    {
         if !v.is_empty() && v.len() != nf {
             return Err(H5Error::Shape {
                 path: path.to_path_buf(),
@@ -236,26 +164,19 @@ pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
             });
         }
         if let Some(x) = v.iter().find(|x| !x.is_finite()) {
-            return Err(invalid(
-                acq(attr),
-                format!("contains {x}; expected finite values"),
-            ));
+            return Err(invalid(acq(attr), format!("contains {x}; expected finite values")));
         }
     }
-    if (data.phase.is_some() || data.images.is_some())
-        && data.encoding_efficiency_rad_per_m.is_empty()
-    {
+    if (data.phase.is_some() || data.images.is_some()) && data.encoding_efficiency_rad_per_m.is_empty() {
         return Err(H5Error::Missing {
             path: path.to_path_buf(),
             object: acq("encoding_efficiency_rad_per_m"),
-            expected: "it is required with /phase or /images (one value per frequency, rad/m)"
-                .into(),
+            expected: "it is required with /phase or /images (one value per frequency, rad/m)".into(),
         });
     }
 
     // --- data ---------------------------------------------------------------
-    if data.wave.is_none() && data.phase.is_none() && data.images.is_none() && data.kspace.is_none()
-    {
+    if data.wave.is_none() && data.phase.is_none() && data.images.is_none() && data.kspace.is_none() {
         return Err(H5Error::Missing {
             path: path.to_path_buf(),
             object: "primary data (/wave, /phase, /images or /kspace)".into(),
@@ -263,21 +184,10 @@ pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
         });
     }
     if data.kspace_negative.is_some() && data.kspace.is_none() {
-        return Err(invalid(
-            "dataset /kspace_negative".into(),
-            "is present without /kspace".into(),
-        ));
+        return Err(invalid("dataset /kspace_negative".into(), "is present without /kspace".into()));
     }
 
-    let mut axes = Axes {
-        path,
-        nf,
-        ncomp,
-        components: &data.components,
-        noffsets: None,
-        ncoils: None,
-        spatial: None,
-    };
+    let mut axes = Axes { path, nf, ncomp, components: &data.components, noffsets: None, ncoils: None, spatial: None };
     if let Some(a) = &data.wave {
         axes.check("/wave", a.shape(), WAVE_AXES)?;
     }
@@ -303,16 +213,8 @@ pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
         axes.check("/labels", a.shape(), MAP_AXES)?;
     }
     if let Some(gt) = &data.ground_truth {
-        axes.check(
-            "/ground_truth/storage_modulus_pa",
-            gt.storage_modulus_pa.shape(),
-            MAP_AXES,
-        )?;
-        axes.check(
-            "/ground_truth/loss_modulus_pa",
-            gt.loss_modulus_pa.shape(),
-            MAP_AXES,
-        )?;
+        axes.check("/ground_truth/storage_modulus_pa", gt.storage_modulus_pa.shape(), MAP_AXES)?;
+        axes.check("/ground_truth/loss_modulus_pa", gt.loss_modulus_pa.shape(), MAP_AXES)?;
     }
 
     // --- values -------------------------------------------------------------
@@ -329,18 +231,12 @@ pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
     }
     if let Some(a) = &data.mask {
         if let Some((index, v)) = first_bad(a, |m| m <= 1) {
-            return Err(invalid(
-                "dataset /mask".into(),
-                format!("contains {v} at index {index:?}; expected 0 or 1"),
-            ));
+            return Err(invalid("dataset /mask".into(), format!("contains {v} at index {index:?}; expected 0 or 1")));
         }
     }
     if let Some(s) = data.noise_std {
         if !(s.is_finite() && s >= 0.0) {
-            return Err(invalid(
-                "dataset /noise_std".into(),
-                format!("is {s}; expected a non-negative, finite value"),
-            ));
+            return Err(invalid("dataset /noise_std".into(), format!("is {s}; expected a non-negative, finite value")));
         }
     }
     Ok(())

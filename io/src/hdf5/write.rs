@@ -24,16 +24,7 @@ const CHUNK_TARGET_BYTES: usize = 1 << 20;
 const GZIP_LEVEL: u8 = 4;
 
 /// Standard `/provenance` attribute names; `extra` keys may not reuse them.
-pub(crate) const PROVENANCE_KEYS: [&str; 8] = [
-    "tool",
-    "version",
-    "config",
-    "created",
-    "threads",
-    "ranks",
-    "seed",
-    "wall_time_s",
-];
+pub(crate) const PROVENANCE_KEYS: [&str; 8] = ["tool", "version", "config", "created", "threads", "ranks", "seed", "wall_time_s"];
 
 /// Writes `data` to `path` as an mre-data v1 HDF5 file.
 ///
@@ -56,25 +47,15 @@ pub(crate) const PROVENANCE_KEYS: [&str; 8] = [
 /// * HDF5 or file-system errors, naming the dataset or attribute.
 pub fn write_mre_data(path: &Path, data: &MreData, force: bool) -> Result<(), H5Error> {
     if !force && exists(path) {
-        return Err(H5Error::Exists {
-            path: path.to_path_buf(),
-        });
+        return Err(H5Error::Exists { path: path.to_path_buf() });
     }
     validate(path, data)?;
     check_provenance(path, &data.provenance)?;
 
     let tmp = TempFile::new(path)?;
-    let file = File::create_excl(&tmp.path).map_err(|e| {
-        h5err(
-            path,
-            format!("cannot create temporary file {}", tmp.path.display()),
-            e,
-        )
-    })?;
+    let file = File::create_excl(&tmp.path).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.path.display()), e))?;
     write_contents(path, &file, data)?;
-    file.flush()
-        .and_then(|()| file.close())
-        .map_err(|e| h5err(path, "cannot flush and close the file", e))?;
+    file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))?;
     tmp.persist(path, force)
 }
 
@@ -98,46 +79,25 @@ impl TempFile {
             object: "output path".into(),
             problem: "does not name a file".into(),
         })?;
-        let tmp_name = format!(
-            ".{}.tmp-{}-{}",
-            name.to_string_lossy(),
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        Ok(Self {
-            path: target.with_file_name(tmp_name),
-            armed: true,
-        })
+        let tmp_name = format!(".{}.tmp-{}-{}", name.to_string_lossy(), std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        Ok(Self { path: target.with_file_name(tmp_name), armed: true })
     }
 
     /// Moves the finished file to `target`. Without `force` an existing
     /// `target` is never replaced (a hard link fails if it exists; where hard
     /// links are unsupported, existence is checked just before the rename).
     fn persist(mut self, target: &Path, force: bool) -> Result<(), H5Error> {
-        let io_err = |action: &str, cause| H5Error::Io {
-            path: target.to_path_buf(),
-            action: action.to_string(),
-            cause,
-        };
+        let io_err = |action: &str, cause| H5Error::Io { path: target.to_path_buf(), action: action.to_string(), cause };
         if !force {
             match fs::hard_link(&self.path, target) {
                 // `self` is dropped on return, removing the temporary name.
                 Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(H5Error::Exists {
-                        path: target.to_path_buf(),
-                    })
-                }
-                Err(_) if exists(target) => {
-                    return Err(H5Error::Exists {
-                        path: target.to_path_buf(),
-                    })
-                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(H5Error::Exists { path: target.to_path_buf() }),
+                Err(_) if exists(target) => return Err(H5Error::Exists { path: target.to_path_buf() }),
                 Err(_) => {}
             }
         }
-        fs::rename(&self.path, target)
-            .map_err(|e| io_err(&format!("rename {} into place", self.path.display()), e))?;
+        fs::rename(&self.path, target).map_err(|e| io_err(&format!("rename {} into place", self.path.display()), e))?;
         self.armed = false;
         Ok(())
     }
@@ -158,20 +118,14 @@ fn check_provenance(path: &Path, p: &Provenance) -> Result<(), H5Error> {
         let problem = if key.is_empty() {
             Some("has an empty extra key".to_string())
         } else if PROVENANCE_KEYS.contains(&key.as_str()) {
-            Some(format!(
-                "extra key {key:?} clashes with a standard provenance attribute"
-            ))
+            Some(format!("extra key {key:?} clashes with a standard provenance attribute"))
         } else if p.extra[..i].iter().any(|(k, _)| k == key) {
             Some(format!("extra key {key:?} appears twice"))
         } else {
             None
         };
         if let Some(problem) = problem {
-            return Err(H5Error::Invalid {
-                path: path.to_path_buf(),
-                object: "group /provenance".into(),
-                problem,
-            });
+            return Err(H5Error::Invalid { path: path.to_path_buf(), object: "group /provenance".into(), problem });
         }
     }
     Ok(())
@@ -179,29 +133,18 @@ fn check_provenance(path: &Path, p: &Provenance) -> Result<(), H5Error> {
 
 /// Writes all groups, attributes and datasets into the open `file`.
 fn write_contents(path: &Path, file: &File, data: &MreData) -> Result<(), H5Error> {
-    let root = Loc {
-        path,
-        loc: file,
-        name: "/",
-    };
+    let root = Loc { path, loc: file, name: "/" };
     root.write_str("format", FORMAT_NAME)?;
     root.write_scalar("version", FORMAT_VERSION)?;
 
     let acq = create_group(path, file, "acquisition", false)?;
-    let a = Loc {
-        path,
-        loc: &acq,
-        name: "/acquisition",
-    };
+    let a = Loc { path, loc: &acq, name: "/acquisition" };
     a.write_f64_array("frequencies_hz", &data.frequencies_hz)?;
     a.write_f64_array("voxel_size_m", &data.voxel_size_m)?;
     a.write_f64("density_kg_m3", data.density_kg_m3)?;
     a.write_str("components", &data.components)?;
     if !data.encoding_efficiency_rad_per_m.is_empty() {
-        a.write_f64_array(
-            "encoding_efficiency_rad_per_m",
-            &data.encoding_efficiency_rad_per_m,
-        )?;
+        a.write_f64_array("encoding_efficiency_rad_per_m", &data.encoding_efficiency_rad_per_m)?;
     }
     if !data.encoding_phase_rad.is_empty() {
         a.write_f64_array("encoding_phase_rad", &data.encoding_phase_rad)?;
@@ -242,13 +185,7 @@ fn write_contents(path: &Path, file: &File, data: &MreData) -> Result<(), H5Erro
     if let Some(gt) = &data.ground_truth {
         let g = create_group(path, file, "ground_truth", false)?;
         let prefix = "/ground_truth/";
-        write_array(
-            path,
-            &g,
-            prefix,
-            "storage_modulus_pa",
-            &gt.storage_modulus_pa,
-        )?;
+        write_array(path, &g, prefix, "storage_modulus_pa", &gt.storage_modulus_pa)?;
         write_array(path, &g, prefix, "loss_modulus_pa", &gt.loss_modulus_pa)?;
     }
     write_provenance(path, file, &data.provenance)
@@ -258,23 +195,13 @@ fn write_contents(path: &Path, file: &File, data: &MreData) -> Result<(), H5Erro
 /// tracked and indexed so that it can be read back in order.
 fn create_group(path: &Path, file: &File, name: &str, ordered: bool) -> Result<Group, H5Error> {
     let builder = file.create_group_builder();
-    let builder = if ordered {
-        builder.with_gcpl(|p| p.attr_creation_order(AttrCreationOrder::Indexed))
-    } else {
-        builder
-    };
-    builder
-        .create(name)
-        .map_err(|e| h5err(path, format!("cannot create group /{name}"), e))
+    let builder = if ordered { builder.with_gcpl(|p| p.attr_creation_order(AttrCreationOrder::Indexed)) } else { builder };
+    builder.create(name).map_err(|e| h5err(path, format!("cannot create group /{name}"), e))
 }
 
 fn write_provenance(path: &Path, file: &File, p: &Provenance) -> Result<(), H5Error> {
     let g = create_group(path, file, "provenance", true)?;
-    let l = Loc {
-        path,
-        loc: &g,
-        name: "/provenance",
-    };
+    let l = Loc { path, loc: &g, name: "/provenance" };
     l.write_str("tool", &p.tool)?;
     l.write_str("version", &p.version)?;
     l.write_str("config", &p.config_toml)?;
@@ -312,13 +239,7 @@ fn chunk_shape(shape: &[usize], elem_bytes: usize) -> Vec<usize> {
 
 /// Writes array `a` as dataset `name` of group `g` (whose path prefix for
 /// messages is `prefix`, e.g. `"/ground_truth/"`; `""` for the root).
-fn write_array<T, S, D>(
-    path: &Path,
-    g: &Group,
-    prefix: &str,
-    name: &str,
-    a: &ArrayBase<S, D>,
-) -> Result<(), H5Error>
+fn write_array<T, S, D>(path: &Path, g: &Group, prefix: &str, name: &str, a: &ArrayBase<S, D>) -> Result<(), H5Error>
 where
     T: H5Type + Clone,
     S: Data<Elem = T>,
@@ -328,22 +249,12 @@ where
     let bytes = a.len() * size_of::<T>();
     let builder = g.new_dataset_builder().with_data(a.view());
     let builder = if bytes > COMPRESS_ABOVE_BYTES && ::hdf5::filters::deflate_available() {
-        builder
-            .chunk(chunk_shape(a.shape(), size_of::<T>()))
-            .shuffle()
-            .deflate(GZIP_LEVEL)
+        builder.chunk(chunk_shape(a.shape(), size_of::<T>())).shuffle().deflate(GZIP_LEVEL)
     } else {
         builder
     };
-    let object = if prefix.is_empty() {
-        format!("/{name}")
-    } else {
-        format!("{prefix}{name}")
-    };
-    builder
-        .create(name)
-        .map(drop)
-        .map_err(|e| h5err(path, format!("cannot write dataset {object}"), e))
+    let object = if prefix.is_empty() { format!("/{name}") } else { format!("{prefix}{name}") };
+    builder.create(name).map(drop).map_err(|e| h5err(path, format!("cannot write dataset {object}"), e))
 }
 
 #[cfg(test)]

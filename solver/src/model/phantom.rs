@@ -199,11 +199,7 @@ impl Phantom {
     pub fn validate(&self) -> Result<()> {
         let sh = self.grid.shape;
         if self.labels.shape() != [sh[0], sh[1], sh[2]] {
-            return Err(SolverError::Shape(format!(
-                "label map has shape {:?}, the grid is {:?}",
-                self.labels.shape(),
-                sh
-            )));
+            return Err(SolverError::Shape(format!("label map has shape {:?}, the grid is {:?}", self.labels.shape(), sh)));
         }
         if self.spins_per_voxel == 0 {
             return Err(SolverError::invalid("spins_per_voxel", 0, "at least 1"));

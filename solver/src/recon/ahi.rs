@@ -11,7 +11,13 @@ use num_complex::Complex64;
 /// Complex modulus map G* (Pa) from one complex displacement component `u`
 /// (m, `[nz, ny, nx]`), voxel size `[dz, dy, dx]` (m), angular frequency ω
 /// (rad/s) and density ρ (kg/m³).
-pub fn algebraic_helmholtz(u: &Array3<Complex64>, mask: &Array3<bool>, voxel_size_m: [f64; 3], omega: f64, density: f64) -> Array3<Complex64> {
+pub fn algebraic_helmholtz(
+    u: &Array3<Complex64>,
+    mask: &Array3<bool>,
+    voxel_size_m: [f64; 3],
+    omega: f64,
+    density: f64,
+) -> Array3<Complex64> {
     let sh = u.shape().to_vec();
     let nan = Complex64::new(f64::NAN, f64::NAN);
     let mut out = Array3::from_elem((sh[0], sh[1], sh[2]), nan);

@@ -220,10 +220,16 @@ impl GreMre {
             return Err(SolverError::invalid("meg.amplitude_t_per_m", self.meg.amplitude_t_per_m, "a non-negative amplitude in T/m"));
         }
         if self.phase_offsets < 3 {
-            return Err(SolverError::invalid("phase_offsets", self.phase_offsets, "at least 3 (4 or 8 are usual) to resolve the first harmonic"));
+            return Err(SolverError::invalid(
+                "phase_offsets",
+                self.phase_offsets,
+                "at least 3 (4 or 8 are usual) to resolve the first harmonic",
+            ));
         }
         match self.spoiling {
-            Spoiling::Gradient { cycles_per_voxel } | Spoiling::Rf { cycles_per_voxel } if cycles_per_voxel.is_nan() || cycles_per_voxel <= 0.0 => {
+            Spoiling::Gradient { cycles_per_voxel } | Spoiling::Rf { cycles_per_voxel }
+                if cycles_per_voxel.is_nan() || cycles_per_voxel <= 0.0 =>
+            {
                 Err(SolverError::invalid("spoiler_cycles_per_voxel", cycles_per_voxel, "a positive number of cycles"))
             }
             _ => Ok(()),
@@ -378,7 +384,13 @@ impl GreMre {
             let amp = area.map(|a| if pre_dur > 0.0 { a / pre_dur } else { 0.0 });
             trapezoid(t0 + lay.prephaser_start_s, lay.prephaser_ramp_s, lay.prephaser_flat_s, amp, &mut tl.gradients);
             let ro = [0.0, 0.0, lay.readout_t_per_m];
-            trapezoid(t0 + lay.adc_start_s - lay.readout_ramp_s, lay.readout_ramp_s, nx as f64 * self.readout_dwell_s, ro, &mut tl.gradients);
+            trapezoid(
+                t0 + lay.adc_start_s - lay.readout_ramp_s,
+                lay.readout_ramp_s,
+                nx as f64 * self.readout_dwell_s,
+                ro,
+                &mut tl.gradients,
+            );
             if let Some((start, r, f, a)) = lay.spoiler {
                 trapezoid(t0 + start, r, f, [a, 0.0, 0.0], &mut tl.gradients);
             }

@@ -49,11 +49,8 @@ pub fn t_exp_integral(nu: f64, a: f64, b: f64) -> Complex64 {
     let m = 0.5 * (a + b);
     // ∫_{-h}^{h} s e^{iνs} ds = 2i (sin(νh)/ν² - h cos(νh)/ν)
     let x = nu * h;
-    let odd = if x.abs() < 1e-2 {
-        nu * h * h * h * (1.0 / 3.0 - x * x / 30.0 + x.powi(4) / 840.0)
-    } else {
-        (x.sin() - x * x.cos()) / (nu * nu)
-    };
+    let odd =
+        if x.abs() < 1e-2 { nu * h * h * h * (1.0 / 3.0 - x * x / 30.0 + x.powi(4) / 840.0) } else { (x.sin() - x * x.cos()) / (nu * nu) };
     Complex64::from_polar(1.0, nu * m) * (Complex64::new(m * 2.0 * h * sinc(x), 0.0) + Complex64::new(0.0, 2.0 * odd))
 }
 
@@ -103,9 +100,7 @@ impl GradientPiece {
                     [0.0; 3]
                 }
             }
-            PieceShape::Sine { amplitude, frequency_hz } => {
-                amplitude.map(|a| a.abs() * 2.0 * std::f64::consts::PI * frequency_hz)
-            }
+            PieceShape::Sine { amplitude, frequency_hz } => amplitude.map(|a| a.abs() * 2.0 * std::f64::consts::PI * frequency_hz),
         }
     }
 
@@ -168,9 +163,21 @@ mod tests {
     #[test]
     fn closed_form_moments_match_quadrature() {
         let pieces = [
-            GradientPiece { start_s: 1e-3, duration_s: 3e-3, shape: PieceShape::Linear { from: [0.0, 0.01, -0.02], to: [0.03, 0.01, 0.0] } },
-            GradientPiece { start_s: 0.5e-3, duration_s: 2.0 / 60.0, shape: PieceShape::Sine { amplitude: [0.03, 0.0, 0.0], frequency_hz: 60.0 } },
-            GradientPiece { start_s: 0.0, duration_s: 1.0 / 90.0, shape: PieceShape::Sine { amplitude: [0.0, 0.02, 0.0], frequency_hz: 90.0 } },
+            GradientPiece {
+                start_s: 1e-3,
+                duration_s: 3e-3,
+                shape: PieceShape::Linear { from: [0.0, 0.01, -0.02], to: [0.03, 0.01, 0.0] },
+            },
+            GradientPiece {
+                start_s: 0.5e-3,
+                duration_s: 2.0 / 60.0,
+                shape: PieceShape::Sine { amplitude: [0.03, 0.0, 0.0], frequency_hz: 60.0 },
+            },
+            GradientPiece {
+                start_s: 0.0,
+                duration_s: 1.0 / 90.0,
+                shape: PieceShape::Sine { amplitude: [0.0, 0.02, 0.0], frequency_hz: 90.0 },
+            },
         ];
         for p in &pieces {
             for &(t1, t2) in &[(0.0, 0.05), (2e-3, 3.5e-3), (1.7e-3, 1.71e-3)] {

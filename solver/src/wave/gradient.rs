@@ -29,7 +29,12 @@ pub struct MisfitGradient {
 /// depends holomorphically on `G* = G' + iG''`, so with `c_v = Σ_i conj(μ_i) (∂K/∂G*_v u)_i`:
 /// `∂J/∂G'_v = −Re c_v` and `∂J/∂G''_v = Im c_v`. The PML stretching does not depend on the moduli.
 /// Dirichlet voxels are fixed: their moduli enter only through the faces they share with free voxels.
-pub fn misfit_gradient(p: &ScalarProblem, source: &Array3<Complex64>, observed: &Array3<Complex64>, mask: &Array3<bool>) -> Result<MisfitGradient> {
+pub fn misfit_gradient(
+    p: &ScalarProblem,
+    source: &Array3<Complex64>,
+    observed: &Array3<Complex64>,
+    mask: &Array3<bool>,
+) -> Result<MisfitGradient> {
     let grid = &p.medium.grid;
     check_field("observed", observed, grid)?;
     if mask.shape() != grid.shape {
@@ -51,7 +56,7 @@ pub fn misfit_gradient(p: &ScalarProblem, source: &Array3<Complex64>, observed: 
             }
         }
     }
-    solver.lu_solve_in_place(&mut mu, true);
+    solver.lu_solve_in_place(&mut mu, true)?;
 
     let st = solver.stencil();
     let g: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
@@ -91,7 +96,13 @@ pub fn misfit_gradient(p: &ScalarProblem, source: &Array3<Complex64>, observed: 
 ///
 /// # Panics
 /// If `incident` does not have the grid's shape.
-pub fn scattered_field_source(medium: &Medium, background_modulus: Complex64, background_density: f64, omega: f64, incident: &Array3<Complex64>) -> Array3<Complex64> {
+pub fn scattered_field_source(
+    medium: &Medium,
+    background_modulus: Complex64,
+    background_density: f64,
+    omega: f64,
+    incident: &Array3<Complex64>,
+) -> Array3<Complex64> {
     let shape = medium.grid.shape;
     assert_eq!(incident.shape(), shape, "incident field shape does not match the grid");
     let h = medium.grid.voxel_size_m;

@@ -2,8 +2,8 @@
 //!
 //! Solves `∇·(G* ∇u) + ρ ω² u = f` on the voxel grid of a [`Grid`], with the
 //! complex shear modulus `G* = G' + iG''` (Pa), density `ρ` (kg/m³), angular
-//! frequency `ω` (rad/s), source density `f` (N/m³ per unit displacement
-//! component, i.e. Pa/m² · m) and the complex displacement amplitude `u` (m).
+//! frequency `ω` (rad/s), source density `f` (force per volume, N/m³) and the
+//! complex displacement amplitude `u` (m).
 //!
 //! # Conventions
 //! - Time dependence `u(x, t) = Re{U(x) e^{iωt}}` (see `docs/physics.md`): an
@@ -39,9 +39,18 @@
 //! `Σ_a ∂_a ( G* S/s_a² ∂_a u ) + S ρ ω² u = S f`, discretised with the same
 //! harmonic-mean faces; the matrix is complex symmetric (`A = Aᵀ`), hence
 //! reciprocal.
+//!
+//! # Accuracy
+//! Second order in the voxel size. In a homogeneous region the discrete
+//! plane wave is `e^{−i k_h x}` with `k_h = (2/h) asin(kh/2)`: the wavelength
+//! is short by `(kh)²/24` and the attenuation too large by about
+//! `(Re k h)²/8`, i.e. 1.6 % and 4.9 % at 10 voxels per wavelength; 1 % needs
+//! 13 (wavelength) and 23 (attenuation) voxels per wavelength.
 
+pub mod analytic;
 mod bench;
 mod gradient;
+mod ordering;
 mod pml;
 mod solver;
 mod stencil;
@@ -113,7 +122,8 @@ impl Medium {
     /// Check shapes against the grid and the ranges: G' > 0, G'' ≥ 0, ρ > 0, all finite.
     pub fn validate(&self) -> Result<()> {
         let sh = self.grid.shape;
-        let checks: [(&str, &Array3<f64>, fn(f64) -> bool, &str); 3] = [
+        type Check<'a> = (&'a str, &'a Array3<f64>, fn(f64) -> bool, &'a str);
+        let checks: [Check; 3] = [
             ("storage_modulus_pa", &self.storage_modulus_pa, |v| v > 0.0, "a positive modulus in Pa"),
             ("loss_modulus_pa", &self.loss_modulus_pa, |v| v >= 0.0, "a non-negative modulus in Pa"),
             ("density_kg_m3", &self.density_kg_m3, |v| v > 0.0, "a positive density in kg/m³"),
@@ -245,8 +255,14 @@ impl Dirichlet {
                 return Err(SolverError::Shape(format!("Dirichlet {name} has shape {shape:?}, the grid is {sh:?}")));
             }
         }
-        if let Some((idx, v)) = self.values.indexed_iter().zip(self.mask.iter()).find_map(|((i, v), &m)| (m && !finite(*v)).then_some((i, v))) {
-            return Err(SolverError::invalid(format!("Dirichlet value [{}, {}, {}]", idx.0, idx.1, idx.2), v, "a finite displacement in m"));
+        if let Some((idx, v)) =
+            self.values.indexed_iter().zip(self.mask.iter()).find_map(|((i, v), &m)| (m && !finite(*v)).then_some((i, v)))
+        {
+            return Err(SolverError::invalid(
+                format!("Dirichlet value [{}, {}, {}]", idx.0, idx.1, idx.2),
+                v,
+                "a finite displacement in m",
+            ));
         }
         Ok(())
     }

@@ -2,8 +2,13 @@
 
 use std::sync::Arc;
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::sparse::linalg::lu::{factorize_symbolic_lu, LuRef, NumericLu, SymbolicLu};
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::perm::PermRef;
+use faer::sparse::linalg::lu::supernodal::{
+    factorize_supernodal_numeric_lu, factorize_supernodal_numeric_lu_scratch, factorize_supernodal_symbolic_lu,
+    factorize_supernodal_symbolic_lu_scratch, solve_in_place_scratch, SupernodalLu, SymbolicSupernodalLu,
+};
+use faer::sparse::linalg::qr::{col_etree, col_etree_scratch, column_counts_aat_scratch, column_counts_ata, postorder, postorder_scratch};
 use faer::sparse::linalg::LuError;
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
 use faer::{Conj, MatMut, Par};
@@ -11,6 +16,7 @@ use ndarray::Array3;
 use num_complex::Complex64;
 use rayon::prelude::*;
 
+use super::ordering::nested_dissection;
 use super::stencil::{Pattern, Stencil};
 use super::{check_field, ScalarProblem};
 use crate::error::{Result, SolverError};
@@ -19,21 +25,66 @@ use crate::model::phantom::Grid;
 /// Relative error of the factorisation check solve above which the system is called singular.
 const SINGULAR_CHECK_TOLERANCE: f64 = 1e-6;
 
-/// Symbolic analysis (fill-reducing ordering, elimination structure) of one sparsity pattern.
+/// Symbolic analysis of one sparsity pattern: the fill-reducing column order (geometric nested
+/// dissection) and the supernodal structure of the LU factors.
 #[derive(Debug)]
 struct Symbolic {
     pattern: Pattern,
-    lu: SymbolicLu<usize>,
+    col_perm_fwd: Vec<usize>,
+    col_perm_inv: Vec<usize>,
+    lu: SymbolicSupernodalLu<usize>,
 }
 
 impl Symbolic {
-    fn new(pattern: Pattern) -> Result<Arc<Self>> {
+    fn new(pattern: Pattern, shape: [usize; 3], dirichlet: Option<&[bool]>) -> Result<Arc<Self>> {
         let n = pattern.nrows;
-        let sym = SymbolicSparseColMatRef::new_checked(n, n, &pattern.col_ptr, None, &pattern.row_idx);
-        let lu = factorize_symbolic_lu(sym, Default::default())
-            .map_err(|e| SolverError::invalid("wave operator", format!("symbolic LU analysis failed ({e:?})"), "a factorisable sparse system"))?;
-        Ok(Arc::new(Self { pattern, lu }))
+        let a = SymbolicSparseColMatRef::new_checked(n, n, &pattern.col_ptr, None, &pattern.row_idx);
+        let col_perm_fwd = nested_dissection(shape, dirichlet);
+        let mut col_perm_inv = vec![0; n];
+        for (k, &i) in col_perm_fwd.iter().enumerate() {
+            col_perm_inv[i] = k;
+        }
+        let perm = PermRef::new_checked(&col_perm_fwd, &col_perm_inv, n);
+        let req = StackReq::any_of(&[
+            col_etree_scratch::<usize>(n, n),
+            postorder_scratch::<usize>(n),
+            column_counts_aat_scratch::<usize>(n, n),
+            factorize_supernodal_symbolic_lu_scratch::<usize>(n, n),
+        ]);
+        let mut mem = MemBuffer::try_new(req).map_err(|_| out_of_memory())?;
+        let stack = MemStack::new(&mut mem);
+        let (mut etree, mut post, mut col_counts, mut min_col) = (vec![0; n], vec![0; n], vec![0; n], vec![0; n]);
+        // The pattern is symmetric, so A doubles as Aᵀ.
+        let etree = col_etree(a, Some(perm), &mut etree, stack);
+        postorder(&mut post, etree, stack);
+        column_counts_ata(&mut col_counts, &mut min_col, a, Some(perm), etree, &post, stack);
+        let lu = factorize_supernodal_symbolic_lu(a, Some(perm), &min_col, etree, &col_counts, stack, Default::default()).map_err(|e| {
+            SolverError::invalid("wave operator", format!("symbolic LU analysis failed ({e:?})"), "a factorisable sparse system")
+        })?;
+        Ok(Arc::new(Self { pattern, col_perm_fwd, col_perm_inv, lu }))
     }
+
+    fn col_perm(&self) -> PermRef<'_, usize> {
+        PermRef::new_checked(&self.col_perm_fwd, &self.col_perm_inv, self.pattern.nrows)
+    }
+}
+
+/// Numeric LU factors and the row pivoting permutation.
+#[derive(Debug)]
+struct Numeric {
+    lu: SupernodalLu<usize, Complex64>,
+    row_perm_fwd: Vec<usize>,
+    row_perm_inv: Vec<usize>,
+}
+
+impl Numeric {
+    fn new() -> Self {
+        Self { lu: SupernodalLu::new(), row_perm_fwd: Vec::new(), row_perm_inv: Vec::new() }
+    }
+}
+
+fn out_of_memory() -> SolverError {
+    SolverError::invalid("wave operator", "too large", "a system whose LU factors fit in memory")
 }
 
 /// Assembled and LU-factorised operator, reusable for many right-hand sides and adjoint solves.
@@ -43,16 +94,35 @@ impl Symbolic {
 /// `S = s_z s_y s_x`), at Dirichlet voxels it is the identity `u_i`. Internally
 /// the complex-symmetric matrix `K` (the operator multiplied by `S`, Dirichlet
 /// couplings moved to the right-hand side) is factorised once with faer's
-/// sparse LU (COLAMD ordering, supernodal partial pivoting).
-#[derive(Debug)]
+/// supernodal sparse LU with partial pivoting, in a geometric nested-dissection
+/// column order.
+///
+/// Cost, single-threaded, assembly + factorisation + one solve (benchmark problem, see
+/// [`crate::wave::bench_helmholtz_2d`]; busy 2-core machine): 2-D 256² 0.6 s and 0.3 GB
+/// peak; 3-D 32³ 6 s and 1 GB, 40³ 31 s and 2.5 GB, 48³ 64 s and 5.5 GB; 64³ needs more
+/// than 20 GB. 3-D cost grows like N² in time and N^1.4 in memory: keep 3-D grids coarse.
 pub struct ScalarSolver {
     grid: Grid,
     stencil: Stencil,
     /// Dirichlet mask and values, flattened in C order.
     dirichlet: Option<(Vec<bool>, Vec<Complex64>)>,
     symbolic: Arc<Symbolic>,
-    numeric: NumericLu<usize, Complex64>,
+    /// None after a failed [`ScalarSolver::refactor`].
+    numeric: Option<Numeric>,
     par: Par,
+}
+
+impl std::fmt::Debug for ScalarSolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fixed = self.dirichlet.as_ref().map_or(0, |(m, _)| m.iter().filter(|&&b| b).count());
+        f.debug_struct("ScalarSolver")
+            .field("grid", &self.grid)
+            .field("unknowns", &self.len())
+            .field("dirichlet_voxels", &fixed)
+            .field("supernodes", &self.numeric.as_ref().map(|n| n.lu.n_supernodes()))
+            .field("par", &self.par)
+            .finish_non_exhaustive()
+    }
 }
 
 /// faer parallelism for `threads` (0 = the current rayon pool, 1 = sequential).
@@ -77,26 +147,52 @@ impl ScalarSolver {
     }
 
     fn build(p: &ScalarProblem, par: Par, symbolic: Option<&Arc<Symbolic>>) -> Result<Self> {
+        let (mut solver, values) = Self::assemble(p, par, symbolic)?;
+        let mut numeric = Numeric::new();
+        factorise(&solver.symbolic, &values, par, &mut numeric)?;
+        solver.numeric = Some(numeric);
+        solver.check_factorisation(&values)?;
+        Ok(solver)
+    }
+
+    /// Validate and assemble `p`, with the symbolic analysis (shared with `symbolic` when the
+    /// pattern matches); no numeric factorisation yet. Returns the matrix values too.
+    fn assemble(p: &ScalarProblem, par: Par, symbolic: Option<&Arc<Symbolic>>) -> Result<(Self, Vec<Complex64>)> {
         p.validate()?;
         let stencil = Stencil::assemble(p.medium, p.omega_rad_per_s, &p.boundary);
         let dirichlet = p.dirichlet.as_ref().map(|d| (d.mask.iter().copied().collect::<Vec<bool>>(), d.values.iter().copied().collect()));
         let (pattern, values) = stencil.matrix(dirichlet.as_ref().map(|(m, _)| m.as_slice()));
         let symbolic = match symbolic {
             Some(s) if s.pattern == pattern => Arc::clone(s),
-            _ => Symbolic::new(pattern)?,
+            _ => Symbolic::new(pattern, stencil.shape, dirichlet.as_ref().map(|(m, _)| m.as_slice()))?,
         };
-        let numeric = factorise(&symbolic, &values, par)?;
-        let solver = Self { grid: p.medium.grid.clone(), stencil, dirichlet, symbolic, numeric, par };
-        solver.check_factorisation(&values)?;
-        Ok(solver)
+        Ok((Self { grid: p.medium.grid.clone(), stencil, dirichlet, symbolic, numeric: None, par }, values))
     }
 
-    /// Reassemble and refactorise for a changed problem on the same grid (other ω, moduli,
-    /// boundary or Dirichlet data), reusing the symbolic analysis when the sparsity pattern
-    /// is unchanged (it changes only with the grid and the Dirichlet mask).
+    /// Reassemble and refactorise for a changed problem (other ω, moduli, boundary or
+    /// Dirichlet values), reusing the symbolic analysis when the sparsity pattern is unchanged
+    /// (it changes only with the grid and the Dirichlet mask) and the memory of the old
+    /// factors (peak memory: one factorisation). If `p` is invalid nothing changes; if the
+    /// new factorisation fails, the error is returned and the solver refuses to solve until
+    /// a successful `refactor`.
     pub fn refactor(&mut self, p: &ScalarProblem) -> Result<()> {
-        *self = Self::build(p, self.par, Some(&self.symbolic))?;
+        let (next, values) = Self::assemble(p, self.par, Some(&self.symbolic))?;
+        let mut numeric = self.numeric.take().unwrap_or_else(Numeric::new);
+        *self = next;
+        factorise(&self.symbolic, &values, self.par, &mut numeric)?;
+        self.numeric = Some(numeric);
+        if let Err(e) = self.check_factorisation(&values) {
+            self.numeric = None;
+            return Err(e);
+        }
         Ok(())
+    }
+
+    /// A new solver for `p` sharing this one's symbolic analysis when the sparsity pattern
+    /// matches (see [`ScalarSolver::refactor`]); `self` stays usable, e.g. one solver per
+    /// frequency or per inversion iterate.
+    pub fn refactored(&self, p: &ScalarProblem) -> Result<Self> {
+        Self::build(p, self.par, Some(&self.symbolic))
     }
 
     /// Whether two solvers share one symbolic analysis (e.g. after [`ScalarSolver::refactor`]).
@@ -124,18 +220,22 @@ impl ScalarSolver {
     }
 
     /// Solve `K x = b` (or `Kᴴ x = b` when `adjoint`) in place with the factorisation.
-    pub(crate) fn lu_solve_in_place(&self, b: &mut [Complex64], adjoint: bool) {
+    pub(crate) fn lu_solve_in_place(&self, b: &mut [Complex64], adjoint: bool) -> Result<()> {
         let n = self.len();
-        let lu = LuRef::new_unchecked(&self.symbolic.lu, &self.numeric);
-        let req = self.symbolic.lu.solve_in_place_scratch::<Complex64>(1, self.par);
-        let mut mem = MemBuffer::new(req);
+        let Some(num) = &self.numeric else {
+            return Err(SolverError::invalid("wave solver", "not factorised", "a successful refactor before solving"));
+        };
+        let row_perm = PermRef::new_checked(&num.row_perm_fwd, &num.row_perm_inv, n);
+        let col_perm = self.symbolic.col_perm();
+        let mut mem = MemBuffer::new(solve_in_place_scratch::<usize, Complex64>(n, 1, self.par));
         let stack = MemStack::new(&mut mem);
         let rhs = MatMut::from_column_major_slice_mut(b, n, 1);
         if adjoint {
-            lu.solve_transpose_in_place_with_conj(Conj::Yes, rhs, self.par, stack);
+            num.lu.solve_transpose_in_place_with_conj(row_perm, col_perm, Conj::Yes, rhs, self.par, stack);
         } else {
-            lu.solve_in_place_with_conj(Conj::No, rhs, self.par, stack);
+            num.lu.solve_in_place_with_conj(row_perm, col_perm, Conj::No, rhs, self.par, stack);
         }
+        Ok(())
     }
 
     /// Solve `K x = K x₀` for a fixed pseudo-random `x₀` and compare: a (numerically)
@@ -148,7 +248,7 @@ impl ScalarSolver {
             })
             .collect();
         let mut x = self.symbolic.pattern.matvec(values, &x0);
-        self.lu_solve_in_place(&mut x, false);
+        self.lu_solve_in_place(&mut x, false)?;
         let (num, den) = x.iter().zip(&x0).fold((0.0, 0.0), |(n, d), (a, b)| (n + (a - b).norm_sqr(), d + b.norm_sqr()));
         let err = (num / den).sqrt();
         if err.is_finite() && err <= SINGULAR_CHECK_TOLERANCE {
@@ -171,7 +271,7 @@ impl ScalarSolver {
                 *bi = if mask[i] { g[i] } else { *bi - coupling[i] };
             }
         }
-        self.lu_solve_in_place(&mut b, false);
+        self.lu_solve_in_place(&mut b, false)?;
         Ok(self.to_array(b))
     }
 
@@ -183,10 +283,11 @@ impl ScalarSolver {
         // A = S⁻¹ K on free rows: Aᴴ restricted to free voxels is Kᴴ conj(S)⁻¹, so
         // μ = K⁻ᴴ r_F and λ_F = conj(S) μ; λ_D = r_D − K_FDᴴ μ.
         let mut mu: Vec<Complex64> = (0..self.len()).map(|i| if self.is_fixed(i) { Complex64::new(0.0, 0.0) } else { r[i] }).collect();
-        self.lu_solve_in_place(&mut mu, true);
+        self.lu_solve_in_place(&mut mu, true)?;
         let mut lambda: Vec<Complex64> = mu.iter().zip(&self.stencil.scale).map(|(m, s)| m * s.conj()).collect();
         if let Some((mask, _)) = &self.dirichlet {
-            let conj_mu: Vec<Complex64> = mu.iter().enumerate().map(|(i, m)| if mask[i] { Complex64::new(0.0, 0.0) } else { m.conj() }).collect();
+            let conj_mu: Vec<Complex64> =
+                mu.iter().enumerate().map(|(i, m)| if mask[i] { Complex64::new(0.0, 0.0) } else { m.conj() }).collect();
             let mut k_mu = vec![Complex64::new(0.0, 0.0); self.len()];
             self.stencil.apply(&conj_mu, &mut k_mu);
             for i in (0..self.len()).filter(|&i| mask[i]) {
@@ -235,17 +336,33 @@ fn singular(detail: String) -> SolverError {
     )
 }
 
-/// Numeric LU of the matrix with `values` on the pattern of `symbolic`.
-fn factorise(symbolic: &Symbolic, values: &[Complex64], par: Par) -> Result<NumericLu<usize, Complex64>> {
+/// Numeric LU of the matrix with `values` on the pattern of `symbolic`, into `numeric`
+/// (whose buffers are reused).
+fn factorise(symbolic: &Symbolic, values: &[Complex64], par: Par, numeric: &mut Numeric) -> Result<()> {
     let p = &symbolic.pattern;
-    let sym = SymbolicSparseColMatRef::new_checked(p.nrows, p.nrows, &p.col_ptr, None, &p.row_idx);
+    let n = p.nrows;
+    let sym = SymbolicSparseColMatRef::new_checked(n, n, &p.col_ptr, None, &p.row_idx);
+    // The matrix is symmetric, so it is its own transpose.
     let mat = SparseColMatRef::new(sym, values);
-    let mut numeric = NumericLu::new();
-    let req = symbolic.lu.factorize_numeric_lu_scratch::<Complex64>(par, Default::default());
-    let mut mem = MemBuffer::try_new(req).map_err(|_| SolverError::invalid("wave operator", "too large", "a system whose LU workspace fits in memory"))?;
+    numeric.row_perm_fwd.resize(n, 0);
+    numeric.row_perm_inv.resize(n, 0);
+    let req = factorize_supernodal_numeric_lu_scratch::<usize, Complex64>(&symbolic.lu, Default::default());
+    let mut mem = MemBuffer::try_new(req).map_err(|_| out_of_memory())?;
     let stack = MemStack::new(&mut mem);
-    match symbolic.lu.factorize_numeric_lu(&mut numeric, mat, par, stack, Default::default()) {
-        Ok(_) => Ok(numeric),
+    let result = factorize_supernodal_numeric_lu(
+        &mut numeric.row_perm_fwd,
+        &mut numeric.row_perm_inv,
+        &mut numeric.lu,
+        mat,
+        mat,
+        symbolic.col_perm(),
+        &symbolic.lu,
+        par,
+        stack,
+        Default::default(),
+    );
+    match result {
+        Ok(()) => Ok(()),
         Err(LuError::SymbolicSingular { index }) => Err(singular(format!("no pivot in column {index}"))),
         Err(LuError::Generic(e)) => Err(singular(format!("{e:?}"))),
     }
@@ -262,6 +379,6 @@ pub fn solve_frequencies(problems: &[ScalarProblem<'_>], sources: &[Array3<Compl
     first.validate()?;
     let stencil = Stencil::assemble(first.medium, first.omega_rad_per_s, &first.boundary);
     let mask: Option<Vec<bool>> = first.dirichlet.as_ref().map(|d| d.mask.iter().copied().collect());
-    let symbolic = Symbolic::new(stencil.matrix(mask.as_deref()).0)?;
+    let symbolic = Symbolic::new(stencil.matrix(mask.as_deref()).0, stencil.shape, mask.as_deref())?;
     problems.par_iter().zip(sources).map(|(p, f)| ScalarSolver::build(p, Par::Seq, Some(&symbolic))?.solve(f)).collect()
 }
