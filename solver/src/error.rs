@@ -26,6 +26,9 @@ pub enum SolverError {
     /// Array shapes do not match.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A linear system could not be solved (singular or numerically unusable).
+    #[error("singular system: {0}")]
+    Singular(String),
 }
 
 impl SolverError {

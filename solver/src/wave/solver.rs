@@ -328,12 +328,10 @@ impl ScalarSolver {
 }
 
 fn singular(detail: String) -> SolverError {
-    SolverError::invalid(
-        "wave operator",
-        format!("singular: LU factorisation failed, {detail}"),
-        "a non-singular system (ω must not be a resonance of a lossless medium without absorbing or \
-         fixed faces: add loss G'' > 0, a Fixed/Absorbing face or a Dirichlet region, or change ω)",
-    )
+    SolverError::Singular(format!(
+        "the wave operator's LU factorisation failed ({detail}); ω must not be a resonance of a lossless medium \
+         without absorbing or fixed faces: add loss G'' > 0, a Fixed/Absorbing face or a Dirichlet region, or change ω"
+    ))
 }
 
 /// Numeric LU of the matrix with `values` on the pattern of `symbolic`, into `numeric`
