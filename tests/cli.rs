@@ -302,7 +302,10 @@ fn labels_from_hdf5_and_wave_from_hdf5_drive_a_run() {
         }
     });
     let lf = dir.path().join("labels.h5");
-    hdf5::File::create(&lf).unwrap().new_dataset_builder().with_data(&labels).create("seg").unwrap();
+    // close explicitly: HDF5 locks the file while any handle is open, and the binary must open it next
+    let file = hdf5::File::create(&lf).unwrap();
+    file.new_dataset_builder().with_data(&labels).create("seg").unwrap();
+    file.close().unwrap();
     let cfg_text = SMALL
         .replace("background = \"gel\"", "labels_file = \"labels.h5\"\nlabels_dataset = \"seg\"")
         .replace("[[phantom.inclusion]]\nshape = \"cylinder\"\nradius_m = 0.01\ntissue = \"bright\"\n", "");
@@ -313,6 +316,9 @@ fn labels_from_hdf5_and_wave_from_hdf5_drive_a_run() {
     let f = hdf5::File::open(&first).unwrap();
     let got = f.dataset("labels").unwrap().read_raw::<u16>().unwrap();
     assert_eq!(got, labels.iter().map(|&l| u16::from(l)).collect::<Vec<_>>());
+    let a = read_c64(&f, "wave");
+    let mask = f.dataset("mask").unwrap().read_raw::<u8>().unwrap();
+    f.close().unwrap();
 
     // the wave of the first run as the motion of a second run
     let cfg2_text = cfg_text.replace(
@@ -324,9 +330,7 @@ fn labels_from_hdf5_and_wave_from_hdf5_drive_a_run() {
     let second = dir.path().join("second.h5");
     let o = run(&[cfg2.to_str().unwrap(), "-q", "--output", second.to_str().unwrap()], dir.path());
     assert!(o.status.success(), "{}", text(&o));
-    let a = read_c64(&f, "wave");
     let b = read_c64(&hdf5::File::open(&second).unwrap(), "wave");
-    let mask = f.dataset("mask").unwrap().read_raw::<u8>().unwrap();
     let (mut dot, mut na, mut nb) = ((0.0, 0.0), 0.0, 0.0);
     for ((x, y), &m) in a.iter().zip(&b).zip(&mask) {
         if m == 1 {
