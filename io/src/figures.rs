@@ -439,6 +439,18 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
         Ok(())
     };
 
+    // phase and wave are meaningless outside the mask (no signal, absorbing layers): grey there
+    let masked = |map: ArrayView2<f64>, z: usize| -> ndarray::Array2<f64> {
+        let mut out = map.to_owned();
+        if let Some(mask) = data.mask.as_ref().filter(|m| m.dim().0 > z && m.dim().1 == map.dim().0 && m.dim().2 == map.dim().1) {
+            ndarray::Zip::from(&mut out).and(mask.slice(s![z, .., ..])).for_each(|v, &m| {
+                if m == 0 {
+                    *v = f64::NAN;
+                }
+            });
+        }
+        out
+    };
     if let Some(m) = &data.magnitude {
         let z = m.dim().0 / 2;
         emit(format!("{stem}_magnitude.png"), format!("Magnitude (z = {z})"), m.slice(s![z, .., ..]), "a.u.", Colormap::Gray, None)?;
@@ -450,7 +462,7 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
             emit(
                 format!("{stem}_phase_f{freq}Hz.png"),
                 format!("Phase, {freq} Hz, {comp} encoding, offset 0 (z = {z})"),
-                p.slice(s![f, 0, 0, z, .., ..]),
+                masked(p.slice(s![f, 0, 0, z, .., ..]), z).view(),
                 "rad",
                 Colormap::Cyclic,
                 Some((-PI, PI)),
@@ -462,7 +474,7 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
         for (f, freq) in data.frequencies_hz.iter().enumerate().take(w.dim().0) {
             for c in 0..w.dim().1 {
                 let comp = component_name(&data.components, c);
-                let re = w.slice(s![f, c, z, .., ..]).mapv(|u| u.re * 1e6);
+                let re = masked(w.slice(s![f, c, z, .., ..]).mapv(|u| u.re * 1e6).view(), z);
                 emit(
                     format!("{stem}_wave_f{freq}Hz_{comp}.png"),
                     format!("Wave Re(u_{comp}), {freq} Hz (z = {z})"),
