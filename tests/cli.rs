@@ -228,13 +228,9 @@ fn broken_configs_give_clear_errors_and_no_output() {
             t = t.replace("[[phantom.inclusion]]\nshape = \"cylinder\"\nradius_m = 0.01\ntissue = \"bright\"\n", "");
         }
         let cfg = write(dir.path(), "small.toml", &t);
-        let mut args: Vec<String> = vec![cfg.to_str().unwrap().into(), "--output".into(), "result.h5".into()];
-        for s in &sets {
-            args.push("--set".into());
-            args.push((*s).into());
-        }
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = run(&a, dir.path());
+        let overrides: Vec<&str> = sets.iter().flat_map(|s| ["--set", *s]).collect();
+        let cfg = cfg.to_str().unwrap();
+        let o = run(&[&[cfg, "--output", "result.h5"][..], &overrides].concat(), dir.path());
         let msg = text(&o);
         assert_eq!(o.status.code(), Some(2), "{what}: expected exit 2, got {:?}: {msg}", o.status.code());
         for e in &expect {
@@ -243,13 +239,7 @@ fn broken_configs_give_clear_errors_and_no_output() {
         assert!(!dir.path().join("result.h5").exists(), "{what}: output written");
         assert!(!msg.contains("panicked"), "{what}: {msg}");
         // check reports the same
-        let mut c = vec!["check".to_string(), cfg.to_str().unwrap().into()];
-        for s in &sets {
-            c.push("--set".into());
-            c.push((*s).into());
-        }
-        let a: Vec<&str> = c.iter().map(String::as_str).collect();
-        let o = run(&a, dir.path());
+        let o = run(&[&["check", cfg][..], &overrides].concat(), dir.path());
         assert_eq!(o.status.code(), Some(2), "check {what}: {}", text(&o));
     }
 }

@@ -556,25 +556,23 @@ mod tests {
     fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
         (0..n)
             .map(|i| {
-                let mut x = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-                loop {
+                // P_n(x) and P_n'(x) by the three-term recurrence
+                let legendre = |x: f64| {
                     let (mut p0, mut p1) = (1.0, x);
                     for k in 2..=n {
                         let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
                         p0 = p1;
                         p1 = p2;
                     }
-                    let dp = n as f64 * (x * p1 - p0) / (x * x - 1.0);
-                    let dx = p1 / dp;
+                    (p1, n as f64 * (x * p1 - p0) / (x * x - 1.0))
+                };
+                let mut x = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+                loop {
+                    let (p, dp) = legendre(x);
+                    let dx = p / dp;
                     x -= dx;
                     if dx.abs() < 1e-15 {
-                        let (mut p0, mut p1) = (1.0, x);
-                        for k in 2..=n {
-                            let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
-                            p0 = p1;
-                            p1 = p2;
-                        }
-                        let dp = n as f64 * (x * p1 - p0) / (x * x - 1.0);
+                        let (_, dp) = legendre(x);
                         return (x, 2.0 / ((1.0 - x * x) * dp * dp));
                     }
                 }
