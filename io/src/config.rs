@@ -620,6 +620,7 @@ pub fn solve_waves(phantom: &Phantom, w: &WaveSetup, frequencies_hz: &[f64]) -> 
                 omega_rad_per_s: 2.0 * std::f64::consts::PI * f,
                 boundary: w.boundary.clone(),
                 dirichlet: Some(dirichlet.clone()),
+                scheme: mre_solver::wave::Scheme::default(),
             };
             let solver = ScalarSolver::new(&problem)?;
             let u = solver.solve(&ndarray::Array3::zeros((sh[0], sh[1], sh[2])))?;

@@ -59,8 +59,13 @@ fn driven_line(shape: [usize; 3], h: f64, axis: usize, omega: f64, loss: f64, pm
     let medium = Medium::homogeneous(grid.clone(), G, loss, RHO);
     let mut boundary = Boundary::free().with_face(axis, 1, FaceCondition::Absorbing);
     boundary.pml_voxels = pml;
-    let p =
-        ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary, dirichlet: Some(Dirichlet::plane(&grid, axis, 0, c(1.0, 0.0))) };
+    let p = ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: omega,
+        boundary,
+        dirichlet: Some(Dirichlet::plane(&grid, axis, 0, c(1.0, 0.0))),
+        scheme: Scheme::Standard,
+    };
     let u = ScalarSolver::new(&p).unwrap().solve(&zeros(&grid)).unwrap();
     (0..shape[axis])
         .map(|i| {
@@ -201,6 +206,7 @@ fn fixed_face_standing_wave_second_order() {
             omega_rad_per_s: omega,
             boundary,
             dirichlet: Some(Dirichlet::plane(&grid, 2, 0, c(1.0, 0.0))),
+            scheme: Scheme::Standard,
         };
         let u = ScalarSolver::new(&p).unwrap().solve(&zeros(&grid)).unwrap();
         let x0 = 0.5 * h;
@@ -280,7 +286,13 @@ fn heterogeneous(shape: [usize; 3], seed: u64) -> Medium {
 fn reciprocity_heterogeneous_medium_with_pml() {
     let medium = heterogeneous([1, 40, 48], 7);
     let grid = medium.grid.clone();
-    let p = ScalarProblem { medium: &medium, omega_rad_per_s: 2.0 * PI * 100.0, boundary: Boundary::absorbing(8), dirichlet: None };
+    let p = ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: 2.0 * PI * 100.0,
+        boundary: Boundary::absorbing(8),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let solver = ScalarSolver::new(&p).unwrap();
     let points = [[0, 12, 10], [0, 27, 35], [0, 20, 24], [0, 9, 38]];
     let fields: Vec<Array3<Complex64>> = points
@@ -325,7 +337,8 @@ fn adjoint_solve_and_apply_are_consistent() {
     d.values.mapv_inplace(|_| rng.complex());
     d.mask[[0, 9, 10]] = true;
     let boundary = Boundary::absorbing(4).with_face(1, 0, FaceCondition::Free).with_face(2, 1, FaceCondition::Fixed);
-    let p = ScalarProblem { medium: &medium, omega_rad_per_s: 2.0 * PI * 80.0, boundary, dirichlet: Some(d.clone()) };
+    let p =
+        ScalarProblem { medium: &medium, omega_rad_per_s: 2.0 * PI * 80.0, boundary, dirichlet: Some(d.clone()), scheme: Scheme::Standard };
     let solver = ScalarSolver::new(&p).unwrap();
     let dot = |a: &Array3<Complex64>, b: &Array3<Complex64>| a.iter().zip(b).map(|(x, y)| x.conj() * y).sum::<Complex64>();
     let u = grid_random(&grid, &mut rng);
@@ -376,7 +389,7 @@ fn adjoint_gradient_matches_finite_differences() {
     let mut source = zeros(&grid);
     source[[0, 4, 6]] = c(2e9, -1e9);
     let mask = Array3::from_shape_fn((1, 10, 12), |(_, y, x)| (x + 2 * y) % 3 != 0);
-    let base = ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary, dirichlet: Some(drive) };
+    let base = ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary, dirichlet: Some(drive), scheme: Scheme::Standard };
     let u0 = ScalarSolver::new(&base).unwrap().solve(&source).unwrap();
     // Observed data: the field of a perturbed medium (realistic misfit) plus noise.
     let observed = u0.mapv(|v| v * c(1.1, 0.05) + 0.05 * rng.complex());
@@ -451,7 +464,13 @@ fn point_source_3d_matches_greens_function() {
     let grid = Grid::new([n; 3], [H; 3]).unwrap();
     let medium = Medium::homogeneous(grid.clone(), G, LOSS, RHO);
     let omega = omega_for(12.0, H);
-    let p = ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary: Boundary::absorbing(6), dirichlet: None };
+    let p = ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: omega,
+        boundary: Boundary::absorbing(6),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let solver = ScalarSolver::new(&p).unwrap();
     let mut f = zeros(&grid);
     let m = n / 2;
@@ -490,7 +509,13 @@ fn scattered_field_source_gives_the_total_field_equation() {
     let incident = Array3::from_shape_fn((1, ny, nx), |(_, _, x)| (-Complex64::i() * kh * (x as f64 * H)).exp());
     let src = scattered_field_source(&medium, c(G, LOSS), RHO, omega, &incident);
     assert!(src[[0, 3, 3]].norm() == 0.0 && src[[0, 15, 18]].norm() > 0.0);
-    let p = ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary: Boundary::absorbing(pml), dirichlet: None };
+    let p = ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: omega,
+        boundary: Boundary::absorbing(pml),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let solver = ScalarSolver::new(&p).unwrap();
     let us = solver.solve(&src).unwrap();
     let total = &incident + &us;
@@ -512,8 +537,13 @@ fn refactor_and_frequency_sweep_reuse_the_symbolic_analysis() {
     let grid = medium.grid.clone();
     let mut f = zeros(&grid);
     f[[0, 12, 13]] = c(1.0, 0.0);
-    let problem =
-        |hz: f64| ScalarProblem { medium: &medium, omega_rad_per_s: 2.0 * PI * hz, boundary: Boundary::absorbing(6), dirichlet: None };
+    let problem = |hz: f64| ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: 2.0 * PI * hz,
+        boundary: Boundary::absorbing(6),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let freqs = [60.0, 80.0, 100.0];
     let fresh: Vec<Array3<Complex64>> = freqs.iter().map(|&hz| ScalarSolver::new(&problem(hz)).unwrap().solve(&f).unwrap()).collect();
     let mut solver = ScalarSolver::new(&problem(freqs[0])).unwrap();
@@ -575,7 +605,7 @@ fn bad_input_errors() {
     let grid = Grid::new([1, 12, 12], [H; 3]).unwrap();
     let good = Medium::homogeneous(grid.clone(), G, LOSS, RHO);
     let problem = |m: &Medium, omega: f64, boundary: Boundary| {
-        let p = ScalarProblem { medium: m, omega_rad_per_s: omega, boundary, dirichlet: None };
+        let p = ScalarProblem { medium: m, omega_rad_per_s: omega, boundary, dirichlet: None, scheme: Scheme::Standard };
         ScalarSolver::new(&p).map(|_| ())
     };
     let omega = 2.0 * PI * 60.0;
@@ -610,10 +640,22 @@ fn bad_input_errors() {
     // Dirichlet shape mismatch.
     let mut d = Dirichlet::plane(&grid, 2, 0, c(1.0, 0.0));
     d.values = Array3::zeros((1, 12, 13));
-    let p = ScalarProblem { medium: &good, omega_rad_per_s: omega, boundary: Boundary::absorbing(3), dirichlet: Some(d) };
+    let p = ScalarProblem {
+        medium: &good,
+        omega_rad_per_s: omega,
+        boundary: Boundary::absorbing(3),
+        dirichlet: Some(d),
+        scheme: Scheme::Standard,
+    };
     assert!(matches!(ScalarSolver::new(&p), Err(SolverError::Shape(_))));
     // Source and misfit shapes.
-    let p = ScalarProblem { medium: &good, omega_rad_per_s: omega, boundary: Boundary::absorbing(3), dirichlet: None };
+    let p = ScalarProblem {
+        medium: &good,
+        omega_rad_per_s: omega,
+        boundary: Boundary::absorbing(3),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let s = ScalarSolver::new(&p).unwrap();
     assert!(matches!(s.solve(&Array3::zeros((1, 12, 11))), Err(SolverError::Shape(_))));
     assert!(matches!(s.solve_adjoint(&Array3::zeros((2, 12, 12))), Err(SolverError::Shape(_))));
@@ -633,7 +675,8 @@ fn singular_system_is_reported() {
     let grid = Grid::new([1, 5, n], [H; 3]).unwrap();
     let medium = Medium::homogeneous(grid, G, 0.0, RHO);
     let omega = (4.0 * G / (RHO * H * H)).sqrt() * (PI / (2.0 * n as f64)).sin();
-    let p = ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary: Boundary::free(), dirichlet: None };
+    let p =
+        ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary: Boundary::free(), dirichlet: None, scheme: Scheme::Standard };
     match ScalarSolver::new(&p) {
         Err(e @ SolverError::Singular(_)) => assert!(e.to_string().contains("singular"), "{e}"),
         other => panic!("expected a singular-system error, got {:?}", other.map(|_| ())),
@@ -663,7 +706,13 @@ fn bench_2d_256() {
     // The same problem through the public API, to compare with scripts/bench/scipy_helmholtz.py.
     let grid = Grid::new([1, 256, 256], [H; 3]).unwrap();
     let medium = Medium::homogeneous(grid.clone(), G, LOSS, RHO);
-    let p = ScalarProblem { medium: &medium, omega_rad_per_s: 2.0 * PI * 60.0, boundary: Boundary::absorbing(16), dirichlet: None };
+    let p = ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: 2.0 * PI * 60.0,
+        boundary: Boundary::absorbing(16),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let mut f = zeros(&grid);
     f[[0, 128, 128]] = c(1.0, 0.0);
     let u = ScalarSolver::with_threads(&p, 1).unwrap().solve(&f).unwrap();

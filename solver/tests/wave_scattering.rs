@@ -18,7 +18,7 @@ use std::f64::consts::PI;
 use std::time::Instant;
 
 use mre_solver::wave::analytic::CylinderScattering;
-use mre_solver::wave::{scattered_field_source, Boundary, Medium, ScalarProblem, ScalarSolver};
+use mre_solver::wave::{scattered_field_source, Boundary, Medium, ScalarProblem, ScalarSolver, Scheme};
 use mre_solver::Grid;
 use ndarray::Array3;
 use num_complex::Complex64;
@@ -69,7 +69,13 @@ fn solve(n: usize, exact: &CylinderScattering) -> Errors {
     }
     let source = scattered_field_source(&medium, Complex64::new(g1, l1), rho1, omega, &incident);
     let pml_voxels = (PML_M / h).round() as usize;
-    let problem = ScalarProblem { medium: &medium, omega_rad_per_s: omega, boundary: Boundary::absorbing(pml_voxels), dirichlet: None };
+    let problem = ScalarProblem {
+        medium: &medium,
+        omega_rad_per_s: omega,
+        boundary: Boundary::absorbing(pml_voxels),
+        dirichlet: None,
+        scheme: Scheme::Standard,
+    };
     let scattered = ScalarSolver::new(&problem).unwrap().solve(&source).unwrap();
 
     let half = 0.5 * DOMAIN_M - PML_M - MARGIN_M;

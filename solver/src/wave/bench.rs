@@ -5,7 +5,7 @@ use std::time::Instant;
 use ndarray::Array3;
 use num_complex::Complex64;
 
-use super::{Boundary, Medium, ScalarProblem, ScalarSolver};
+use super::{Boundary, Medium, ScalarProblem, ScalarSolver, Scheme};
 use crate::model::phantom::Grid;
 
 /// The benchmark problem: homogeneous G' = 3 kPa, G'' = 0.3 kPa (10 % loss), ρ = 1000 kg/m³,
@@ -20,6 +20,7 @@ fn bench(shape: [usize; 3]) -> f64 {
         omega_rad_per_s: 2.0 * std::f64::consts::PI * 60.0,
         boundary: Boundary::absorbing((n / 4).min(16)),
         dirichlet: None,
+        scheme: Scheme::Standard,
     };
     let mut source = Array3::zeros((shape[0], shape[1], shape[2]));
     source[[shape[0] / 2, shape[1] / 2, shape[2] / 2]] = Complex64::new(1.0, 0.0);

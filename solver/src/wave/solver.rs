@@ -159,7 +159,7 @@ impl ScalarSolver {
     /// pattern matches); no numeric factorisation yet. Returns the matrix values too.
     fn assemble(p: &ScalarProblem, par: Par, symbolic: Option<&Arc<Symbolic>>) -> Result<(Self, Vec<Complex64>)> {
         p.validate()?;
-        let stencil = Stencil::assemble(p.medium, p.omega_rad_per_s, &p.boundary);
+        let stencil = Stencil::for_problem(p);
         let dirichlet = p.dirichlet.as_ref().map(|d| (d.mask.iter().copied().collect::<Vec<bool>>(), d.values.iter().copied().collect()));
         let (pattern, values) = stencil.matrix(dirichlet.as_ref().map(|(m, _)| m.as_slice()));
         let symbolic = match symbolic {
@@ -375,7 +375,7 @@ pub fn solve_frequencies(problems: &[ScalarProblem<'_>], sources: &[Array3<Compl
     }
     let Some(first) = problems.first() else { return Ok(Vec::new()) };
     first.validate()?;
-    let stencil = Stencil::assemble(first.medium, first.omega_rad_per_s, &first.boundary);
+    let stencil = Stencil::for_problem(first);
     let mask: Option<Vec<bool>> = first.dirichlet.as_ref().map(|d| d.mask.iter().copied().collect());
     let symbolic = Symbolic::new(stencil.matrix(mask.as_deref()).0, stencil.shape, mask.as_deref())?;
     problems.par_iter().zip(sources).map(|(p, f)| ScalarSolver::build(p, Par::Seq, Some(&symbolic))?.solve(f)).collect()

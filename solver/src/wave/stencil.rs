@@ -14,7 +14,7 @@
 use num_complex::Complex64;
 
 use super::pml::Stretch;
-use super::{Boundary, FaceCondition, Medium};
+use super::{Boundary, FaceCondition, Medium, ScalarProblem, Scheme};
 
 const ZERO: Complex64 = Complex64 { re: 0.0, im: 0.0 };
 
@@ -67,8 +67,16 @@ pub(crate) fn for_each_voxel(shape: [usize; 3], mut f: impl FnMut(usize, [usize;
 }
 
 impl Stencil {
-    /// Assemble the operator of `medium` at angular frequency `omega` (rad/s) with `boundary`.
-    pub fn assemble(medium: &Medium, omega: f64, boundary: &Boundary) -> Self {
+    /// Assemble the operator of the problem `p`.
+    pub fn for_problem(p: &ScalarProblem) -> Self {
+        let w = p.omega_rad_per_s;
+        Self::assemble(p.medium, Complex64::new(w * w, 0.0), &p.boundary, p.scheme)
+    }
+
+    /// Assemble the operator of `medium` with `boundary` and `scheme` for the squared angular
+    /// frequency `omega_sq` (rad²/s²; complex for a shifted operator, e.g. `ω²(1 − iβ)`).
+    pub fn assemble(medium: &Medium, omega_sq: Complex64, boundary: &Boundary, scheme: Scheme) -> Self {
+        let _ = scheme;
         let shape = medium.grid.shape;
         let n: usize = shape.iter().product();
         let strides = [shape[1] * shape[2], shape[2], 1];
@@ -81,7 +89,7 @@ impl Stencil {
         let mut face = [0, 1, 2].map(|a| if active[a] { vec![ZERO; n] } else { Vec::new() });
         let mut diag = vec![ZERO; n];
         let mut scale = vec![ZERO; n];
-        let w2 = omega * omega;
+        let w2 = omega_sq;
         let mut st = Self { shape, strides, active, h, clamped, stretch, face: Default::default(), diag: Vec::new(), scale: Vec::new() };
         for_each_voxel(shape, |i, idx| {
             let s = st.stretch.volume(idx);
@@ -222,7 +230,7 @@ mod tests {
         m.storage_modulus_pa[[1, 2, 3]] = 9e3;
         m.loss_modulus_pa[[2, 1, 0]] = 1e3;
         let b = Boundary::absorbing(1).with_face(1, 0, FaceCondition::Free).with_face(0, 1, FaceCondition::Fixed);
-        let st = Stencil::assemble(&m, 300.0, &b);
+        let st = Stencil::assemble(&m, Complex64::new(9e4, 0.0), &b, Scheme::Standard);
         let (p, v) = st.matrix(None);
         let n = st.len();
         let mut dense = vec![ZERO; n * n];
