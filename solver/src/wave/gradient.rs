@@ -4,8 +4,8 @@ use ndarray::Array3;
 use num_complex::Complex64;
 
 use super::solver::ScalarSolver;
-use super::stencil::{for_each_voxel, harmonic_mean, harmonic_mean_da};
-use super::{check_field, Medium, ScalarProblem};
+use super::stencil::{for_each_voxel, harmonic_mean4_d, harmonic_mean_da, Stencil};
+use super::{check_field, Boundary, Medium, ScalarProblem, Scheme};
 use crate::error::{Result, SolverError};
 
 /// Misfit `J` of a forward solution and its gradient with respect to every voxel's moduli.
@@ -81,18 +81,46 @@ pub fn misfit_gradient(
             }
         }
     });
+    if st.scheme == Scheme::Compact {
+        // Plaquettes `W v vᵀ` with `W = hm4(G) · geometry`: `c_k += ∂W/∂G_k (v·conj μ)(v·u)`.
+        let v = [1.0, -1.0, -1.0, 1.0];
+        for (d, e) in [(0, 1), (0, 2), (1, 2)] {
+            if !(st.active[d] && st.active[e]) {
+                continue;
+            }
+            st.plaquettes_of(d, e, |p| {
+                let gs = p.voxels.map(|i| g[i]);
+                let (mut vm, mut vu) = (Complex64::new(0.0, 0.0), Complex64::new(0.0, 0.0));
+                for (k, &i) in p.voxels.iter().enumerate() {
+                    vm += v[k] * mu[i].conj();
+                    vu += v[k] * u[i];
+                }
+                for (k, &i) in p.voxels.iter().enumerate() {
+                    c[i] += harmonic_mean4_d(gs, k) * p.geometry * vm * vu;
+                }
+            });
+            // Ghost plaquettes at clamped faces: `2 W (e_a − e_b)(e_a − e_b)ᵀ`, `W = hm(G_a, G_b) · geometry`.
+            st.ghost_plaquettes_of(d, e, |p| {
+                let [a, b] = p.voxels;
+                let q = 2.0 * p.geometry * (mu[a].conj() - mu[b].conj()) * (u[a] - u[b]);
+                c[a] += harmonic_mean_da(g[a], g[b]) * q;
+                c[b] += harmonic_mean_da(g[b], g[a]) * q;
+            });
+        }
+    }
     let sh = (st.shape[0], st.shape[1], st.shape[2]);
     let storage = Array3::from_shape_vec(sh, c.iter().map(|c| -c.re).collect()).expect("length matches the grid");
     let loss = Array3::from_shape_vec(sh, c.iter().map(|c| c.im).collect()).expect("length matches the grid");
     Ok(MisfitGradient { misfit, storage, loss, field })
 }
 
-/// Source of the scattered field: `−[(L(G*, ρ) − L(G_b, ρ_b)) u_inc]` with the interior stencil
-/// (faces between two voxels only, no PML, no outer-face terms), where `L u = ∇·(G*∇u) + ρω²u`
-/// and `u_inc` is a solution in the homogeneous background (`background_modulus` G_b in Pa,
-/// `background_density` ρ_b in kg/m³, `omega` in rad/s). Solve `A u_s = source` with absorbing
-/// faces; the total field is `u_inc + u_s`. The source vanishes wherever the medium equals the
-/// background, which must be the case near the outer faces and inside the PML.
+/// Source of the scattered field: `−[(L(G*, ρ) − L(G_b, ρ_b)) u_inc]` with the interior operator of
+/// `scheme` (no PML, free outer faces), where `L u = ∇·(G*∇u) + ρω²u` and `u_inc` is a solution in
+/// the homogeneous background (`background_modulus` G_b in Pa, `background_density` ρ_b in kg/m³,
+/// `omega` in rad/s). Solve `A u_s = source` with absorbing faces and the same `scheme`; the total
+/// field is `u_inc + u_s`. The source vanishes wherever the medium (and, for the compact scheme,
+/// its neighbourhood) equals the background, which must be the case near the outer faces and
+/// inside the PML.
 ///
 /// # Panics
 /// If `incident` does not have the grid's shape.
@@ -102,23 +130,16 @@ pub fn scattered_field_source(
     background_density: f64,
     omega: f64,
     incident: &Array3<Complex64>,
+    scheme: Scheme,
 ) -> Array3<Complex64> {
     let shape = medium.grid.shape;
     assert_eq!(incident.shape(), shape, "incident field shape does not match the grid");
-    let h = medium.grid.voxel_size_m;
-    let strides = [shape[1] * shape[2], shape[2], 1];
-    let g: Vec<Complex64> = medium.complex_modulus().iter().copied().collect();
-    let rho: Vec<f64> = medium.density_kg_m3.iter().copied().collect();
+    let background = Medium::homogeneous(medium.grid.clone(), background_modulus.re, background_modulus.im, background_density);
+    let w2 = Complex64::new(omega * omega, 0.0);
     let u: Vec<Complex64> = incident.iter().copied().collect();
-    let mut out: Vec<Complex64> = (0..u.len()).map(|i| -(rho[i] - background_density) * omega * omega * u[i]).collect();
-    for_each_voxel(shape, |i, idx| {
-        for a in (0..3).filter(|&a| shape[a] > 1 && idx[a] + 1 < shape[a]) {
-            let j = i + strides[a];
-            let dt = (harmonic_mean(g[i], g[j]) - background_modulus) / (h[a] * h[a]);
-            let flux = dt * (u[j] - u[i]);
-            out[i] -= flux;
-            out[j] += flux;
-        }
-    });
+    let (mut lu, mut lb) = (vec![Complex64::new(0.0, 0.0); u.len()], vec![Complex64::new(0.0, 0.0); u.len()]);
+    Stencil::assemble(medium, w2, &Boundary::free(), scheme).apply(&u, &mut lu);
+    Stencil::assemble(&background, w2, &Boundary::free(), scheme).apply(&u, &mut lb);
+    let out = lu.iter().zip(&lb).map(|(a, b)| b - a).collect();
     Array3::from_shape_vec((shape[0], shape[1], shape[2]), out).expect("length matches the grid")
 }

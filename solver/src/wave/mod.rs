@@ -11,8 +11,9 @@
 //! - Unknowns sit at voxel centres (cell-centred finite volumes), array axes
 //!   `[z, y, x]`. An axis with a single voxel (`nz = 1` for 2-D, or `ny`/`nx`
 //!   = 1) has no derivative along it: the problem is 2-D (or 1-D).
-//! - Second-order finite volumes: the 5-point (2-D) / 7-point (3-D) stencil.
-//!   The face coefficient between two voxels is the harmonic mean
+//! - Finite volumes ([`Scheme`]): the second-order 5-point (2-D) / 7-point (3-D)
+//!   stencil, or by default the compact fourth-order scheme (below). The face
+//!   coefficient between two voxels is the harmonic mean
 //!   `2 G_a G_b / (G_a + G_b)` of their complex moduli, which keeps the flux
 //!   `G* ∂u/∂n` continuous at material interfaces.
 //! - Faces of the grid (the outer faces of the boundary voxels, half a voxel
@@ -41,11 +42,35 @@
 //! reciprocal.
 //!
 //! # Accuracy
-//! Second order in the voxel size. In a homogeneous region the discrete
-//! plane wave is `e^{−i k_h x}` with `k_h = (2/h) asin(kh/2)`: the wavelength
-//! is short by `(kh)²/24` and the attenuation too large by about
-//! `(Re k h)²/8`, i.e. 1.6 % and 4.9 % at 10 voxels per wavelength; 1 % needs
-//! 13 (wavelength) and 23 (attenuation) voxels per wavelength.
+//! [`Scheme::Standard`] is second order in the voxel size. In a homogeneous
+//! region its discrete plane wave along an axis is `e^{−i k_h x}` with
+//! `k_h = (2/h) asin(kh/2)`: the wavelength is short by `(kh)²/24` and the
+//! attenuation too large by about `(Re k h)²/8`, i.e. 1.7 % and 5 % at 10
+//! voxels per wavelength (measured with 10 % loss).
+//!
+//! [`Scheme::Compact`] (the default) removes the leading error in
+//! homogeneous regions, in every direction: it is the compact ("Mehrstellen")
+//! fourth-order scheme written in flux form. Using the equation itself,
+//! `G ∂⁴u/∂x_d⁴ = −ρω² ∂²u/∂x_d² − G Σ_{e≠d} ∂²∂²u/∂x_d²∂x_e²`, so the
+//! truncation error of the standard stencil is cancelled by
+//! - a mass correction along each axis, `ρω² (1/12) δ_d² u` (a coupling
+//!   `ρω²/12` per face, with the arithmetic mean of `S ρ` of the two voxels);
+//! - a cross-derivative correction on every plaquette (the 2×2 voxels around
+//!   an edge) of each pair of axes, `W (δ_d δ_e u)²`-form with
+//!   `W = G_P (h_d² + h_e²) / (12 h_d² h_e²)`, `G_P` the harmonic mean of the
+//!   four moduli (stretched sizes `s h` and the volume stretch `S` in the PML).
+//!
+//! Both keep the matrix complex symmetric and the row sums of the couplings
+//! zero; 9-point in 2-D, 19-point in 3-D. Clamped faces use the ghost value
+//! `−u` for the corrections too; free faces need none. Measured (tests): with
+//! 10 % loss at 10 voxels per wavelength the wavelength error is 3e-4 along
+//! an axis and 5e-5 along the diagonal, the attenuation error 1.7e-3 and
+//! 1e-5; errors fall 16-fold per halving of h (fourth order) in homogeneous
+//! media. At material interfaces the scheme stays second order (staircased
+//! interfaces dominate there: the Bessel-series cylinder errors are 1.06 %,
+//! 0.62 %, 0.17 % at 64², 128², 256² against 1.48 %, 0.69 %, 0.19 % for the
+//! standard scheme). The LU of the compact matrix costs about as much as the
+//! standard one (the nested-dissection separators are the same).
 
 pub mod analytic;
 mod bench;
