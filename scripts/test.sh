@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run the whole test suite: unit, physics, end-to-end CLI tests (release mode),
-# and the h5py compatibility check of a simulated file.
+# the h5py compatibility check of a simulated file, and the MPI tests
+# (build with --features mpi, runs under mpirun -n 2 and -n 4).
 # Installs missing system packages with apt-get and h5py into .venv-test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
-ensure_packages "${MRE_SIM_PACKAGES[@]}" python3 python3-venv
+ensure_packages "${MRE_SIM_PACKAGES[@]}" "${MRE_SIM_MPI_PACKAGES[@]}" python3 python3-venv
 ensure_rust
 export CARGO_TERM_COLOR=never
 echo "== cargo test (release)"
@@ -20,4 +21,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ./target/release/mre-sim configs/quickstart.toml --output "$tmp/quickstart.h5" -q
 "$venv/bin/python" tests/python/check_h5py.py "$tmp/quickstart.h5"
+echo "== MPI: mpirun -n 2 and -n 4 against the serial result (build with --features mpi)"
+# Open MPI refuses to run as root without these; CI runs as root.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cargo test --release --locked --features mpi --test mpi
 echo "== all tests passed"

@@ -2,6 +2,7 @@
 //! progress bar, and calls the libraries; no physics here.
 
 mod bench;
+mod launch;
 mod run;
 
 use std::path::PathBuf;
@@ -81,26 +82,35 @@ pub struct CliError {
     pub code: u8,
     /// The error.
     pub error: anyhow::Error,
+    /// Already reported by another rank: exit with `code` without printing.
+    pub silent: bool,
 }
 
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
         let error = e.into();
         let code = if error.downcast_ref::<mre_io::config::ConfigError>().is_some() { exit::INVALID_INPUT } else { exit::FAILURE };
-        Self { code, error }
+        Self { code, error, silent: false }
     }
 }
 
 impl CliError {
     /// An error with an explicit code.
     pub fn new(code: u8, error: anyhow::Error) -> Self {
-        Self { code, error }
+        Self { code, error, silent: false }
+    }
+
+    /// An error that another rank reports.
+    pub fn silent(code: u8) -> Self {
+        Self { code, error: anyhow::anyhow!("reported by another rank"), silent: true }
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+/// Logging to stderr; ranks other than 0 log only with `-v`.
+fn init_logging(verbose: u8, quiet: bool, rank: usize) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if rank > 0 => "off",
         (false, 0) => "warn,mre_sim=info",
         (false, 1) => "info",
         (false, _) => "debug",
@@ -111,14 +121,27 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    let procs = match launch::Processes::start() {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
+    };
+    let rank = procs.comm().rank();
+    init_logging(cli.verbose, cli.quiet, rank);
     let result = match cli.command {
         Some(Command::Check { config, set }) => run::check(&config, &set),
         Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
-        None => run::run(&cli.run, cli.quiet),
+        None => run::run(&cli.run, cli.quiet, &procs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.silent => ExitCode::from(e.code),
+        Err(e) if rank > 0 => {
+            eprintln!("error (rank {rank}): {:#}", e.error);
+            ExitCode::from(e.code)
+        }
         Err(e) => {
             eprintln!("error: {:#}", e.error);
             ExitCode::from(e.code)

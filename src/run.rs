@@ -7,9 +7,10 @@ use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mre_io::config::{BuiltRun, RunConfig, Source};
 use mre_io::data::{GroundTruth, MreData, Provenance};
-use mre_solver::simulate::{simulate, Progress, SimulationOutput};
+use mre_solver::simulate::{simulate_with, Progress, SimulationOutput};
 use tracing::info;
 
+use crate::launch::Processes;
 use crate::{exit, CliError, RunArgs};
 
 /// Progress bar that appears only when a run lasts longer than a second.
@@ -129,33 +130,65 @@ pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenan
     }
 }
 
-/// Run a config: simulate, write HDF5 and figures.
-pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
+/// Make every rank fail together when any rank failed: the ranks that pass return
+/// a silent error; of the failing ranks, rank 0 reports when it failed, otherwise
+/// the failing ranks report (so a config error is printed once, not once per rank).
+fn agree<T>(procs: &Processes, r: Result<T, CliError>) -> Result<T, CliError> {
+    let comm = procs.comm();
+    if comm.size() == 1 || comm.all_ok(r.is_ok()) {
+        return r;
+    }
+    let mut root_failed = [if comm.is_root() && r.is_err() { 1.0 } else { 0.0 }];
+    comm.broadcast(0, &mut root_failed);
+    match r {
+        Err(e) if comm.is_root() || root_failed[0] == 0.0 => Err(e),
+        Err(e) => Err(CliError::silent(e.code)),
+        Ok(_) => Err(CliError::silent(exit::FAILURE)),
+    }
+}
+
+/// Everything before the simulation: config, output path (checked on rank 0), thread pool.
+fn set_up(args: &RunArgs, root: bool) -> Result<(PathBuf, RunConfig, BuiltRun), CliError> {
     let config = args
         .config
         .as_deref()
         .ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("no config file given (usage: mre-sim CONFIG.toml)")))?;
-    let (cfg, _src, mut built) = load(config, &args.set)?;
+    let (cfg, _src, built) = load(config, &args.set)?;
     let path = output_path(args, &cfg, config);
-    if path.exists() && !args.force {
-        return Err(CliError::new(
-            exit::OUTPUT_EXISTS,
-            anyhow!("{} exists; use --force to overwrite it or --output to write elsewhere", path.display()),
-        ));
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+    if root {
+        if path.exists() && !args.force {
+            return Err(CliError::new(
+                exit::OUTPUT_EXISTS,
+                anyhow!("{} exists; use --force to overwrite it or --output to write elsewhere", path.display()),
+            ));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+        }
     }
     if cfg.simulation.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(cfg.simulation.threads).build_global().context("cannot start the thread pool")?;
     }
+    Ok((path, cfg, built))
+}
+
+/// Run a config: simulate (across the ranks of `procs`), write HDF5 and figures on rank 0.
+pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliError> {
+    let comm = procs.comm();
+    let root = comm.is_root();
+    let (path, cfg, mut built) = agree(procs, set_up(args, root))?;
+    let config = args.config.as_deref().expect("checked in set_up");
     let threads = rayon::current_num_threads();
-    info!(config = %config.display(), output = %path.display(), threads, "starting");
+    info!(config = %config.display(), output = %path.display(), threads, ranks = comm.size(), "starting");
     let start = Instant::now();
-    built.prepare().map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
-    let progress = CliProgress::new(!quiet);
+    agree(procs, built.prepare_with(comm).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e))))?;
+    let progress = CliProgress::new(!quiet && root);
     let exp = built.experiment();
-    let mut out = simulate(&exp, &built.options, &progress).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)))?;
+    let out = simulate_with(&exp, &built.options, &progress, comm).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)));
+    let Some(mut out) = agree(procs, out)? else {
+        // Not rank 0: its share of the signal went to rank 0, which writes.
+        return Ok(());
+    };
     built.restrict_to_physical_region(&mut out);
     progress.bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
@@ -172,7 +205,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<(), CliError> {
         config_toml: cfg.to_toml(),
         created: rfc3339_now(),
         threads,
-        ranks: 1,
+        ranks: comm.size(),
         seed: built.phantom.seed,
         wall_time_s: wall,
         extra: vec![

@@ -346,3 +346,26 @@ fn no_arguments_prints_usage() {
     assert!(!o.status.success());
     assert!(text(&o).contains("Usage"));
 }
+
+/// A build without MPI refuses to run under an MPI launcher (it would run N copies).
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn build_without_mpi_refuses_to_run_under_mpirun() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "small.toml", SMALL);
+    for (var, value) in [("OMPI_COMM_WORLD_SIZE", "4"), ("PMI_SIZE", "2"), ("SLURM_STEP_NUM_TASKS", "28")] {
+        let o = bin().arg(&cfg).env(var, value).current_dir(dir.path()).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{var}: {}", text(&o));
+        assert!(text(&o).contains("--features mpi") && text(&o).contains(var), "{}", text(&o));
+        assert!(!dir.path().join("out").exists(), "no output may be written");
+    }
+    // One process under a launcher (or a Slurm batch script without srun) runs normally.
+    let o = bin()
+        .args([cfg.to_str().unwrap(), "-q"])
+        .env("OMPI_COMM_WORLD_SIZE", "1")
+        .env("SLURM_NTASKS", "8")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}

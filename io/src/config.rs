@@ -552,11 +552,47 @@ impl BuiltRun {
     /// equation for every frequency when `source = "wave"` (rayon over
     /// frequencies). A no-op for the other motion sources.
     pub fn prepare(&mut self) -> Result<(), SolverError> {
+        self.prepare_with(&mre_solver::parallel::Serial)
+    }
+
+    /// [`BuiltRun::prepare`] across the ranks of `comm`: frequency `i` is solved on rank
+    /// `i mod size` and broadcast to every rank (each simulates all frequencies for its own
+    /// isochromats). Every rank must call it; an error on any rank is returned by all.
+    pub fn prepare_with(&mut self, comm: &dyn mre_solver::parallel::Comm) -> Result<(), SolverError> {
         let Some(w) = &self.wave else { return Ok(()) };
         if self.motion.len() == self.frequencies_hz.len() {
             return Ok(());
         }
-        let fields = solve_waves(&self.phantom, w, &self.frequencies_hz)?;
+        let (rank, size) = (comm.rank(), comm.size());
+        let nf = self.frequencies_hz.len();
+        let mine: Vec<f64> = (0..nf).filter(|i| i % size == rank).map(|i| self.frequencies_hz[i]).collect();
+        let solved = solve_waves(&self.phantom, w, &mine);
+        if !comm.all_ok(solved.is_ok()) {
+            return Err(solved.err().unwrap_or_else(|| {
+                SolverError::invalid("wave solve", "failed on another rank", "a solvable wave problem at every frequency")
+            }));
+        }
+        let mut solved = solved?.into_iter();
+        let grid = self.phantom.grid.clone();
+        let sh = grid.shape;
+        let mut fields = Vec::with_capacity(nf);
+        for i in 0..nf {
+            let field = if size == 1 {
+                solved.next().expect("one field per frequency")
+            } else {
+                let mut buf = if i % size == rank {
+                    let f = solved.next().expect("one field per own frequency");
+                    f.amplitude_m.iter().flat_map(|c| [c.re, c.im]).collect()
+                } else {
+                    vec![0.0; 2 * 3 * grid.len()]
+                };
+                comm.broadcast(i % size, &mut buf);
+                let values = buf.chunks_exact(2).map(|p| Complex64::new(p[0], p[1])).collect();
+                let amp = ndarray::Array4::from_shape_vec((3, sh[0], sh[1], sh[2]), values).expect("length matches the grid");
+                HarmonicField::new(grid.clone(), amp)?
+            };
+            fields.push(field);
+        }
         self.motion = fields.into_iter().map(|f| Box::new(f) as Box<dyn Displacement>).collect();
         Ok(())
     }
@@ -648,7 +684,9 @@ pub fn solve_waves(phantom: &Phantom, w: &WaveSetup, frequencies_hz: &[f64]) -> 
                 dirichlet: Some(dirichlet.clone()),
                 scheme: w.scheme,
             };
-            let solver = ScalarSolver::new(&problem)?;
+            // One thread per factorisation (rayon runs the frequencies in parallel): the
+            // field is then bit-identical for any thread and rank count.
+            let solver = ScalarSolver::with_threads(&problem, 1)?;
             let u = solver.solve(&ndarray::Array3::zeros((sh[0], sh[1], sh[2])))?;
             let mut amp = ndarray::Array4::<Complex64>::zeros((3, sh[0], sh[1], sh[2]));
             for (c, &p) in w.polarization.iter().enumerate() {

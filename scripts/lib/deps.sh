@@ -29,3 +29,6 @@ ensure_rust() {
 
 # The system packages mre-sim needs to build (HDF5 for the data files).
 MRE_SIM_PACKAGES=(libhdf5-dev pkg-config gcc)
+
+# Extra system packages for the MPI build (`--features mpi`): Open MPI and libclang (bindgen).
+MRE_SIM_MPI_PACKAGES=(libopenmpi-dev openmpi-bin libclang-dev)

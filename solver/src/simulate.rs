@@ -12,6 +12,7 @@ use crate::error::{Result, SolverError};
 use crate::model::motion::Displacement;
 use crate::model::phantom::{Grid, Phantom};
 use crate::model::scanner::Scanner;
+use crate::parallel::{Comm, Partition, Serial};
 use crate::plan::{Integration, SequencePlan};
 use crate::recon::{centred_ifft, first_harmonic, unwrap_least_squares};
 use crate::sequence::{GreMre, Polarities};
@@ -170,6 +171,26 @@ pub fn run_kernel(iso: &Isochromats, plan: &SequencePlan, kernel: KernelChoice, 
 
 /// Simulate every (frequency, component) acquisition and reconstruct.
 pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progress) -> Result<SimulationOutput> {
+    Ok(simulate_with(exp, opts, progress, &Serial)?.expect("the serial communicator is its own root"))
+}
+
+/// [`simulate`] across the ranks of `comm`: the isochromats, in voxel order (C order:
+/// z, then y, then x — spatial slabs), are split into contiguous ranges of whole
+/// kernel batches (`BATCH` = 16 384 spins) of equal spin count ([`Partition::balanced`]),
+/// so every batch holds the same spins whatever the rank count and the result differs
+/// from the serial one only by the order of the f64 sums over batches. Each
+/// rank generates and simulates only its own isochromats over the whole sequence
+/// plan (rayon inside), the k-space signals are summed on rank 0, which
+/// reconstructs and returns the output; the other ranks return `None`. Replicated
+/// on every rank: the phantom (labels and tissues), the motion fields and the
+/// sequence plan; the isochromats and kernel workspaces scale with the slab.
+/// Every rank must call this with the same arguments.
+pub fn simulate_with(
+    exp: &Experiment,
+    opts: &SimulationOptions,
+    progress: &dyn Progress,
+    comm: &dyn Comm,
+) -> Result<Option<SimulationOutput>> {
     let phantom = exp.phantom;
     phantom.validate()?;
     if exp.frequencies_hz.is_empty() || exp.frequencies_hz.len() != exp.motion.len() {
@@ -206,11 +227,17 @@ pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progr
         }
     }
 
+    // Ranks own whole batches of the global isochromat order, so every batch — and the
+    // blocks the kernel cuts it into — holds the same spins for any rank count.
+    let total_spins = phantom.tissue_voxels() * phantom.spins_per_voxel;
+    let batch_sizes: Vec<u64> = (0..total_spins.div_ceil(BATCH)).map(|b| (total_spins - b * BATCH).min(BATCH) as u64).collect();
+    let batches = Partition::of(comm).balanced(&batch_sizes);
+    let ordinals = batches.start * BATCH..(batches.end * BATCH).min(total_spins);
     let spins = {
         let _s = info_span!("spins").entered();
-        phantom.spins()
+        phantom.spins_by_ordinal(ordinals.clone())
     };
-    info!(spins = spins.len(), experiments = nf * nc, "simulating");
+    info!(spins = spins.len(), total_spins, rank = comm.rank(), isochromats = ?ordinals, experiments = nf * nc, "simulating");
     let batches_per_exp = spins.len().div_ceil(BATCH) as u64;
     let total = batches_per_exp * (nf * nc) as u64;
     let mut done = 0u64;
@@ -237,10 +264,14 @@ pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progr
             let plan = SequencePlan::build(&tl, omega, opts.integration)?;
             steps += plan.len();
             adc_samples = plan.adc_count();
-            let signal = run_kernel(&iso, &plan, opts.kernel, |_| {
+            let mut signal = run_kernel(&iso, &plan, opts.kernel, |_| {
                 done += 1;
                 progress.update(done, total);
             });
+            comm.sum_to_root(&mut signal);
+            if !comm.is_root() {
+                continue;
+            }
             // signal index = ((shot·nz + kz)·ny + ky)·nx + kx, shot = p·N + k
             let pol_factor = if both { 2.0 } else { 1.0 };
             // Mxy ← Mxy e^{-iφ}: the image phase is −φ, so its first harmonic is −ξ₊ U per polarity
@@ -293,10 +324,13 @@ pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progr
             }
         }
     }
+    if !comm.is_root() {
+        return Ok(None);
+    }
     let gt = |f: fn(&crate::model::phantom::Tissue) -> f64| {
         labels.mapv(|l| phantom.tissue_index(l).map_or(f64::NAN, |i| f(&phantom.tissues[i])))
     };
-    Ok(SimulationOutput {
+    Ok(Some(SimulationOutput {
         image_grid,
         kspace,
         kspace_negative: kspace_neg,
@@ -309,8 +343,8 @@ pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progr
         loss_modulus_pa: gt(|t| t.loss_modulus_pa),
         labels,
         encoding,
-        spins: spins.len(),
+        spins: total_spins,
         adc_samples,
         steps,
-    })
+    }))
 }

@@ -300,6 +300,37 @@ impl Phantom {
         }
         out
     }
+    /// The isochromats whose ordinal (position among all isochromats of [`Phantom::spins`])
+    /// lies in `ordinals`: identical to the same range of `spins()`, generated without the rest.
+    pub fn spins_by_ordinal(&self, ordinals: std::ops::Range<usize>) -> Spins {
+        let spv = self.spins_per_voxel;
+        let flat = self.labels.as_slice().expect("labels are contiguous");
+        // First and one-past-last voxel holding an ordinal in range.
+        let (mut count, mut first, mut last) = (0usize, None, flat.len());
+        let mut skip = 0;
+        for (v, &label) in flat.iter().enumerate() {
+            if self.tissue_index(label).is_none() {
+                continue;
+            }
+            if first.is_none() && count + spv > ordinals.start {
+                first = Some(v);
+                skip = ordinals.start - count;
+            }
+            count += spv;
+            if count >= ordinals.end {
+                last = v + 1;
+                break;
+            }
+        }
+        let Some(first) = first.filter(|_| !ordinals.is_empty()) else { return Spins::default() };
+        let mut s = self.spins_in(first..last);
+        let keep = skip..skip + ordinals.len().min(s.len() - skip);
+        s.position_m = s.position_m[keep.clone()].to_vec();
+        s.tissue = s.tissue[keep.clone()].to_vec();
+        s.voxel = s.voxel[keep.clone()].to_vec();
+        s.global_index = s.global_index[keep].to_vec();
+        s
+    }
 }
 
 /// Isochromats as a structure of arrays.
@@ -374,6 +405,20 @@ mod tests {
             assert_eq!(p.grid.locate(*r), Some(p.grid.unravel(v as usize)));
         }
         assert!(p.labels.iter().any(|&l| l == 2));
+        // By ordinal, with empty voxels (label 0): any cut, even inside a voxel, gives the same spins.
+        let mut q = p.clone();
+        q.labels.iter_mut().step_by(5).for_each(|l| *l = 0);
+        let all = q.spins();
+        for cuts in [vec![0, all.len()], vec![0, 1, 50, 51, 52, 120, all.len()], vec![0, 7, 7, 100, all.len()]] {
+            let mut joined = Vec::new();
+            for w in cuts.windows(2) {
+                let part = q.spins_by_ordinal(w[0]..w[1]);
+                assert_eq!(part.len(), w[1] - w[0]);
+                joined.extend(part.global_index);
+            }
+            assert_eq!(joined, all.global_index);
+        }
+        assert!(q.spins_by_ordinal(all.len()..all.len() + 5).is_empty());
     }
 
     #[test]

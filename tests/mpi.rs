@@ -1,0 +1,137 @@
+//! MPI runs (`--features mpi`): `mpirun -n 2` and `-n 4` give the serial result, errors end
+//! every rank with one message. Needs `mpirun` on PATH (scripts/test.sh installs Open MPI).
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/quickstart.toml")
+}
+
+/// A 3-D version of the quickstart, small enough for a few seconds per run.
+const OVERRIDES: [&str; 6] = ["--set", "phantom.shape=[4, 40, 40]", "--set", "output.figures=false", "--set", "phantom.jitter=true"];
+
+fn serial(out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mre-sim"))
+        .arg(config())
+        .args(OVERRIDES)
+        .args(extra)
+        .arg("--output")
+        .arg(out)
+        .env("RAYON_NUM_THREADS", "2")
+        .env_remove("MRE_SIM_LOG")
+        .output()
+        .expect("mre-sim runs")
+}
+
+fn mpirun(n: usize, out: &Path, extra: &[&str]) -> Output {
+    Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "RAYON_NUM_THREADS=1", "-n", &n.to_string()])
+        .arg(env!("CARGO_BIN_EXE_mre-sim"))
+        .arg(config())
+        .args(OVERRIDES)
+        .args(extra)
+        .arg("--output")
+        .arg(out)
+        .env_remove("MRE_SIM_LOG")
+        .output()
+        .expect("mpirun runs (install openmpi-bin)")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn read_c64(path: &Path, name: &str) -> Vec<(f64, f64)> {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct C {
+        r: f64,
+        i: f64,
+    }
+    let f = hdf5::File::open(path).unwrap();
+    f.dataset(name).unwrap().read_raw::<C>().unwrap().into_iter().map(|c| (c.r, c.i)).collect()
+}
+
+/// `max |a − b| / max |b|`.
+fn max_rel_diff(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().map(|v| v.0.hypot(v.1)).fold(0.0, f64::max);
+    a.iter().zip(b).map(|(x, y)| (x.0 - y.0).hypot(x.1 - y.1)).fold(0.0, f64::max) / scale
+}
+
+#[test]
+fn any_rank_count_gives_the_serial_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("serial.h5");
+    let o = serial(&reference, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let k_ref = read_c64(&reference, "kspace");
+    let w_ref = read_c64(&reference, "wave");
+    for n in [2, 4] {
+        let out = dir.path().join(format!("ranks{n}.h5"));
+        let o = mpirun(n, &out, &[]);
+        assert!(o.status.success(), "-n {n}: {}", text(&o));
+        let dk = max_rel_diff(&read_c64(&out, "kspace"), &k_ref);
+        let dw = max_rel_diff(&read_c64(&out, "wave"), &w_ref);
+        println!("-n {n}: max relative difference k-space {dk:.1e}, wave {dw:.1e}");
+        assert!(dk <= 1e-9 && dw <= 1e-9, "-n {n}: k-space {dk:e}, wave {dw:e}");
+        let f = hdf5::File::open(&out).unwrap();
+        let ranks: u64 = f.group("provenance").unwrap().attr("ranks").unwrap().read_scalar().unwrap();
+        assert_eq!(ranks, n as u64);
+        // Only rank 0 writes and reports.
+        assert_eq!(text(&o).matches("wrote ").count(), 1, "{}", text(&o));
+    }
+}
+
+#[test]
+fn errors_end_every_rank_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    // A config error seen by every rank: exit 2, reported once.
+    let o = mpirun(2, &dir.path().join("bad.h5"), &["--set", "sequence.tr_s=-1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(text(&o).matches("error").count(), 1, "{}", text(&o));
+    assert!(text(&o).contains("tr_s"), "{}", text(&o));
+    // An existing output, found by rank 0 only: exit 3, nothing overwritten, no hang.
+    let out = dir.path().join("exists.h5");
+    std::fs::write(&out, b"keep").unwrap();
+    let o = mpirun(2, &out, &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep");
+}
+
+#[test]
+fn wave_solves_spread_over_ranks_give_the_serial_fields() {
+    // configs/inclusion-2d.toml on a coarser grid: three frequencies, solved on ranks 0, 1, 0.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/inclusion-2d.toml");
+    let small =
+        ["--set", "phantom.shape=[1, 64, 64]", "--set", "phantom.voxel_size_m=[0.005, 0.002, 0.002]", "--set", "output.figures=false"];
+    let reference = dir.path().join("serial.h5");
+    let o = Command::new(env!("CARGO_BIN_EXE_mre-sim"))
+        .arg(&cfg)
+        .args(small)
+        .arg("--output")
+        .arg(&reference)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("ranks2.h5");
+    let o = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "RAYON_NUM_THREADS=1", "-n", "2"])
+        .arg(env!("CARGO_BIN_EXE_mre-sim"))
+        .arg(&cfg)
+        .args(small)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for name in ["wave", "kspace"] {
+        let d = max_rel_diff(&read_c64(&out, name), &read_c64(&reference, name));
+        println!("wave source, -n 2: max relative difference {name} {d:.1e}");
+        assert!(d <= 1e-9, "{name}: {d:e}");
+    }
+}
