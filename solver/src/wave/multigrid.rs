@@ -42,6 +42,17 @@ pub enum Prolongation {
     Trilinear,
 }
 
+/// Smoother of the multigrid levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Smoother {
+    /// Damped Jacobi (weight [`super::IterativeOptions::jacobi_weight`]); one operator application per sweep.
+    #[default]
+    Jacobi,
+    /// Red-black Gauss–Seidel (checkerboard colouring, exact for the 7-point stencil; weight
+    /// [`super::IterativeOptions::jacobi_weight`] as over-/under-relaxation); two operator applications per sweep.
+    RedBlack,
+}
+
 /// Transfer weights along one axis: fine index → up to two (coarse index, weight) pairs.
 #[derive(Debug, Clone)]
 struct AxisTransfer {
@@ -142,6 +153,8 @@ struct Level {
     stencil: Stencil,
     /// `weight / diag` at free voxels, 0 at Dirichlet voxels.
     inv_diag: Vec<Complex64>,
+    /// Checkerboard colour per voxel (`z + y + x` odd), for the red-black smoother.
+    black: Vec<bool>,
     /// Dirichlet voxels (the correction is zero there).
     fixed: Option<Vec<bool>>,
     /// Transfer to the next coarser level.
@@ -151,6 +164,8 @@ struct Level {
 /// The coarsest grid: LU of the shifted operator divided by `1 − iβ` (see [`Multigrid::new`]).
 struct Coarsest {
     solver: ScalarSolver,
+    /// Dirichlet voxels (the correction is zero there).
+    fixed: Option<Vec<bool>>,
     /// `1/(1 − iβ)`: the LU holds `K_shifted / (1 − iβ)`.
     factor: Complex64,
 }
@@ -160,6 +175,7 @@ pub(crate) struct Multigrid {
     levels: Vec<Level>,
     coarsest: Coarsest,
     sweeps: usize,
+    smoother: Smoother,
 }
 
 impl std::fmt::Debug for Multigrid {
@@ -176,6 +192,7 @@ impl std::fmt::Debug for Multigrid {
 pub(crate) struct MultigridParams {
     pub shift: f64,
     pub sweeps: usize,
+    pub smoother: Smoother,
     pub jacobi_weight: f64,
     pub prolongation: Prolongation,
     pub coarsest_unknowns: usize,
@@ -270,7 +287,20 @@ impl Multigrid {
                 .collect();
             let transfer = Transfer::new(medium.grid.shape, coarse, params.prolongation);
             let (m, b, f) = coarsen(&medium, &boundary, fixed.as_deref(), coarse);
-            levels.push(Level { stencil, inv_diag, fixed: fixed.take(), transfer });
+            let sh = medium.grid.shape;
+            let black = match params.smoother {
+                Smoother::Jacobi => Vec::new(),
+                Smoother::RedBlack => {
+                    let mut black = Vec::with_capacity(stencil.len());
+                    for z in 0..sh[0] {
+                        for y in 0..sh[1] {
+                            black.extend((0..sh[2]).map(|x| (z + y + x) % 2 == 1));
+                        }
+                    }
+                    black
+                }
+            };
+            levels.push(Level { stencil, inv_diag, black, fixed: fixed.take(), transfer });
             (medium, boundary, fixed) = (m, b, f);
         }
         // K_shifted = (1 − iβ) K' with K' the operator of G*/(1 − iβ) at the real ω.
@@ -280,6 +310,7 @@ impl Multigrid {
             loss_modulus_pa: g.mapv(|g| g.im.max(0.0)),
             ..medium.clone()
         };
+        let coarsest_fixed = fixed.clone();
         let dirichlet = fixed.map(|m| {
             let sh = medium.grid.shape;
             let mask = ndarray::Array3::from_shape_vec((sh[0], sh[1], sh[2]), m).expect("coarse shape");
@@ -294,7 +325,7 @@ impl Multigrid {
             scheme: Scheme::Standard,
         };
         let solver = ScalarSolver::with_threads(&problem, 1)?;
-        Ok(Self { levels, coarsest: Coarsest { solver, factor: 1.0 / shift }, sweeps: params.sweeps })
+        Ok(Self { levels, coarsest: Coarsest { solver, fixed: coarsest_fixed, factor: 1.0 / shift }, sweeps: params.sweeps, smoother: params.smoother })
     }
 
     /// Grid shapes from fine to coarsest.
@@ -317,21 +348,51 @@ impl Multigrid {
             return Ok(x);
         };
         let n = b.len();
-        let mut x: Vec<Complex64> = b.iter().zip(&level.inv_diag).map(|(b, d)| b * d).collect();
-        let mut r = vec![ZERO; n];
-        for _ in 1..self.sweeps {
-            level.residual(&b, &x, &mut r);
-            level.jacobi(&r, &mut x);
+        let mut x = vec![ZERO; n];
+        let mut r = b.clone();
+        for k in 0..self.sweeps {
+            if k > 0 {
+                level.residual(&b, &x, &mut r);
+            }
+            self.smooth(level, &b, &mut x, &mut r, false);
         }
         level.residual(&b, &x, &mut r);
-        let coarse = self.cycle(l + 1, level.transfer.restrict(&r))?;
+        // The restricted residual must vanish at the coarse Dirichlet voxels (the LU's identity
+        // rows would otherwise copy it into the correction).
+        let mut rc = level.transfer.restrict(&r);
+        let coarse_fixed = match self.levels.get(l + 1) {
+            Some(next) => next.fixed.as_deref(),
+            None => self.coarsest.fixed.as_deref(),
+        };
+        if let Some(m) = coarse_fixed {
+            for (v, &m) in rc.iter_mut().zip(m) {
+                if m {
+                    *v = ZERO;
+                }
+            }
+        }
+        let coarse = self.cycle(l + 1, rc)?;
         level.transfer.prolong_add(&coarse, &mut x);
         level.mask(&mut x);
         for _ in 0..self.sweeps {
             level.residual(&b, &x, &mut r);
-            level.jacobi(&r, &mut x);
+            self.smooth(level, &b, &mut x, &mut r, true);
         }
         Ok(x)
+    }
+
+    /// One smoothing sweep given the current residual `r = b − K x` (overwritten). The
+    /// red-black sweep visits red then black voxels, or black then red when `reverse`
+    /// (symmetric pre/post smoothing).
+    fn smooth(&self, level: &Level, b: &[Complex64], x: &mut [Complex64], r: &mut [Complex64], reverse: bool) {
+        match self.smoother {
+            Smoother::Jacobi => level.jacobi(r, x, None),
+            Smoother::RedBlack => {
+                level.jacobi(r, x, Some(reverse));
+                level.residual(b, x, r);
+                level.jacobi(r, x, Some(!reverse));
+            }
+        }
     }
 }
 
@@ -345,10 +406,22 @@ impl Level {
         self.mask(r);
     }
 
-    /// `x += ω D⁻¹ r` (zero update at Dirichlet voxels).
-    fn jacobi(&self, r: &[Complex64], x: &mut [Complex64]) {
-        for ((x, r), d) in x.iter_mut().zip(r).zip(&self.inv_diag) {
-            *x += r * d;
+    /// `x += ω D⁻¹ r` (zero update at Dirichlet voxels), on every voxel or only on the voxels of
+    /// one colour (`Some(true)` black).
+    fn jacobi(&self, r: &[Complex64], x: &mut [Complex64], colour: Option<bool>) {
+        match colour {
+            None => {
+                for ((x, r), d) in x.iter_mut().zip(r).zip(&self.inv_diag) {
+                    *x += r * d;
+                }
+            }
+            Some(c) => {
+                for (((x, r), d), &b) in x.iter_mut().zip(r).zip(&self.inv_diag).zip(&self.black) {
+                    if b == c {
+                        *x += r * d;
+                    }
+                }
+            }
         }
     }
 
