@@ -486,6 +486,8 @@ fn axpy(a: Complex64, x: &[Complex64], y: &mut [Complex64]) {
 pub const AUTO_DIRECT_MAX_VOXELS_3D: usize = 32 * 32 * 32;
 
 /// A scalar wave solver of either kind, with the common interface.
+// Both variants are large, long-lived objects (one per problem): no point boxing either.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum WaveSolver {
     /// Sparse LU ([`ScalarSolver`]).
