@@ -7,7 +7,7 @@ use mre_io::config::RunConfig;
 use mre_solver::bloch::fast::bench_precess_motion;
 use mre_solver::bloch::Precision;
 use mre_solver::simulate::simulate;
-use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d};
+use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
 
 use crate::CliError;
 
@@ -38,15 +38,18 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
             println!("bloch_precess_motion {} 1 thread: {:.3e} iso-steps/s", precision.name(), r.iso_steps_per_s);
         }
     }
-    // Wave solver: assemble + factorise + one solve, one thread.
-    for (kernel, n, f) in
-        [("wave_helmholtz_2d", 256usize, bench_helmholtz_2d as fn(usize) -> f64), ("wave_helmholtz_3d", 32, bench_helmholtz_3d)]
-    {
+    // Wave solver: assemble + factorise + one solve (direct), or assemble + multigrid setup +
+    // one preconditioned Krylov solve (iterative), one thread.
+    for (kernel, n, f, what) in [
+        ("wave_helmholtz_2d", 256usize, bench_helmholtz_2d as fn(usize) -> f64, "factorise + solve"),
+        ("wave_helmholtz_3d", 32, bench_helmholtz_3d, "factorise + solve"),
+        ("wave_helmholtz_3d_iterative", 64, bench_helmholtz_3d_iterative, "multigrid setup + Krylov solve"),
+    ] {
         let seconds = f(n);
         if json {
             println!("{}", serde_json::json!({ "kernel": kernel, "n": n, "threads": 1, "seconds": seconds }));
         } else {
-            println!("{kernel} n = {n}, 1 thread: {seconds:.3} s (factorise + solve)");
+            println!("{kernel} n = {n}, 1 thread: {seconds:.3} s ({what})");
         }
     }
     // End to end: the quickstart configuration in memory (no file written).

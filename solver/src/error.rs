@@ -29,6 +29,9 @@ pub enum SolverError {
     /// A linear system could not be solved (singular or numerically unusable).
     #[error("singular system: {0}")]
     Singular(String),
+    /// An iterative solver stopped at its iteration limit before reaching its tolerance.
+    #[error("iterative solver did not converge: {0}")]
+    NotConverged(String),
 }
 
 impl SolverError {

@@ -75,6 +75,8 @@
 pub mod analytic;
 mod bench;
 mod gradient;
+mod iterative;
+mod multigrid;
 mod ordering;
 mod pml;
 mod solver;
@@ -86,8 +88,10 @@ use num_complex::Complex64;
 use crate::error::{Result, SolverError};
 use crate::model::phantom::{Grid, Phantom};
 
-pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d};
+pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
+pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
+pub use multigrid::{Prolongation, Smoother};
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};
 pub use solver::{solve_frequencies, ScalarSolver};
 

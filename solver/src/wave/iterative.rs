@@ -1,0 +1,556 @@
+//! Iterative solver of the scalar wave problem: Krylov iterations preconditioned by a complex
+//! shifted-Laplacian multigrid V-cycle (see `multigrid.rs`), for 3-D grids too large for the
+//! sparse LU of [`ScalarSolver`].
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::Array3;
+use num_complex::Complex64;
+
+use super::multigrid::{Multigrid, MultigridParams, Prolongation, Smoother};
+use super::stencil::Stencil;
+use super::{check_field, ScalarProblem, ScalarSolver};
+use crate::error::{Result, SolverError};
+use crate::model::phantom::Grid;
+
+const ZERO: Complex64 = Complex64 { re: 0.0, im: 0.0 };
+
+/// Krylov method of [`IterativeSolver`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KrylovMethod {
+    /// Right-preconditioned restarted GMRES([`IterativeOptions::restart`]): one V-cycle per
+    /// iteration, monotone true residual, `restart + 1` stored vectors.
+    #[default]
+    Gmres,
+    /// Right-preconditioned BiCGStab: two V-cycles per iteration, short recurrences; faster on
+    /// the homogeneous benchmark but it stagnates on heterogeneous problems with Dirichlet data.
+    BiCgStab,
+}
+
+/// Parameters of [`IterativeSolver`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IterativeOptions {
+    /// Stop when the residual of the linear system, relative to its right-hand side, is at most
+    /// this (default 1e-8).
+    pub tolerance: f64,
+    /// Maximum number of Krylov iterations (preconditioner applications for GMRES) per solve
+    /// (default 500); beyond it the solve returns [`SolverError::NotConverged`].
+    pub max_iterations: usize,
+    /// Shift `β` of the preconditioner: the V-cycle approximates the operator with
+    /// `ω² → ω²(1 − iβ)` (default 0.5). Larger shifts make the V-cycle converge better but
+    /// approximate the wave operator worse.
+    pub shift: f64,
+    /// Krylov method (default GMRES).
+    pub method: KrylovMethod,
+    /// GMRES restart length (default 30).
+    pub restart: usize,
+    /// Damped Jacobi sweeps before and after each coarse-grid correction (default 2).
+    pub smoothing_sweeps: usize,
+    /// Smoother (default damped Jacobi).
+    pub smoother: Smoother,
+    /// Damping (relaxation) weight of the smoother (default 0.7, for Jacobi; use about 1 with
+    /// red-black Gauss–Seidel).
+    pub jacobi_weight: f64,
+    /// Prolongation of the coarse-grid correction (default trilinear).
+    pub prolongation: Prolongation,
+    /// Coarsening stops at this many unknowns (default 5000); the coarsest level is solved by LU.
+    pub coarsest_unknowns: usize,
+    /// PML strength `α_max` of the preconditioner's operator (default: that of the problem).
+    pub preconditioner_pml_strength: Option<f64>,
+}
+
+impl Default for IterativeOptions {
+    fn default() -> Self {
+        Self {
+            tolerance: 1e-8,
+            max_iterations: 500,
+            shift: 0.5,
+            method: KrylovMethod::Gmres,
+            restart: 30,
+            smoothing_sweeps: 2,
+            smoother: Smoother::Jacobi,
+            jacobi_weight: 0.7,
+            prolongation: Prolongation::Trilinear,
+            coarsest_unknowns: 5000,
+            preconditioner_pml_strength: None,
+        }
+    }
+}
+
+impl IterativeOptions {
+    /// Check the ranges.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.tolerance > 0.0 && self.tolerance < 1.0) {
+            return Err(SolverError::invalid("tolerance", self.tolerance, "a relative residual in (0, 1)"));
+        }
+        if self.max_iterations == 0 {
+            return Err(SolverError::invalid("max_iterations", 0, "at least 1"));
+        }
+        if !(self.shift >= 0.0 && self.shift.is_finite()) {
+            return Err(SolverError::invalid("shift", self.shift, "a finite, non-negative number (about 0.5)"));
+        }
+        if self.restart == 0 {
+            return Err(SolverError::invalid("restart", 0, "at least 1"));
+        }
+        if self.smoothing_sweeps == 0 {
+            return Err(SolverError::invalid("smoothing_sweeps", 0, "at least 1"));
+        }
+        if !(self.jacobi_weight > 0.0 && self.jacobi_weight <= 1.5) {
+            return Err(SolverError::invalid("jacobi_weight", self.jacobi_weight, "a relaxation weight in (0, 1.5]"));
+        }
+        if self.coarsest_unknowns == 0 {
+            return Err(SolverError::invalid("coarsest_unknowns", 0, "at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of one iterative solve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SolveStats {
+    /// Krylov iterations.
+    pub iterations: usize,
+    /// Preconditioner applications (V-cycles).
+    pub preconditioner_applications: usize,
+    /// Final relative residual of the linear system.
+    pub relative_residual: f64,
+}
+
+/// Iterative solver of a [`ScalarProblem`]: the same linear system as [`ScalarSolver`]
+/// (`A u = f`, Dirichlet voxels `u = g`), solved by right-preconditioned Krylov iterations.
+///
+/// The system actually iterated on is the complex-symmetric one `ScalarSolver` factorises:
+/// `K_FF u_F = S f_F − K_FD g` on the free voxels `F` (`K` the operator multiplied by the PML
+/// volume stretch `S`); the tolerance applies to its residual relative to its right-hand side.
+/// The preconditioner is one V-cycle of a complex shifted-Laplacian multigrid
+/// (`ω² → ω²(1 − iβ)`, rediscretised on grids coarsened by 2, damped Jacobi smoothing, LU on the
+/// coarsest grid). Adjoint solves use `Kᴴ = conj(K)`: `K⁻ᴴ r = conj(K⁻¹ conj(r))`.
+///
+/// Cost (benchmark problem of [`crate::wave::bench_helmholtz_3d_iterative`], one thread):
+/// see the README benchmark section; memory is a few dozen grid-sized complex vectors.
+/// Single-threaded and deterministic (the same result on every machine and thread count).
+pub struct IterativeSolver {
+    grid: Grid,
+    stencil: Stencil,
+    /// Dirichlet mask and values, flattened in C order.
+    dirichlet: Option<(Vec<bool>, Vec<Complex64>)>,
+    mg: Multigrid,
+    options: IterativeOptions,
+    last_iterations: AtomicUsize,
+}
+
+impl std::fmt::Debug for IterativeSolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IterativeSolver")
+            .field("grid", &self.grid)
+            .field("options", &self.options)
+            .field("levels", &self.mg.shapes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IterativeSolver {
+    /// Assemble `p` and build its preconditioner with the default [`IterativeOptions`].
+    pub fn new(p: &ScalarProblem) -> Result<Self> {
+        Self::with_options(p, IterativeOptions::default())
+    }
+
+    /// Assemble `p` and build its preconditioner with `options`.
+    pub fn with_options(p: &ScalarProblem, options: IterativeOptions) -> Result<Self> {
+        p.validate()?;
+        options.validate()?;
+        let stencil = Stencil::for_problem(p);
+        let dirichlet = p.dirichlet.as_ref().map(|d| (d.mask.iter().copied().collect::<Vec<bool>>(), d.values.iter().copied().collect()));
+        let params = MultigridParams {
+            shift: options.shift,
+            sweeps: options.smoothing_sweeps,
+            smoother: options.smoother,
+            jacobi_weight: options.jacobi_weight,
+            prolongation: options.prolongation,
+            coarsest_unknowns: options.coarsest_unknowns,
+            pml_strength: options.preconditioner_pml_strength,
+        };
+        let mg = Multigrid::new(p, params)?;
+        Ok(Self { grid: p.medium.grid.clone(), stencil, dirichlet, mg, options, last_iterations: AtomicUsize::new(0) })
+    }
+
+    /// Number of unknowns (voxels).
+    pub fn len(&self) -> usize {
+        self.stencil.len()
+    }
+
+    /// Never true (a grid has at least one voxel).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The options.
+    pub fn options(&self) -> &IterativeOptions {
+        &self.options
+    }
+
+    /// Grid shapes of the multigrid hierarchy, fine to coarsest.
+    pub fn levels(&self) -> Vec<[usize; 3]> {
+        self.mg.shapes()
+    }
+
+    /// Krylov iterations of the most recent solve (forward or adjoint) of this solver.
+    pub fn last_iterations(&self) -> usize {
+        self.last_iterations.load(Ordering::Relaxed)
+    }
+
+    fn is_fixed(&self, i: usize) -> bool {
+        self.dirichlet.as_ref().is_some_and(|(m, _)| m[i])
+    }
+
+    /// Solve `A u = f` like [`ScalarSolver::solve`]: `source` is the source density `f`; at
+    /// Dirichlet voxels `u` takes the prescribed values and `source` is ignored.
+    pub fn solve(&self, source: &Array3<Complex64>) -> Result<Array3<Complex64>> {
+        self.solve_with_stats(source).map(|(u, _)| u)
+    }
+
+    /// [`IterativeSolver::solve`], with the iteration count and final residual.
+    pub fn solve_with_stats(&self, source: &Array3<Complex64>) -> Result<(Array3<Complex64>, SolveStats)> {
+        check_field("source", source, &self.grid)?;
+        let mut b: Vec<Complex64> = source.iter().zip(&self.stencil.scale).map(|(f, s)| f * s).collect();
+        let mut ug = vec![ZERO; self.len()];
+        if let Some((mask, g)) = &self.dirichlet {
+            for (i, u) in ug.iter_mut().enumerate() {
+                if mask[i] {
+                    *u = g[i];
+                }
+            }
+            let mut coupling = vec![ZERO; self.len()];
+            self.stencil.apply(&ug, &mut coupling);
+            for (i, bi) in b.iter_mut().enumerate() {
+                *bi = if mask[i] { ZERO } else { *bi - coupling[i] };
+            }
+        }
+        let (x, stats) = self.solve_free(&b)?;
+        let u: Vec<Complex64> = x.iter().zip(&ug).enumerate().map(|(i, (x, g))| if self.is_fixed(i) { *g } else { *x }).collect();
+        Ok((self.to_array(u), stats))
+    }
+
+    /// Solve `Aᴴ λ = rhs` like [`ScalarSolver::solve_adjoint`]: `⟨λ, A u⟩ = ⟨rhs, u⟩` for every `u`
+    /// (to the tolerance), with `⟨a, b⟩ = Σ conj(a) b`.
+    pub fn solve_adjoint(&self, rhs: &Array3<Complex64>) -> Result<Array3<Complex64>> {
+        self.solve_adjoint_with_stats(rhs).map(|(l, _)| l)
+    }
+
+    /// [`IterativeSolver::solve_adjoint`], with the iteration count and final residual.
+    pub fn solve_adjoint_with_stats(&self, rhs: &Array3<Complex64>) -> Result<(Array3<Complex64>, SolveStats)> {
+        check_field("adjoint right-hand side", rhs, &self.grid)?;
+        let r: Vec<Complex64> = rhs.iter().copied().collect();
+        // As in ScalarSolver: μ = K_FF⁻ᴴ r_F, λ_F = conj(S) μ, λ_D = r_D − (K_DF μ)ᴴ... with K
+        // complex symmetric, K_FF⁻ᴴ r = conj(K_FF⁻¹ conj(r)).
+        let b: Vec<Complex64> = (0..self.len()).map(|i| if self.is_fixed(i) { ZERO } else { r[i].conj() }).collect();
+        let (x, stats) = self.solve_free(&b)?;
+        let mu: Vec<Complex64> = x.iter().map(|v| v.conj()).collect();
+        let mut lambda: Vec<Complex64> = mu.iter().zip(&self.stencil.scale).map(|(m, s)| m * s.conj()).collect();
+        if let Some((mask, _)) = &self.dirichlet {
+            // conj(μ) is x (zero at Dirichlet voxels).
+            let mut k_mu = vec![ZERO; self.len()];
+            self.stencil.apply(&x, &mut k_mu);
+            for i in (0..self.len()).filter(|&i| mask[i]) {
+                lambda[i] = r[i] - k_mu[i].conj();
+            }
+        }
+        Ok((self.to_array(lambda), stats))
+    }
+
+    /// `A u`: the discrete operator at free voxels, `u` itself at Dirichlet voxels (as
+    /// [`ScalarSolver::apply`]).
+    ///
+    /// # Panics
+    /// If `u` does not have the grid's shape.
+    pub fn apply(&self, u: &Array3<Complex64>) -> Array3<Complex64> {
+        assert_eq!(u.shape(), self.grid.shape, "field shape does not match the grid");
+        let x: Vec<Complex64> = u.iter().copied().collect();
+        let mut y = vec![ZERO; self.len()];
+        self.stencil.apply(&x, &mut y);
+        for (i, (yi, s)) in y.iter_mut().zip(&self.stencil.scale).enumerate() {
+            *yi = if self.is_fixed(i) { x[i] } else { *yi / s };
+        }
+        self.to_array(y)
+    }
+
+    fn to_array(&self, v: Vec<Complex64>) -> Array3<Complex64> {
+        let s = self.grid.shape;
+        Array3::from_shape_vec((s[0], s[1], s[2]), v).expect("length matches the grid")
+    }
+
+    /// `y = K_FF x` for `x` zero at Dirichlet voxels (`y` zero there too).
+    fn op(&self, x: &[Complex64], y: &mut [Complex64]) {
+        self.stencil.apply(x, y);
+        self.mask(y);
+    }
+
+    fn mask(&self, v: &mut [Complex64]) {
+        if let Some((m, _)) = &self.dirichlet {
+            for (v, &m) in v.iter_mut().zip(m) {
+                if m {
+                    *v = ZERO;
+                }
+            }
+        }
+    }
+
+    fn precondition(&self, r: &[Complex64]) -> Result<Vec<Complex64>> {
+        let mut z = self.mg.apply(r)?;
+        self.mask(&mut z);
+        Ok(z)
+    }
+
+    /// Solve `K_FF x = b` (`b` zero at Dirichlet voxels) from `x = 0`.
+    fn solve_free(&self, b: &[Complex64]) -> Result<(Vec<Complex64>, SolveStats)> {
+        let bnorm = norm(b);
+        let result = if bnorm == 0.0 {
+            Ok((vec![ZERO; b.len()], SolveStats { iterations: 0, preconditioner_applications: 0, relative_residual: 0.0 }))
+        } else {
+            match self.options.method {
+                KrylovMethod::Gmres => self.gmres(b, bnorm),
+                KrylovMethod::BiCgStab => self.bicgstab(b, bnorm),
+            }
+        };
+        let (x, stats) = result?;
+        self.last_iterations.store(stats.iterations, Ordering::Relaxed);
+        if stats.relative_residual <= self.options.tolerance {
+            Ok((x, stats))
+        } else {
+            Err(SolverError::NotConverged(format!(
+                "{:?} reached a relative residual of {:.2e} after {} iterations (tolerance {:.1e}); raise \
+                 max_iterations, loosen the tolerance, or use the direct ScalarSolver for this problem \
+                 (a lossless medium without absorbing faces near a resonance converges slowly)",
+                self.options.method, stats.relative_residual, stats.iterations, self.options.tolerance
+            )))
+        }
+    }
+
+    /// Restarted right-preconditioned GMRES (modified Gram–Schmidt, complex Givens rotations).
+    fn gmres(&self, b: &[Complex64], bnorm: f64) -> Result<(Vec<Complex64>, SolveStats)> {
+        let n = b.len();
+        let m = self.options.restart;
+        let tol = self.options.tolerance * bnorm;
+        let mut x = vec![ZERO; n];
+        let mut r = b.to_vec();
+        let mut w = vec![ZERO; n];
+        let mut beta = bnorm;
+        let (mut iterations, mut precs) = (0, 0);
+        while beta > tol && iterations < self.options.max_iterations {
+            let mut v: Vec<Vec<Complex64>> = vec![r.iter().map(|r| r / beta).collect()];
+            let mut h: Vec<Vec<Complex64>> = Vec::with_capacity(m);
+            let mut rot: Vec<(f64, Complex64)> = Vec::with_capacity(m);
+            let mut g = vec![Complex64::new(beta, 0.0)];
+            while h.len() < m && iterations < self.options.max_iterations {
+                let j = h.len();
+                let z = self.precondition(&v[j])?;
+                self.op(&z, &mut w);
+                iterations += 1;
+                precs += 1;
+                let mut col = vec![ZERO; j + 2];
+                for (i, vi) in v.iter().enumerate() {
+                    let hij = dot(vi, &w);
+                    axpy(-hij, vi, &mut w);
+                    col[i] = hij;
+                }
+                let hn = norm(&w);
+                col[j + 1] = Complex64::new(hn, 0.0);
+                for (i, &(c, s)) in rot.iter().enumerate() {
+                    let (a, bb) = (col[i], col[i + 1]);
+                    col[i] = c * a + s * bb;
+                    col[i + 1] = -s.conj() * a + c * bb;
+                }
+                let (c, s) = givens(col[j], col[j + 1]);
+                col[j] = c * col[j] + s * col[j + 1];
+                col[j + 1] = ZERO;
+                let gj = g[j];
+                g[j] = c * gj;
+                g.push(-s.conj() * gj);
+                rot.push((c, s));
+                h.push(col);
+                let estimate = g[j + 1].norm();
+                if estimate <= tol || hn == 0.0 {
+                    break;
+                }
+                v.push(w.iter().map(|w| w / hn).collect());
+            }
+            // y = H⁻¹ g (upper triangular), x += M⁻¹ V y.
+            let k = h.len();
+            let mut y = vec![ZERO; k];
+            for i in (0..k).rev() {
+                let mut s = g[i];
+                for (jj, yj) in y.iter().enumerate().skip(i + 1) {
+                    s -= h[jj][i] * yj;
+                }
+                y[i] = s / h[i][i];
+            }
+            let mut vy = vec![ZERO; n];
+            for (vi, yi) in v.iter().zip(&y) {
+                axpy(*yi, vi, &mut vy);
+            }
+            let dx = self.precondition(&vy)?;
+            precs += 1;
+            axpy(Complex64::new(1.0, 0.0), &dx, &mut x);
+            self.op(&x, &mut w);
+            for ((r, b), w) in r.iter_mut().zip(b).zip(&w) {
+                *r = b - w;
+            }
+            beta = norm(&r);
+        }
+        Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: beta / bnorm }))
+    }
+
+    /// Right-preconditioned BiCGStab.
+    fn bicgstab(&self, b: &[Complex64], bnorm: f64) -> Result<(Vec<Complex64>, SolveStats)> {
+        let n = b.len();
+        let tol = self.options.tolerance * bnorm;
+        let mut x = vec![ZERO; n];
+        let mut r = b.to_vec();
+        let r0 = b.to_vec();
+        let (mut rho, mut alpha, mut omega) = (Complex64::new(1.0, 0.0), Complex64::new(1.0, 0.0), Complex64::new(1.0, 0.0));
+        let mut v = vec![ZERO; n];
+        let mut p = vec![ZERO; n];
+        let mut t = vec![ZERO; n];
+        let mut rnorm = bnorm;
+        let mut iterations = 0;
+        while rnorm > tol && iterations < self.options.max_iterations {
+            iterations += 1;
+            let rho_new = dot(&r0, &r);
+            let beta = (rho_new / rho) * (alpha / omega);
+            rho = rho_new;
+            for ((p, r), v) in p.iter_mut().zip(&r).zip(&v) {
+                *p = r + beta * (*p - omega * v);
+            }
+            let ph = self.precondition(&p)?;
+            self.op(&ph, &mut v);
+            alpha = rho / dot(&r0, &v);
+            axpy(-alpha, &v, &mut r); // r is now s
+            axpy(alpha, &ph, &mut x);
+            let snorm = norm(&r);
+            if snorm <= tol {
+                break;
+            }
+            let sh = self.precondition(&r)?;
+            self.op(&sh, &mut t);
+            omega = dot(&t, &r) / dot(&t, &t);
+            axpy(omega, &sh, &mut x);
+            axpy(-omega, &t, &mut r);
+            rnorm = norm(&r);
+            if !rnorm.is_finite() || omega == ZERO {
+                break;
+            }
+        }
+        // The recursively updated residual can drift from the true one: report the true one.
+        self.op(&x, &mut t);
+        let true_norm = norm(&b.iter().zip(&t).map(|(b, t)| b - t).collect::<Vec<_>>());
+        let precs = 2 * iterations;
+        Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: true_norm / bnorm }))
+    }
+}
+
+/// Complex Givens rotation `(c, s)` with `c a + s b = r`, `−conj(s) a + c b = 0`.
+fn givens(a: Complex64, b: Complex64) -> (f64, Complex64) {
+    let (na, nb) = (a.norm(), b.norm());
+    if nb == 0.0 {
+        return (1.0, ZERO);
+    }
+    if na == 0.0 {
+        return (0.0, b.conj() / nb);
+    }
+    let t = na.hypot(nb);
+    (na / t, (a / na) * b.conj() / t)
+}
+
+/// `⟨a, b⟩ = Σ conj(a) b`.
+fn dot(a: &[Complex64], b: &[Complex64]) -> Complex64 {
+    a.iter().zip(b).fold(ZERO, |s, (a, b)| s + a.conj() * b)
+}
+
+fn norm(a: &[Complex64]) -> f64 {
+    a.iter().map(|v| v.norm_sqr()).sum::<f64>().sqrt()
+}
+
+/// `y += a x`.
+fn axpy(a: Complex64, x: &[Complex64], y: &mut [Complex64]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// Grids up to this many voxels are solved directly by [`WaveSolver::auto`] in 3-D (32³).
+pub const AUTO_DIRECT_MAX_VOXELS_3D: usize = 32 * 32 * 32;
+
+/// A scalar wave solver of either kind, with the common interface.
+// Both variants are large, long-lived objects (one per problem): no point boxing either.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum WaveSolver {
+    /// Sparse LU ([`ScalarSolver`]).
+    Direct(ScalarSolver),
+    /// Shifted-Laplacian preconditioned Krylov ([`IterativeSolver`]).
+    Iterative(IterativeSolver),
+}
+
+impl WaveSolver {
+    /// The direct solver for 2-D (and 1-D) grids and 3-D grids up to
+    /// [`AUTO_DIRECT_MAX_VOXELS_3D`] voxels, the iterative one (default options) above.
+    pub fn auto(p: &ScalarProblem) -> Result<Self> {
+        let shape = p.medium.grid.shape;
+        let three_d = shape.iter().all(|&n| n > 1);
+        if three_d && shape.iter().product::<usize>() > AUTO_DIRECT_MAX_VOXELS_3D {
+            IterativeSolver::new(p).map(Self::Iterative)
+        } else {
+            ScalarSolver::new(p).map(Self::Direct)
+        }
+    }
+
+    /// Solve `A u = f` (see [`ScalarSolver::solve`]).
+    pub fn solve(&self, source: &Array3<Complex64>) -> Result<Array3<Complex64>> {
+        match self {
+            Self::Direct(s) => s.solve(source),
+            Self::Iterative(s) => s.solve(source),
+        }
+    }
+
+    /// Solve `Aᴴ λ = rhs` (see [`ScalarSolver::solve_adjoint`]).
+    pub fn solve_adjoint(&self, rhs: &Array3<Complex64>) -> Result<Array3<Complex64>> {
+        match self {
+            Self::Direct(s) => s.solve_adjoint(rhs),
+            Self::Iterative(s) => s.solve_adjoint(rhs),
+        }
+    }
+
+    /// `A u` (see [`ScalarSolver::apply`]).
+    pub fn apply(&self, u: &Array3<Complex64>) -> Array3<Complex64> {
+        match self {
+            Self::Direct(s) => s.apply(u),
+            Self::Iterative(s) => s.apply(u),
+        }
+    }
+
+    /// Number of unknowns.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Direct(s) => s.len(),
+            Self::Iterative(s) => s.len(),
+        }
+    }
+
+    /// Never true.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        match self {
+            Self::Direct(s) => s.grid(),
+            Self::Iterative(s) => s.grid(),
+        }
+    }
+}
