@@ -194,7 +194,7 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
     let wall = start.elapsed().as_secs_f64();
     let experiments = built.frequencies_hz.len() * built.meg_axes.len();
     let samples = out.spins as f64 * out.adc_samples as f64 * experiments as f64;
-    let (spins, steps) = (out.spins, out.steps);
+    let (spins, steps, timings) = (out.spins, out.steps, out.timings);
     let kernel = match built.options.kernel {
         mre_solver::KernelChoice::Fast(p) => format!("fast-{}", p.name()),
         mre_solver::KernelChoice::Reference => "reference".into(),
@@ -214,6 +214,8 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
             ("isochromats".into(), spins.to_string()),
             ("plan_steps".into(), steps.to_string()),
             ("isochromat_adc_samples_per_s".into(), format!("{:.4e}", samples / wall)),
+            ("rank0_kernel_s".into(), format!("{:.3}", timings.kernel_s)),
+            ("rank0_reduce_s".into(), format!("{:.4}", timings.reduce_s)),
         ],
     };
     let data = to_mre_data(out, &built, provenance);
@@ -230,9 +232,15 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
             println!("wrote {}", f.display());
         }
     }
+    let ranks = comm.size();
     println!(
-        "{spins} isochromats, {experiments} experiment(s), {steps} steps: {wall:.2} s wall on {threads} thread(s), {:.3e} isochromat-ADC-samples/s",
+        "{spins} isochromats, {experiments} experiment(s), {steps} steps: {wall:.2} s wall on {ranks} rank(s) × {threads} thread(s), \
+         {:.3e} isochromat-ADC-samples/s",
         samples / wall
+    );
+    println!(
+        "rank 0: isochromats {:.3} s, kernel {:.3} s, reduction {:.4} s, reconstruction {:.3} s",
+        timings.spins_s, timings.kernel_s, timings.reduce_s, timings.recon_s
     );
     Ok(())
 }

@@ -230,6 +230,23 @@ pub struct WaveConfig {
     /// or `"standard"` (second order, 5-/7-point).
     #[serde(default)]
     pub scheme: WaveScheme,
+    /// Linear solver: `"auto"` (sparse LU for 2-D and 3-D grids up to 32³, iterative
+    /// above), `"direct"` (sparse LU) or `"iterative"` (shifted-Laplacian multigrid GMRES).
+    #[serde(default)]
+    pub solver: WaveSolverChoice,
+}
+
+/// Linear solver of the wave equation.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WaveSolverChoice {
+    /// Direct for 2-D and 3-D grids up to 32³ voxels, iterative above.
+    #[default]
+    Auto,
+    /// Sparse LU (faer).
+    Direct,
+    /// GMRES preconditioned by a complex shifted-Laplacian multigrid cycle.
+    Iterative,
 }
 
 /// Spatial discretisation of the wave solver (see [`mre_solver::wave::Scheme`]).
@@ -545,6 +562,8 @@ pub struct WaveSetup {
     pub polarization: [f64; 3],
     /// Spatial discretisation.
     pub scheme: mre_solver::wave::Scheme,
+    /// Linear solver.
+    pub solver: WaveSolverChoice,
 }
 
 impl BuiltRun {
@@ -661,7 +680,7 @@ impl BuiltRun {
 /// Solve the scalar wave equation on the phantom grid for every frequency; the
 /// displacement is `polarization · u` with `u` the scalar (antiplane) solution.
 pub fn solve_waves(phantom: &Phantom, w: &WaveSetup, frequencies_hz: &[f64]) -> Result<Vec<HarmonicField>, SolverError> {
-    use mre_solver::wave::{Dirichlet, Medium, ScalarProblem, ScalarSolver};
+    use mre_solver::wave::{Dirichlet, IterativeSolver, Medium, ScalarProblem, ScalarSolver, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
     use rayon::prelude::*;
     let medium = Medium::from_phantom(phantom)?;
     let grid = &phantom.grid;
@@ -684,9 +703,20 @@ pub fn solve_waves(phantom: &Phantom, w: &WaveSetup, frequencies_hz: &[f64]) -> 
                 dirichlet: Some(dirichlet.clone()),
                 scheme: w.scheme,
             };
-            // One thread per factorisation (rayon runs the frequencies in parallel): the
-            // field is then bit-identical for any thread and rank count.
-            let solver = ScalarSolver::with_threads(&problem, 1)?;
+            // One thread per factorisation (rayon runs the frequencies in parallel; the
+            // iterative solver is sequential): the field is then bit-identical for any
+            // thread and rank count.
+            let three_d = sh.iter().all(|&n| n > 1);
+            let iterative = match w.solver {
+                WaveSolverChoice::Auto => three_d && grid.len() > AUTO_DIRECT_MAX_VOXELS_3D,
+                WaveSolverChoice::Direct => false,
+                WaveSolverChoice::Iterative => true,
+            };
+            let solver = if iterative {
+                WaveSolver::Iterative(IterativeSolver::new(&problem)?)
+            } else {
+                WaveSolver::Direct(ScalarSolver::with_threads(&problem, 1)?)
+            };
             let u = solver.solve(&ndarray::Array3::zeros((sh[0], sh[1], sh[2])))?;
             let mut amp = ndarray::Array4::<Complex64>::zeros((3, sh[0], sh[1], sh[2]));
             for (c, &p) in w.polarization.iter().enumerate() {
@@ -1019,7 +1049,14 @@ impl RunConfig {
                 }
                 boundary.validate(&phantom.grid).map_err(|e| sv("motion.wave.pml_voxels", e))?;
                 mre_solver::wave::Medium::from_phantom(&phantom).map_err(|e| sv("phantom", e))?;
-                wave = Some(WaveSetup { boundary, drive, amplitude_m: amp, polarization: pol.map(|v| v / norm), scheme: wc.scheme.into() });
+                wave = Some(WaveSetup {
+                    boundary,
+                    drive,
+                    amplitude_m: amp,
+                    polarization: pol.map(|v| v / norm),
+                    scheme: wc.scheme.into(),
+                    solver: wc.solver,
+                });
                 Vec::new()
             }
             MotionSource::None => m.frequencies_hz.iter().map(|_| Box::new(NoMotion) as Box<dyn Displacement>).collect(),

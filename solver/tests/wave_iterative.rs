@@ -74,10 +74,11 @@ fn heterogeneous(shape: [usize; 3], seed: u64) -> Medium {
 /// PML on some faces, a free face, a Dirichlet plane drive on the x-low plane and a point source.
 fn mixed_problem(medium: &Medium, ppw: f64) -> (ScalarProblem<'_>, Array3<Complex64>) {
     let grid = &medium.grid;
-    let boundary = Boundary::absorbing(4)
-        .with_face(1, 0, FaceCondition::Free)
-        .with_face(0, 1, FaceCondition::Fixed)
-        .with_face(2, 0, FaceCondition::Free);
+    let boundary = Boundary::absorbing(4).with_face(1, 0, FaceCondition::Free).with_face(0, 1, FaceCondition::Fixed).with_face(
+        2,
+        0,
+        FaceCondition::Free,
+    );
     let mut d = Dirichlet::plane(grid, 2, 0, c(1e-6, 0.0));
     for ((z, y, _), v) in d.values.indexed_iter_mut() {
         *v *= c(1.0 + 0.1 * z as f64, 0.05 * y as f64);

@@ -180,10 +180,7 @@ pub(crate) struct Multigrid {
 
 impl std::fmt::Debug for Multigrid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Multigrid")
-            .field("shapes", &self.shapes())
-            .field("sweeps", &self.sweeps)
-            .finish_non_exhaustive()
+        f.debug_struct("Multigrid").field("shapes", &self.shapes()).field("sweeps", &self.sweeps).finish_non_exhaustive()
     }
 }
 
@@ -305,11 +302,7 @@ impl Multigrid {
         }
         // K_shifted = (1 − iβ) K' with K' the operator of G*/(1 − iβ) at the real ω.
         let g = medium.complex_modulus().mapv(|g| g / shift);
-        let scaled = Medium {
-            storage_modulus_pa: g.mapv(|g| g.re),
-            loss_modulus_pa: g.mapv(|g| g.im.max(0.0)),
-            ..medium.clone()
-        };
+        let scaled = Medium { storage_modulus_pa: g.mapv(|g| g.re), loss_modulus_pa: g.mapv(|g| g.im.max(0.0)), ..medium.clone() };
         let coarsest_fixed = fixed.clone();
         let dirichlet = fixed.map(|m| {
             let sh = medium.grid.shape;
@@ -317,15 +310,14 @@ impl Multigrid {
             let values = mask.mapv(|_| ZERO);
             Dirichlet { mask, values }
         });
-        let problem = ScalarProblem {
-            medium: &scaled,
-            omega_rad_per_s: p.omega_rad_per_s,
-            boundary,
-            dirichlet,
-            scheme: Scheme::Standard,
-        };
+        let problem = ScalarProblem { medium: &scaled, omega_rad_per_s: p.omega_rad_per_s, boundary, dirichlet, scheme: Scheme::Standard };
         let solver = ScalarSolver::with_threads(&problem, 1)?;
-        Ok(Self { levels, coarsest: Coarsest { solver, fixed: coarsest_fixed, factor: 1.0 / shift }, sweeps: params.sweeps, smoother: params.smoother })
+        Ok(Self {
+            levels,
+            coarsest: Coarsest { solver, fixed: coarsest_fixed, factor: 1.0 / shift },
+            sweeps: params.sweeps,
+            smoother: params.smoother,
+        })
     }
 
     /// Grid shapes from fine to coarsest.
