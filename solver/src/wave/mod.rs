@@ -50,6 +50,8 @@
 pub mod analytic;
 mod bench;
 mod gradient;
+mod navier;
+mod navier_bench;
 mod ordering;
 mod pml;
 mod solver;
@@ -63,6 +65,8 @@ use crate::model::phantom::{Grid, Phantom};
 
 pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
+pub use navier::{NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
+pub use navier_bench::bench_navier_3d;
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};
 pub use solver::{solve_frequencies, ScalarSolver};
 
