@@ -384,9 +384,9 @@ fn assemble(p: &VectorProblem) -> Assembly {
     let mut weight = vec![ZERO; lay.len];
 
     // Mass and source weights of the displacement unknowns.
-    for a in 0..3 {
+    for (a, &staggered) in active.iter().enumerate() {
         for_each_pos(lay.comp[a], |pos| {
-            let s = (0..3).fold(ONE, |s, b| s * s_at(b, pos[b], b == a && active[a]));
+            let s = (0..3).fold(ONE, |s, b| s * s_at(b, pos[b], b == a && staggered));
             let (lo, hi) = lay.face_voxels(a, pos);
             let (rho_f, frac) = match hi {
                 Some(hi) => (0.5 * (rho[lo] + rho[hi]), 1.0),
@@ -696,12 +696,12 @@ impl NavierSolver {
         self.check_vector("force", force)?;
         let lay = &self.asm.layout;
         let mut b = vec![ZERO; lay.len];
-        for a in 0..3 {
+        for (a, fa) in force.iter().enumerate() {
             for_each_pos(lay.comp[a], |pos| {
                 let (lo, hi) = lay.face_voxels(a, pos);
                 let f = match hi {
-                    Some(hi) => 0.5 * (force[a][lo] + force[a][hi]),
-                    None => force[a][lo],
+                    Some(hi) => 0.5 * (fa[lo] + fa[hi]),
+                    None => fa[lo],
                 };
                 let i = lay.u(a, pos);
                 b[i] = self.asm.weight[i] * f;
@@ -803,8 +803,9 @@ mod tests {
         let n = p.nrows;
         let mut entries = std::collections::HashMap::new();
         for j in 0..n {
-            for k in p.col_ptr[j]..p.col_ptr[j + 1] {
-                entries.insert((p.row_idx[k], j), v[k]);
+            let range = p.col_ptr[j]..p.col_ptr[j + 1];
+            for (&i, &value) in p.row_idx[range.clone()].iter().zip(&v[range]) {
+                entries.insert((i, j), value);
             }
         }
         for (&(i, j), &a) in &entries {
