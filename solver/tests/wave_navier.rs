@@ -264,6 +264,50 @@ fn compressional_plane_wave() {
     assert!(k_errors[0] < 0.02 && k_errors.windows(2).all(|w| w[1] < 0.5 * w[0]), "{k_errors:?}");
 }
 
+#[test]
+fn free_face_reflects_a_compressional_wave() {
+    // Standing P wave u_x = cos k_p(L − x) ending on the traction-free x-high face x = L
+    // (σ_xx = (λ + 2G*) ∂_x u_x = 0 there), driven by exact data on the x-low and the y/z
+    // outer layers (faces shared by two prescribed voxels take their mean: voxels there
+    // carry u(centre)/cos(k_p h/2)); K = 3G, 0.7 P wavelengths, plane strain (2-D) with a
+    // free region of fixed width across (see the shear convergence test).
+    let bulk = 3.0 * G;
+    let kp = wavenumber(bulk + gstar() * (4.0 / 3.0));
+    let length = 0.7 * 2.0 * PI / kp.re;
+    let mut errors = Vec::new();
+    for n in [16usize, 32, 64] {
+        let h = length / n as f64;
+        let ny = n / 2 + 2;
+        let grid = Grid::new([1, ny, n], [h; 3]).unwrap();
+        let medium = Medium::homogeneous(grid.clone(), G, LOSS, RHO);
+        let exact = |x: f64| (kp * (length - x)).cos();
+        let lateral = |i: [usize; 3]| i[1] == 0 || i[1] == ny - 1;
+        let d = VectorDirichlet::from_fn(
+            &grid,
+            |i| lateral(i) || i[2] == 0,
+            |i| {
+                let ux = if lateral(i) { exact((i[2] as f64 + 0.5) * h) / (kp * h / 2.0).cos() } else { exact(h) };
+                [c(0.0, 0.0), c(0.0, 0.0), ux]
+            },
+        );
+        let p = VectorProblem { medium: &medium, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: Some(d) };
+        let f = NavierSolver::new(&p).unwrap().solve_fields(&no_force(&grid)).unwrap();
+        let mut err: f64 = 0.0;
+        for y in 1..ny - 1 {
+            for x in 1..n {
+                err = err.max((f.faces[2][[0, y, x]] - exact(x as f64 * h)).norm());
+            }
+            // The free face itself moves (anti-node of the standing wave).
+            err = err.max((f.faces[2][[0, y, n]] - c(1.0, 0.0)).norm());
+        }
+        errors.push(err);
+    }
+    let orders = order_of(&errors);
+    println!("P wave on a free face: max errors {:?}, orders {orders:.3?}", fmt_errors(&errors));
+    assert!(errors[0] < 0.05, "{errors:?}");
+    assert!(orders.iter().all(|&o| o >= 1.8), "errors {errors:?}, orders {orders:?}");
+}
+
 /// A problem with a PML, a free face, a stiff lossy inclusion, varying density and a
 /// Dirichlet (zero) region.
 fn heterogeneous_problem(grid: &Grid) -> (Medium, Boundary, VectorDirichlet) {
