@@ -79,7 +79,9 @@
 //! geometric nested-dissection order of the voxels (a face belongs to the voxel on its high
 //! side, the outer high faces to the last voxel), within a voxel `u_z, u_y, u_x` before `p`;
 //! the separator planes two voxels thick still split the graph of `AᵀA` since the couplings
-//! reach the 26 neighbouring voxels only. Partial pivoting copes with the small `p/λ` diagonal:
+//! reach the 26 neighbouring voxels only. The pressures of the separator layer next to the
+//! high side couple with that side and the separator only, so they are eliminated before the
+//! rest of the separator (7 instead of 8 unknowns per separator column). Partial pivoting copes with the small `p/λ` diagonal:
 //! every factorisation is checked by a solve with a known solution
 //! ([`crate::SolverError::Singular`] if it fails), which passes up to `K/G = 10⁹`.
 //!
@@ -87,7 +89,7 @@
 //! carries 4× the unknowns of the scalar solver's and the factorisation costs about what the
 //! scalar solver needs for a grid twice as fine. Measured single-threaded (assembly,
 //! factorisation with its check, one solve; [`crate::wave::bench_navier_3d`], busy 2-core
-//! machine): 16³ 6.5 s and 0.7 GB peak, 24³ 79 s and 4.3 GB; 32³ needs more than 16 GB
+//! machine): 16³ 3.9 s and 0.6 GB peak, 24³ 50 s and 4.0 GB; 32³ needs more than 16 GB
 //! (the factorisation ran out of memory under a 16 GB limit). Keep 3-D grids at about 24³
 //! or below; 2-D problems (`nz = 1`) are cheap.
 
@@ -97,7 +99,7 @@ use faer::Par;
 use ndarray::Array3;
 use num_complex::Complex64;
 
-use super::ordering::nested_dissection;
+use super::ordering::{nested_dissection_split, VoxelPart};
 use super::pml::Stretch;
 use super::solver::{check_factorisation, factorise, lu_solve_in_place, parallelism, Numeric, Symbolic};
 use super::stencil::Pattern;
@@ -600,12 +602,20 @@ fn system_matrix(asm: &Assembly, fixed: &[bool]) -> (Pattern, Vec<Complex64>) {
 }
 
 /// Elimination order: fixed unknowns first, then voxel by voxel in nested-dissection order
-/// (within a voxel its low faces `u_z, u_y, u_x`, the outer high faces, then `q`).
+/// (within a voxel its low faces `u_z, u_y, u_x`, the outer high faces, then `q`; the
+/// pressures of one separator layer move ahead, see [`nested_dissection_split`]).
 fn elimination_order(lay: &Layout, fixed: &[bool]) -> Vec<usize> {
     let nvox: usize = lay.shape.iter().product();
-    let mut rank = vec![0; nvox];
-    for (r, v) in nested_dissection(lay.shape, None).into_iter().enumerate() {
-        rank[v] = r;
+    let (mut rank_u, mut rank_p) = (vec![0; nvox], vec![0; nvox]);
+    let items = nested_dissection_split(lay.shape);
+    let nitems = items.len();
+    for (r, (v, part)) in items.into_iter().enumerate() {
+        if part != VoxelPart::Pressure {
+            rank_u[v] = r;
+        }
+        if part != VoxelPart::Displacement {
+            rank_p[v] = r;
+        }
     }
     let mut key = vec![0; lay.len];
     for a in 0..3 {
@@ -616,13 +626,13 @@ fn elimination_order(lay: &Layout, fixed: &[bool]) -> Vec<usize> {
                 owner[a] -= 1;
                 sub = 3 + a;
             }
-            key[lay.u(a, pos)] = rank[lay.voxel(owner)] * 8 + sub;
+            key[lay.u(a, pos)] = rank_u[lay.voxel(owner)] * 8 + sub;
         });
     }
-    for_each_pos(lay.shape, |idx| key[lay.p(idx)] = rank[lay.voxel(idx)] * 8 + 6);
+    for_each_pos(lay.shape, |idx| key[lay.p(idx)] = rank_p[lay.voxel(idx)] * 8 + 6);
     for (k, &f) in key.iter_mut().zip(fixed) {
         if !f {
-            *k += 8 * nvox;
+            *k += 8 * nitems;
         }
     }
     let mut order: Vec<usize> = (0..lay.len).collect();

@@ -14,7 +14,7 @@ use crate::model::phantom::Grid;
 /// K = 2.2 GPa, 60 Hz, 1 mm voxels (shear wavelength ≈ 29 voxels), a PML of `min(16, n/4)`
 /// voxels on every face and a unit z-force density in the central voxel.
 ///
-/// Measured (busy 2-core machine): 16³ 6.5 s and 0.7 GB peak, 24³ 79 s and 4.3 GB;
+/// Measured (busy 2-core machine): 16³ 3.9 s and 0.6 GB peak, 24³ 50 s and 4.0 GB;
 /// 32³ needs more than 16 GB.
 ///
 /// # Panics
