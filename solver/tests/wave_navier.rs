@@ -83,7 +83,8 @@ fn plane_wave(shape: [usize; 3], h: f64, k: [Complex64; 3], pol: [Complex64; 3],
         })
     };
     let d = VectorDirichlet::from_fn(&grid, |i| on_layer_of(shape, i, pinned, 3), value);
-    let p = VectorProblem { medium: &medium, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: Some(d) };
+    let p =
+        VectorProblem { medium: &medium, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: Some(d) };
     let fields = NavierSolver::new(&p).unwrap().solve_fields(&no_force(&grid)).unwrap();
     let u = fields.centres();
     let scale = pol.iter().map(|p| p.norm_sqr()).sum::<f64>().sqrt();
@@ -198,7 +199,8 @@ fn no_locking_in_the_nearly_incompressible_limit() {
     let mut solutions = Vec::new();
     for ratio in [1e6, 1e9] {
         let bulk = ratio * G;
-        let p = VectorProblem { medium: &m, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::absorbing(3), dirichlet: None };
+        let p =
+            VectorProblem { medium: &m, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::absorbing(3), dirichlet: None };
         let fields = NavierSolver::new(&p).unwrap().solve_fields(&f).unwrap();
         let u = fields.centres();
         let div = divergence(&fields, h);
@@ -290,7 +292,13 @@ fn free_face_reflects_a_compressional_wave() {
                 [c(0.0, 0.0), c(0.0, 0.0), ux]
             },
         );
-        let p = VectorProblem { medium: &medium, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: Some(d) };
+        let p = VectorProblem {
+            medium: &medium,
+            bulk_modulus_pa: bulk,
+            omega_rad_per_s: OMEGA,
+            boundary: Boundary::free(),
+            dirichlet: Some(d),
+        };
         let f = NavierSolver::new(&p).unwrap().solve_fields(&no_force(&grid)).unwrap();
         let mut err: f64 = 0.0;
         for y in 1..ny - 1 {
@@ -374,9 +382,18 @@ fn layered_medium_matches_the_scalar_solver() {
     }
     let mut boundary = Boundary::free().with_face(2, 1, FaceCondition::Absorbing);
     boundary.pml_voxels = pml;
-    let sp = ScalarProblem { medium: &m, omega_rad_per_s: OMEGA, boundary: boundary.clone(), dirichlet: Some(Dirichlet::plane(&grid, 2, 0, c(1.0, 0.0))) };
+    let sp = ScalarProblem {
+        medium: &m,
+        omega_rad_per_s: OMEGA,
+        boundary: boundary.clone(),
+        dirichlet: Some(Dirichlet::plane(&grid, 2, 0, c(1.0, 0.0))),
+    };
     let us = ScalarSolver::new(&sp).unwrap().solve(&zeros(&grid)).unwrap();
-    let d = VectorDirichlet::from_fn(&grid, |i| i[2] == 0 || i[0] == 0 || i[0] == 3 || i[1] == 0 || i[1] == 3, |i| [c(0.0, 0.0), us[i], c(0.0, 0.0)]);
+    let d = VectorDirichlet::from_fn(
+        &grid,
+        |i| i[2] == 0 || i[0] == 0 || i[0] == 3 || i[1] == 0 || i[1] == 3,
+        |i| [c(0.0, 0.0), us[i], c(0.0, 0.0)],
+    );
     let vp = VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary, dirichlet: Some(d) };
     let uv = NavierSolver::new(&vp).unwrap().solve(&no_force(&grid)).unwrap();
     let scale = us.iter().map(|v| v.norm()).fold(0.0, f64::max);
@@ -389,7 +406,8 @@ fn layered_medium_matches_the_scalar_solver() {
     // The wave does reach the layer and the PML attenuates it; the stiff layer has the longer
     // wavelength (slower phase advance per voxel, k ∝ 1/√G).
     assert!(us[[2, 2, 25]].norm() > 0.1 && us[[2, 2, nx - 1]].norm() < 0.05 * us[[2, 2, 25]].norm());
-    let phase_rate = |x0: usize, x1: usize| (x0..x1).map(|x| (uv[1][[2, 2, x]] / uv[1][[2, 2, x + 1]]).arg()).sum::<f64>() / (x1 - x0) as f64;
+    let phase_rate =
+        |x0: usize, x1: usize| (x0..x1).map(|x| (uv[1][[2, 2, x]] / uv[1][[2, 2, x + 1]]).arg()).sum::<f64>() / (x1 - x0) as f64;
     let (soft, stiff) = (phase_rate(2, 10), phase_rate(13, 19));
     println!("phase per voxel: soft {soft:.4}, stiff {stiff:.4}, ratio {:.3}", soft / stiff);
     assert!(stiff > 0.0 && soft > 1.3 * stiff, "soft {soft}, stiff {stiff}");
@@ -430,7 +448,8 @@ fn bad_input_errors() {
         Err(SolverError::Shape(m)) => assert!(m.contains("VectorDirichlet values[1]"), "{m}"),
         other => panic!("expected a shape error, got {other:?}"),
     }
-    let p = VectorProblem { medium: &good, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary: Boundary::fixed(), dirichlet: None };
+    let p =
+        VectorProblem { medium: &good, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary: Boundary::fixed(), dirichlet: None };
     let s = NavierSolver::new(&p).unwrap();
     let mut f = no_force(&grid);
     f[2] = Array3::zeros((4, 5, 7));

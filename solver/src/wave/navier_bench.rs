@@ -15,7 +15,7 @@ use crate::model::phantom::Grid;
 /// voxels on every face and a unit z-force density in the central voxel.
 ///
 /// Measured (busy 2-core machine): 16³ 3.9 s and 0.6 GB peak, 24³ 50 s and 4.0 GB;
-/// 32³ needs more than 16 GB.
+/// 32³ needs more than 18 GB (out of memory under an 18 GB address-space limit).
 ///
 /// # Panics
 /// If `n < 4` or the factorisation fails (out of memory).

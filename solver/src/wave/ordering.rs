@@ -129,7 +129,8 @@ mod tests {
                 }
             }
             assert!(u.iter().chain(&p).all(|&c| c == 1));
-            let plain: Vec<usize> = nested_dissection_split(shape).into_iter().filter(|&(_, part)| part != VoxelPart::Pressure).map(|(v, _)| v).collect();
+            let plain: Vec<usize> =
+                nested_dissection_split(shape).into_iter().filter(|&(_, part)| part != VoxelPart::Pressure).map(|(v, _)| v).collect();
             assert_eq!(plain.len(), n);
         }
     }
