@@ -88,8 +88,9 @@
 //! errors of that check (6·7·8 voxels, PML): displacements ~1e-14 for `K/G` from 10 to 10¹²;
 //! pressures ~1e-13 with a free face. In a sealed box (every face clamped or absorbing, or a
 //! closed Dirichlet surface) the constant pressure is set by `p/λ` alone (the hydrostatic
-//! mode, condition ~ `K/G` in that one direction): pressure error 1e-10 at `K/G = 10⁶`, 6e-8
-//! at 10⁹; at 10¹² the check fails and the system is reported singular. Tissue: `K/G ~ 10⁶`.
+//! mode, condition ~ `K/G` in that one direction): pressure error ~3e-10 at `K/G = 10⁶`,
+//! ~3e-7 at 10⁹; at 10¹² the check fails and the system is reported singular. Tissue:
+//! `K/G ~ 10⁶`.
 //!
 //! Cost: about 4 unknowns per voxel (3 displacement faces and a pressure), so a separator
 //! carries 4× the unknowns of the scalar solver's and the factorisation costs about what the
