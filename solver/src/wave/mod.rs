@@ -77,6 +77,8 @@ mod bench;
 mod gradient;
 mod iterative;
 mod multigrid;
+mod navier;
+mod navier_bench;
 mod ordering;
 mod pml;
 mod solver;
@@ -92,6 +94,8 @@ pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_itera
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
 pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
 pub use multigrid::{Prolongation, Smoother};
+pub use navier::{NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
+pub use navier_bench::bench_navier_3d;
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};
 pub use solver::{solve_frequencies, ScalarSolver};
 

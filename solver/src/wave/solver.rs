@@ -28,7 +28,7 @@ const SINGULAR_CHECK_TOLERANCE: f64 = 1e-6;
 /// Symbolic analysis of one sparsity pattern: the fill-reducing column order (geometric nested
 /// dissection) and the supernodal structure of the LU factors.
 #[derive(Debug)]
-struct Symbolic {
+pub(crate) struct Symbolic {
     pattern: Pattern,
     col_perm_fwd: Vec<usize>,
     col_perm_inv: Vec<usize>,
@@ -37,9 +37,15 @@ struct Symbolic {
 
 impl Symbolic {
     fn new(pattern: Pattern, shape: [usize; 3], dirichlet: Option<&[bool]>) -> Result<Arc<Self>> {
+        Self::with_order(pattern, nested_dissection(shape, dirichlet))
+    }
+
+    /// Symbolic analysis of a square matrix with a structurally symmetric `pattern` (CSC, sorted
+    /// row indices), eliminating the columns in the order `col_perm_fwd` (a permutation:
+    /// `col_perm_fwd[k]` is the k-th column eliminated).
+    pub(crate) fn with_order(pattern: Pattern, col_perm_fwd: Vec<usize>) -> Result<Arc<Self>> {
         let n = pattern.nrows;
         let a = SymbolicSparseColMatRef::new_checked(n, n, &pattern.col_ptr, None, &pattern.row_idx);
-        let col_perm_fwd = nested_dissection(shape, dirichlet);
         let mut col_perm_inv = vec![0; n];
         for (k, &i) in col_perm_fwd.iter().enumerate() {
             col_perm_inv[i] = k;
@@ -71,14 +77,14 @@ impl Symbolic {
 
 /// Numeric LU factors and the row pivoting permutation.
 #[derive(Debug)]
-struct Numeric {
+pub(crate) struct Numeric {
     lu: SupernodalLu<usize, Complex64>,
     row_perm_fwd: Vec<usize>,
     row_perm_inv: Vec<usize>,
 }
 
 impl Numeric {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { lu: SupernodalLu::new(), row_perm_fwd: Vec::new(), row_perm_inv: Vec::new() }
     }
 }
@@ -126,7 +132,7 @@ impl std::fmt::Debug for ScalarSolver {
 }
 
 /// faer parallelism for `threads` (0 = the current rayon pool, 1 = sequential).
-fn parallelism(threads: usize) -> Par {
+pub(crate) fn parallelism(threads: usize) -> Par {
     if threads == 1 {
         Par::Seq
     } else {
@@ -221,41 +227,11 @@ impl ScalarSolver {
 
     /// Solve `K x = b` (or `Kᴴ x = b` when `adjoint`) in place with the factorisation.
     pub(crate) fn lu_solve_in_place(&self, b: &mut [Complex64], adjoint: bool) -> Result<()> {
-        let n = self.len();
-        let Some(num) = &self.numeric else {
-            return Err(SolverError::invalid("wave solver", "not factorised", "a successful refactor before solving"));
-        };
-        let row_perm = PermRef::new_checked(&num.row_perm_fwd, &num.row_perm_inv, n);
-        let col_perm = self.symbolic.col_perm();
-        let mut mem = MemBuffer::new(solve_in_place_scratch::<usize, Complex64>(n, 1, self.par));
-        let stack = MemStack::new(&mut mem);
-        let rhs = MatMut::from_column_major_slice_mut(b, n, 1);
-        if adjoint {
-            num.lu.solve_transpose_in_place_with_conj(row_perm, col_perm, Conj::Yes, rhs, self.par, stack);
-        } else {
-            num.lu.solve_in_place_with_conj(row_perm, col_perm, Conj::No, rhs, self.par, stack);
-        }
-        Ok(())
+        lu_solve_in_place(&self.symbolic, self.numeric.as_ref(), self.par, b, adjoint)
     }
 
-    /// Solve `K x = K x₀` for a fixed pseudo-random `x₀` and compare: a (numerically)
-    /// singular system gives a large error or non-finite values.
     fn check_factorisation(&self, values: &[Complex64]) -> Result<()> {
-        let x0: Vec<Complex64> = (0..self.len())
-            .map(|i| {
-                let t = i as f64;
-                Complex64::new((0.7 * t + 0.3).sin() + 1.5, (1.3 * t + 0.1).cos())
-            })
-            .collect();
-        let mut x = self.symbolic.pattern.matvec(values, &x0);
-        self.lu_solve_in_place(&mut x, false)?;
-        let (num, den) = x.iter().zip(&x0).fold((0.0, 0.0), |(n, d), (a, b)| (n + (a - b).norm_sqr(), d + b.norm_sqr()));
-        let err = (num / den).sqrt();
-        if err.is_finite() && err <= SINGULAR_CHECK_TOLERANCE {
-            Ok(())
-        } else {
-            Err(singular(format!("the check solve has relative error {err:.1e}")))
-        }
+        check_factorisation(&self.symbolic, self.numeric.as_ref(), self.par, values)
     }
 
     /// Solve `A u = f`: `source` is the source density `f` (same units as the operator times m);
@@ -327,6 +303,52 @@ impl ScalarSolver {
     }
 }
 
+/// Solve `K x = b` (or `Kᴴ x = b` when `adjoint`) in place with the factors `numeric` of the
+/// matrix analysed by `symbolic` (`None`: not factorised, an error).
+pub(crate) fn lu_solve_in_place(
+    symbolic: &Symbolic,
+    numeric: Option<&Numeric>,
+    par: Par,
+    b: &mut [Complex64],
+    adjoint: bool,
+) -> Result<()> {
+    let n = symbolic.pattern.nrows;
+    let Some(num) = numeric else {
+        return Err(SolverError::invalid("wave solver", "not factorised", "a successful refactor before solving"));
+    };
+    let row_perm = PermRef::new_checked(&num.row_perm_fwd, &num.row_perm_inv, n);
+    let col_perm = symbolic.col_perm();
+    let mut mem = MemBuffer::new(solve_in_place_scratch::<usize, Complex64>(n, 1, par));
+    let stack = MemStack::new(&mut mem);
+    let rhs = MatMut::from_column_major_slice_mut(b, n, 1);
+    if adjoint {
+        num.lu.solve_transpose_in_place_with_conj(row_perm, col_perm, Conj::Yes, rhs, par, stack);
+    } else {
+        num.lu.solve_in_place_with_conj(row_perm, col_perm, Conj::No, rhs, par, stack);
+    }
+    Ok(())
+}
+
+/// Solve `K x = K x₀` for a fixed pseudo-random `x₀` and compare: a (numerically)
+/// singular system gives a large error or non-finite values.
+pub(crate) fn check_factorisation(symbolic: &Symbolic, numeric: Option<&Numeric>, par: Par, values: &[Complex64]) -> Result<()> {
+    let x0: Vec<Complex64> = (0..symbolic.pattern.nrows)
+        .map(|i| {
+            let t = i as f64;
+            Complex64::new((0.7 * t + 0.3).sin() + 1.5, (1.3 * t + 0.1).cos())
+        })
+        .collect();
+    let mut x = symbolic.pattern.matvec(values, &x0);
+    lu_solve_in_place(symbolic, numeric, par, &mut x, false)?;
+    let (num, den) = x.iter().zip(&x0).fold((0.0, 0.0), |(n, d), (a, b)| (n + (a - b).norm_sqr(), d + b.norm_sqr()));
+    let err = (num / den).sqrt();
+    if err.is_finite() && err <= SINGULAR_CHECK_TOLERANCE {
+        Ok(())
+    } else {
+        Err(singular(format!("the check solve has relative error {err:.1e}")))
+    }
+}
+
 fn singular(detail: String) -> SolverError {
     SolverError::Singular(format!(
         "the wave operator's LU factorisation failed ({detail}); ω must not be a resonance of a lossless medium \
@@ -335,8 +357,9 @@ fn singular(detail: String) -> SolverError {
 }
 
 /// Numeric LU of the matrix with `values` on the pattern of `symbolic`, into `numeric`
-/// (whose buffers are reused).
-fn factorise(symbolic: &Symbolic, values: &[Complex64], par: Par, numeric: &mut Numeric) -> Result<()> {
+/// (whose buffers are reused). The matrix must be complex symmetric (`A = Aᵀ`): it is passed
+/// to faer as its own transpose.
+pub(crate) fn factorise(symbolic: &Symbolic, values: &[Complex64], par: Par, numeric: &mut Numeric) -> Result<()> {
     let p = &symbolic.pattern;
     let n = p.nrows;
     let sym = SymbolicSparseColMatRef::new_checked(n, n, &p.col_ptr, None, &p.row_idx);
