@@ -8,6 +8,7 @@
 //! its unit. Conventions are written down in `docs/physics.md` of the repository.
 
 pub mod bloch;
+pub mod classic;
 pub mod error;
 pub mod model;
 pub mod parallel;

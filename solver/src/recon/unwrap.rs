@@ -23,20 +23,21 @@ pub fn wrap(x: f64) -> f64 {
     }
 }
 
-struct Dct3d {
+/// Fast Neumann Poisson solver on the full grid (DCT-II / DCT-III, rustdct).
+pub(crate) struct Dct3d {
     shape: [usize; 3],
     eig: Array3<f64>,
 }
 
 impl Dct3d {
-    fn new(shape: [usize; 3]) -> Self {
+    pub(crate) fn new(shape: [usize; 3]) -> Self {
         let e = |n: usize, k: usize| 2.0 - 2.0 * (PI * k as f64 / n as f64).cos();
         let eig = Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(a, b, c)| e(shape[0], a) + e(shape[1], b) + e(shape[2], c));
         Self { shape, eig }
     }
 
     /// Solve `L x = r` for the Neumann graph Laplacian (zero-mean solution).
-    fn solve(&self, r: &Array3<f64>) -> Array3<f64> {
+    pub(crate) fn solve(&self, r: &Array3<f64>) -> Array3<f64> {
         let mut x = r.clone();
         let mut planner = DctPlanner::new();
         for ax in 0..3 {
@@ -74,7 +75,7 @@ impl Dct3d {
 /// Apply the masked graph Laplacian `(Aψ)_i = Σ_j w_ij (ψ_i − ψ_j)`; with
 /// `wrapped` it returns the right-hand side `Σ_j w_ij W(ψ_i − ψ_j)` instead.
 /// An edge has weight 1 when both of its voxels are in the mask.
-fn masked_laplacian(x: &Array3<f64>, mask: &Array3<bool>, wrapped: bool) -> Array3<f64> {
+pub(crate) fn masked_laplacian(x: &Array3<f64>, mask: &Array3<bool>, wrapped: bool) -> Array3<f64> {
     let sh = x.shape();
     let (nz, ny, nx) = (sh[0], sh[1], sh[2]);
     let xs = x.as_slice().expect("standard layout");

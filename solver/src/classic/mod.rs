@@ -1,0 +1,62 @@
+//! Classic MRE reconstruction: phase unwrapping, wave extraction, filtering and the
+//! direct inversions AHI and MDEV.
+//!
+//! Conventions as in the rest of the crate: time dependence `e^{iωt}`, arrays
+//! `[nz, ny, nx]` (an axis of length 1 has no derivative, so 2-D data is `nz = 1`), SI units.
+//!
+//! Pipeline: wrapped phase images `[noffsets, nz, ny, nx]` →
+//! [`wave_from_phase`] (Laplacian unwrapping per offset, temporal first harmonic, division by
+//! the motion-encoding efficiency) → complex displacement (m) → [`filter_wave`] → [`ahi`] or
+//! [`mdev`] → [`Elastogram`].
+
+mod filter;
+mod inversion;
+mod laplacian;
+mod phase;
+
+pub use filter::{filter_wave, Filter};
+pub use inversion::{ahi, bench_mdev, mdev};
+pub use phase::{laplacian_unwrap, wave_from_phase};
+
+use ndarray::Array3;
+
+use crate::error::{Result, SolverError};
+
+/// Stiffness maps of one inversion (NaN outside the mask / where undefined), Pa and rad.
+#[derive(Debug, Clone)]
+pub struct Elastogram {
+    /// Storage modulus G', Pa.
+    pub storage_modulus_pa: Array3<f64>,
+    /// Loss modulus G'', Pa.
+    pub loss_modulus_pa: Array3<f64>,
+    /// Magnitude |G*|, Pa.
+    pub abs_modulus_pa: Array3<f64>,
+    /// Phase angle φ = arg G* (rad, in [0, π] for a dissipative medium).
+    pub phase_angle_rad: Array3<f64>,
+}
+
+impl Elastogram {
+    /// All-NaN maps of the given shape.
+    pub(crate) fn nan(shape: (usize, usize, usize)) -> Self {
+        let nan = Array3::from_elem(shape, f64::NAN);
+        Self { storage_modulus_pa: nan.clone(), loss_modulus_pa: nan.clone(), abs_modulus_pa: nan.clone(), phase_angle_rad: nan }
+    }
+}
+
+/// `value` must be positive and finite.
+pub(crate) fn check_positive(name: &str, value: f64, unit: &str) -> Result<()> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(SolverError::invalid(name, value, format!("a positive finite value in {unit}")))
+    }
+}
+
+/// Voxel sizes `[dz, dy, dx]` must be positive and finite.
+pub(crate) fn check_voxel_size(voxel_size_m: [f64; 3]) -> Result<()> {
+    if voxel_size_m.iter().all(|&h| h > 0.0 && h.is_finite()) {
+        Ok(())
+    } else {
+        Err(SolverError::invalid("voxel_size_m", format!("{voxel_size_m:?}"), "positive finite sizes [dz, dy, dx] in m"))
+    }
+}
