@@ -80,9 +80,8 @@ pub fn filter_wave(u: &Array3<Complex64>, voxel_size_m: [f64; 3], f: &Filter) ->
     let sh = [u.shape()[0], u.shape()[1], u.shape()[2]];
     let padded = sh.map(|n| if n > 1 { 2 * n } else { 1 });
     let mirror = |i: usize, n: usize| if i < n { i } else { 2 * n - 1 - i };
-    let mut a = Array3::from_shape_fn((padded[0], padded[1], padded[2]), |(i, j, k)| {
-        u[[mirror(i, sh[0]), mirror(j, sh[1]), mirror(k, sh[2])]]
-    });
+    let mut a =
+        Array3::from_shape_fn((padded[0], padded[1], padded[2]), |(i, j, k)| u[[mirror(i, sh[0]), mirror(j, sh[1]), mirror(k, sh[2])]]);
     let mut planner = FftPlanner::<f64>::new();
     transform(&mut a, &mut planner, false);
     // Frequencies per axis, cycles/m.

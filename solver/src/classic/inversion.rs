@@ -3,6 +3,8 @@
 
 use std::f64::consts::PI;
 
+use std::borrow::Cow;
+
 use ndarray::{Array3, Array4, ArrayView3, ArrayView4, Axis};
 use num_complex::Complex64;
 use rayon::prelude::*;
@@ -30,13 +32,20 @@ fn check_waves(label: &str, waves: &ArrayView4<Complex64>, mask: &Array3<bool>) 
 
 /// Evaluate `f` at every voxel of `shape`, in parallel over z slices (the result does not
 /// depend on the number of threads: every voxel is computed by the same sequential code).
-fn per_voxel(shape: [usize; 3], f: impl Fn([usize; 3]) -> Complex64 + Sync) -> Array3<Complex64> {
-    let [nz, ny, nx] = shape;
-    let slices: Vec<Vec<Complex64>> = (0..nz)
-        .into_par_iter()
-        .map(|iz| (0..ny * nx).map(|i| f([iz, i / nx, i % nx])).collect())
-        .collect();
+/// `f` takes the flat (standard-layout) index of the voxel.
+fn per_voxel(mask: &Array3<bool>, f: impl Fn(usize) -> Complex64 + Sync) -> Array3<Complex64> {
+    let (nz, ny, nx) = mask.dim();
+    let plane = ny * nx;
+    let slices: Vec<Vec<Complex64>> = (0..nz).into_par_iter().map(|iz| (iz * plane..(iz + 1) * plane).map(&f).collect()).collect();
     Array3::from_shape_vec((nz, ny, nx), slices.concat()).expect("shape")
+}
+
+/// The data of `u` in standard (row-major) order, borrowed when it already is.
+fn contiguous(u: ArrayView3<'_, Complex64>) -> Cow<'_, [Complex64]> {
+    match u.to_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(u.iter().copied().collect()),
+    }
 }
 
 /// Elastogram of a complex-modulus map (NaN stays NaN).
@@ -67,28 +76,22 @@ const NAN: Complex64 = Complex64::new(f64::NAN, f64::NAN);
 ///
 /// # Errors
 /// Shape mismatches, no component, non-positive `omega`, `density` or voxel size, NaN in `waves`.
-pub fn ahi(
-    waves: ArrayView4<Complex64>,
-    mask: &Array3<bool>,
-    voxel_size_m: [f64; 3],
-    omega: f64,
-    density: f64,
-) -> Result<Elastogram> {
+pub fn ahi(waves: ArrayView4<Complex64>, mask: &Array3<bool>, voxel_size_m: [f64; 3], omega: f64, density: f64) -> Result<Elastogram> {
     check_positive("omega_rad_per_s", omega, "rad/s")?;
     check_positive("density_kg_m3", density, "kg/m³")?;
     check_voxel_size(voxel_size_m)?;
     check_waves("waves", &waves, mask)?;
-    let shape = [mask.shape()[0], mask.shape()[1], mask.shape()[2]];
-    let stencil = Stencil::new(shape, voxel_size_m);
-    let comps: Vec<ArrayView3<Complex64>> = waves.axis_iter(Axis(0)).collect();
+    let stencil = Stencil::new(mask, voxel_size_m);
+    let owned: Vec<Cow<[Complex64]>> = waves.axis_iter(Axis(0)).map(contiguous).collect();
+    let comps: Vec<&[Complex64]> = owned.iter().map(|u| &u[..]).collect();
     let rw2 = density * omega * omega;
-    let g = per_voxel(shape, |idx| {
+    let g = per_voxel(mask, |i| {
         let (mut num, mut den) = (Complex64::new(0.0, 0.0), 0.0);
         for u in &comps {
-            let Some(lap) = stencil.apply(u, mask, idx) else { return NAN };
+            let Some(lap) = stencil.apply(u, i) else { return NAN };
             let w = lap.norm();
             if w > 0.0 {
-                num += w * (-rw2 * u[idx] / lap);
+                num += w * (-rw2 * u[i] / lap);
                 den += w;
             }
         }
@@ -129,15 +132,15 @@ pub fn mdev(waves: &[(f64, ArrayView4<Complex64>)], mask: &Array3<bool>, voxel_s
         check_positive(&format!("omega_rad_per_s[frequency {f}]"), *omega, "rad/s")?;
         check_waves(&format!("waves[frequency {f}]"), w, mask)?;
     }
-    let shape = [mask.shape()[0], mask.shape()[1], mask.shape()[2]];
-    let stencil = Stencil::new(shape, voxel_size_m);
-    let comps: Vec<(f64, ArrayView3<Complex64>)> =
-        waves.iter().flat_map(|(omega, w)| w.axis_iter(Axis(0)).map(move |u| (omega * omega, u))).collect();
-    let g = per_voxel(shape, |idx| {
+    let stencil = Stencil::new(mask, voxel_size_m);
+    let owned: Vec<(f64, Cow<[Complex64]>)> =
+        waves.iter().flat_map(|(omega, w)| w.axis_iter(Axis(0)).map(move |u| (omega * omega, contiguous(u)))).collect();
+    let comps: Vec<(f64, &[Complex64])> = owned.iter().map(|(w2, u)| (*w2, &u[..])).collect();
+    let g = per_voxel(mask, |i| {
         let (mut amp, mut curv, mut re, mut prod) = (0.0, 0.0, 0.0, 0.0);
-        for (w2, u) in &comps {
-            let Some(lap) = stencil.apply(u, mask, idx) else { return NAN };
-            let v = u[idx];
+        for &(w2, u) in &comps {
+            let Some(lap) = stencil.apply(u, i) else { return NAN };
+            let v = u[i];
             let (lu, lv) = (v.norm(), lap.norm());
             amp += w2 * lu;
             curv += lv;

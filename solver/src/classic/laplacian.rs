@@ -1,48 +1,52 @@
-//! Fourth-order Laplacian at one voxel, restricted to a mask (the stencil of
-//! [`crate::recon::ahi::algebraic_helmholtz`]).
+//! Fourth-order Laplacian restricted to a mask (the stencil of
+//! [`crate::recon::ahi::algebraic_helmholtz`]), on contiguous `[nz, ny, nx]` data.
 
-use ndarray::{Array3, ArrayView3};
+use ndarray::Array3;
 use num_complex::Complex64;
 
 /// Stencil `[-1, 16, -30, 16, -1] / 12h²` along every axis longer than 4 voxels.
 pub(crate) struct Stencil {
-    /// Axes the Laplacian differentiates along.
-    axes: Vec<usize>,
-    /// `1 / (12 h²)` per axis, 1/m².
-    scale: [f64; 3],
-    shape: [usize; 3],
+    /// `(stride, 1/(12h²) in 1/m²)` per differentiated axis (standard layout).
+    axes: Vec<(usize, f64)>,
+    /// True where the voxel and its whole stencil lie inside the mask and the grid.
+    valid: Vec<bool>,
 }
 
-const WEIGHTS: [(i64, f64); 5] = [(-2, -1.0), (-1, 16.0), (0, -30.0), (1, 16.0), (2, -1.0)];
-
 impl Stencil {
-    pub(crate) fn new(shape: [usize; 3], voxel_size_m: [f64; 3]) -> Self {
-        let axes = (0..3).filter(|&a| shape[a] > 4).collect();
-        Self { axes, scale: voxel_size_m.map(|h| 1.0 / (12.0 * h * h)), shape }
+    pub(crate) fn new(mask: &Array3<bool>, voxel_size_m: [f64; 3]) -> Self {
+        let sh = [mask.shape()[0], mask.shape()[1], mask.shape()[2]];
+        let strides = [sh[1] * sh[2], sh[2], 1];
+        let diff: Vec<usize> = (0..3).filter(|&a| sh[a] > 4).collect();
+        let valid = mask
+            .indexed_iter()
+            .map(|((z, y, x), &m)| {
+                let idx = [z, y, x];
+                m && diff.iter().all(|&a| {
+                    idx[a] >= 2
+                        && idx[a] + 2 < sh[a]
+                        && (0..5).all(|o| {
+                            let mut n = idx;
+                            n[a] = idx[a] + o - 2;
+                            mask[n]
+                        })
+                })
+            })
+            .collect();
+        let axes = diff.iter().map(|&a| (strides[a], 1.0 / (12.0 * voxel_size_m[a] * voxel_size_m[a]))).collect();
+        Self { axes, valid }
     }
 
-    /// `∇²u` at `idx` (1/m² times the unit of `u`), or None when `idx` or a stencil point is
-    /// outside the mask or the grid.
+    /// `∇²u` (1/m² times the unit of `u`) at flat index `i` of the standard-layout data `u`,
+    /// or None where the stencil leaves the mask.
     #[inline]
-    pub(crate) fn apply(&self, u: &ArrayView3<Complex64>, mask: &Array3<bool>, idx: [usize; 3]) -> Option<Complex64> {
-        if !mask[idx] {
+    pub(crate) fn apply(&self, u: &[Complex64], i: usize) -> Option<Complex64> {
+        if !self.valid[i] {
             return None;
         }
         let mut lap = Complex64::new(0.0, 0.0);
-        for &a in &self.axes {
-            if idx[a] < 2 || idx[a] + 2 >= self.shape[a] {
-                return None;
-            }
-            let mut acc = Complex64::new(0.0, 0.0);
-            for (off, w) in WEIGHTS {
-                let mut n = idx;
-                n[a] = (idx[a] as i64 + off) as usize;
-                if !mask[n] {
-                    return None;
-                }
-                acc += u[n] * w;
-            }
-            lap += acc * self.scale[a];
+        for &(s, scale) in &self.axes {
+            let acc = (u[i - s] + u[i + s]) * 16.0 - (u[i - 2 * s] + u[i + 2 * s]) - u[i] * 30.0;
+            lap += acc * scale;
         }
         Some(lap)
     }
