@@ -38,6 +38,12 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// The recommended default: a Gaussian of σ = 2 voxels, `voxel_size_m` being the in-plane
+    /// voxel size (m).
+    pub fn recommended(voxel_size_m: f64) -> Self {
+        Filter::Gaussian { sigma_m: 2.0 * voxel_size_m }
+    }
+
     /// Check the parameters.
     pub fn validate(&self) -> Result<()> {
         match *self {

@@ -16,7 +16,7 @@ mod phase;
 
 pub use filter::{filter_wave, Filter};
 pub use inversion::{ahi, bench_mdev, mdev};
-pub use phase::{laplacian_unwrap, wave_from_phase};
+pub use phase::{laplacian_phase, laplacian_unwrap, wave_from_phase};
 
 use ndarray::Array3;
 

@@ -23,16 +23,11 @@ use crate::recon::unwrap::{masked_laplacian, Dct3d};
 /// chosen to bring the mean into (−π, π]: the result is then exactly the true phase up to one
 /// multiple of 2π. NaN in the input gives an unusable result (the caller checks).
 pub fn laplacian_unwrap(phase: &Array3<f64>) -> Array3<f64> {
-    let phase = phase.as_standard_layout().into_owned();
-    let sh = phase.shape();
-    let mask = Array3::from_elem(phase.raw_dim(), true);
-    // Graph Laplacian L = −∇² (positive semi-definite), applied with wrapped differences.
-    let rhs = masked_laplacian(&phase, &mask, true);
-    let psi = Dct3d::new([sh[0], sh[1], sh[2]]).solve(&rhs);
+    let psi = laplacian_phase(phase);
     // Best constant shift: circular mean of φ − ψ.
-    let (s, c) = Zip::from(&phase).and(&psi).fold((0.0, 0.0), |(s, c), &p, &q| (s + (p - q).sin(), c + (p - q).cos()));
+    let (s, c) = Zip::from(phase).and(&psi).fold((0.0, 0.0), |(s, c), &p, &q| (s + (p - q).sin(), c + (p - q).cos()));
     let shift = s.atan2(c);
-    let mut out = phase;
+    let mut out = phase.as_standard_layout().into_owned();
     Zip::from(&mut out).and(&psi).for_each(|o, &q| *o += 2.0 * PI * ((q + shift - *o) / (2.0 * PI)).round());
     let n = out.len().max(1) as f64;
     let turns = (out.sum() / n / (2.0 * PI)).round();
@@ -40,6 +35,19 @@ pub fn laplacian_unwrap(phase: &Array3<f64>) -> Array3<f64> {
         out.mapv_inplace(|v| v - 2.0 * PI * turns);
     }
     out
+}
+
+/// The Poisson step of [`laplacian_unwrap`] alone: the solution ψ (rad, zero mean) of
+/// `∇²ψ = Im(e^{−iφ} ∇² e^{iφ})` with Neumann boundaries, before snapping to `φ + 2πn`.
+/// Equal to the true phase up to a constant where neighbouring true differences stay below π;
+/// a smooth, least-squares estimate elsewhere (noise, undersampled wraps).
+pub fn laplacian_phase(phase: &Array3<f64>) -> Array3<f64> {
+    let phase = phase.as_standard_layout().into_owned();
+    let sh = phase.shape();
+    let mask = Array3::from_elem(phase.raw_dim(), true);
+    // Graph Laplacian L = −∇² (positive semi-definite), applied with wrapped differences.
+    let rhs = masked_laplacian(&phase, &mask, true);
+    Dct3d::new([sh[0], sh[1], sh[2]]).solve(&rhs)
 }
 
 /// Complex displacement `U` (m, `[nz, ny, nx]`) from wrapped phase images `phase`
