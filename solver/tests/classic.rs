@@ -84,6 +84,25 @@ fn laplacian_unwrap_recovers_gaussian_bumps_2d_and_3d() {
 }
 
 #[test]
+fn laplacian_unwrap_tolerates_noise() {
+    // 20 wraps (largest step 1.7 rad) plus Gaussian phase noise of 0.3 rad: every voxel exact.
+    // (Measured: with 0.8 rad of noise only 26 % of the voxels come out exact.)
+    let truth = Array3::from_shape_fn((1, 128, 128), |(_, y, x)| {
+        let r2 = (y as f64 - 64.0).powi(2) + (x as f64 - 64.0).powi(2);
+        40.0 * PI * (-r2 / (2.0 * 45.0f64.powi(2))).exp()
+    });
+    let mut rng = Normal(3);
+    let noisy = truth.mapv(|t| t + 0.3 * rng.sample());
+    let un = laplacian_unwrap(&noisy.mapv(wrap));
+    // Fraction of voxels equal to the noisy true phase up to the common 2π multiple.
+    let offsets: Vec<f64> = un.iter().zip(&noisy).map(|(u, t)| ((u - t) / (2.0 * PI)).round()).collect();
+    let common = median(offsets.clone());
+    let good = offsets.iter().filter(|&&o| o == common).count() as f64 / offsets.len() as f64;
+    println!("noisy unwrap: {:.3} % of voxels exact", 100.0 * good);
+    assert!(good > 0.99, "{good}");
+}
+
+#[test]
 fn wave_from_phase_recovers_the_first_harmonic_with_4_and_8_offsets() {
     let (ny, nx, h) = (48, 64, 1e-3);
     // Two wavelengths of 32 voxels along x, damped along y.
