@@ -2,8 +2,9 @@
 
 use std::f64::consts::PI;
 
-use ndarray::{Array3, Axis};
+use ndarray::Array3;
 use num_complex::Complex64;
+use rayon::prelude::*;
 use rustfft::FftPlanner;
 
 use crate::error::{Result, SolverError};
@@ -92,7 +93,7 @@ pub fn filter_wave(u: &Array3<Complex64>, voxel_size_m: [f64; 3], f: &Filter) ->
     let mut a =
         Array3::from_shape_fn((padded[0], padded[1], padded[2]), |(i, j, k)| u[[mirror(i, sh[0]), mirror(j, sh[1]), mirror(k, sh[2])]]);
     let mut planner = FftPlanner::<f64>::new();
-    transform(&mut a, &mut planner, false);
+    a = transform(a, &mut planner, false);
     // Frequencies per axis, cycles/m.
     let freq = |a: usize, i: usize| {
         let p = padded[a];
@@ -106,23 +107,35 @@ pub fn filter_wave(u: &Array3<Complex64>, voxel_size_m: [f64; 3], f: &Filter) ->
         let fx = if padded[2] > 1 { freq(2, k) } else { 0.0 };
         *v *= f.transfer((fz * fz + fy * fy + fx * fx).sqrt()) * norm;
     }
-    transform(&mut a, &mut planner, true);
+    let a = transform(a, &mut planner, true);
     Ok(a.slice(ndarray::s![..sh[0], ..sh[1], ..sh[2]]).to_owned())
 }
 
-/// In-place FFT (or inverse, unnormalised) along every axis longer than one.
-fn transform(a: &mut Array3<Complex64>, planner: &mut FftPlanner<f64>, inverse: bool) {
+/// FFT (or inverse, unnormalised) along every axis longer than one. Lanes are transformed in
+/// parallel (rayon); each lane is computed by the same code whatever the thread count.
+fn transform(a: Array3<Complex64>, planner: &mut FftPlanner<f64>, inverse: bool) -> Array3<Complex64> {
+    let mut a = a;
     for ax in 0..3 {
         let n = a.shape()[ax];
         if n < 2 {
             continue;
         }
         let fft = if inverse { planner.plan_fft_inverse(n) } else { planner.plan_fft_forward(n) };
-        let mut buf = vec![Complex64::new(0.0, 0.0); n];
-        for mut lane in a.lanes_mut(Axis(ax)) {
-            buf.iter_mut().zip(lane.iter()).for_each(|(b, v)| *b = *v);
-            fft.process(&mut buf);
-            lane.iter_mut().zip(&buf).for_each(|(v, b)| *v = *b);
-        }
+        // Make the axis the last (contiguous) one, transform the lanes, put it back.
+        let perm = match ax {
+            0 => [1, 2, 0],
+            1 => [0, 2, 1],
+            _ => [0, 1, 2],
+        };
+        let mut b = a.permuted_axes(perm).as_standard_layout().into_owned();
+        let lanes_per_task = (4096 / n).max(1);
+        b.as_slice_mut().expect("standard layout").par_chunks_mut(n * lanes_per_task).for_each(|chunk| fft.process(chunk));
+        let inv = match ax {
+            0 => [2, 0, 1],
+            1 => [0, 2, 1],
+            _ => [0, 1, 2],
+        };
+        a = b.permuted_axes(inv);
     }
+    a.as_standard_layout().into_owned()
 }
