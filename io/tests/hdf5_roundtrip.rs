@@ -49,7 +49,7 @@ fn full_data() -> MreData {
         magnitude: Some(magnitude),
         mask: Some(mask),
         labels: Some(labels),
-        noise_std: Some(0.0125),
+        noise_std: Some(vec![0.0125]),
         ground_truth: Some(GroundTruth {
             storage_modulus_pa: Array3::from_elem((nz, ny, nx), 3000.0),
             loss_modulus_pa: Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| 800.0 + (z * 100 + y * 10 + x) as f64),
