@@ -249,7 +249,10 @@ pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
     ] {
         if let Some(a) = a {
             if let Some((index, v)) = first_bad(&a, |c| c.re.is_finite() && c.im.is_finite()) {
-                return Err(invalid(format!("dataset {name}"), format!("contains a non-finite value ({v}) at index {index:?}; NaN and inf are not allowed")));
+                return Err(invalid(
+                    format!("dataset {name}"),
+                    format!("contains a non-finite value ({v}) at index {index:?}; NaN and inf are not allowed"),
+                ));
             }
         }
     }
