@@ -21,6 +21,7 @@ use mre_io::hdf5::{read_mre_data, write_mre_result, H5Error, MreResult, RegionSu
 use mre_solver::recon::{algebraic_helmholtz, centred_ifft, first_harmonic, unwrap_least_squares};
 use ndarray::{s, Array3, Array5, Array6, Axis, Zip};
 use num_complex::Complex64;
+use rayon::prelude::*;
 use tracing::info;
 
 use crate::{exit, CliError};
@@ -218,10 +219,10 @@ fn wave_field(path: &Path, d: &MreData, mask: &Array3<bool>) -> Result<(Array5<C
 fn phase_to_wave(phase: &Array6<f64>, mask: &Array3<bool>, xi: &[Complex64]) -> Array5<Complex64> {
     let (nf, nc, noff, nz, ny, nx) = phase.dim();
     let mut wave = Array5::zeros((nf, nc, nz, ny, nx));
-    for f in 0..nf {
+    for (f, &xi_f) in xi.iter().enumerate().take(nf) {
         for c in 0..nc {
             let unwrapped: Vec<Array3<f64>> =
-                (0..noff).map(|k| unwrap_least_squares(&phase.slice(s![f, c, k, .., .., ..]).to_owned(), mask)).collect();
+                (0..noff).into_par_iter().map(|k| unwrap_least_squares(&phase.slice(s![f, c, k, .., .., ..]).to_owned(), mask)).collect();
             let mut samples = vec![0.0; noff];
             for ((z, y, x), w) in wave.slice_mut(s![f, c, .., .., ..]).indexed_iter_mut() {
                 if !mask[[z, y, x]] {
@@ -230,7 +231,7 @@ fn phase_to_wave(phase: &Array6<f64>, mask: &Array3<bool>, xi: &[Complex64]) -> 
                 for (sample, u) in samples.iter_mut().zip(&unwrapped) {
                     *sample = u[[z, y, x]];
                 }
-                *w = first_harmonic(&samples) / xi[f];
+                *w = first_harmonic(&samples) / xi_f;
             }
         }
     }
