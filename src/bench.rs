@@ -52,6 +52,17 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
             println!("{kernel} n = {n}, 1 thread: {seconds:.3} s ({what})");
         }
     }
+    // Classic inversion: MDEV of 128×128×25 voxels × 3 components × 8 frequencies, all threads.
+    let seconds = mre_solver::classic::bench_mdev();
+    let threads = rayon::current_num_threads();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "kernel": "mdev", "shape": [25, 128, 128], "components": 3, "frequencies": 8, "threads": threads, "seconds": seconds })
+        );
+    } else {
+        println!("mdev 128×128×25 × 3 components × 8 frequencies on {threads} thread(s): {seconds:.3} s");
+    }
     // End to end: the quickstart configuration in memory (no file written).
     let (cfg, src) = RunConfig::parse(QUICKSTART, "configs/quickstart.toml", ".".into(), &[])?;
     let mut built = cfg.build(&src)?;

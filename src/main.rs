@@ -2,6 +2,8 @@
 //! progress bar, and calls the libraries; no physics here.
 
 mod bench;
+mod import;
+mod invert;
 mod launch;
 mod run;
 
@@ -53,6 +55,10 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Invert an mre-data file (AHI, MDEV) into an mre-result file and PNG elastograms.
+    Invert(invert::InvertArgs),
+    /// Convert a MATLAB v7.3 array (MDEV layout) into an mre-data file.
+    Import(import::ImportArgs),
     /// Measure kernel and end-to-end throughput.
     Bench {
         /// One JSON object per line.
@@ -133,6 +139,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Check { config, set }) => run::check(&config, &set),
         Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
+        Some(Command::Invert(args)) => invert::invert(&args),
+        Some(Command::Import(args)) => import::import(&args),
         None => run::run(&cli.run, cli.quiet, &procs),
     };
     match result {

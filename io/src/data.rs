@@ -67,8 +67,9 @@ pub struct MreData {
     pub mask: Option<Array3<u8>>,
     /// `/labels` `[nz, ny, nx]`, 0 = outside.
     pub labels: Option<Array3<u16>>,
-    /// `/noise_std` (scalar).
-    pub noise_std: Option<f64>,
+    /// `/noise_std`: one value (stored as a scalar) or one per frequency
+    /// (`[nf]`), in the units of the primary data.
+    pub noise_std: Option<Vec<f64>>,
     /// `/ground_truth/*`.
     pub ground_truth: Option<GroundTruth>,
     /// `/provenance`.

@@ -49,7 +49,7 @@ fn full_data() -> MreData {
         magnitude: Some(magnitude),
         mask: Some(mask),
         labels: Some(labels),
-        noise_std: Some(0.0125),
+        noise_std: Some(vec![0.0125]),
         ground_truth: Some(GroundTruth {
             storage_modulus_pa: Array3::from_elem((nz, ny, nx), 3000.0),
             loss_modulus_pa: Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| 800.0 + (z * 100 + y * 10 + x) as f64),
@@ -452,4 +452,45 @@ fn reads_label_maps_of_several_integer_types() {
     assert!(msg.contains("dataset /float has type float64, expected an integer type"), "{msg}");
     let msg = read_labels(&path, "/nope/labels").unwrap_err().to_string();
     assert!(msg.contains("data.h5: dataset /nope/labels is missing"), "{msg}");
+}
+
+#[test]
+fn noise_std_is_a_scalar_or_one_value_per_frequency() {
+    let (_dir, path) = tmp();
+    let mut data = minimal_data(1, 3, 3);
+    data.frequencies_hz = vec![30.0, 60.0];
+    let w = data.wave.take().unwrap();
+    data.wave = Some(ndarray::concatenate(ndarray::Axis(0), &[w.view(), w.view()]).unwrap());
+    data.noise_std = Some(vec![0.1, 0.2]);
+    write_mre_data(&path, &data, false).unwrap();
+    assert_eq!(read_mre_data(&path).unwrap().noise_std, Some(vec![0.1, 0.2]));
+    data.noise_std = Some(vec![0.5]);
+    write_mre_data(&path, &data, true).unwrap();
+    let f = hdf5::File::open(&path).unwrap();
+    assert_eq!(f.dataset("noise_std").unwrap().ndim(), 0, "one value is stored as a scalar");
+    drop(f);
+    assert_eq!(read_mre_data(&path).unwrap().noise_std, Some(vec![0.5]));
+    data.noise_std = Some(vec![0.1, 0.2, 0.3]);
+    let msg = write_mre_data(&path, &data, true).unwrap_err().to_string();
+    assert!(msg.contains("/noise_std") && msg.contains("nf = 2"), "{msg}");
+    data.noise_std = Some(vec![0.1, -1.0]);
+    let msg = write_mre_data(&path, &data, true).unwrap_err().to_string();
+    assert!(msg.contains("/noise_std") && msg.contains("-1"), "{msg}");
+}
+
+#[test]
+fn refuses_non_finite_phase_and_zero_frequencies() {
+    let (_dir, path) = tmp();
+    let mut data = minimal_data(1, 3, 3);
+    data.wave = None;
+    data.encoding_efficiency_rad_per_m = vec![1000.0];
+    let mut phase = ndarray::Array6::<f64>::zeros((1, 1, 4, 1, 3, 3));
+    phase[[0, 0, 2, 0, 1, 1]] = f64::NAN;
+    data.phase = Some(phase);
+    let msg = write_mre_data(&path, &data, false).unwrap_err().to_string();
+    assert!(msg.contains("dataset /phase") && msg.contains("[0, 0, 2, 0, 1, 1]"), "{msg}");
+    data.phase.as_mut().unwrap()[[0, 0, 2, 0, 1, 1]] = 0.0;
+    data.frequencies_hz = vec![0.0];
+    let msg = write_mre_data(&path, &data, false).unwrap_err().to_string();
+    assert!(msg.contains("frequencies_hz") && msg.contains("positive"), "{msg}");
 }

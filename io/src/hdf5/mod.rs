@@ -6,6 +6,8 @@
 //!   other tools (h5py, MATLAB v7.3): complex compounds with members `r`/`i`
 //!   or `real`/`imag` in float64 or float32, integer or float attributes,
 //!   fixed- or variable-length strings.
+//! * [`write_mre_result`] / [`read_mre_result`] write and read inversion
+//!   results (mre-result v1).
 //! * [`read_labels`] reads an integer label map from any HDF5 file.
 //!
 //! Every error is an [`H5Error`] whose message names the file, the dataset or
@@ -18,14 +20,18 @@
 
 mod attrs;
 mod complex;
+mod matlab;
 mod read;
+mod result;
 mod time;
 mod validate;
 mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use matlab::{read_matlab_array, MatlabArray};
 pub use read::{read_labels, read_mre_data};
+pub use result::{read_mre_result, write_mre_result, MreResult, RegionSummary, ResultProvenance, RESULT_FORMAT_NAME};
 pub use time::{rfc3339_utc, rfc3339_utc_now};
 pub use write::write_mre_data;
 

@@ -24,8 +24,7 @@ use crate::data::{GroundTruth, MreData, Provenance};
 /// variable-length strings; `/mask` stored as bool, any integer or float
 /// type (non-zero means tissue); `/labels` stored as any integer type, also
 /// 2-D `[ny, nx]`; `/noise_std` as a scalar or one value per frequency
-/// (a per-frequency value that differs between frequencies is reduced to its
-/// maximum, with a warning, since [`MreData`] holds one value).
+/// (`[nf]`, also `[1]`).
 ///
 /// Absent optional items: `density_kg_m3` → 1000, `encoding_phase_rad` →
 /// zeros (one per frequency), `encoding_efficiency_rad_per_m` → empty,
@@ -37,7 +36,8 @@ use crate::data::{GroundTruth, MreData, Provenance};
 /// cannot be opened, is not `format = "mre-data"` version 1, lacks required
 /// acquisition attributes, has a dataset of the wrong type or with axes that
 /// disagree (`nf` with `frequencies_hz`, `ncomp` with `components`, spatial
-/// axes between datasets), or has NaN/inf in `/wave`.
+/// axes between datasets), has zero, negative or non-finite frequencies, or
+/// has NaN/inf in `/wave`, `/phase`, `/images`, `/kspace` or `/noise_std`.
 pub fn read_mre_data(path: &Path) -> Result<MreData, H5Error> {
     let file = open(path)?;
     check_format(path, &file)?;
@@ -130,7 +130,7 @@ pub fn read_labels(path: &Path, dataset: &str) -> Result<Array3<u16>, H5Error> {
 // ------------------------------------------------------------------ helpers --
 
 /// Opens `path` read-only, with an OS error if it does not exist.
-fn open(path: &Path) -> Result<File, H5Error> {
+pub(crate) fn open(path: &Path) -> Result<File, H5Error> {
     fs::metadata(path).map_err(|cause| H5Error::Io { path: path.to_path_buf(), action: "open the file".into(), cause })?;
     File::open(path).map_err(|e| h5err(path, "cannot open as an HDF5 file", e))
 }
@@ -164,7 +164,7 @@ fn check_format(path: &Path, file: &File) -> Result<(), H5Error> {
 
 /// Opens dataset `name` (absolute, e.g. `/ground_truth/loss_modulus_pa`) if
 /// it exists.
-fn optional(path: &Path, g: &Group, name: &str) -> Result<Option<Dataset>, H5Error> {
+pub(crate) fn optional(path: &Path, g: &Group, name: &str) -> Result<Option<Dataset>, H5Error> {
     // Check every prefix: H5Lexists fails on a missing intermediate group.
     let mut prefix = String::new();
     for part in name.split('/').filter(|p| !p.is_empty()) {
@@ -177,11 +177,11 @@ fn optional(path: &Path, g: &Group, name: &str) -> Result<Option<Dataset>, H5Err
     g.dataset(name).map(Some).map_err(|e| h5err(path, format!("cannot open dataset {name}"), e))
 }
 
-fn descriptor(path: &Path, ds: &Dataset, name: &str) -> Result<TypeDescriptor, H5Error> {
+pub(crate) fn descriptor(path: &Path, ds: &Dataset, name: &str) -> Result<TypeDescriptor, H5Error> {
     ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| h5err(path, format!("cannot read the type of dataset {name}"), e))
 }
 
-fn read_error<'a>(path: &'a Path, name: &str) -> impl Fn(::hdf5::Error) -> H5Error + 'a {
+pub(crate) fn read_error<'a>(path: &'a Path, name: &str) -> impl Fn(::hdf5::Error) -> H5Error + 'a {
     let object = format!("cannot read dataset {name}");
     move |e| h5err(path, object.clone(), e)
 }
@@ -198,7 +198,7 @@ fn fix_rank<T, D: Dimension>(path: &Path, name: &str, a: ArrayD<T>) -> Result<Ar
 }
 
 /// Reads a real-valued dataset with axes `lead` + `[nz, ny, nx]` as `f64`.
-fn read_real_array<D: Dimension>(path: &Path, ds: &Dataset, name: &str, lead: &[&str]) -> Result<Array<f64, D>, H5Error> {
+pub(crate) fn read_real_array<D: Dimension>(path: &Path, ds: &Dataset, name: &str, lead: &[&str]) -> Result<Array<f64, D>, H5Error> {
     let object = format!("dataset {name}");
     let shape = ds.shape();
     if shape.len() != lead.len() + 3 {
@@ -296,8 +296,8 @@ fn read_mask(path: &Path, ds: &Dataset, name: &str) -> Result<Array3<u8>, H5Erro
     Ok(a.mapv(|v| u8::from(v != 0.0)))
 }
 
-/// Reads `/noise_std`: a scalar, or one value per frequency.
-fn read_noise_std(path: &Path, ds: &Dataset, nf: usize) -> Result<f64, H5Error> {
+/// Reads `/noise_std`: a scalar (one value), or one value per frequency.
+fn read_noise_std(path: &Path, ds: &Dataset, nf: usize) -> Result<Vec<f64>, H5Error> {
     let name = "/noise_std";
     let shape = ds.shape();
     let n = ds.size();
@@ -318,13 +318,8 @@ fn read_noise_std(path: &Path, ds: &Dataset, nf: usize) -> Result<f64, H5Error> 
             expected: "float64".into(),
         });
     }
-    let v = ds.read_raw::<f64>().map_err(read_error(path, name))?;
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if v.iter().any(|&x| x != v[0]) {
-        tracing::warn!("{}: dataset /noise_std has per-frequency values {v:?}; using the largest, {max}", path.display());
-    }
-    // A NaN anywhere must reach validation, which rejects it.
-    Ok(if v.iter().any(|x| x.is_nan()) { f64::NAN } else { max })
+    // Values are checked (finite, non-negative) by validation.
+    ds.read_raw::<f64>().map_err(read_error(path, name))
 }
 
 fn read_ground_truth(path: &Path, file: &File) -> Result<Option<GroundTruth>, H5Error> {

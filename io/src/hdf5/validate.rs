@@ -234,9 +234,39 @@ pub(crate) fn validate(path: &Path, data: &MreData) -> Result<(), H5Error> {
             return Err(invalid("dataset /mask".into(), format!("contains {v} at index {index:?}; expected 0 or 1")));
         }
     }
-    if let Some(s) = data.noise_std {
-        if !(s.is_finite() && s >= 0.0) {
-            return Err(invalid("dataset /noise_std".into(), format!("is {s}; expected a non-negative, finite value")));
+    if let Some(a) = &data.phase {
+        if let Some((index, v)) = first_bad(a, f64::is_finite) {
+            return Err(invalid(
+                "dataset /phase".into(),
+                format!("contains a non-finite value ({v}) at index {index:?}; NaN and inf are not allowed"),
+            ));
+        }
+    }
+    for (name, a) in [
+        ("/images", data.images.as_ref().map(|a| a.view().into_dyn())),
+        ("/kspace", data.kspace.as_ref().map(|a| a.view())),
+        ("/kspace_negative", data.kspace_negative.as_ref().map(|a| a.view())),
+    ] {
+        if let Some(a) = a {
+            if let Some((index, v)) = first_bad(&a, |c| c.re.is_finite() && c.im.is_finite()) {
+                return Err(invalid(
+                    format!("dataset {name}"),
+                    format!("contains a non-finite value ({v}) at index {index:?}; NaN and inf are not allowed"),
+                ));
+            }
+        }
+    }
+    if let Some(s) = &data.noise_std {
+        if s.len() != 1 && s.len() != nf {
+            return Err(H5Error::Shape {
+                path: path.to_path_buf(),
+                object: "dataset /noise_std".into(),
+                shape: vec![s.len()],
+                expected: format!("a scalar or [nf] with nf = {nf}"),
+            });
+        }
+        if let Some(x) = s.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+            return Err(invalid("dataset /noise_std".into(), format!("contains {x}; expected non-negative, finite values")));
         }
     }
     Ok(())

@@ -60,19 +60,19 @@ pub fn write_mre_data(path: &Path, data: &MreData, force: bool) -> Result<(), H5
 }
 
 /// Whether anything (file, directory, even a dangling symlink) is at `path`.
-fn exists(path: &Path) -> bool {
+pub(crate) fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
 /// A temporary output file that is removed when dropped unless persisted.
-struct TempFile {
-    path: PathBuf,
+pub(crate) struct TempFile {
+    pub(crate) path: PathBuf,
     armed: bool,
 }
 
 impl TempFile {
     /// Chooses a fresh temporary name next to `target`.
-    fn new(target: &Path) -> Result<Self, H5Error> {
+    pub(crate) fn new(target: &Path) -> Result<Self, H5Error> {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let name = target.file_name().ok_or_else(|| H5Error::Invalid {
             path: target.to_path_buf(),
@@ -86,7 +86,7 @@ impl TempFile {
     /// Moves the finished file to `target`. Without `force` an existing
     /// `target` is never replaced (a hard link fails if it exists; where hard
     /// links are unsupported, existence is checked just before the rename).
-    fn persist(mut self, target: &Path, force: bool) -> Result<(), H5Error> {
+    pub(crate) fn persist(mut self, target: &Path, force: bool) -> Result<(), H5Error> {
         let io_err = |action: &str, cause| H5Error::Io { path: target.to_path_buf(), action: action.to_string(), cause };
         if !force {
             match fs::hard_link(&self.path, target) {
@@ -175,12 +175,13 @@ fn write_contents(path: &Path, file: &File, data: &MreData) -> Result<(), H5Erro
     if let Some(x) = &data.labels {
         write_array(path, root_g, "", "labels", x)?;
     }
-    if let Some(s) = data.noise_std {
-        file.new_dataset::<f64>()
-            .shape(())
-            .create("noise_std")
-            .and_then(|d| d.write_scalar(&s))
-            .map_err(|e| h5err(path, "cannot write dataset /noise_std", e))?;
+    if let Some(s) = &data.noise_std {
+        let written = if let [one] = s.as_slice() {
+            file.new_dataset::<f64>().shape(()).create("noise_std").and_then(|d| d.write_scalar(one))
+        } else {
+            file.new_dataset_builder().with_data(ndarray::ArrayView1::from(s.as_slice())).create("noise_std").map(drop)
+        };
+        written.map_err(|e| h5err(path, "cannot write dataset /noise_std", e))?;
     }
     if let Some(gt) = &data.ground_truth {
         let g = create_group(path, file, "ground_truth", false)?;
@@ -193,7 +194,7 @@ fn write_contents(path: &Path, file: &File, data: &MreData) -> Result<(), H5Erro
 
 /// Creates group `/name`; with `ordered`, attribute creation order is
 /// tracked and indexed so that it can be read back in order.
-fn create_group(path: &Path, file: &File, name: &str, ordered: bool) -> Result<Group, H5Error> {
+pub(crate) fn create_group(path: &Path, file: &File, name: &str, ordered: bool) -> Result<Group, H5Error> {
     let builder = file.create_group_builder();
     let builder = if ordered { builder.with_gcpl(|p| p.attr_creation_order(AttrCreationOrder::Indexed)) } else { builder };
     builder.create(name).map_err(|e| h5err(path, format!("cannot create group /{name}"), e))
@@ -239,7 +240,7 @@ fn chunk_shape(shape: &[usize], elem_bytes: usize) -> Vec<usize> {
 
 /// Writes array `a` as dataset `name` of group `g` (whose path prefix for
 /// messages is `prefix`, e.g. `"/ground_truth/"`; `""` for the root).
-fn write_array<T, S, D>(path: &Path, g: &Group, prefix: &str, name: &str, a: &ArrayBase<S, D>) -> Result<(), H5Error>
+pub(crate) fn write_array<T, S, D>(path: &Path, g: &Group, prefix: &str, name: &str, a: &ArrayBase<S, D>) -> Result<(), H5Error>
 where
     T: H5Type + Clone,
     S: Data<Elem = T>,
