@@ -89,6 +89,28 @@ pub struct InvertArgs {
     no_figures: bool,
 }
 
+impl InvertArgs {
+    /// The inversion of `[invert]` in a run config, applied to the run's output `data`.
+    pub fn from_config(data: PathBuf, c: &mre_io::config::InvertConfig, force: bool, figures: bool) -> Self {
+        use mre_io::config::{InvertFilter, InvertMethod};
+        let method = match c.method {
+            InvertMethod::Ahi => Method::Ahi,
+            InvertMethod::Mdev => Method::Mdev,
+        };
+        let filter = match c.filter {
+            InvertFilter::None => Filter::None,
+            InvertFilter::Gaussian => Filter::Gaussian,
+            InvertFilter::Butterworth => Filter::Butterworth,
+        };
+        Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures }
+    }
+
+    /// Where the result goes.
+    pub fn output_path(&self) -> PathBuf {
+        output_path(self)
+    }
+}
+
 fn invalid(e: impl Into<anyhow::Error>) -> CliError {
     CliError::new(exit::INVALID_INPUT, e.into())
 }

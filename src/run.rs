@@ -162,6 +162,15 @@ fn set_up(args: &RunArgs, root: bool) -> Result<(PathBuf, RunConfig, BuiltRun), 
                 anyhow!("{} exists; use --force to overwrite it or --output to write elsewhere", path.display()),
             ));
         }
+        if let Some(inv) = &cfg.invert {
+            let result = crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures).output_path();
+            if result.exists() && !args.force {
+                return Err(CliError::new(
+                    exit::OUTPUT_EXISTS,
+                    anyhow!("{} ([invert] result) exists; use --force to overwrite it", result.display()),
+                ));
+            }
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
         }
@@ -238,6 +247,9 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
          {:.3e} isochromat-ADC-samples/s",
         samples / wall
     );
+    if let Some(inv) = &cfg.invert {
+        crate::invert::invert(&crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures))?;
+    }
     println!(
         "rank 0: isochromats {:.3} s, kernel {:.3} s, reduction {:.4} s, reconstruction {:.3} s",
         timings.spins_s, timings.kernel_s, timings.reduce_s, timings.recon_s

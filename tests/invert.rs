@@ -111,6 +111,35 @@ fn mdev_over_three_frequencies_and_butterworth() {
 }
 
 #[test]
+fn config_invert_section_simulates_and_inverts_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_text =
+        std::fs::read_to_string(root().join("configs/quickstart.toml")).unwrap() + "\n[invert]\nmethod = \"ahi\"\nfilter = \"gaussian\"\n";
+    let cfg = dir.path().join("qi.toml");
+    std::fs::write(&cfg, config_text).unwrap();
+    let args = [cfg.to_str().unwrap(), "--output", "qi.h5", "--set", "phantom.shape=[1,64,64]", "--set", "output.figures=false", "-q"];
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let r = mre_io::hdf5::read_mre_result(&dir.path().join("qi-ahi.h5")).unwrap();
+    let g1 = median(r.storage_modulus_pa.iter().copied().collect());
+    assert!((g1 - 3000.0).abs() < 300.0, "median G' = {g1} Pa");
+    // A second run refuses before simulating: the data file and the result exist.
+    let o = run(&args, dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    std::fs::remove_file(dir.path().join("qi.h5")).unwrap();
+    let o = run(&args, dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("[invert]"), "{}", text(&o));
+    assert!(!dir.path().join("qi.h5").exists(), "nothing simulated when the result exists");
+    // A bad method is a config error naming the key.
+    let bad = std::fs::read_to_string(&cfg).unwrap().replace("method = \"ahi\"", "method = \"fem\"");
+    std::fs::write(&cfg, bad).unwrap();
+    let o = run(&args, dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("invert.method") || text(&o).contains("method"), "{}", text(&o));
+}
+
+#[test]
 fn ahi_from_phase_images_and_kspace() {
     let dir = tempfile::tempdir().unwrap();
     let data = simulate(dir.path(), "q.h5");

@@ -523,6 +523,46 @@ pub struct RunConfig {
     /// Simulation.
     #[serde(default)]
     pub simulation: SimulationConfig,
+    /// Invert the simulated data after the run (rank 0), like `mre-sim invert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invert: Option<InvertConfig>,
+}
+
+/// `[invert]`: a classic inversion of the simulated data in the same run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InvertConfig {
+    /// `"ahi"` (algebraic Helmholtz) or `"mdev"` (multifrequency dual elasto-visco).
+    pub method: InvertMethod,
+    /// Filter of the wave field before the inversion: `"none"`, `"gaussian"` or `"butterworth"`.
+    #[serde(default)]
+    pub filter: InvertFilter,
+    /// Result file (mre-result v1); default `<data stem>-<method>.h5` beside the data file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<PathBuf>,
+}
+
+/// Classic inversion method.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InvertMethod {
+    /// Algebraic Helmholtz inversion.
+    Ahi,
+    /// Multifrequency dual elasto-visco inversion.
+    Mdev,
+}
+
+/// Spatial filter of the wave field before a classic inversion.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InvertFilter {
+    /// No filter.
+    #[default]
+    None,
+    /// Gaussian, σ = 1 voxel, inside the mask.
+    Gaussian,
+    /// Butterworth low-pass, order 4.
+    Butterworth,
 }
 
 /// Domain objects built from a config.
