@@ -87,6 +87,19 @@ pub struct InvertArgs {
     /// Do not write PNG elastograms.
     #[arg(long)]
     no_figures: bool,
+    /// Phase unwrapping for `/phase`, `/images` and `/kspace` data.
+    #[arg(long, value_enum, default_value_t = Unwrap::Laplacian)]
+    unwrap: Unwrap,
+}
+
+/// Phase unwrapping method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Unwrap {
+    /// Laplacian-based on the whole grid (`∇²φ = Im(e^{−iφ}∇²e^{iφ})`, DCT Poisson solve).
+    Laplacian,
+    /// Weighted least squares inside `/mask` only (DCT-preconditioned conjugate gradients):
+    /// for data with noise or wraps outside the tissue.
+    Masked,
 }
 
 impl InvertArgs {
@@ -102,7 +115,7 @@ impl InvertArgs {
             InvertFilter::Gaussian => Filter::Gaussian,
             InvertFilter::Butterworth => Filter::Butterworth,
         };
-        Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures }
+        Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures, unwrap: Unwrap::Laplacian }
     }
 
     /// Where the result goes.
@@ -139,7 +152,7 @@ pub fn invert(args: &InvertArgs) -> Result<(), CliError> {
     if !mask.iter().any(|&m| m) {
         return Err(invalid(anyhow!("{}: dataset /mask selects no voxel; nothing to invert", args.data.display())));
     }
-    let (wave, level) = wave_field(&args.data, &data, &mask)?;
+    let (wave, level) = wave_field(&args.data, &data, &mask, args.unwrap)?;
     info!(data = %args.data.display(), level, method = args.method.name(), "inverting");
     let wave = filter_wave(&wave, &mask, data.voxel_size_m, args.filter)?;
     let e = reconstruct(args.method, &wave, &mask, &data)?;
@@ -200,7 +213,7 @@ fn spatial_shape(d: &MreData) -> (usize, usize, usize) {
 
 /// The first-harmonic complex displacement `[nf, ncomp, nz, ny, nx]` from
 /// the highest-level data present, and the name of the level used.
-fn wave_field(path: &Path, d: &MreData, mask: &Array3<bool>) -> Result<(Array5<Complex64>, &'static str), CliError> {
+fn wave_field(path: &Path, d: &MreData, mask: &Array3<bool>, unwrap: Unwrap) -> Result<(Array5<Complex64>, &'static str), CliError> {
     if let Some(w) = &d.wave {
         return Ok((w.clone(), "/wave"));
     }
@@ -214,26 +227,34 @@ fn wave_field(path: &Path, d: &MreData, mask: &Array3<bool>) -> Result<(Array5<C
         )));
     }
     if let Some(p) = &d.phase {
-        return Ok((phase_to_wave(p, mask, &xi), "/phase"));
+        return Ok((phase_to_wave(p, mask, &xi, unwrap), "/phase"));
     }
     if let Some(i) = &d.images {
-        return Ok((phase_to_wave(&i.mapv(|c| c.arg()), mask, &xi), "/images"));
+        return Ok((phase_to_wave(&i.mapv(|c| c.arg()), mask, &xi, unwrap), "/images"));
     }
     if let Some(k) = &d.kspace {
         let images = kspace_to_images(k, d.kspace_negative.as_ref());
-        return Ok((phase_to_wave(&images.mapv(|c| c.arg()), mask, &xi), "/kspace"));
+        return Ok((phase_to_wave(&images.mapv(|c| c.arg()), mask, &xi, unwrap), "/kspace"));
     }
     Err(invalid(anyhow!("{}: no /wave, /phase, /images or /kspace to invert", path.display())))
 }
 
 /// Unwraps every offset and takes the first harmonic over the offsets, / ξ.
-fn phase_to_wave(phase: &Array6<f64>, mask: &Array3<bool>, xi: &[Complex64]) -> Array5<Complex64> {
+fn phase_to_wave(phase: &Array6<f64>, mask: &Array3<bool>, xi: &[Complex64], unwrap: Unwrap) -> Array5<Complex64> {
     let (nf, nc, noff, nz, ny, nx) = phase.dim();
     let mut wave = Array5::zeros((nf, nc, nz, ny, nx));
     for (f, &xi_f) in xi.iter().enumerate().take(nf) {
         for c in 0..nc {
-            let unwrapped: Vec<Array3<f64>> =
-                (0..noff).into_par_iter().map(|k| unwrap_least_squares(&phase.slice(s![f, c, k, .., .., ..]).to_owned(), mask)).collect();
+            let unwrapped: Vec<Array3<f64>> = (0..noff)
+                .into_par_iter()
+                .map(|k| {
+                    let p = phase.slice(s![f, c, k, .., .., ..]).to_owned();
+                    match unwrap {
+                        Unwrap::Laplacian => classic::laplacian_unwrap(&p),
+                        Unwrap::Masked => unwrap_least_squares(&p, mask),
+                    }
+                })
+                .collect();
             let mut samples = vec![0.0; noff];
             for ((z, y, x), w) in wave.slice_mut(s![f, c, .., .., ..]).indexed_iter_mut() {
                 if !mask[[z, y, x]] {

@@ -143,6 +143,7 @@ fn config_invert_section_simulates_and_inverts_in_one_run() {
 fn ahi_from_phase_images_and_kspace() {
     let dir = tempfile::tempdir().unwrap();
     let data = simulate(dir.path(), "q.h5");
+    let from_wave = median(check_ahi(dir.path(), &data, &["--no-figures"]).storage_modulus_pa.iter().copied().collect());
     // Drop the higher levels one by one: /phase, then /images, then /kspace is used.
     let levels = [
         ("p.h5", vec!["wave"], "/phase"),
@@ -157,9 +158,15 @@ fn ahi_from_phase_images_and_kspace() {
             f.unlink(d).unwrap();
         }
         drop_file(f);
-        let r = check_ahi(dir.path(), &copy, &["--no-figures"]);
-        let level = r.provenance.extra.iter().find(|(k, _)| k == "data_level").map(|(_, v)| v.clone());
-        assert_eq!(level.as_deref(), Some(used), "{:?}", r.provenance);
+        for unwrap in ["laplacian", "masked"] {
+            let r = check_ahi(dir.path(), &copy, &["--no-figures", "--force", "--unwrap", unwrap]);
+            let level = r.provenance.extra.iter().find(|(k, _)| k == "data_level").map(|(_, v)| v.clone());
+            assert_eq!(level.as_deref(), Some(used), "{:?}", r.provenance);
+            // The same G' as from the /wave the simulator reconstructed.
+            let g = median(r.storage_modulus_pa.iter().copied().collect());
+            println!("{used} ({unwrap} unwrapping): median G' {g:.1} Pa, from /wave {from_wave:.1} Pa");
+            assert!((g / from_wave - 1.0).abs() < 0.01, "{used} {unwrap}: {g} vs {from_wave}");
+        }
     }
 }
 
