@@ -138,12 +138,18 @@ fn agree<T>(procs: &Processes, r: Result<T, CliError>) -> Result<T, CliError> {
     if comm.size() == 1 || comm.all_ok(r.is_ok()) {
         return r;
     }
-    let mut root_failed = [if comm.is_root() && r.is_err() { 1.0 } else { 0.0 }];
-    comm.broadcast(0, &mut root_failed);
+    // Rank 0's exit code (0 when it passed), so that every rank exits with the code of the
+    // reported error: mpirun returns the code of the first process that exits non-zero.
+    let mut root_code = [match (&r, comm.is_root()) {
+        (Err(e), true) => f64::from(e.code),
+        _ => 0.0,
+    }];
+    comm.broadcast(0, &mut root_code);
+    let root_code = root_code[0] as u8;
     match r {
-        Err(e) if comm.is_root() || root_failed[0] == 0.0 => Err(e),
-        Err(e) => Err(CliError::silent(e.code)),
-        Ok(_) => Err(CliError::silent(exit::FAILURE)),
+        Err(e) if comm.is_root() || root_code == 0 => Err(e),
+        Err(_) => Err(CliError::silent(root_code)),
+        Ok(_) => Err(CliError::silent(if root_code == 0 { exit::FAILURE } else { root_code })),
     }
 }
 
