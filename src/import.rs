@@ -13,7 +13,7 @@
 //! Spatial axes become `[nz, ny, nx]` with nz = slices, ny = rows, nx = cols.
 //! The optional mask is `(rows, cols, slices)` in MATLAB.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
@@ -35,11 +35,12 @@ pub enum Layout {
 /// Arguments of `mre-sim import`.
 #[derive(Debug, Args, Clone)]
 pub struct ImportArgs {
-    /// Input MATLAB v7.3 file (HDF5).
+    /// Input: a MATLAB v7.3 file (HDF5), or a NIfTI phase image (`.nii`, `.nii.gz`) with axes
+    /// (x = columns, y = rows, z = slices, offsets[, components[, frequencies]]).
     input: PathBuf,
-    /// Name of the array (HDF5 dataset) in the input.
+    /// Name of the array (HDF5 dataset) in a MATLAB input (not used for NIfTI).
     #[arg(long)]
-    dataset: String,
+    dataset: Option<String>,
     /// What the array holds and its axis order.
     #[arg(long, value_enum)]
     layout: Layout,
@@ -67,6 +68,36 @@ pub struct ImportArgs {
     /// Overwrite an existing output file.
     #[arg(long)]
     force: bool,
+}
+
+/// Whether `p` names a NIfTI file (`.nii` or `.nii.gz`).
+fn is_nifti(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    name.ends_with(".nii") || name.ends_with(".nii.gz")
+}
+
+/// A NIfTI phase volume (x, y, z, offsets[, components[, frequencies]]), scaled by the
+/// header's `scl_slope`/`scl_inter`, as a real array in the MATLAB axis order of the
+/// phase layout: (rows = y, cols = x, slices = z, offsets, components, frequencies).
+fn read_nifti_phase(path: &Path) -> Result<MatlabArray, CliError> {
+    use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
+    let fail = |e: &dyn std::fmt::Display| invalid(anyhow!("{}: cannot read the NIfTI volume: {e}", path.display()));
+    let obj = ReaderOptions::new().read_file(path).map_err(|e| fail(&e))?;
+    let mut a = obj.into_volume().into_ndarray::<f64>().map_err(|e| fail(&e))?;
+    if a.ndim() < 3 || a.ndim() > 6 {
+        return Err(invalid(anyhow!(
+            "{}: the NIfTI volume has {} dimensions {:?}; expected x, y, z, offsets[, components[, frequencies]]",
+            path.display(),
+            a.ndim(),
+            a.shape()
+        )));
+    }
+    while a.ndim() < 6 {
+        let n = a.ndim();
+        a.insert_axis_inplace(ndarray::Axis(n));
+    }
+    a.swap_axes(0, 1);
+    Ok(MatlabArray::Real(a))
 }
 
 fn invalid(e: impl Into<anyhow::Error>) -> CliError {
@@ -101,7 +132,7 @@ pub fn import(args: &ImportArgs) -> Result<(), CliError> {
             ranks: 1,
             extra: vec![
                 ("imported_from".into(), input.display().to_string()),
-                ("imported_dataset".into(), args.dataset.clone()),
+                ("imported_dataset".into(), args.dataset.clone().unwrap_or_else(|| "NIfTI volume".into())),
                 ("imported_layout".into(), format!("{:?}", args.layout).to_lowercase()),
             ],
             ..Provenance::default()
@@ -116,14 +147,23 @@ pub fn import(args: &ImportArgs) -> Result<(), CliError> {
         // MATLAB (rows, cols, slices, t, c, f) → [f, c, t, slices, rows, cols]
         Layout::Phase => (&["rows", "cols", "slices", "time steps", "components", "frequencies"], &[5, 4, 3, 2, 0, 1]),
     };
-    let array = read_matlab_array(input, &args.dataset, names).map_err(invalid)?;
+    let array = if is_nifti(input) {
+        if args.layout != Layout::Phase {
+            return Err(invalid(anyhow!("{}: NIfTI input holds phase images: use --layout phase", input.display())));
+        }
+        read_nifti_phase(input)?
+    } else {
+        let name =
+            args.dataset.as_deref().ok_or_else(|| invalid(anyhow!("{}: --dataset NAME is required for MATLAB files", input.display())))?;
+        read_matlab_array(input, name, names).map_err(invalid)?
+    };
     let shape = array.shape().to_vec();
     let (nf, nc) = (shape[names.len() - 1], shape[names.len() - 2]);
     if nf != data.frequencies_hz.len() {
         return Err(invalid(anyhow!(
             "{}: dataset /{} has {nf} frequencies (MATLAB size {shape:?}, last axis) but --frequencies-hz gives {}",
             input.display(),
-            args.dataset.trim_start_matches('/'),
+            args.dataset.as_deref().unwrap_or("(NIfTI volume)").trim_start_matches('/'),
             data.frequencies_hz.len()
         )));
     }
@@ -131,11 +171,17 @@ pub fn import(args: &ImportArgs) -> Result<(), CliError> {
         return Err(invalid(anyhow!(
             "{}: dataset /{} has {nc} components (MATLAB size {shape:?}) but --components is {:?}",
             input.display(),
-            args.dataset.trim_start_matches('/'),
+            args.dataset.as_deref().unwrap_or("(NIfTI volume)").trim_start_matches('/'),
             data.components
         )));
     }
-    let not_wave = || invalid(anyhow!("{}: dataset /{} is real; --layout wave needs a complex array", input.display(), args.dataset));
+    let not_wave = || {
+        invalid(anyhow!(
+            "{}: dataset /{} is real; --layout wave needs a complex array",
+            input.display(),
+            args.dataset.as_deref().unwrap_or("")
+        ))
+    };
     match (args.layout, array) {
         (Layout::Wave, MatlabArray::Complex(a)) => {
             data.wave =

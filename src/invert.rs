@@ -138,8 +138,13 @@ fn output_path(args: &InvertArgs) -> PathBuf {
 }
 
 /// Runs `mre-sim invert`.
-pub fn invert(args: &InvertArgs) -> Result<(), CliError> {
+pub fn invert(args: &InvertArgs, quiet: bool) -> Result<(), CliError> {
     let start = Instant::now();
+    // A spinner on a terminal (stderr), hidden otherwise and with -q; the steps are too uneven
+    // (unwrapping, filtering, inversion) for a meaningful percentage.
+    let spinner = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+    spinner.set_message(format!("{}: reading", args.data.display()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let out = output_path(args);
     if out.exists() && !args.force {
         return Err(CliError::new(
@@ -152,10 +157,13 @@ pub fn invert(args: &InvertArgs) -> Result<(), CliError> {
     if !mask.iter().any(|&m| m) {
         return Err(invalid(anyhow!("{}: dataset /mask selects no voxel; nothing to invert", args.data.display())));
     }
+    spinner.set_message(format!("{}: wave field", args.data.display()));
     let (wave, level) = wave_field(&args.data, &data, &mask, args.unwrap)?;
     info!(data = %args.data.display(), level, method = args.method.name(), "inverting");
     let wave = filter_wave(&wave, &mask, data.voxel_size_m, args.filter)?;
+    spinner.set_message(format!("{}: {}", args.data.display(), args.method.name()));
     let e = reconstruct(args.method, &wave, &mask, &data)?;
+    spinner.finish_and_clear();
     let labels = data.labels.clone().unwrap_or_else(|| mask.mapv(u16::from));
     let regions = region_summaries(&e, &labels);
     let result = MreResult {

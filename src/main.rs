@@ -139,7 +139,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Check { config, set }) => run::check(&config, &set),
         Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
-        Some(Command::Invert(args)) => invert::invert(&args),
+        Some(Command::Invert(args)) => invert::invert(&args, cli.quiet),
         Some(Command::Import(args)) => import::import(&args),
         None => run::run(&cli.run, cli.quiet, &procs),
     };

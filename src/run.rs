@@ -254,7 +254,7 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
         samples / wall
     );
     if let Some(inv) = &cfg.invert {
-        crate::invert::invert(&crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures))?;
+        crate::invert::invert(&crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures), quiet)?;
     }
     println!(
         "rank 0: isochromats {:.3} s, kernel {:.3} s, reduction {:.4} s, reconstruction {:.3} s",

@@ -407,3 +407,45 @@ fn import_matlab_wave_and_phase() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("/nope"), "{}", text(&o));
 }
+
+#[test]
+fn import_nifti_phase() {
+    // A NIfTI phase volume (x, y, z, offsets) = (6, 5, 2, 4), values in rad.
+    let dir = tempfile::tempdir().unwrap();
+    let phase = ndarray::Array4::<f32>::from_shape_fn((6, 5, 2, 4), |(x, y, z, t)| {
+        (0.1 * x as f32 - 0.2 * y as f32 + 0.3 * z as f32) * (t as f32 - 1.5)
+    });
+    let nii = dir.path().join("phase.nii.gz");
+    nifti::writer::WriterOptions::new(&nii).write_nifti(&phase).unwrap();
+    let args = [
+        "import",
+        "phase.nii.gz",
+        "--layout",
+        "phase",
+        "--frequencies-hz",
+        "60",
+        "--voxel-size-mm",
+        "5,2,2",
+        "--components",
+        "z",
+        "--encoding-efficiency-rad-per-m",
+        "1000",
+        "--output",
+        "n.h5",
+    ];
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let d = mre_io::hdf5::read_mre_data(&dir.path().join("n.h5")).unwrap();
+    let p = d.phase.expect("/phase");
+    assert_eq!(p.shape(), &[1, 1, 4, 2, 5, 6]);
+    for ((x, y, z, t), v) in phase.indexed_iter() {
+        assert!((p[[0, 0, t, z, y, x]] - f64::from(*v)).abs() < 1e-6, "({x}, {y}, {z}, {t})");
+    }
+    // --layout wave is refused for NIfTI; an existing output is not overwritten.
+    let mut wave = args.to_vec();
+    wave[3] = "wave";
+    let o = run(&[&wave[..], &["--force"]].concat(), dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(&args, dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
