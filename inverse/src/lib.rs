@@ -1,0 +1,11 @@
+//! mre-inverse: Bayesian inversion of MRE data for the storage and loss modulus.
+//!
+//! The pieces are small and replaceable: a [`LogDensity`] is all the inference
+//! ([`map`], [`laplace`], [`nuts`]) sees; posteriors are built from a forward model,
+//! a parameterisation, a prior and a likelihood.
+
+pub mod density;
+pub mod error;
+
+pub use density::{LogDensity, Whitened};
+pub use error::{InverseError, Result};
