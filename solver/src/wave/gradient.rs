@@ -42,25 +42,62 @@ pub fn misfit_gradient(
     }
     let solver = ScalarSolver::new(p)?;
     let field = solver.solve(source)?;
-    let n = solver.len();
-    let u: Vec<Complex64> = field.iter().copied().collect();
-    let fixed = |i: usize| solver.dirichlet_mask().is_some_and(|m| m[i]);
     let mut misfit = 0.0;
-    let mut mu = vec![Complex64::new(0.0, 0.0); n];
-    for (i, ((&m, &ui), &di)) in mask.iter().zip(&u).zip(observed.iter()).enumerate() {
+    let mut residual = Array3::zeros(field.raw_dim());
+    for (((r, &m), &u), &d) in residual.iter_mut().zip(mask).zip(&field).zip(observed) {
         if m {
-            let r = ui - di;
+            *r = u - d;
             misfit += 0.5 * r.norm_sqr();
-            if !fixed(i) {
-                mu[i] = r;
-            }
         }
     }
-    solver.lu_solve_in_place(&mut mu, true)?;
+    let (storage, loss) = solver.modulus_gradient(p.medium, &field, &residual)?;
+    Ok(MisfitGradient { misfit, storage, loss, field })
+}
 
-    let st = solver.stencil();
-    let g: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
-    let mut c = vec![Complex64::new(0.0, 0.0); n];
+impl ScalarSolver {
+    /// Gradient of a real objective `J(u)` of this solver's solution `u` with respect to every
+    /// voxel's G' and G'' (Pa), by one adjoint solve with the existing factorisation.
+    ///
+    /// `medium` must be the one this solver was factorised for, `field` its solution `u`, and
+    /// `dj_du` the derivative of `J` with respect to `u` in the sense
+    /// `dJ = Re Σ_i conj(dj_du_i) du_i` (for `J = ½ Σ |u − d|²` it is the residual `u − d`).
+    /// Entries at Dirichlet voxels are ignored (their values are fixed). Returns
+    /// `(∂J/∂G', ∂J/∂G'')` per voxel, in units of `J` per Pa.
+    ///
+    /// With `K(G*) u = S f` on free voxels, `μ = K⁻ᴴ dj_du`: `dJ = −Re Σ_i conj(μ_i) (dK u)_i`.
+    /// Each face coefficient depends holomorphically on `G* = G' + iG''`, so with
+    /// `c_v = Σ_i conj(μ_i) (∂K/∂G*_v u)_i`: `∂J/∂G'_v = −Re c_v` and `∂J/∂G''_v = Im c_v`. The PML
+    /// stretching does not depend on the moduli; Dirichlet voxels' moduli enter only through
+    /// the faces they share with free voxels.
+    pub fn modulus_gradient(
+        &self,
+        medium: &Medium,
+        field: &Array3<Complex64>,
+        dj_du: &Array3<Complex64>,
+    ) -> Result<(Array3<f64>, Array3<f64>)> {
+        let grid = self.grid();
+        check_field("field", field, grid)?;
+        check_field("objective derivative", dj_du, grid)?;
+        if medium.grid.shape != grid.shape {
+            return Err(SolverError::Shape(format!("medium has shape {:?}, the solver's grid is {:?}", medium.grid.shape, grid.shape)));
+        }
+        let u: Vec<Complex64> = field.iter().copied().collect();
+        let fixed = |i: usize| self.dirichlet_mask().is_some_and(|m| m[i]);
+        let mut mu: Vec<Complex64> =
+            dj_du.iter().enumerate().map(|(i, &r)| if fixed(i) { Complex64::new(0.0, 0.0) } else { r }).collect();
+        self.lu_solve_in_place(&mut mu, true)?;
+        let c = modulus_sensitivity(self.stencil(), &medium.complex_modulus(), &u, &mu);
+        let sh = (grid.shape[0], grid.shape[1], grid.shape[2]);
+        let storage = Array3::from_shape_vec(sh, c.iter().map(|c| -c.re).collect()).expect("length matches the grid");
+        let loss = Array3::from_shape_vec(sh, c.iter().map(|c| c.im).collect()).expect("length matches the grid");
+        Ok((storage, loss))
+    }
+}
+
+/// `c_v = Σ_i conj(μ_i) (∂K/∂G*_v u)_i` for every voxel `v` (see [`ScalarSolver::modulus_gradient`]).
+fn modulus_sensitivity(st: &Stencil, moduli: &Array3<Complex64>, u: &[Complex64], mu: &[Complex64]) -> Vec<Complex64> {
+    let g: Vec<Complex64> = moduli.iter().copied().collect();
+    let mut c = vec![Complex64::new(0.0, 0.0); u.len()];
     for_each_voxel(st.shape, |i, idx| {
         for a in (0..3).filter(|&a| st.active[a]) {
             let k = idx[a];
@@ -108,10 +145,7 @@ pub fn misfit_gradient(
             });
         }
     }
-    let sh = (st.shape[0], st.shape[1], st.shape[2]);
-    let storage = Array3::from_shape_vec(sh, c.iter().map(|c| -c.re).collect()).expect("length matches the grid");
-    let loss = Array3::from_shape_vec(sh, c.iter().map(|c| c.im).collect()).expect("length matches the grid");
-    Ok(MisfitGradient { misfit, storage, loss, field })
+    c
 }
 
 /// Source of the scattered field: `−[(L(G*, ρ) − L(G_b, ρ_b)) u_inc]` with the interior operator of

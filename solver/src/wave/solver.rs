@@ -238,9 +238,23 @@ impl ScalarSolver {
     /// Solve `A u = f`: `source` is the source density `f` (same units as the operator times m);
     /// at Dirichlet voxels `u` takes the prescribed values and `source` is ignored.
     pub fn solve(&self, source: &Array3<Complex64>) -> Result<Array3<Complex64>> {
+        self.solve_with(source, self.dirichlet.as_ref().map(|(_, g)| g.as_slice()))
+    }
+
+    /// Like [`ScalarSolver::solve`] with other Dirichlet values (same Dirichlet voxels, same
+    /// factorisation): e.g. one factorisation per frequency and one solve per measured
+    /// displacement component, each with its own boundary data. Values at free voxels are
+    /// ignored. Without a Dirichlet region this is [`ScalarSolver::solve`].
+    pub fn solve_with_dirichlet_values(&self, source: &Array3<Complex64>, values: &Array3<Complex64>) -> Result<Array3<Complex64>> {
+        check_field("Dirichlet values", values, &self.grid)?;
+        let g: Vec<Complex64> = values.iter().copied().collect();
+        self.solve_with(source, self.dirichlet.as_ref().map(|_| g.as_slice()))
+    }
+
+    fn solve_with(&self, source: &Array3<Complex64>, values: Option<&[Complex64]>) -> Result<Array3<Complex64>> {
         check_field("source", source, &self.grid)?;
         let mut b: Vec<Complex64> = source.iter().zip(&self.stencil.scale).map(|(f, s)| f * s).collect();
-        if let Some((mask, g)) = &self.dirichlet {
+        if let (Some((mask, _)), Some(g)) = (&self.dirichlet, values) {
             let ug: Vec<Complex64> = mask.iter().zip(g).map(|(&m, &v)| if m { v } else { Complex64::new(0.0, 0.0) }).collect();
             let mut coupling = vec![Complex64::new(0.0, 0.0); self.len()];
             self.stencil.apply(&ug, &mut coupling);

@@ -1,0 +1,257 @@
+//! Forward models: shear moduli → predicted displacement fields, with adjoint gradients.
+
+use std::sync::{Arc, Mutex};
+
+use mre_solver::model::phantom::Grid;
+use mre_solver::wave::{Boundary, Dirichlet, Medium, ScalarProblem, ScalarSolver, Scheme};
+use ndarray::{Array3, Zip};
+use num_complex::Complex64;
+
+use crate::data::Measurements;
+use crate::error::{InverseError, Result};
+
+/// Storage and loss modulus per voxel, Pa.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moduli {
+    /// G' per voxel, Pa.
+    pub storage_pa: Array3<f64>,
+    /// G'' per voxel, Pa.
+    pub loss_pa: Array3<f64>,
+}
+
+/// A real objective's derivative with respect to every voxel's G' and G'' (objective units per Pa).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuliGradient {
+    /// `∂J/∂G'` per voxel.
+    pub storage: Array3<f64>,
+    /// `∂J/∂G''` per voxel.
+    pub loss: Array3<f64>,
+}
+
+impl ModuliGradient {
+    /// Zero gradient on a `shape` grid.
+    pub fn zeros(shape: [usize; 3]) -> Self {
+        Self { storage: Array3::zeros(shape), loss: Array3::zeros(shape) }
+    }
+
+    /// `self += other`.
+    pub fn add(&mut self, other: &Self) {
+        self.storage += &other.storage;
+        self.loss += &other.loss;
+    }
+}
+
+/// An objective of predicted fields: given the fields of one frequency (one per component)
+/// returns `J` and `∂J/∂u` per component (`dJ = Re Σ conj(∂J/∂u) du`).
+pub type FieldObjective<'a> = dyn Fn(usize, &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) + Sync + 'a;
+
+/// Shear moduli → predicted displacement per frequency and component, with the gradient of
+/// any objective of the prediction. Implementations must be deterministic.
+pub trait ForwardModel: Sync {
+    /// The voxel grid of the prediction.
+    fn grid(&self) -> &Grid;
+    /// Number of frequencies.
+    fn n_frequencies(&self) -> usize;
+    /// Number of displacement components.
+    fn n_components(&self) -> usize;
+    /// Predicted fields of frequency `f`, one per component, m.
+    fn predict(&self, f: usize, moduli: &Moduli) -> Result<Vec<Array3<Complex64>>>;
+    /// `J` and `∂J/∂(G', G'')` for the objective `objective(f, fields)` of frequency `f`'s prediction.
+    fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)>;
+    /// Voxels whose predictions are data-driven (the likelihood ignores the others, e.g. the
+    /// Dirichlet boundary that copies the measurement).
+    fn predicted(&self) -> &Array3<bool>;
+}
+
+/// How the wave problem is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Drive {
+    /// The measured displacement on the boundary layer of the mask is prescribed (Dirichlet);
+    /// no actuator model is needed. The default for measured data.
+    #[default]
+    MeasuredBoundary,
+}
+
+/// The time-harmonic scalar wave equation `∇·(G*∇u) + ρω²u = 0` on the data grid, one
+/// component at a time, with the measured displacement prescribed on the mask's boundary
+/// layer and outside the mask (Dirichlet). Unknowns are the interior mask voxels whose whole
+/// stencil neighbourhood (3×3(×3)) lies in the mask. One sparse LU per frequency serves all
+/// components and the adjoint solve; the symbolic analysis is shared by every evaluation.
+pub struct WaveForward {
+    grid: Grid,
+    omegas: Vec<f64>,
+    density: Array3<f64>,
+    fixed: Array3<bool>,
+    interior: Array3<bool>,
+    /// Dirichlet values per frequency and component (the measured field; 0 outside the mask).
+    boundary: Vec<Vec<Array3<Complex64>>>,
+    scheme: Scheme,
+    /// A solver whose symbolic analysis later factorisations share.
+    template: Mutex<Option<Arc<ScalarSolver>>>,
+}
+
+impl std::fmt::Debug for WaveForward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaveForward")
+            .field("grid", &self.grid)
+            .field("frequencies", &self.omegas.len())
+            .field("components", &self.boundary.first().map_or(0, Vec::len))
+            .field("unknowns", &self.interior.iter().filter(|&&b| b).count())
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WaveForward {
+    /// The forward model of `data` ([`Drive::MeasuredBoundary`]) with the default (compact) scheme.
+    pub fn new(data: &Measurements) -> Result<Self> {
+        Self::with_scheme(data, Scheme::default())
+    }
+
+    /// Like [`WaveForward::new`] with a finite-volume `scheme`.
+    pub fn with_scheme(data: &Measurements, scheme: Scheme) -> Result<Self> {
+        data.validate()?;
+        let grid = data.grid.clone();
+        let interior = interior_of(&data.mask);
+        let n_free = interior.iter().filter(|&&b| b).count();
+        if n_free == 0 {
+            return Err(InverseError::invalid(
+                "/mask",
+                "no voxel has its whole 3×3 neighbourhood inside the mask",
+                "a mask region at least 3 voxels wide (its boundary layer carries the measured boundary values)",
+            ));
+        }
+        let fixed = interior.mapv(|b| !b);
+        let boundary = (0..data.n_frequencies())
+            .map(|f| {
+                (0..data.n_components())
+                    .map(|c| {
+                        let mut u = data.field(f, c);
+                        Zip::from(&mut u).and(&data.mask).for_each(|u, &m| {
+                            if !m {
+                                *u = Complex64::new(0.0, 0.0);
+                            }
+                        });
+                        u
+                    })
+                    .collect()
+            })
+            .collect();
+        let s = grid.shape;
+        Ok(Self {
+            omegas: data.frequencies_hz.iter().map(|f| 2.0 * std::f64::consts::PI * f).collect(),
+            density: Array3::from_elem((s[0], s[1], s[2]), data.density_kg_m3),
+            fixed,
+            interior,
+            boundary,
+            scheme,
+            grid,
+            template: Mutex::new(None),
+        })
+    }
+
+    /// Angular frequencies, rad/s.
+    pub fn omegas(&self) -> &[f64] {
+        &self.omegas
+    }
+
+    /// Factorise the operator of frequency `f` for `moduli` (sharing the symbolic analysis).
+    pub fn factorise(&self, f: usize, moduli: &Moduli) -> Result<(Medium, ScalarSolver)> {
+        let medium = self.medium(moduli)?;
+        let problem = ScalarProblem::new(&medium, self.omegas[f], Boundary::free())
+            .with_dirichlet(Dirichlet { mask: self.fixed.clone(), values: self.boundary[f][0].clone() })
+            .with_scheme(self.scheme);
+        let template = self.template(&problem)?;
+        let solver = template.refactored(&problem)?;
+        Ok((medium, solver))
+    }
+
+    /// The solver whose symbolic analysis every factorisation shares (made on first use).
+    fn template(&self, problem: &ScalarProblem) -> Result<Arc<ScalarSolver>> {
+        let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
+        if let Some(t) = self.template.lock().map_err(|_| poisoned())?.as_ref() {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(ScalarSolver::with_threads(problem, 1)?);
+        let mut guard = self.template.lock().map_err(|_| poisoned())?;
+        Ok(Arc::clone(guard.get_or_insert(t)))
+    }
+
+    fn medium(&self, m: &Moduli) -> Result<Medium> {
+        let s = self.grid.shape;
+        if m.storage_pa.shape() != s || m.loss_pa.shape() != s {
+            return Err(InverseError::invalid("moduli", format!("shape {:?}", m.storage_pa.shape()), format!("the data grid {s:?}")));
+        }
+        if m.storage_pa.iter().any(|g| !(g.is_finite() && *g > 0.0)) || m.loss_pa.iter().any(|g| !(g.is_finite() && *g >= 0.0)) {
+            return Err(InverseError::NonFinite("a trial modulus is not finite or not positive".into()));
+        }
+        Ok(Medium {
+            grid: self.grid.clone(),
+            storage_modulus_pa: m.storage_pa.clone(),
+            loss_modulus_pa: m.loss_pa.clone(),
+            density_kg_m3: self.density.clone(),
+        })
+    }
+
+    fn solve_components(&self, f: usize, solver: &ScalarSolver) -> Result<Vec<Array3<Complex64>>> {
+        let s = self.grid.shape;
+        let zero = Array3::zeros((s[0], s[1], s[2]));
+        self.boundary[f].iter().map(|g| Ok(solver.solve_with_dirichlet_values(&zero, g)?)).collect()
+    }
+}
+
+impl ForwardModel for WaveForward {
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+    fn n_frequencies(&self) -> usize {
+        self.omegas.len()
+    }
+    fn n_components(&self) -> usize {
+        self.boundary.first().map_or(0, Vec::len)
+    }
+    fn predict(&self, f: usize, moduli: &Moduli) -> Result<Vec<Array3<Complex64>>> {
+        let (_, solver) = self.factorise(f, moduli)?;
+        self.solve_components(f, &solver)
+    }
+    fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)> {
+        let (medium, solver) = self.factorise(f, moduli)?;
+        let fields = self.solve_components(f, &solver)?;
+        let (value, dj_du) = objective(f, &fields);
+        let mut grad = ModuliGradient::zeros(self.grid.shape);
+        for (u, r) in fields.iter().zip(&dj_du) {
+            let (storage, loss) = solver.modulus_gradient(&medium, u, r)?;
+            grad.add(&ModuliGradient { storage, loss });
+        }
+        Ok((value, grad))
+    }
+    fn predicted(&self) -> &Array3<bool> {
+        &self.interior
+    }
+}
+
+/// Mask voxels whose whole 3×3(×3) neighbourhood (along the axes with more than one voxel)
+/// lies inside the grid and the mask.
+pub fn interior_of(mask: &Array3<bool>) -> Array3<bool> {
+    let sh = mask.shape();
+    let sh = [sh[0], sh[1], sh[2]];
+    let reach = |a: usize| if sh[a] > 1 { 1isize } else { 0 };
+    let (rz, ry, rx) = (reach(0), reach(1), reach(2));
+    Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| {
+        for dz in -rz..=rz {
+            for dy in -ry..=ry {
+                for dx in -rx..=rx {
+                    let (zz, yy, xx) = (z as isize + dz, y as isize + dy, x as isize + dx);
+                    if zz < 0 || yy < 0 || xx < 0 || zz >= sh[0] as isize || yy >= sh[1] as isize || xx >= sh[2] as isize {
+                        return false;
+                    }
+                    if !mask[[zz as usize, yy as usize, xx as usize]] {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    })
+}
+
