@@ -4,8 +4,13 @@
 //! ([`map`], [`laplace`], [`nuts`]) sees; posteriors are built from a forward model,
 //! a parameterisation, a prior and a likelihood.
 
+pub mod checkpoint;
 pub mod density;
 pub mod error;
+mod linalg;
+pub mod map;
+pub mod testing;
 
 pub use density::{LogDensity, Whitened};
 pub use error::{InverseError, Result};
+pub use map::{maximize, MapOptions, MapResult};
