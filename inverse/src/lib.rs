@@ -7,10 +7,12 @@
 pub mod checkpoint;
 pub mod density;
 pub mod error;
+pub mod laplace;
 mod linalg;
 pub mod map;
 pub mod testing;
 
 pub use density::{LogDensity, Whitened};
 pub use error::{InverseError, Result};
+pub use laplace::{hessian, Laplace};
 pub use map::{maximize, MapOptions, MapResult};
