@@ -6,10 +6,12 @@
 
 pub mod checkpoint;
 pub mod density;
+pub mod diagnostics;
 pub mod error;
 pub mod laplace;
 mod linalg;
 pub mod map;
+mod rng;
 pub mod testing;
 
 pub use density::{LogDensity, Whitened};
