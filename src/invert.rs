@@ -34,6 +34,9 @@ pub enum Method {
     Ahi,
     /// Multifrequency dual elasto-visco inversion.
     Mdev,
+    /// Bayesian inversion against the wave-equation forward model (mre-inverse): posterior
+    /// mean, standard deviation and 90 % intervals, with draws and diagnostics.
+    Bayes,
 }
 
 impl Method {
@@ -41,6 +44,7 @@ impl Method {
         match self {
             Method::Ahi => "ahi",
             Method::Mdev => "mdev",
+            Method::Bayes => "bayes",
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct InvertArgs {
     /// Phase unwrapping for `/phase`, `/images` and `/kspace` data.
     #[arg(long, value_enum, default_value_t = Unwrap::Laplacian)]
     unwrap: Unwrap,
+    /// Options of `--method bayes`.
+    #[command(flatten)]
+    bayes: crate::bayes::BayesArgs,
 }
 
 /// Phase unwrapping method.
@@ -115,7 +122,8 @@ impl InvertArgs {
             InvertFilter::Gaussian => Filter::Gaussian,
             InvertFilter::Butterworth => Filter::Butterworth,
         };
-        Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures, unwrap: Unwrap::Laplacian }
+        let bayes = crate::bayes::BayesArgs::default();
+        Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures, unwrap: Unwrap::Laplacian, bayes }
     }
 
     /// Where the result goes.
@@ -160,35 +168,49 @@ pub fn invert(args: &InvertArgs, quiet: bool) -> Result<(), CliError> {
     spinner.set_message(format!("{}: wave field", args.data.display()));
     let (wave, level) = wave_field(&args.data, &data, &mask, args.unwrap)?;
     info!(data = %args.data.display(), level, method = args.method.name(), "inverting");
-    let wave = filter_wave(&wave, &mask, data.voxel_size_m, args.filter)?;
-    spinner.set_message(format!("{}: {}", args.data.display(), args.method.name()));
-    let e = reconstruct(args.method, &wave, &mask, &data)?;
-    spinner.finish_and_clear();
-    let labels = data.labels.clone().unwrap_or_else(|| mask.mapv(u16::from));
-    let regions = region_summaries(&e, &labels);
-    let result = MreResult {
-        storage_modulus_pa: e.storage_modulus_pa,
-        loss_modulus_pa: e.loss_modulus_pa,
-        abs_modulus_pa: Some(e.abs_modulus_pa),
-        phase_angle_rad: Some(e.phase_angle_rad),
-        regions,
-        provenance: ResultProvenance {
-            tool: "mre-sim".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            method: args.method.name().into(),
-            iterations: 0,
-            wall_time_s: start.elapsed().as_secs_f64(),
-            source_data: args.data.display().to_string(),
-            created: String::new(),
-            extra: vec![("filter".into(), args.filter.name().into()), ("data_level".into(), level.into())],
-        },
-        ..MreResult::default()
+    let result = if args.method == Method::Bayes {
+        spinner.set_message(format!("{}: Bayesian inversion", args.data.display()));
+        let run = crate::bayes::BayesRun { data_path: &args.data, data: &data, mask: &mask, wave, output: &out, args: &args.bayes };
+        let r = crate::bayes::run(run);
+        spinner.finish_and_clear();
+        r?
+    } else {
+        let wave = filter_wave(&wave, &mask, data.voxel_size_m, args.filter)?;
+        spinner.set_message(format!("{}: {}", args.data.display(), args.method.name()));
+        let e = reconstruct(args.method, &wave, &mask, &data)?;
+        spinner.finish_and_clear();
+        let labels = data.labels.clone().unwrap_or_else(|| mask.mapv(u16::from));
+        let regions = region_summaries(&e, &labels);
+        MreResult {
+            storage_modulus_pa: e.storage_modulus_pa,
+            loss_modulus_pa: e.loss_modulus_pa,
+            abs_modulus_pa: Some(e.abs_modulus_pa),
+            phase_angle_rad: Some(e.phase_angle_rad),
+            regions,
+            provenance: ResultProvenance {
+                tool: "mre-sim".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                method: args.method.name().into(),
+                iterations: 0,
+                wall_time_s: start.elapsed().as_secs_f64(),
+                source_data: args.data.display().to_string(),
+                created: String::new(),
+                extra: vec![("filter".into(), args.filter.name().into()), ("data_level".into(), level.into())],
+            },
+            ..MreResult::default()
+        }
     };
     write_mre_result(&out, &result, args.force).map_err(|e| match e {
         H5Error::Exists { .. } => CliError::new(exit::OUTPUT_EXISTS, anyhow!(e)),
         e => CliError::new(exit::FAILURE, anyhow!(e)),
     })?;
     println!("wrote {}", out.display());
+    if args.method == Method::Bayes {
+        let ckpt = args.bayes.checkpoint.clone().unwrap_or_else(|| crate::bayes::checkpoint_dir(&out));
+        if ckpt.exists() {
+            std::fs::remove_dir_all(&ckpt).map_err(|e| CliError::new(exit::FAILURE, anyhow!("removing {}: {e}", ckpt.display())))?;
+        }
+    }
     for r in &result.regions {
         println!(
             "region {}: G' = {:.0} Pa (5–95 %: {:.0}–{:.0}), G'' = {:.0} Pa",
@@ -504,6 +526,14 @@ fn write_figures(out: &Path, r: &MreResult) -> Result<Vec<PathBuf>, CliError> {
     write_map_png(&p, &format!("storage modulus G' (slice {z})"), storage_kpa.view(), "kPa", Colormap::Viridis, range)
         .map_err(|e| anyhow!(e))?;
     written.push(p);
+    if let Some(std) = &r.storage_modulus_std_pa {
+        let p = out.with_file_name(format!("{stem}-storage-modulus-std.png"));
+        let map = std.index_axis(Axis(0), z).mapv(|v| v / 1000.0);
+        let range = if map.iter().any(|v| v.is_finite()) { None } else { Some((0.0, 1.0)) };
+        write_map_png(&p, &format!("posterior std of G' (slice {z})"), map.view(), "kPa", Colormap::Viridis, range)
+            .map_err(|e| anyhow!(e))?;
+        written.push(p);
+    }
     if let Some(phi) = &r.phase_angle_rad {
         let p = out.with_file_name(format!("{stem}-phase-angle.png"));
         let map = phi.index_axis(Axis(0), z);

@@ -1,6 +1,7 @@
 //! `mre-sim`: command-line front end. Parses arguments, sets up logging and the
 //! progress bar, and calls the libraries; no physics here.
 
+mod bayes;
 mod bench;
 mod import;
 mod invert;

@@ -16,6 +16,13 @@ pub fn complex_normal(seed: u64, index: u64) -> Complex64 {
     Complex64::from_polar((-u1.ln()).sqrt(), 2.0 * std::f64::consts::PI * u2)
 }
 
+/// Standard normal sample keyed by (seed, index).
+pub fn standard_normal(seed: u64, index: u64) -> f64 {
+    let u1 = uniform01(seed, index, 0x6e6f_726d_316c).max(f64::MIN_POSITIVE);
+    let u2 = uniform01(seed, index, 0x6e6f_726d_326c);
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
 /// A 2-D cylindrical inclusion in a homogeneous background, hit by a plane shear wave along x:
 /// the exact Bessel-series field ([`CylinderScattering`]) sampled at voxel centres.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,313 @@
+//! `mre-sim invert DATA.h5 --method bayes`: Bayesian inversion with mre-inverse, written as
+//! an mre-result file with posterior mean, standard deviation, 90 % intervals and draws.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::anyhow;
+use clap::{Args, ValueEnum};
+use mre_inverse::bayes::{infer, BayesOptions, BayesResult, Sampler};
+use mre_inverse::nuts::NutsOptions;
+use mre_inverse::summary::{describe, moduli_stats};
+use mre_inverse::{
+    EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, Noise, Parameterisation,
+    Posterior, Prior, Regions, WaveForward, WaveGaussian,
+};
+use mre_io::data::MreData;
+use mre_io::hdf5::{MreResult, RegionSummary, ResultProvenance};
+use mre_solver::classic;
+use ndarray::{Array3, Array5, Axis};
+use num_complex::Complex64;
+use tracing::info;
+
+use crate::{exit, CliError};
+
+/// Parameterisation of the moduli for `--method bayes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Parameterization {
+    /// log G' and log G'' per label of `/labels` (posterior by NUTS).
+    Regions,
+    /// Smooth log G' and log G'' fields on a control grid with a GMRF prior (MAP + Laplace).
+    Field,
+}
+
+/// Likelihood for `--method bayes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LikelihoodKind {
+    /// Complex Gaussian on the displacement field `/wave`.
+    Wave,
+    /// Complex Gaussian on the motion-encoded images `/images` (no phase unwrapping).
+    Images,
+}
+
+/// Options of the Bayesian inversion (`--method bayes`).
+#[derive(Debug, Args, Clone)]
+pub struct BayesArgs {
+    /// Parameterisation (default: regions when the data have `/labels`, field otherwise).
+    #[arg(long, value_enum)]
+    pub parameterization: Option<Parameterization>,
+    /// Likelihood.
+    #[arg(long, value_enum, default_value_t = LikelihoodKind::Wave)]
+    pub likelihood: LikelihoodKind,
+    /// NUTS chains (regions).
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    /// NUTS warm-up draws per chain (regions).
+    #[arg(long, default_value_t = 150)]
+    pub tune: u64,
+    /// Posterior draws per chain (regions), or Laplace draws (field).
+    #[arg(long, default_value_t = 250)]
+    pub draws: u64,
+    /// Random seed (draws depend only on it, not on threads or ranks).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Control-node spacing of the field parameterisation, voxels (default: about 16 nodes per axis).
+    #[arg(long)]
+    pub field_spacing: Option<usize>,
+    /// Expected change of log G between neighbouring field nodes (GMRF smoothness, natural log).
+    #[arg(long, default_value_t = 0.15)]
+    pub smoothness: f64,
+    /// Prior median of G', Pa.
+    #[arg(long, default_value_t = 3000.0)]
+    pub prior_storage_pa: f64,
+    /// Prior median of G'', Pa.
+    #[arg(long, default_value_t = 1000.0)]
+    pub prior_loss_pa: f64,
+    /// Prior width of log G' and log G'' (natural log; 2 = a factor 7.4 either way at 1σ).
+    #[arg(long, default_value_t = 2.0)]
+    pub prior_log_std: f64,
+    /// Checkpoint directory (default: `<output>.checkpoint` beside the output). A killed run
+    /// restarted with the same command resumes from it; it is removed after success.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Default for BayesArgs {
+    /// The command-line defaults.
+    fn default() -> Self {
+        use clap::FromArgMatches;
+        let matches = Self::augment_args(clap::Command::new("invert")).get_matches_from(["invert"]);
+        Self::from_arg_matches(&matches).expect("the defaults of the bayes options parse")
+    }
+}
+
+/// Everything the bayes path needs from the CLI.
+pub struct BayesRun<'a> {
+    /// Input file (for messages and provenance).
+    pub data_path: &'a Path,
+    /// The data.
+    pub data: &'a MreData,
+    /// Mask.
+    pub mask: &'a Array3<bool>,
+    /// First-harmonic displacement `[nf, nc, nz, ny, nx]` (from `/wave` or reconstructed).
+    pub wave: Array5<Complex64>,
+    /// Output file (its checkpoint directory derives from it).
+    pub output: &'a Path,
+    /// Options.
+    pub args: &'a BayesArgs,
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> CliError {
+    CliError::new(exit::INVALID_INPUT, anyhow!("{}: {e}", path.display()))
+}
+
+/// Run the inversion; returns the result to write.
+pub fn run(r: BayesRun<'_>) -> Result<MreResult, CliError> {
+    let start = Instant::now();
+    let d = r.data;
+    let a = r.args;
+    let sh = r.mask.shape();
+    let grid = mre_solver::model::phantom::Grid::new([sh[0], sh[1], sh[2]], d.voxel_size_m).map_err(|e| invalid(r.data_path, e))?;
+    let images = match (a.likelihood, &d.images) {
+        (LikelihoodKind::Images, Some(im)) => Some(EncodedImages {
+            images: im.clone(),
+            encoding_rad_per_m: d
+                .encoding_efficiency_rad_per_m
+                .iter()
+                .zip(&d.encoding_phase_rad)
+                .map(|(&m, &p)| Complex64::from_polar(m, p))
+                .collect(),
+        }),
+        (LikelihoodKind::Images, None) => {
+            return Err(invalid(r.data_path, "--likelihood images needs dataset /images, which this file does not have"))
+        }
+        _ => None,
+    };
+    let meas = Measurements {
+        grid,
+        frequencies_hz: d.frequencies_hz.clone(),
+        density_kg_m3: d.density_kg_m3,
+        wave: r.wave.clone(),
+        mask: r.mask.clone(),
+        noise_std: d.noise_std.clone(),
+        images,
+    };
+    let forward = WaveForward::new(&meas).map_err(|e| invalid(r.data_path, e))?;
+    let noise = match &d.noise_std {
+        Some(s) if a.likelihood == LikelihoodKind::Wave => Noise::Known(s.clone()),
+        _ => Noise::Inferred,
+    };
+    let likelihood: Box<dyn Likelihood> = match a.likelihood {
+        LikelihoodKind::Wave => Box::new(WaveGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?),
+        LikelihoodKind::Images => Box::new(ImageGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?),
+    };
+    let kind = match (a.parameterization, &d.labels) {
+        (Some(p), _) => p,
+        (None, Some(_)) => Parameterization::Regions,
+        (None, None) => Parameterization::Field,
+    };
+    let (g0, l0) = initial_moduli(&meas, &r.wave);
+    info!(storage_pa = g0, loss_pa = l0, "starting point (median of a filtered AHI)");
+    let (param, prior, sampler): (Box<dyn Parameterisation>, Box<dyn Prior>, Sampler) = match kind {
+        Parameterization::Regions => {
+            let labels = d.labels.as_ref().ok_or_else(|| {
+                invalid(r.data_path, "--parameterization regions needs dataset /labels (a label per voxel), which this file does not have; use --parameterization field")
+            })?;
+            let regions = Regions::new(labels, r.mask).map_err(|e| invalid(r.data_path, e))?;
+            let prior = IndependentNormal::log_moduli(regions.len(), a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std)
+                .map_err(|e| invalid(r.data_path, e))?;
+            let nuts = NutsOptions { chains: a.chains, tune: a.tune, draws: a.draws, seed: a.seed, ..NutsOptions::default() };
+            (Box::new(regions), Box::new(prior), Sampler::Nuts(nuts))
+        }
+        Parameterization::Field => {
+            let n_max = sh.iter().copied().max().unwrap_or(1);
+            let spacing = a.field_spacing.unwrap_or_else(|| (n_max.saturating_sub(1)).div_ceil(16).max(1));
+            let field = Field::new([sh[0], sh[1], sh[2]], spacing).map_err(|e| invalid(r.data_path, e))?;
+            let prior = Gmrf::new(
+                field.nodes(),
+                vec![(a.prior_storage_pa.ln(), a.smoothness, a.prior_log_std), (a.prior_loss_pa.ln(), a.smoothness, a.prior_log_std)],
+            )
+            .map_err(|e| invalid(r.data_path, e))?;
+            (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
+        }
+    };
+    let posterior = Posterior::new(&forward, param.as_ref(), prior.as_ref(), likelihood.as_ref());
+    let opts = BayesOptions { sampler, ..BayesOptions::default() };
+    let ckpt = a.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(r.output));
+    let x0 = param.constant(g0, l0);
+    let result = infer(&posterior, &x0, &opts, Some(&ckpt), None).map_err(|e| CliError::new(exit::FAILURE, anyhow!(e)))?;
+    let noise_est = posterior.noise_estimates(&result.map.x).map_err(|e| CliError::new(exit::FAILURE, anyhow!(e)))?;
+    let out = to_result(&result, param.as_ref(), kind, r, &noise_est, start.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+/// `<output>.checkpoint` beside the output.
+pub fn checkpoint_dir(output: &Path) -> PathBuf {
+    let name = output.file_name().map_or_else(|| "result".into(), |n| n.to_string_lossy().into_owned());
+    output.with_file_name(format!("{name}.checkpoint"))
+}
+
+/// Median G' and G'' of a Gaussian-filtered AHI over the mask and frequencies: the starting point.
+fn initial_moduli(m: &Measurements, wave: &Array5<Complex64>) -> (f64, f64) {
+    let h = m.grid.voxel_size_m;
+    let hmin = h.iter().zip(m.grid.shape).filter(|(_, n)| n > 1).map(|(h, _)| *h).fold(f64::INFINITY, f64::min);
+    let filter = classic::Filter::recommended(hmin);
+    let (mut gs, mut ls) = (Vec::new(), Vec::new());
+    for (f, hz) in m.frequencies_hz.iter().enumerate() {
+        let comps: Vec<Array3<Complex64>> =
+            wave.index_axis(Axis(0), f).outer_iter().filter_map(|u| classic::filter_wave(&u.to_owned(), h, &filter).ok()).collect();
+        let views: Vec<_> = comps.iter().map(|c| c.view()).collect();
+        let Ok(stack) = ndarray::stack(Axis(0), &views) else { continue };
+        if let Ok(e) = classic::ahi(stack.view(), &m.mask, h, 2.0 * std::f64::consts::PI * hz, m.density_kg_m3) {
+            gs.extend(e.storage_modulus_pa.iter().zip(&m.mask).filter(|(g, &k)| k && g.is_finite() && **g > 0.0).map(|(g, _)| *g));
+            ls.extend(e.loss_modulus_pa.iter().zip(&m.mask).filter(|(g, &k)| k && g.is_finite() && **g > 0.0).map(|(g, _)| *g));
+        }
+    }
+    let median = |mut v: Vec<f64>, fallback: f64| {
+        if v.is_empty() {
+            return fallback;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let g = median(gs, 3000.0);
+    (g, median(ls, 0.2 * g))
+}
+
+fn to_result(b: &BayesResult, param: &dyn Parameterisation, kind: Parameterization, r: BayesRun<'_>, noise: &[f64], wall: f64) -> MreResult {
+    let draws = b.draws();
+    let stats = moduli_stats(param, &draws, r.mask);
+    let regions = match (kind, &r.data.labels) {
+        (Parameterization::Regions, Some(labels)) => region_rows(b, labels, r.mask),
+        _ => Vec::new(),
+    };
+    let nd = b.chains.first().map_or(0, Vec::len);
+    let np = b.names.len();
+    let samples = Array3::from_shape_fn((b.chains.len(), nd, np), |(c, k, p)| b.chains[c][k][p]);
+    let finite_max = |v: &[f64]| v.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::max);
+    let finite_min = |v: &[f64]| v.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::min);
+    let abs = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| g.hypot(*l));
+    let phase = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| l.atan2(*g));
+    let a = r.args;
+    let extra = vec![
+        ("parameterization".into(), format!("{kind:?}").to_lowercase()),
+        ("likelihood".into(), format!("{:?}", a.likelihood).to_lowercase()),
+        ("parameters".into(), np.to_string()),
+        ("evaluations".into(), b.evaluations.to_string()),
+        ("map_iterations".into(), b.map.iterations.to_string()),
+        ("map_converged".into(), b.map.converged.to_string()),
+        ("chains".into(), b.chains.len().to_string()),
+        ("draws_per_chain".into(), nd.to_string()),
+        ("divergences".into(), b.divergences.to_string()),
+        ("rhat_max".into(), finite_max(&b.rhat).to_string()),
+        ("ess_bulk_min".into(), finite_min(&b.ess_bulk).to_string()),
+        ("ess_tail_min".into(), finite_min(&b.ess_tail).to_string()),
+        ("seed".into(), a.seed.to_string()),
+        ("noise_std".into(), format!("{noise:?}")),
+        ("noise".into(), if r.data.noise_std.is_some() && a.likelihood == LikelihoodKind::Wave { "known" } else { "inferred (Jeffreys prior, marginalised)" }.into()),
+    ];
+    MreResult {
+        storage_modulus_pa: stats.storage.mean.clone(),
+        loss_modulus_pa: stats.loss.mean.clone(),
+        abs_modulus_pa: Some(abs),
+        phase_angle_rad: Some(phase),
+        storage_modulus_std_pa: Some(stats.storage.std.clone()),
+        loss_modulus_std_pa: Some(stats.loss.std.clone()),
+        storage_modulus_q05_pa: Some(stats.storage.q05.clone()),
+        storage_modulus_q95_pa: Some(stats.storage.q95.clone()),
+        regions,
+        samples: Some(samples),
+        provenance: ResultProvenance {
+            tool: "mre-sim".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            method: b.method.clone(),
+            iterations: b.map.iterations,
+            wall_time_s: wall,
+            source_data: r.data_path.display().to_string(),
+            created: String::new(),
+            extra,
+        },
+    }
+}
+
+/// One row per region: posterior statistics of its G' and G'' and the diagnostics of its
+/// log G' (R̂: the worse of log G' and log G''; ESS: the smaller bulk ESS).
+fn region_rows(b: &BayesResult, labels: &Array3<u16>, mask: &Array3<bool>) -> Vec<RegionSummary> {
+    let draws = b.draws();
+    let Ok(regions) = Regions::new(labels, mask) else { return Vec::new() };
+    let n = regions.len();
+    regions
+        .labels()
+        .iter()
+        .enumerate()
+        .map(|(k, &label)| {
+            let g: Vec<f64> = draws.iter().map(|t| t[k].exp()).collect();
+            let l: Vec<f64> = draws.iter().map(|t| t[n + k].exp()).collect();
+            let (gm, gs, g5, g95) = describe(&g);
+            let (lm, ls, l5, l95) = describe(&l);
+            RegionSummary {
+                label,
+                storage_mean_pa: gm,
+                storage_std_pa: gs,
+                storage_q05_pa: g5,
+                storage_q95_pa: g95,
+                loss_mean_pa: lm,
+                loss_std_pa: ls,
+                loss_q05_pa: l5,
+                loss_q95_pa: l95,
+                rhat: b.rhat[k].max(b.rhat[n + k]),
+                ess: b.ess_bulk[k].min(b.ess_bulk[n + k]),
+            }
+        })
+        .collect()
+}
