@@ -11,6 +11,7 @@ pub mod error;
 pub mod laplace;
 mod linalg;
 pub mod map;
+pub mod nuts;
 mod rng;
 pub mod testing;
 
@@ -18,3 +19,4 @@ pub use density::{LogDensity, Whitened};
 pub use error::{InverseError, Result};
 pub use laplace::{hessian, Laplace};
 pub use map::{maximize, MapOptions, MapResult};
+pub use nuts::{sample, sample_chains, ChainTrace, NutsOptions};

@@ -23,13 +23,11 @@ use std::sync::{Arc, Mutex};
 
 use argmin::core::checkpointing::{Checkpoint, CheckpointingFrequency};
 use argmin::core::observers::{Observe, ObserverMode};
-use argmin::core::{
-    CostFunction, Executor, Gradient, IterState, Problem, State, TerminationReason, TerminationStatus, KV,
-};
+use argmin::core::{CostFunction, Executor, Gradient, IterState, Problem, State, TerminationReason, TerminationStatus, KV};
 use argmin::solver::linesearch::LineSearch;
-use argmin_math::ArgminScaledAdd;
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use argmin_math::ArgminScaledAdd;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Fingerprint};
@@ -159,9 +157,7 @@ impl Objective<'_> {
         let mut grad = vec![0.0; n];
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         let (cost, grad) = match self.density.logp_grad(x, &mut grad) {
-            Ok(lp) if lp.is_finite() && grad.iter().all(|g| g.is_finite()) => {
-                (-lp, grad.iter().map(|g| -g).collect())
-            }
+            Ok(lp) if lp.is_finite() && grad.iter().all(|g| g.is_finite()) => (-lp, grad.iter().map(|g| -g).collect()),
             Ok(_) | Err(InverseError::NonFinite(_)) => {
                 tracing::debug!("log density not finite during the line search; cost +inf");
                 (f64::INFINITY, vec![0.0; n])
@@ -207,11 +203,7 @@ struct FileCheckpoint {
 
 impl FileCheckpoint {
     fn write(&self, solver: &Solver, state: &Iter) -> Result<()> {
-        let header = Header {
-            format: 1,
-            fingerprint: self.fingerprint,
-            evaluations: self.evaluations.load(Ordering::Relaxed),
-        };
+        let header = Header { format: 1, fingerprint: self.fingerprint, evaluations: self.evaluations.load(Ordering::Relaxed) };
         checkpoint::save_cbor(&self.path, &(header, solver, state))
     }
 
@@ -220,10 +212,7 @@ impl FileCheckpoint {
             return Ok(None);
         };
         if header.format != 1 || header.fingerprint != self.fingerprint {
-            return Err(checkpoint::error(
-                &self.path,
-                "belongs to another optimisation (dimension, start point or memory differ)",
-            ));
+            return Err(checkpoint::error(&self.path, "belongs to another optimisation (dimension, start point or memory differ)"));
         }
         Ok(Some((header, solver, state)))
     }
@@ -283,9 +272,7 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
 
     let fresh = || -> Result<Solver> {
         let line_search = GuardedLineSearch { inner: MoreThuenteLineSearch::new(), direction: None, alpha: 1.0 };
-        LBFGS::new(line_search, opts.memory)
-            .with_tolerance_grad(opts.gradient_tolerance)
-            .map_err(inference)
+        LBFGS::new(line_search, opts.memory).with_tolerance_grad(opts.gradient_tolerance).map_err(inference)
     };
     let (solver, state) = match file.as_ref().map(FileCheckpoint::read).transpose()?.flatten() {
         Some((header, solver, mut state)) => {
@@ -299,9 +286,7 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
 
     let objective = Objective { density: d, cache: Mutex::new(None), evaluations: evaluations.clone() };
     let last = LastIterate::default();
-    let mut executor = Executor::new(objective, solver)
-        .configure(|_| state)
-        .add_observer(last.clone(), ObserverMode::Always);
+    let mut executor = Executor::new(objective, solver).configure(|_| state).add_observer(last.clone(), ObserverMode::Always);
     if let Some(file) = file {
         executor = executor.checkpointing(file);
     }
@@ -367,8 +352,7 @@ mod tests {
 
     #[test]
     fn rosenbrock_10d() {
-        let r = maximize(&Rosenbrock(10), &[-1.2; 10], &MapOptions { max_iterations: 2000, ..Default::default() }, None)
-            .unwrap();
+        let r = maximize(&Rosenbrock(10), &[-1.2; 10], &MapOptions { max_iterations: 2000, ..Default::default() }, None).unwrap();
         assert!(r.converged, "{r:?}");
         tracing::info!(?r, "10-D Rosenbrock");
         for x in &r.x {
