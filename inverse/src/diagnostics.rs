@@ -127,7 +127,7 @@ pub fn ess(chains: &[Vec<f64>]) -> f64 {
     if m > 1 {
         var_plus += std(&means).powi(2);
     }
-    if !(var_plus > 0.0) || !var_plus.is_finite() {
+    if var_plus.is_nan() || var_plus <= 0.0 || var_plus.is_infinite() {
         return f64::NAN;
     }
     let rho = |t: usize| 1.0 - (mean_var - acov(t)) / var_plus;
@@ -226,6 +226,7 @@ fn basic_rhat(chains: &[Vec<f64>]) -> f64 {
 }
 
 /// `Φ⁻¹(p)` by Acklam's rational approximation (relative error < 1.2e−9).
+#[allow(clippy::excessive_precision)] // Acklam's published coefficients
 fn inverse_normal_cdf(p: f64) -> f64 {
     const A: [f64; 6] =
         [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];

@@ -137,11 +137,17 @@ where
     }
 }
 
+/// A point with its cost and gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// `−log p` with a one-point cache of value and gradient.
 struct Objective<'a> {
     density: &'a dyn LogDensity,
-    cache: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: Mutex<Option<Evaluation>>,
     evaluations: Arc<AtomicU64>,
+    /// The first error of the density that is not [`InverseError::NonFinite`]; argmin turns
+    /// errors in the line search into a normal stop, so `maximize` returns it from here.
+    fatal: Arc<Mutex<Option<InverseError>>>,
 }
 
 impl Objective<'_> {
@@ -162,7 +168,13 @@ impl Objective<'_> {
                 tracing::debug!("log density not finite during the line search; cost +inf");
                 (f64::INFINITY, vec![0.0; n])
             }
-            Err(e) => return Err(argmin::core::Error::msg(e.to_string())),
+            Err(e) => {
+                let message = e.to_string();
+                if let Ok(mut fatal) = self.fatal.lock() {
+                    fatal.get_or_insert(e);
+                }
+                return Err(argmin::core::Error::msg(message));
+            }
         };
         *cache = Some((x.to_vec(), cost, grad.clone()));
         Ok((cost, grad))
@@ -193,6 +205,11 @@ struct Header {
     evaluations: u64,
 }
 
+/// Whether L-BFGS can continue from `state` (it has an iterate and its gradient).
+fn resumable(state: &Iter) -> bool {
+    state.get_param().is_some() && state.get_gradient().is_some()
+}
+
 /// argmin [`Checkpoint`] writing `(header, solver, state)` as CBOR, atomically.
 struct FileCheckpoint {
     path: PathBuf,
@@ -203,6 +220,10 @@ struct FileCheckpoint {
 
 impl FileCheckpoint {
     fn write(&self, solver: &Solver, state: &Iter) -> Result<()> {
+        if !resumable(state) {
+            // A state after a failed line search has no iterate; keep the previous checkpoint.
+            return Ok(());
+        }
         let header = Header { format: 1, fingerprint: self.fingerprint, evaluations: self.evaluations.load(Ordering::Relaxed) };
         checkpoint::save_cbor(&self.path, &(header, solver, state))
     }
@@ -211,6 +232,9 @@ impl FileCheckpoint {
         let Some((header, solver, state)) = checkpoint::load_cbor::<(Header, Solver, Iter)>(&self.path)? else {
             return Ok(None);
         };
+        if !resumable(&state) {
+            return Err(checkpoint::error(&self.path, "holds no iterate to resume from"));
+        }
         if header.format != 1 || header.fingerprint != self.fingerprint {
             return Err(checkpoint::error(&self.path, "belongs to another optimisation (dimension, start point or memory differ)"));
         }
@@ -233,7 +257,10 @@ impl Checkpoint<Solver, Iter> for FileCheckpoint {
 
 /// Keeps the last accepted iterate, to return it if the line search gives up.
 #[derive(Clone, Default)]
-struct LastIterate(Arc<Mutex<Option<(Vec<f64>, f64, u64)>>>);
+struct LastIterate(Arc<Mutex<Option<Iterate>>>);
+
+/// Parameter, cost and iteration number.
+type Iterate = (Vec<f64>, f64, u64);
 
 impl Observe<Iter> for LastIterate {
     fn observe_iter(&mut self, state: &Iter, _kv: &KV) -> std::result::Result<(), argmin::core::Error> {
@@ -254,7 +281,7 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
     if x0.len() != n {
         return Err(InverseError::invalid("MAP start point", format!("length {}", x0.len()), format!("length {n}")));
     }
-    if opts.memory == 0 || !(opts.gradient_tolerance >= 0.0) {
+    if opts.memory == 0 || opts.gradient_tolerance.is_nan() || opts.gradient_tolerance < 0.0 {
         return Err(InverseError::invalid(
             "MAP options",
             format!("memory {}, gradient tolerance {}", opts.memory, opts.gradient_tolerance),
@@ -284,14 +311,20 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
         None => (fresh()?, Iter::new().param(x0.to_vec()).max_iters(opts.max_iterations)),
     };
 
-    let objective = Objective { density: d, cache: Mutex::new(None), evaluations: evaluations.clone() };
+    let fatal = Arc::new(Mutex::new(None));
+    let objective = Objective { density: d, cache: Mutex::new(None), evaluations: evaluations.clone(), fatal: fatal.clone() };
     let last = LastIterate::default();
     let mut executor = Executor::new(objective, solver).configure(|_| state).add_observer(last.clone(), ObserverMode::Always);
     if let Some(file) = file {
         executor = executor.checkpointing(file);
     }
 
-    let (x, iterations, reason, final_state) = match executor.run() {
+    let run = executor.run();
+    // A failure of the density ends the run with its error (periodic checkpoints stay).
+    if let Some(e) = fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(e);
+    }
+    let (x, iterations, reason, final_state) = match run {
         Ok(result) => {
             let state = result.state();
             let reason = state.get_termination_reason().cloned();
@@ -409,6 +442,26 @@ mod tests {
         assert_eq!(resumed.iterations, full.iterations);
         assert_eq!(resumed.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), full.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         assert!(!path.exists(), "converged run removes its checkpoint");
+
+        // A crash (the density fails for good after 40 evaluations) leaves the periodic
+        // checkpoint; resuming from it still ends bit-identically.
+        struct Crashing(Rosenbrock, AtomicU64);
+        impl LogDensity for Crashing {
+            fn dim(&self) -> usize {
+                self.0.dim()
+            }
+            fn logp_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
+                if self.1.fetch_add(1, Ordering::Relaxed) >= 40 {
+                    return Err(InverseError::Inference("simulated crash".into()));
+                }
+                self.0.logp_grad(x, grad)
+            }
+        }
+        let crashed = maximize(&Crashing(d, AtomicU64::new(0)), &x0, &opts, Some(&path));
+        assert!(matches!(crashed, Err(InverseError::Inference(ref m)) if m == "simulated crash"), "{crashed:?}");
+        assert!(path.exists());
+        let resumed = maximize(&d, &x0, &opts, Some(&path)).unwrap();
+        assert_eq!(resumed.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), full.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 
         // A checkpoint of another problem is refused.
         maximize(&d, &x0, &MapOptions { max_iterations: 5, ..opts.clone() }, Some(&path)).unwrap();

@@ -188,7 +188,8 @@ fn validate(n: usize, init: &[f64], chain_ids: &[usize], opts: &NutsOptions) -> 
             "tune ≥ 10, draws ≥ 1, checkpoint_every ≥ 1",
         ));
     }
-    if !(opts.target_accept > 0.0 && opts.target_accept < 1.0) || !(1..=20).contains(&opts.max_depth) {
+    let accept_ok = opts.target_accept > 0.0 && opts.target_accept < 1.0;
+    if !accept_ok || !(1..=20).contains(&opts.max_depth) {
         return Err(InverseError::invalid(
             "sampler options",
             format!("target_accept {}, max_depth {}", opts.target_accept, opts.max_depth),
@@ -357,22 +358,23 @@ fn run_segment(d: &dyn LogDensity, opts: &NutsOptions, chain: usize, k: u64, seg
     let func = Func { density: d, scale: Scale { std: state.scale.clone(), id: 1 }, shared: shared.clone() };
     let math = CpuMath::new(func);
 
-    let mut settings = FlowNutsSettings::default();
-    settings.num_chains = 1;
-    settings.seed = opts.seed;
-    settings.num_tune = if seg.warmup { seg.len } else { 0 };
-    settings.num_draws = seg.len;
-    settings.maxdepth = opts.max_depth;
-    settings.trajectory_kind = KineticEnergyKind::Euclidean;
-    settings.gradient_clipping = None;
-    let mut step = StepSizeSettings::default();
-    step.target_accept = opts.target_accept;
+    let mut step = StepSizeSettings { target_accept: opts.target_accept, ..Default::default() };
     if seg.warmup {
         step.initial_step = state.step_size;
         step.jitter = None;
     } else {
         step.adapt_options.method = StepSizeAdaptMethod::Fixed(state.step_size);
     }
+    let mut settings = FlowNutsSettings {
+        num_chains: 1,
+        seed: opts.seed,
+        num_tune: if seg.warmup { seg.len } else { 0 },
+        num_draws: seg.len,
+        maxdepth: opts.max_depth,
+        trajectory_kind: KineticEnergyKind::Euclidean,
+        gradient_clipping: None,
+        ..Default::default()
+    };
     settings.adapt_options.step_size_settings = step;
 
     let seed = SplitMix64::from_words(&[opts.seed, chain as u64, k]).next_u64();
@@ -658,7 +660,9 @@ mod tests {
         Gaussian::correlated(5, 0.6, &[1.0, -2.0, 0.5, 3.0, 0.0])
     }
 
-    fn bits(traces: &[ChainTrace]) -> Vec<(usize, Vec<Vec<u64>>, Vec<u64>, u64, u64)> {
+    type Bits = (usize, Vec<Vec<u64>>, Vec<u64>, u64, u64);
+
+    fn bits(traces: &[ChainTrace]) -> Vec<Bits> {
         traces
             .iter()
             .map(|t| {
