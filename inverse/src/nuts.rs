@@ -692,6 +692,22 @@ mod tests {
     }
 
     #[test]
+    fn segment_plan() {
+        let lens = |tune, draws, every| {
+            let opts = NutsOptions { tune, draws, checkpoint_every: every, ..Default::default() };
+            plan(&opts).iter().map(|s| (s.warmup, s.last_warmup, s.len)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lens(75, 60, 25),
+            [(true, false, 25), (true, false, 25), (true, true, 25), (false, false, 25), (false, false, 25), (false, false, 10)]
+        );
+        // A warm-up remainder shorter than 25 joins the last window; windows are at least 25.
+        assert_eq!(lens(110, 50, 50), [(true, false, 50), (true, true, 60), (false, false, 50)]);
+        assert_eq!(lens(60, 20, 10), [(true, false, 25), (true, true, 35), (false, false, 10), (false, false, 10)]);
+        assert_eq!(lens(10, 5, 100), [(true, true, 10), (false, false, 5)]);
+    }
+
+    #[test]
     fn whitened_gaussian_short_warmup() {
         let g = target();
         let map = maximize(&g, &[0.0; 5], &MapOptions::default(), None).unwrap();
