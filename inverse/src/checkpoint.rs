@@ -8,8 +8,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::{InverseError, Result};
 
@@ -43,9 +43,7 @@ pub fn save_cbor<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
 /// Read a CBOR checkpoint; `Ok(None)` if the file does not exist.
 pub fn load_cbor<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match fs::read(path) {
-        Ok(bytes) => ciborium::from_reader(bytes.as_slice())
-            .map(Some)
-            .map_err(|e| error(path, format!("cannot decode: {e}"))),
+        Ok(bytes) => ciborium::from_reader(bytes.as_slice()).map(Some).map_err(|e| error(path, format!("cannot decode: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(error(path, format!("cannot read: {e}"))),
     }
@@ -61,9 +59,7 @@ pub fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
 /// Read a JSON checkpoint; `Ok(None)` if the file does not exist.
 pub fn load_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map(Some).map_err(|e| error(path, format!("cannot decode: {e}")))
-        }
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| error(path, format!("cannot decode: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(error(path, format!("cannot read: {e}"))),
     }

@@ -101,8 +101,7 @@ pub fn ess_tail(chains: &[Vec<f64>]) -> Result<f64> {
     let split = split_chains(chains);
     let at = |p: f64| {
         let q = quantile(&s, p);
-        let ind: Vec<Vec<f64>> =
-            split.iter().map(|c| c.iter().map(|&v| if v <= q { 1.0 } else { 0.0 }).collect()).collect();
+        let ind: Vec<Vec<f64>> = split.iter().map(|c| c.iter().map(|&v| if v <= q { 1.0 } else { 0.0 }).collect()).collect();
         ess(&ind)
     };
     Ok(at(0.05).min(at(0.95)))
@@ -120,16 +119,15 @@ pub fn ess(chains: &[Vec<f64>]) -> f64 {
     let means: Vec<f64> = chains.iter().map(|c| mean(c)).collect();
     let centred: Vec<Vec<f64>> = chains.iter().zip(&means).map(|(c, mu)| c.iter().map(|v| v - mu).collect()).collect();
     // Mean over chains of the biased autocovariance at lag t.
-    let acov = |t: usize| -> f64 {
-        centred.iter().map(|c| (0..n - t).map(|i| c[i] * c[i + t]).sum::<f64>() / n as f64).sum::<f64>() / m as f64
-    };
+    let acov =
+        |t: usize| -> f64 { centred.iter().map(|c| (0..n - t).map(|i| c[i] * c[i + t]).sum::<f64>() / n as f64).sum::<f64>() / m as f64 };
     let nf = n as f64;
     let mean_var = acov(0) * nf / (nf - 1.0);
     let mut var_plus = mean_var * (nf - 1.0) / nf;
     if m > 1 {
         var_plus += std(&means).powi(2);
     }
-    if !(var_plus > 0.0) || !var_plus.is_finite() {
+    if var_plus.is_nan() || var_plus <= 0.0 || var_plus.is_infinite() {
         return f64::NAN;
     }
     let rho = |t: usize| 1.0 - (mean_var - acov(t)) / var_plus;
@@ -228,16 +226,13 @@ fn basic_rhat(chains: &[Vec<f64>]) -> f64 {
 }
 
 /// `Φ⁻¹(p)` by Acklam's rational approximation (relative error < 1.2e−9).
+#[allow(clippy::excessive_precision)] // Acklam's published coefficients
 fn inverse_normal_cdf(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1,
-        2.506628277459239,
-    ];
+    const A: [f64; 6] =
+        [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
     const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
-        2.938163982698783,
-    ];
+    const C: [f64; 6] =
+        [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
     const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     const LOW: f64 = 0.02425;
     let tail = |q: f64| {

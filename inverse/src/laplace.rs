@@ -84,9 +84,8 @@ impl Laplace {
             Some(l) => (linalg::cholesky_inverse(&l, n), false),
             None => (repaired_inverse(&precision, n)?, true),
         };
-        let cholesky = linalg::cholesky(&covariance, n).ok_or_else(|| {
-            InverseError::Inference("Laplace: the covariance is numerically not positive definite".into())
-        })?;
+        let cholesky = linalg::cholesky(&covariance, n)
+            .ok_or_else(|| InverseError::Inference("Laplace: the covariance is numerically not positive definite".into()))?;
         Ok(Self { mean: x_map.to_vec(), covariance, cholesky, repaired, evaluations: 2 * n as u64 })
     }
 

@@ -3,10 +3,21 @@
 //! The pieces are small and replaceable: a [`ForwardModel`] predicts displacement fields
 //! from the moduli (with adjoint gradients), a [`Parameterisation`] maps unconstrained
 //! parameters to moduli per voxel, a [`Prior`] and a [`Likelihood`] make the [`Posterior`],
-//! and the posterior is a [`LogDensity`], which is all the inference sees: MAP
-//! ([`map`]), the Laplace approximation ([`laplace`]), NUTS ([`nuts`]) and the pipeline
-//! that chains them with checkpoints ([`bayes`]).
+//! and the posterior is a [`LogDensity`], which is all the inference sees.
+//!
+//! The usual path, where every density evaluation is expensive ([`bayes::infer`]):
+//!
+//! 1. [`maximize`] — the MAP by L-BFGS (checkpointed, resumable);
+//! 2. [`Laplace::at`] — the Hessian there by `2 · dim` gradient evaluations, giving a
+//!    Gaussian approximation and its Cholesky factor;
+//! 3. [`sample`] / [`sample_chains`] on [`Laplace::whiten`]'s density — NUTS in whitened
+//!    coordinates, where a short warm-up suffices (checkpointed per segment; chains can be
+//!    split between processes); or, for fields with hundreds of parameters, independent
+//!    draws from the Laplace approximation;
+//! 4. [`diagnostics`] — R̂ and effective sample sizes of the draws mapped back with
+//!    [`ChainTrace::mapped`] and [`Whitened::to_original`].
 
+pub mod bayes;
 pub mod checkpoint;
 pub mod data;
 pub mod density;
@@ -17,6 +28,7 @@ pub mod laplace;
 pub mod likelihood;
 mod linalg;
 pub mod map;
+pub mod nuts;
 pub mod param;
 pub mod posterior;
 pub mod prior;
@@ -32,6 +44,7 @@ pub use forward::{Drive, ForwardModel, Moduli, ModuliGradient, WaveForward};
 pub use laplace::{hessian, Laplace};
 pub use likelihood::{ImageGaussian, Likelihood, Noise, WaveGaussian};
 pub use map::{maximize, MapOptions, MapResult};
+pub use nuts::{sample, sample_chains, ChainTrace, NutsOptions};
 pub use param::{Field, Parameterisation, Regions};
 pub use posterior::Posterior;
 pub use prior::{Gmrf, IndependentNormal, Prior};

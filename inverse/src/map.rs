@@ -23,13 +23,11 @@ use std::sync::{Arc, Mutex};
 
 use argmin::core::checkpointing::{Checkpoint, CheckpointingFrequency};
 use argmin::core::observers::{Observe, ObserverMode};
-use argmin::core::{
-    CostFunction, Executor, Gradient, IterState, Problem, State, TerminationReason, TerminationStatus, KV,
-};
+use argmin::core::{CostFunction, Executor, Gradient, IterState, Problem, State, TerminationReason, TerminationStatus, KV};
 use argmin::solver::linesearch::LineSearch;
-use argmin_math::ArgminScaledAdd;
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use argmin_math::ArgminScaledAdd;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Fingerprint};
@@ -139,11 +137,17 @@ where
     }
 }
 
+/// A point with its cost and gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// `−log p` with a one-point cache of value and gradient.
 struct Objective<'a> {
     density: &'a dyn LogDensity,
-    cache: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: Mutex<Option<Evaluation>>,
     evaluations: Arc<AtomicU64>,
+    /// The first error of the density that is not [`InverseError::NonFinite`]; argmin turns
+    /// errors in the line search into a normal stop, so `maximize` returns it from here.
+    fatal: Arc<Mutex<Option<InverseError>>>,
 }
 
 impl Objective<'_> {
@@ -159,14 +163,18 @@ impl Objective<'_> {
         let mut grad = vec![0.0; n];
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         let (cost, grad) = match self.density.logp_grad(x, &mut grad) {
-            Ok(lp) if lp.is_finite() && grad.iter().all(|g| g.is_finite()) => {
-                (-lp, grad.iter().map(|g| -g).collect())
-            }
+            Ok(lp) if lp.is_finite() && grad.iter().all(|g| g.is_finite()) => (-lp, grad.iter().map(|g| -g).collect()),
             Ok(_) | Err(InverseError::NonFinite(_)) => {
                 tracing::debug!("log density not finite during the line search; cost +inf");
                 (f64::INFINITY, vec![0.0; n])
             }
-            Err(e) => return Err(argmin::core::Error::msg(e.to_string())),
+            Err(e) => {
+                let message = e.to_string();
+                if let Ok(mut fatal) = self.fatal.lock() {
+                    fatal.get_or_insert(e);
+                }
+                return Err(argmin::core::Error::msg(message));
+            }
         };
         *cache = Some((x.to_vec(), cost, grad.clone()));
         Ok((cost, grad))
@@ -197,6 +205,11 @@ struct Header {
     evaluations: u64,
 }
 
+/// Whether L-BFGS can continue from `state` (it has an iterate and its gradient).
+fn resumable(state: &Iter) -> bool {
+    state.get_param().is_some() && state.get_gradient().is_some()
+}
+
 /// argmin [`Checkpoint`] writing `(header, solver, state)` as CBOR, atomically.
 struct FileCheckpoint {
     path: PathBuf,
@@ -207,11 +220,11 @@ struct FileCheckpoint {
 
 impl FileCheckpoint {
     fn write(&self, solver: &Solver, state: &Iter) -> Result<()> {
-        let header = Header {
-            format: 1,
-            fingerprint: self.fingerprint,
-            evaluations: self.evaluations.load(Ordering::Relaxed),
-        };
+        if !resumable(state) {
+            // A state after a failed line search has no iterate; keep the previous checkpoint.
+            return Ok(());
+        }
+        let header = Header { format: 1, fingerprint: self.fingerprint, evaluations: self.evaluations.load(Ordering::Relaxed) };
         checkpoint::save_cbor(&self.path, &(header, solver, state))
     }
 
@@ -219,11 +232,11 @@ impl FileCheckpoint {
         let Some((header, solver, state)) = checkpoint::load_cbor::<(Header, Solver, Iter)>(&self.path)? else {
             return Ok(None);
         };
+        if !resumable(&state) {
+            return Err(checkpoint::error(&self.path, "holds no iterate to resume from"));
+        }
         if header.format != 1 || header.fingerprint != self.fingerprint {
-            return Err(checkpoint::error(
-                &self.path,
-                "belongs to another optimisation (dimension, start point or memory differ)",
-            ));
+            return Err(checkpoint::error(&self.path, "belongs to another optimisation (dimension, start point or memory differ)"));
         }
         Ok(Some((header, solver, state)))
     }
@@ -244,7 +257,10 @@ impl Checkpoint<Solver, Iter> for FileCheckpoint {
 
 /// Keeps the last accepted iterate, to return it if the line search gives up.
 #[derive(Clone, Default)]
-struct LastIterate(Arc<Mutex<Option<(Vec<f64>, f64, u64)>>>);
+struct LastIterate(Arc<Mutex<Option<Iterate>>>);
+
+/// Parameter, cost and iteration number.
+type Iterate = (Vec<f64>, f64, u64);
 
 impl Observe<Iter> for LastIterate {
     fn observe_iter(&mut self, state: &Iter, _kv: &KV) -> std::result::Result<(), argmin::core::Error> {
@@ -265,7 +281,7 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
     if x0.len() != n {
         return Err(InverseError::invalid("MAP start point", format!("length {}", x0.len()), format!("length {n}")));
     }
-    if opts.memory == 0 || !(opts.gradient_tolerance >= 0.0) {
+    if opts.memory == 0 || opts.gradient_tolerance.is_nan() || opts.gradient_tolerance < 0.0 {
         return Err(InverseError::invalid(
             "MAP options",
             format!("memory {}, gradient tolerance {}", opts.memory, opts.gradient_tolerance),
@@ -283,9 +299,7 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
 
     let fresh = || -> Result<Solver> {
         let line_search = GuardedLineSearch { inner: MoreThuenteLineSearch::new(), direction: None, alpha: 1.0 };
-        LBFGS::new(line_search, opts.memory)
-            .with_tolerance_grad(opts.gradient_tolerance)
-            .map_err(inference)
+        LBFGS::new(line_search, opts.memory).with_tolerance_grad(opts.gradient_tolerance).map_err(inference)
     };
     let (solver, state) = match file.as_ref().map(FileCheckpoint::read).transpose()?.flatten() {
         Some((header, solver, mut state)) => {
@@ -297,16 +311,20 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
         None => (fresh()?, Iter::new().param(x0.to_vec()).max_iters(opts.max_iterations)),
     };
 
-    let objective = Objective { density: d, cache: Mutex::new(None), evaluations: evaluations.clone() };
+    let fatal = Arc::new(Mutex::new(None));
+    let objective = Objective { density: d, cache: Mutex::new(None), evaluations: evaluations.clone(), fatal: fatal.clone() };
     let last = LastIterate::default();
-    let mut executor = Executor::new(objective, solver)
-        .configure(|_| state)
-        .add_observer(last.clone(), ObserverMode::Always);
+    let mut executor = Executor::new(objective, solver).configure(|_| state).add_observer(last.clone(), ObserverMode::Always);
     if let Some(file) = file {
         executor = executor.checkpointing(file);
     }
 
-    let (x, iterations, reason, final_state) = match executor.run() {
+    let run = executor.run();
+    // A failure of the density ends the run with its error (periodic checkpoints stay).
+    if let Some(e) = fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(e);
+    }
+    let (x, iterations, reason, final_state) = match run {
         Ok(result) => {
             let state = result.state();
             let reason = state.get_termination_reason().cloned();
@@ -367,8 +385,7 @@ mod tests {
 
     #[test]
     fn rosenbrock_10d() {
-        let r = maximize(&Rosenbrock(10), &[-1.2; 10], &MapOptions { max_iterations: 2000, ..Default::default() }, None)
-            .unwrap();
+        let r = maximize(&Rosenbrock(10), &[-1.2; 10], &MapOptions { max_iterations: 2000, ..Default::default() }, None).unwrap();
         assert!(r.converged, "{r:?}");
         tracing::info!(?r, "10-D Rosenbrock");
         for x in &r.x {
@@ -425,6 +442,26 @@ mod tests {
         assert_eq!(resumed.iterations, full.iterations);
         assert_eq!(resumed.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), full.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         assert!(!path.exists(), "converged run removes its checkpoint");
+
+        // A crash (the density fails for good after 40 evaluations) leaves the periodic
+        // checkpoint; resuming from it still ends bit-identically.
+        struct Crashing(Rosenbrock, AtomicU64);
+        impl LogDensity for Crashing {
+            fn dim(&self) -> usize {
+                self.0.dim()
+            }
+            fn logp_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
+                if self.1.fetch_add(1, Ordering::Relaxed) >= 40 {
+                    return Err(InverseError::Inference("simulated crash".into()));
+                }
+                self.0.logp_grad(x, grad)
+            }
+        }
+        let crashed = maximize(&Crashing(d, AtomicU64::new(0)), &x0, &opts, Some(&path));
+        assert!(matches!(crashed, Err(InverseError::Inference(ref m)) if m == "simulated crash"), "{crashed:?}");
+        assert!(path.exists());
+        let resumed = maximize(&d, &x0, &opts, Some(&path)).unwrap();
+        assert_eq!(resumed.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), full.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 
         // A checkpoint of another problem is refused.
         maximize(&d, &x0, &MapOptions { max_iterations: 5, ..opts.clone() }, Some(&path)).unwrap();

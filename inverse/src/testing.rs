@@ -30,6 +30,9 @@ impl Gaussian {
 
     /// A correlated test case: standard deviations `1, 1.5, 2, …` and correlation
     /// `rho^|i−j|`, with the given mean (its length is the dimension `n`).
+    ///
+    /// # Panics
+    /// If `mean.len() != n` or `|rho| ≥ 1` (a test helper).
     pub fn correlated(n: usize, rho: f64, mean: &[f64]) -> Self {
         assert_eq!(mean.len(), n, "mean has n entries");
         let s: Vec<f64> = (0..n).map(|i| 1.0 + 0.5 * i as f64).collect();
@@ -68,7 +71,7 @@ impl LogDensity for Rosenbrock {
     fn logp_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut f = 0.0;
-        for i in 0..self.0 - 1 {
+        for i in 0..self.0.saturating_sub(1) {
             let a = x[i + 1] - x[i] * x[i];
             let b = 1.0 - x[i];
             f += 100.0 * a * a + b * b;
