@@ -200,7 +200,7 @@ pub fn checkpoint_dir(output: &Path) -> PathBuf {
 /// Median G' and G'' of a Gaussian-filtered AHI over the mask and frequencies: the starting point.
 fn initial_moduli(m: &Measurements, wave: &Array5<Complex64>) -> (f64, f64) {
     let h = m.grid.voxel_size_m;
-    let hmin = h.iter().zip(m.grid.shape).filter(|(_, n)| n > 1).map(|(h, _)| *h).fold(f64::INFINITY, f64::min);
+    let hmin = h.iter().zip(m.grid.shape).filter(|(_, n)| *n > 1).map(|(h, _)| *h).fold(f64::INFINITY, f64::min);
     let filter = classic::Filter::recommended(hmin);
     let (mut gs, mut ls) = (Vec::new(), Vec::new());
     for (f, hz) in m.frequencies_hz.iter().enumerate() {

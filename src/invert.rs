@@ -418,6 +418,7 @@ fn gaussian_in_mask(u: &Array3<Complex64>, mask: &Array3<bool>, sigma: f64) -> A
 fn reconstruct(method: Method, wave: &Array5<Complex64>, mask: &Array3<bool>, d: &MreData) -> Result<Elastogram, CliError> {
     let omega = |f: f64| 2.0 * std::f64::consts::PI * f;
     match method {
+        Method::Bayes => Err(CliError::new(exit::FAILURE, anyhow!("the Bayesian inversion is not a direct reconstruction"))),
         Method::Ahi => {
             let per_freq = d
                 .frequencies_hz

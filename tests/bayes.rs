@@ -8,7 +8,13 @@ use mre_io::hdf5::{read_mre_result, write_mre_data};
 use mre_inverse::synthetic::BesselInclusion;
 
 fn run(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mre-sim")).args(args).current_dir(cwd).output().expect("run mre-sim")
+    // The data file was written by this process, whose HDF5 library may still hold its lock.
+    Command::new(env!("CARGO_BIN_EXE_mre-sim"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .output()
+        .expect("run mre-sim")
 }
 
 fn text(o: &Output) -> String {

@@ -46,7 +46,12 @@ impl<'a> Posterior<'a> {
             .par_iter()
             .map(|&f| {
                 let objective = |f: usize, fields: &[ndarray::Array3<num_complex::Complex64>]| self.likelihood.frequency_term(f, fields);
-                let (lp, g) = self.forward.objective_gradient(f, &moduli, &objective)?;
+                // A trial point whose operator cannot be factorised (extreme moduli during a line
+                // search) has no finite density: the optimiser and sampler back off from it.
+                let (lp, g) = self.forward.objective_gradient(f, &moduli, &objective).map_err(|e| match e {
+                    InverseError::Solver(mre_solver::SolverError::Singular(m)) => InverseError::NonFinite(format!("frequency {f}: {m}")),
+                    e => e,
+                })?;
                 let mut out = vec![0.0; theta.len()];
                 self.param.pullback(theta, &moduli, &g, &mut out);
                 if !lp.is_finite() || out.iter().any(|g| !g.is_finite()) {
