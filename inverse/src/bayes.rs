@@ -12,6 +12,14 @@ use crate::checkpoint;
 use crate::density::LogDensity;
 use crate::diagnostics;
 use crate::error::{InverseError, Result};
+use crate::forward::WaveForward;
+use crate::independence::{self, IndependenceOptions};
+use crate::likelihood::Likelihood;
+use crate::param::Parameterisation;
+use crate::posterior::Posterior;
+use crate::prior::Prior;
+use crate::reduced::ReducedWaveForward;
+use rayon::prelude::*;
 use crate::laplace::Laplace;
 use crate::map::{maximize, MapOptions, MapResult};
 use crate::nuts::{sample_chains, NutsOptions};
@@ -23,6 +31,10 @@ pub enum Sampler {
     /// No-U-Turn sampling of the exact posterior, in the whitened coordinates of the Laplace
     /// approximation (so an identity mass matrix is close to optimal and warm-up is short).
     Nuts(NutsOptions),
+    /// Independence Metropolis–Hastings with a Student-t proposal around the Laplace
+    /// approximation ([`crate::independence`]): exact posterior, one forward solve per draw
+    /// and frequency — the fast choice for region moduli.
+    Independence(IndependenceOptions),
     /// Independent draws from the Laplace approximation `N(θ_MAP, (−∇² log p)⁻¹)` — the
     /// choice for smooth fields with hundreds of parameters.
     Laplace {
@@ -73,12 +85,18 @@ pub struct BayesResult {
     pub ess_tail: Vec<f64>,
     /// Divergent NUTS transitions after warm-up.
     pub divergences: u64,
-    /// Log-density evaluations (each one forward and one adjoint solve per frequency).
+    /// Full-model log-density evaluations (each a sparse LU, a forward solve and, with the
+    /// gradient, an adjoint solve per frequency).
     pub evaluations: u64,
     /// Wall time of this call, s (a resumed run counts only its own time).
     pub wall_time_s: f64,
-    /// Method name for provenance (`bayes-nuts` or `bayes-laplace`).
+    /// Acceptance rate of the independence sampler.
+    pub acceptance: Option<f64>,
+    /// Method name for provenance (`bayes-nuts`, `bayes-independence`, `bayes-laplace`;
+    /// `-reduced` when sampled with the reduced model).
     pub method: String,
+    /// The reduced-model check, when [`infer_reduced`] made the draws.
+    pub surrogate: Option<SurrogateReport>,
 }
 
 impl BayesResult {
@@ -102,9 +120,88 @@ impl LogDensity for Counting<'_> {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.inner.logp_grad(x, grad)
     }
+    fn logp(&self, x: &[f64]) -> Result<f64> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.logp(x)
+    }
     fn names(&self) -> Vec<String> {
         self.inner.names()
     }
+}
+
+/// Posterior draws and sampler statistics (stage 2 of [`infer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draws {
+    /// Draws per chain (`[chain][draw]` → θ).
+    pub chains: Vec<Vec<Vec<f64>>>,
+    /// Divergent NUTS transitions after warm-up.
+    pub divergences: u64,
+    /// Acceptance rate of the independence sampler.
+    pub acceptance: Option<f64>,
+    /// Method name (`bayes-nuts`, `bayes-independence`, `bayes-laplace`).
+    pub method: &'static str,
+}
+
+/// Stage 1 of [`infer`]: the MAP from `x0` and the Laplace approximation there, each
+/// checkpointed in `checkpoint_dir` (`map.cbor`, `laplace.cbor`).
+pub fn map_and_laplace(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>) -> Result<(MapResult, Laplace)> {
+    if let Some(dir) = checkpoint_dir {
+        std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
+    }
+    let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
+    let map = maximize(d, x0, &opts.map, map_ckpt.as_deref())?;
+    info!(iterations = map.iterations, evaluations = map.evaluations, logp = map.logp, converged = map.converged, "MAP");
+    let laplace_ckpt = checkpoint_dir.map(|p| p.join("laplace.cbor"));
+    let laplace = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
+        Some((x, l)) if x == map.x => l,
+        _ => {
+            let l = Laplace::with_step(d, &map.x, opts.hessian_step)?;
+            if let Some(p) = &laplace_ckpt {
+                checkpoint::save_cbor(p, &(map.x.clone(), l.clone()))?;
+            }
+            l
+        }
+    };
+    Ok((map, laplace))
+}
+
+/// Stage 2 of [`infer`]: posterior draws of `d` with `opts.sampler`, for the chains
+/// `chain_ids` (`None`: all), starting from / preconditioned by `laplace`; chains checkpoint
+/// in `checkpoint_dir/chains`.
+pub fn draw(d: &dyn LogDensity, laplace: &Laplace, opts: &BayesOptions, checkpoint_dir: Option<&Path>, chain_ids: Option<&[usize]>) -> Result<Draws> {
+    let dir = checkpoint_dir.map(|p| p.join("chains"));
+    Ok(match &opts.sampler {
+        Sampler::Nuts(nuts) => {
+            let whitened = laplace.whiten(d);
+            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..nuts.chains).collect(), <[usize]>::to_vec);
+            let traces = sample_chains(&whitened, &vec![0.0; d.dim()], &ids, nuts, dir.as_deref())?;
+            let divergences = traces.iter().map(|t| t.divergences).sum();
+            let chains = traces.iter().map(|t| t.draws.iter().map(|z| whitened.to_original(z)).collect()).collect();
+            Draws { chains, divergences, acceptance: None, method: "bayes-nuts" }
+        }
+        Sampler::Independence(o) => {
+            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..o.chains).collect(), <[usize]>::to_vec);
+            let traces = independence::sample_chains(d, laplace, &ids, o, dir.as_deref())?;
+            let accepted: u64 = traces.iter().map(|t| t.accepted).sum();
+            let total: u64 = traces.iter().map(|t| t.draws.len() as u64).sum();
+            let rate = accepted as f64 / total.max(1) as f64;
+            info!(acceptance = rate, "independence Metropolis–Hastings");
+            if rate < 0.3 {
+                tracing::warn!(acceptance = rate, "low acceptance: the Laplace approximation fits the posterior poorly; use NUTS");
+            }
+            Draws { chains: traces.into_iter().map(|t| t.draws).collect(), divergences: 0, acceptance: Some(rate), method: "bayes-independence" }
+        }
+        Sampler::Laplace { draws, seed } => {
+            let n = d.dim();
+            let chain = (0..*draws)
+                .map(|k| {
+                    let z: Vec<f64> = (0..n).map(|i| standard_normal(*seed, (k * n + i) as u64)).collect();
+                    (0..n).map(|i| laplace.mean[i] + (0..=i).map(|j| laplace.cholesky[i * n + j] * z[j]).sum::<f64>()).collect()
+                })
+                .collect();
+            Draws { chains: vec![chain], divergences: 0, acceptance: None, method: "bayes-laplace" }
+        }
+    })
 }
 
 /// MAP from `x0`, Laplace approximation, then posterior draws, for the chains `chain_ids`
@@ -116,58 +213,125 @@ impl LogDensity for Counting<'_> {
 pub fn infer(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, chain_ids: Option<&[usize]>) -> Result<BayesResult> {
     let start = Instant::now();
     let counted = Counting { inner: d, count: AtomicU64::new(0) };
-    if let Some(dir) = checkpoint_dir {
-        std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
-    }
-    let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
-    let map = maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?;
-    info!(iterations = map.iterations, evaluations = map.evaluations, logp = map.logp, converged = map.converged, "MAP");
-    let laplace_ckpt = checkpoint_dir.map(|p| p.join("laplace.cbor"));
-    let laplace = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
-        Some((x, l)) if x == map.x => l,
-        _ => {
-            let l = Laplace::with_step(&counted, &map.x, opts.hessian_step)?;
-            if let Some(p) = &laplace_ckpt {
-                checkpoint::save_cbor(p, &(map.x.clone(), l.clone()))?;
-            }
-            l
-        }
-    };
-    let names = d.names();
-    let (chains, divergences, method) = match &opts.sampler {
-        Sampler::Nuts(nuts) => {
-            let whitened = laplace.whiten(&counted);
-            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..nuts.chains).collect(), <[usize]>::to_vec);
-            let dir = checkpoint_dir.map(|p| p.join("chains"));
-            let traces = sample_chains(&whitened, &vec![0.0; d.dim()], &ids, nuts, dir.as_deref())?;
-            let divergences = traces.iter().map(|t| t.divergences).sum();
-            let chains = traces.iter().map(|t| t.draws.iter().map(|z| whitened.to_original(z)).collect()).collect();
-            (chains, divergences, "bayes-nuts")
-        }
-        Sampler::Laplace { draws, seed } => {
-            let n = d.dim();
-            let chain = (0..*draws)
-                .map(|k| {
-                    let z: Vec<f64> = (0..n).map(|i| standard_normal(*seed, (k * n + i) as u64)).collect();
-                    (0..n).map(|i| laplace.mean[i] + (0..=i).map(|j| laplace.cholesky[i * n + j] * z[j]).sum::<f64>()).collect()
-                })
-                .collect();
-            (vec![chain], 0, "bayes-laplace")
-        }
-    };
-    let (rhat, ess_bulk, ess_tail) = diagnose(&chains, d.dim());
+    let (map, laplace) = map_and_laplace(&counted, x0, opts, checkpoint_dir)?;
+    let draws = draw(&counted, &laplace, opts, checkpoint_dir, chain_ids)?;
+    let (rhat, ess_bulk, ess_tail) = diagnose(&draws.chains, d.dim());
     Ok(BayesResult {
-        names,
+        names: d.names(),
         evaluations: counted.count.load(Ordering::Relaxed),
         map,
         laplace,
-        chains,
+        chains: draws.chains,
         rhat,
         ess_bulk,
         ess_tail,
-        divergences,
+        divergences: draws.divergences,
         wall_time_s: start.elapsed().as_secs_f64(),
-        method: method.into(),
+        acceptance: draws.acceptance,
+        method: draws.method.into(),
+        surrogate: None,
+    })
+}
+
+/// How well the reduced model of [`infer_reduced`] matched the full one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurrogateReport {
+    /// Full solves used as snapshots (parameter points).
+    pub snapshots: usize,
+    /// Basis size per frequency and component.
+    pub basis_sizes: Vec<Vec<usize>>,
+    /// Reduced-model evaluations made by the sampler.
+    pub reduced_evaluations: u64,
+    /// Posterior draws at which the full log density was compared with the reduced one.
+    pub checked_draws: usize,
+    /// Largest `|log p_full − log p_reduced|` at those draws.
+    pub max_logp_error: f64,
+}
+
+/// Snapshot points around the Laplace approximation: the mean, `mean ± spread·L eᵢ` and
+/// `mean + spread·L (eᵢ + eⱼ)/√2` for `i < j` (`L` its Cholesky factor).
+pub fn snapshot_points(l: &Laplace, spread: f64) -> Vec<Vec<f64>> {
+    let n = l.mean.len();
+    let along = |w: &[f64]| -> Vec<f64> { (0..n).map(|i| l.mean[i] + spread * (0..=i).map(|j| l.cholesky[i * n + j] * w[j]).sum::<f64>()).collect() };
+    let mut pts = vec![l.mean.clone()];
+    for i in 0..n {
+        for sgn in [-1.0, 1.0] {
+            let mut w = vec![0.0; n];
+            w[i] = sgn;
+            pts.push(along(&w));
+        }
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            let mut w = vec![0.0; n];
+            w[i] = std::f64::consts::FRAC_1_SQRT_2;
+            w[j] = std::f64::consts::FRAC_1_SQRT_2;
+            pts.push(along(&w));
+        }
+    }
+    pts
+}
+
+/// [`infer`] with a reduced-basis surrogate for the sampling stage: MAP and Laplace with the
+/// full wave model, then [`ReducedWaveForward`] from full solves at [`snapshot_points`] (2
+/// Laplace standard deviations out), the draws with the reduced posterior, and a check of
+/// the full against the reduced log density at up to 8 draws spread over the chains
+/// ([`SurrogateReport`]; a warning above 0.1). For posteriors with few parameters and
+/// many voxels (regions), where each full evaluation needs a sparse LU per frequency.
+#[allow(clippy::too_many_arguments)]
+pub fn infer_reduced(
+    forward: &WaveForward,
+    param: &dyn Parameterisation,
+    prior: &dyn Prior,
+    likelihood: &dyn Likelihood,
+    x0: &[f64],
+    opts: &BayesOptions,
+    checkpoint_dir: Option<&Path>,
+    chain_ids: Option<&[usize]>,
+) -> Result<BayesResult> {
+    let start = Instant::now();
+    let full = Posterior::new(forward, param, prior, likelihood);
+    let counted = Counting { inner: &full, count: AtomicU64::new(0) };
+    let (map, laplace) = map_and_laplace(&counted, x0, opts, checkpoint_dir)?;
+    let points = snapshot_points(&laplace, 2.0);
+    let moduli: Vec<_> = points.iter().map(|p| param.moduli(p)).collect();
+    let reduced = ReducedWaveForward::build(forward, &moduli)?;
+    info!(snapshots = points.len(), basis = ?reduced.basis_sizes(), "reduced model");
+    let surrogate = Posterior::new(&reduced, param, prior, likelihood);
+    let counted_reduced = Counting { inner: &surrogate, count: AtomicU64::new(0) };
+    let draws = draw(&counted_reduced, &laplace, opts, checkpoint_dir, chain_ids)?;
+    let flat: Vec<&Vec<f64>> = draws.chains.iter().flatten().collect();
+    let checked: Vec<&Vec<f64>> = if flat.is_empty() { Vec::new() } else { (0..8.min(flat.len())).map(|k| flat[k * flat.len() / 8.min(flat.len())]).collect() };
+    let errors = checked
+        .par_iter()
+        .map(|x| Ok((full.logp(x)? - surrogate.logp(x)?).abs()))
+        .collect::<Result<Vec<f64>>>()?;
+    let max_logp_error = errors.iter().copied().fold(0.0, f64::max);
+    if max_logp_error > 0.1 {
+        tracing::warn!(max_logp_error, "the reduced model differs from the full one at posterior draws; use the full model");
+    }
+    let report = SurrogateReport {
+        snapshots: points.len(),
+        basis_sizes: reduced.basis_sizes(),
+        reduced_evaluations: counted_reduced.count.load(Ordering::Relaxed),
+        checked_draws: checked.len(),
+        max_logp_error,
+    };
+    let (rhat, ess_bulk, ess_tail) = diagnose(&draws.chains, param.dim());
+    Ok(BayesResult {
+        names: param.names(),
+        evaluations: counted.count.load(Ordering::Relaxed) + points.len() as u64 + checked.len() as u64,
+        map,
+        laplace,
+        chains: draws.chains,
+        rhat,
+        ess_bulk,
+        ess_tail,
+        divergences: draws.divergences,
+        wall_time_s: start.elapsed().as_secs_f64(),
+        acceptance: draws.acceptance,
+        method: format!("{}-reduced", draws.method),
+        surrogate: Some(report),
     })
 }
 

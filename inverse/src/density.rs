@@ -13,6 +13,12 @@ pub trait LogDensity: Sync {
     fn dim(&self) -> usize;
     /// `log p(x)` (up to an additive constant); writes `∂ log p / ∂x` into `grad` (length `dim`).
     fn logp_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64>;
+    /// `log p(x)` without the gradient (samplers that need no gradient call this; override it
+    /// when the value alone is cheaper, e.g. forward solves without the adjoint).
+    fn logp(&self, x: &[f64]) -> Result<f64> {
+        let mut g = vec![0.0; self.dim()];
+        self.logp_grad(x, &mut g)
+    }
     /// Names of the parameters (for traces and diagnostics), `dim` entries.
     fn names(&self) -> Vec<String> {
         (0..self.dim()).map(|i| format!("x{i}")).collect()
@@ -25,6 +31,9 @@ impl<D: LogDensity + ?Sized> LogDensity for &D {
     }
     fn logp_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
         (**self).logp_grad(x, grad)
+    }
+    fn logp(&self, x: &[f64]) -> Result<f64> {
+        (**self).logp(x)
     }
     fn names(&self) -> Vec<String> {
         (**self).names()
@@ -74,6 +83,9 @@ impl<D: LogDensity> LogDensity for Whitened<D> {
             *g = (j..n).map(|i| self.factor[i * n + j] * gx[i]).sum();
         }
         Ok(lp)
+    }
+    fn logp(&self, z: &[f64]) -> Result<f64> {
+        self.inner.logp(&self.to_original(z))
     }
     fn names(&self) -> Vec<String> {
         (0..self.dim()).map(|i| format!("z{i}")).collect()

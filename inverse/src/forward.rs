@@ -3,8 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use mre_solver::model::phantom::Grid;
-use mre_solver::wave::{Boundary, Dirichlet, Medium, ScalarProblem, ScalarSolver, Scheme};
-use ndarray::{Array3, Zip};
+use mre_solver::wave::{Boundary, Dirichlet, Medium, ScalarProblem, ScalarSolver, Scheme, WaveOperator};
+use ndarray::{Array2, Array3, Zip};
+use rayon::prelude::*;
 use num_complex::Complex64;
 
 use crate::data::Measurements;
@@ -166,6 +167,19 @@ impl WaveForward {
         Ok((medium, solver))
     }
 
+    /// The assembled operator of frequency `f` for `moduli` (no factorisation), with its medium.
+    pub fn operator(&self, f: usize, moduli: &Moduli) -> Result<(Medium, WaveOperator)> {
+        let medium = self.medium(moduli)?;
+        let op = WaveOperator::new(&ScalarProblem::new(&medium, self.omegas[f], Boundary::free()).with_scheme(self.scheme))?;
+        Ok((medium, op))
+    }
+
+    /// The prescribed (measured) values of frequency `f`, component `c`: the data on the
+    /// boundary voxels, 0 outside the mask; only entries outside [`ForwardModel::predicted`] matter.
+    pub fn boundary_values(&self, f: usize, c: usize) -> &Array3<Complex64> {
+        &self.boundary[f][c]
+    }
+
     /// The solver whose symbolic analysis every factorisation shares (made on first use).
     fn template(&self, problem: &ScalarProblem) -> Result<Arc<ScalarSolver>> {
         let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
@@ -191,6 +205,36 @@ impl WaveForward {
             loss_modulus_pa: m.loss_pa.clone(),
             density_kg_m3: self.density.clone(),
         })
+    }
+
+    /// The voxels whose measured values act as boundary data for the predicted voxels: mask
+    /// voxels outside [`ForwardModel::predicted`] with a predicted voxel in their 3×3(×3)
+    /// neighbourhood (linear C-order indices, ascending).
+    pub fn boundary_voxels(&self, mask: &Array3<bool>) -> Vec<usize> {
+        let grown = dilate(&self.interior);
+        grown.iter().zip(mask).zip(&self.interior).enumerate().filter(|(_, ((&g, &m), &i))| g && m && !i).map(|(v, _)| v).collect()
+    }
+
+    /// `T[p, b]`: the predicted displacement at the `p`-th predicted voxel (C order) of
+    /// frequency `f` for moduli `moduli` when boundary voxel `boundary[b]` carries a unit
+    /// displacement and every other boundary value is zero (the map from boundary data to the
+    /// prediction). One solve per boundary voxel with one factorisation.
+    pub fn boundary_response(&self, f: usize, moduli: &Moduli, boundary: &[usize]) -> Result<Array2<Complex64>> {
+        let (_, solver) = self.factorise(f, moduli)?;
+        let s = self.grid.shape;
+        let zero = Array3::zeros((s[0], s[1], s[2]));
+        let rows: Vec<usize> = self.interior.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| i).collect();
+        let cols: Vec<Vec<Complex64>> = boundary
+            .par_iter()
+            .map(|&b| {
+                let mut g = Array3::zeros((s[0], s[1], s[2]));
+                g.as_slice_mut().expect("standard layout")[b] = Complex64::new(1.0, 0.0);
+                let u = solver.solve_with_dirichlet_values(&zero, &g)?;
+                let u = u.as_slice().expect("standard layout");
+                Ok(rows.iter().map(|&i| u[i]).collect())
+            })
+            .collect::<Result<_>>()?;
+        Ok(Array2::from_shape_fn((rows.len(), boundary.len()), |(p, b)| cols[b][p]))
     }
 
     fn solve_components(&self, f: usize, solver: &ScalarSolver) -> Result<Vec<Array3<Complex64>>> {
@@ -228,6 +272,27 @@ impl ForwardModel for WaveForward {
     fn predicted(&self) -> &Array3<bool> {
         &self.interior
     }
+}
+
+/// Voxels with a true voxel of `a` in their 3×3(×3) neighbourhood (along axes with more than one voxel).
+fn dilate(a: &Array3<bool>) -> Array3<bool> {
+    let sh = a.shape();
+    let sh = [sh[0], sh[1], sh[2]];
+    let reach = |ax: usize| if sh[ax] > 1 { 1isize } else { 0 };
+    let (rz, ry, rx) = (reach(0), reach(1), reach(2));
+    Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| {
+        for dz in -rz..=rz {
+            for dy in -ry..=ry {
+                for dx in -rx..=rx {
+                    let (zz, yy, xx) = (z as isize + dz, y as isize + dy, x as isize + dx);
+                    if zz >= 0 && yy >= 0 && xx >= 0 && zz < sh[0] as isize && yy < sh[1] as isize && xx < sh[2] as isize && a[[zz as usize, yy as usize, xx as usize]] {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    })
 }
 
 /// Mask voxels whose whole 3×3(×3) neighbourhood (along the axes with more than one voxel)

@@ -1,10 +1,15 @@
 //! Likelihoods of predicted displacement fields.
 
+use std::sync::Arc;
+
+use faer::linalg::solvers::{Llt, Solve};
+use faer::{Mat, Side};
 use ndarray::{Array3, Axis, Zip};
 use num_complex::Complex64;
 
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
+use crate::forward::{ForwardModel, Moduli, WaveForward};
 
 /// The noise level of a likelihood.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -37,6 +42,61 @@ pub struct WaveGaussian {
     weight: Array3<bool>,
     noise: Noise,
     samples: usize,
+    boundary: Option<Arc<BoundaryNoise>>,
+}
+
+/// The noise of the measured boundary values, propagated into the prediction.
+///
+/// The forward model prescribes the measured displacement `d_B` on the boundary voxels, but
+/// `d_B = b + n_B` carries the same noise as the rest. With the true boundary values `b`
+/// unknown (flat prior) and `u_F = T b` (`T`: boundary values → predicted voxels), the
+/// predicted voxels' data are `d_F ~ CN(T d_B, σ² (I + T Tᴴ))`. The residual sum of squares of
+/// [`WaveGaussian`] becomes `S = rᴴ (I + T Tᴴ)⁻¹ r = rᴴr − tᴴ (I + TᴴT)⁻¹ t`, `t = Tᴴ r`
+/// (Woodbury). `T` is taken at fixed moduli (typically a first MAP): over the width of the
+/// posterior it barely changes, while the prediction `T(θ) d_B` itself is always exact.
+/// Storage: one dense `T` (predicted voxels × boundary voxels) per frequency.
+#[derive(Debug)]
+pub struct BoundaryNoise {
+    /// Per frequency: `T` and the Cholesky factor of `I + TᴴT`.
+    per_frequency: Vec<(Mat<Complex64>, Llt<Complex64>)>,
+}
+
+impl BoundaryNoise {
+    /// `T` of every frequency of `forward` at `moduli`, for the boundary voxels of `mask`.
+    pub fn at(forward: &WaveForward, moduli: &Moduli, mask: &Array3<bool>) -> Result<Self> {
+        let boundary = forward.boundary_voxels(mask);
+        let per_frequency = (0..forward.n_frequencies())
+            .map(|f| {
+                let t = forward.boundary_response(f, moduli, &boundary)?;
+                let t = Mat::<Complex64>::from_fn(t.nrows(), t.ncols(), |i, j| t[[i, j]]);
+                let mut g = t.adjoint() * &t;
+                for i in 0..g.nrows() {
+                    g[(i, i)] += Complex64::new(1.0, 0.0);
+                }
+                let llt = g.llt(Side::Lower).map_err(|e| InverseError::Inference(format!("boundary-noise covariance: {e:?}")))?;
+                Ok((t, llt))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { per_frequency })
+    }
+
+    /// Bytes the dense responses of `forward` with `mask` would take.
+    pub fn memory_bytes(forward: &WaveForward, mask: &Array3<bool>) -> usize {
+        let nb = forward.boundary_voxels(mask).len();
+        let np = forward.predicted().iter().filter(|&&b| b).count();
+        forward.n_frequencies() * (np * nb + nb * nb) * std::mem::size_of::<Complex64>()
+    }
+
+    /// `S = rᴴ (I + TTᴴ)⁻¹ r` and `q = (I + TTᴴ)⁻¹ r` (so `∂S/∂r̄ = q`) for frequency `f`.
+    fn whiten(&self, f: usize, r: &[Complex64]) -> (f64, Vec<Complex64>) {
+        let (t, llt) = &self.per_frequency[f];
+        let rm = Mat::<Complex64>::from_fn(r.len(), 1, |i, _| r[i]);
+        let tr = t.adjoint() * &rm;
+        let w = llt.solve(&tr);
+        let q = &rm - t * &w;
+        let s: f64 = r.iter().map(|v| v.norm_sqr()).sum::<f64>() - (0..tr.nrows()).map(|i| (tr[(i, 0)].conj() * w[(i, 0)]).re).sum::<f64>();
+        (s, (0..r.len()).map(|i| q[(i, 0)]).collect())
+    }
 }
 
 impl WaveGaussian {
@@ -56,7 +116,23 @@ impl WaveGaussian {
         }
         let data_fields =
             (0..data.n_frequencies()).map(|f| (0..data.n_components()).map(|c| data.field(f, c)).collect()).collect();
-        Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components() })
+        Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components(), boundary: None })
+    }
+
+    /// The same likelihood with the noise of the boundary data accounted for (see
+    /// [`BoundaryNoise`]); `weight` must be the forward model's predicted voxels.
+    pub fn with_boundary_noise(mut self, boundary: Arc<BoundaryNoise>) -> Result<Self> {
+        let rows = boundary.per_frequency.first().map_or(0, |(t, _)| t.nrows());
+        let voxels = self.weight.iter().filter(|&&w| w).count();
+        if rows != voxels || boundary.per_frequency.len() != self.data.len() {
+            return Err(InverseError::invalid(
+                "boundary noise",
+                format!("{rows} predicted voxels and {} frequencies", boundary.per_frequency.len()),
+                format!("{voxels} voxels and {} frequencies (the likelihood's)", self.data.len()),
+            ));
+        }
+        self.boundary = Some(boundary);
+        Ok(self)
     }
 
     /// Number of complex samples per frequency (voxels × components).
@@ -64,6 +140,8 @@ impl WaveGaussian {
         self.samples
     }
 
+    /// The residual sum of squares `S` of frequency `f` and `∂S/∂ū / 2` per component (the
+    /// residual itself, or `(I + TTᴴ)⁻¹ r` with boundary noise).
     fn residual(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
         let mut ss = 0.0;
         let r = fields
@@ -74,9 +152,22 @@ impl WaveGaussian {
                 Zip::from(&mut r).and(u).and(d).and(&self.weight).for_each(|r, &u, &d, &w| {
                     if w {
                         *r = u - d;
-                        ss += r.norm_sqr();
                     }
                 });
+                match &self.boundary {
+                    None => ss += r.iter().map(|v| v.norm_sqr()).sum::<f64>(),
+                    Some(b) => {
+                        let flat: Vec<Complex64> = r.iter().zip(&self.weight).filter(|(_, &w)| w).map(|(v, _)| *v).collect();
+                        let (s, q) = b.whiten(f, &flat);
+                        ss += s;
+                        let mut q = q.into_iter();
+                        Zip::from(&mut r).and(&self.weight).for_each(|r, &w| {
+                            if w {
+                                *r = q.next().expect("one value per predicted voxel");
+                            }
+                        });
+                    }
+                }
                 r
             })
             .collect();

@@ -62,6 +62,27 @@ impl<'a> Posterior<'a> {
             .collect()
     }
 
+    /// The log-likelihood term of each frequency in `frequencies`, without gradients (forward
+    /// solves only).
+    pub fn frequency_values(&self, theta: &[f64], frequencies: &[usize]) -> Result<Vec<f64>> {
+        check_theta(theta, self.param.dim())?;
+        let moduli = self.param.moduli(theta);
+        frequencies
+            .par_iter()
+            .map(|&f| {
+                let fields = self.forward.predict(f, &moduli).map_err(|e| match e {
+                    InverseError::Solver(mre_solver::SolverError::Singular(m)) => InverseError::NonFinite(format!("frequency {f}: {m}")),
+                    e => e,
+                })?;
+                let lp = self.likelihood.frequency_term(f, &fields).0;
+                if !lp.is_finite() {
+                    return Err(InverseError::NonFinite(format!("log-likelihood of frequency {f} is {lp}")));
+                }
+                Ok(lp)
+            })
+            .collect()
+    }
+
     /// The prior term and its gradient.
     pub fn prior_term(&self, theta: &[f64]) -> (f64, Vec<f64>) {
         let mut g = vec![0.0; theta.len()];
@@ -108,6 +129,15 @@ impl LogDensity for Posterior<'_> {
         let freqs: Vec<usize> = (0..self.forward.n_frequencies()).collect();
         let terms = self.frequency_terms(theta, &freqs)?;
         Ok(combine_terms(self.prior_term(theta), &terms, grad))
+    }
+    fn logp(&self, theta: &[f64]) -> Result<f64> {
+        let freqs: Vec<usize> = (0..self.forward.n_frequencies()).collect();
+        let terms = self.frequency_values(theta, &freqs)?;
+        let (mut lp, _) = self.prior_term(theta);
+        for t in terms {
+            lp += t;
+        }
+        Ok(lp)
     }
     fn names(&self) -> Vec<String> {
         self.param.names()

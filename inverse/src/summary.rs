@@ -3,6 +3,7 @@
 use ndarray::Array3;
 use rayon::prelude::*;
 
+use crate::diagnostics;
 use crate::param::Parameterisation;
 
 /// Posterior statistics of one modulus map.
@@ -27,24 +28,12 @@ pub struct ModuliStats {
     pub loss: MapStats,
 }
 
-/// Linear-interpolation quantile `p ∈ [0, 1]` of sorted values.
-pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let h = p.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
-/// Mean, standard deviation (n − 1), 5 % and 95 % quantiles of `values`.
+/// Mean, standard deviation (n − 1), 5 % and 95 % quantiles of `values` (std 0 for one value).
 pub fn describe(values: &[f64]) -> (f64, f64, f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
     let mut s = values.to_vec();
     s.sort_by(f64::total_cmp);
-    (mean, var.sqrt(), quantile_sorted(&s, 0.05), quantile_sorted(&s, 0.95))
+    let sd = if values.len() > 1 { diagnostics::std(values) } else { 0.0 };
+    (diagnostics::mean(values), sd, diagnostics::quantile(&s, 0.05), diagnostics::quantile(&s, 0.95))
 }
 
 /// Per-voxel statistics of the moduli over posterior draws `draws` (θ vectors). Voxels outside

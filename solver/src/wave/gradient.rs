@@ -95,7 +95,7 @@ impl ScalarSolver {
 }
 
 /// `c_v = Σ_i conj(μ_i) (∂K/∂G*_v u)_i` for every voxel `v` (see [`ScalarSolver::modulus_gradient`]).
-fn modulus_sensitivity(st: &Stencil, moduli: &Array3<Complex64>, u: &[Complex64], mu: &[Complex64]) -> Vec<Complex64> {
+pub(crate) fn modulus_sensitivity(st: &Stencil, moduli: &Array3<Complex64>, u: &[Complex64], mu: &[Complex64]) -> Vec<Complex64> {
     let g: Vec<Complex64> = moduli.iter().copied().collect();
     let mut c = vec![Complex64::new(0.0, 0.0); u.len()];
     for_each_voxel(st.shape, |i, idx| {

@@ -78,6 +78,7 @@ mod gradient;
 mod iterative;
 mod multigrid;
 mod navier;
+mod operator;
 mod navier_bench;
 mod ordering;
 mod pml;
@@ -96,6 +97,7 @@ pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats,
 pub use multigrid::{Prolongation, Smoother};
 pub use navier::{NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
 pub use navier_bench::bench_navier_3d;
+pub use operator::WaveOperator;
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};
 pub use solver::{solve_frequencies, ScalarSolver};
 
