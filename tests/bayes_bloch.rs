@@ -42,16 +42,7 @@ fn regions_posterior_of_bloch_data_from_a_finer_grid() {
     let cfg = root().join("configs/inclusion-2d.toml");
     let start = Instant::now();
     let o = run(
-        &[
-            cfg.to_str().unwrap(),
-            "--output",
-            "sim.h5",
-            "--set",
-            "sequence.matrix=[1,64,64]",
-            "--set",
-            "output.figures=false",
-            "-q",
-        ],
+        &[cfg.to_str().unwrap(), "--output", "sim.h5", "--set", "sequence.matrix=[1,64,64]", "--set", "output.figures=false", "-q"],
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -63,8 +54,20 @@ fn regions_posterior_of_bloch_data_from_a_finer_grid() {
 
     let o = run(
         &[
-            "invert", "sim.h5", "--method", "bayes", "--chains", "2", "--tune", "60", "--draws", "100", "--output", "post.h5",
-            "--no-figures", "-q",
+            "invert",
+            "sim.h5",
+            "--method",
+            "bayes",
+            "--chains",
+            "2",
+            "--tune",
+            "60",
+            "--draws",
+            "100",
+            "--output",
+            "post.h5",
+            "--no-figures",
+            "-q",
         ],
         dir.path(),
     );
@@ -81,8 +84,7 @@ fn regions_posterior_of_bloch_data_from_a_finer_grid() {
     assert_eq!(r.regions.len(), 2, "{:?}", r.regions);
     let mut truths = Vec::new();
     for row in &r.regions {
-        let values: Vec<f64> =
-            labels.iter().zip(mask).zip(gt).filter(|((&l, &m), _)| m != 0 && l == row.label).map(|(_, &g)| g).collect();
+        let values: Vec<f64> = labels.iter().zip(mask).zip(gt).filter(|((&l, &m), _)| m != 0 && l == row.label).map(|(_, &g)| g).collect();
         assert!(!values.is_empty());
         let truth = values[0];
         assert!(values.iter().all(|&g| g == truth), "label {} has one modulus", row.label);

@@ -64,7 +64,12 @@ pub fn hessian(
         let omega = forward.omegas()[f];
         let medium_at = |x: &[f64]| {
             let m = param.moduli(x);
-            Medium { grid: medium.grid.clone(), storage_modulus_pa: m.storage_pa, loss_modulus_pa: m.loss_pa, density_kg_m3: medium.density_kg_m3.clone() }
+            Medium {
+                grid: medium.grid.clone(),
+                storage_modulus_pa: m.storage_pa,
+                loss_modulus_pa: m.loss_pa,
+                density_kg_m3: medium.density_kg_m3.clone(),
+            }
         };
         let columns: Vec<Vec<f64>> = (0..n)
             .into_par_iter()

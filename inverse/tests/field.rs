@@ -6,7 +6,9 @@ use std::time::Instant;
 use mre_inverse::bayes::{diagnose, BayesOptions};
 use mre_inverse::summary::moduli_stats;
 use mre_inverse::synthetic::BesselInclusion;
-use mre_inverse::{gauss_newton, maximize, Field, ForwardModel, Gmrf, Measurements, Noise, Parameterisation, Posterior, WaveForward, WaveGaussian};
+use mre_inverse::{
+    gauss_newton, maximize, Field, ForwardModel, Gmrf, Measurements, Noise, Parameterisation, Posterior, WaveForward, WaveGaussian,
+};
 use mre_solver::classic::{ahi, filter_wave, Filter};
 use ndarray::{Array3, Axis};
 

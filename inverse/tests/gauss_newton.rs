@@ -9,7 +9,14 @@ use mre_inverse::{
 use ndarray::Axis;
 
 fn small() -> (Measurements, Field, Gmrf) {
-    let spec = BesselInclusion { n: 24, voxel_m: 2.5e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.012, snr: Some(10.0), ..Default::default() };
+    let spec = BesselInclusion {
+        n: 24,
+        voxel_m: 2.5e-3,
+        frequencies_hz: vec![60.0, 90.0],
+        radius_m: 0.012,
+        snr: Some(10.0),
+        ..Default::default()
+    };
     let (data, _, _) = spec.generate().unwrap();
     let field = Field::new([1, 24, 24], 6).unwrap();
     let prior = Gmrf::new(field.nodes(), vec![((4000f64).ln(), 0.3, 2.0), ((800f64).ln(), 0.3, 2.0)]).unwrap();
@@ -35,7 +42,8 @@ fn compare(post: &Posterior, gn: &Laplace, x: &[f64], gn_hessian: &[f64]) -> (f6
 fn gauss_newton_hessian_is_exact_at_zero_residual() {
     let (template, field, prior) = small();
     let n = field.n_nodes();
-    let truth: Vec<f64> = (0..2 * n).map(|i| if i < n { (3000.0 + 60.0 * (i % 7) as f64).ln() } else { (600.0 + 20.0 * (i % 5) as f64).ln() }).collect();
+    let truth: Vec<f64> =
+        (0..2 * n).map(|i| if i < n { (3000.0 + 60.0 * (i % 7) as f64).ln() } else { (600.0 + 20.0 * (i % 5) as f64).ln() }).collect();
     let forward = WaveForward::new(&template).unwrap();
     let mut data = template.clone();
     for f in 0..2 {
