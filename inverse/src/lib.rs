@@ -24,6 +24,7 @@ pub mod density;
 pub mod diagnostics;
 pub mod error;
 pub mod forward;
+pub mod gauss_newton;
 pub mod independence;
 pub mod laplace;
 pub mod likelihood;
