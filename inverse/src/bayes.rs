@@ -107,14 +107,56 @@ impl LogDensity for Counting<'_> {
     }
 }
 
+/// The first stages of [`infer`]: the MAP and the Laplace approximation at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mode {
+    /// The MAP search.
+    pub map: MapResult,
+    /// The Laplace approximation at the MAP.
+    pub laplace: Laplace,
+    /// Log-density evaluations of this call.
+    pub evaluations: u64,
+}
+
+/// Posterior draws: the last stage of [`infer`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draws {
+    /// Draws per chain (`[chain][draw]` → θ), in the order of the chain ids.
+    pub chains: Vec<Vec<Vec<f64>>>,
+    /// Divergent NUTS transitions after warm-up.
+    pub divergences: u64,
+    /// Log-density evaluations of this call.
+    pub evaluations: u64,
+    /// Method name for provenance (`bayes-nuts` or `bayes-laplace`).
+    pub method: String,
+}
+
 /// MAP from `x0`, Laplace approximation, then posterior draws, for the chains `chain_ids`
 /// (`None`: all chains; MPI drivers give each rank its share and gather the traces, which
 /// depend only on the seed and chain index). With `checkpoint_dir`, every stage saves its
 /// state there (MAP every `map.checkpoint_every` iterations, the Laplace approximation, each
 /// chain every `checkpoint_every` draws) and a restarted run with the same inputs resumes
 /// and produces the same result.
-pub fn infer(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, chain_ids: Option<&[usize]>) -> Result<BayesResult> {
+///
+/// The stages are also available one by one ([`find_mode`], [`draw`], [`assemble`]), e.g.
+/// to evaluate the density of the first stages across processes and run the chains locally.
+pub fn infer(
+    d: &dyn LogDensity,
+    x0: &[f64],
+    opts: &BayesOptions,
+    checkpoint_dir: Option<&Path>,
+    chain_ids: Option<&[usize]>,
+) -> Result<BayesResult> {
     let start = Instant::now();
+    let mode = find_mode(d, x0, opts, checkpoint_dir, true)?;
+    let draws = draw(d, &mode.laplace, opts, checkpoint_dir, chain_ids)?;
+    Ok(assemble(d.names(), mode, draws, start.elapsed().as_secs_f64()))
+}
+
+/// MAP from `x0` and the Laplace approximation at it (checkpointed as in [`infer`]). With
+/// `parallel` false every evaluation of `d` happens on the calling thread, one after another
+/// (for densities that communicate across processes); the result is the same.
+pub fn find_mode(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, parallel: bool) -> Result<Mode> {
     let counted = Counting { inner: d, count: AtomicU64::new(0) };
     if let Some(dir) = checkpoint_dir {
         std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
@@ -126,14 +168,26 @@ pub fn infer(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir
     let laplace = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
         Some((x, l)) if x == map.x => l,
         _ => {
-            let l = Laplace::with_step(&counted, &map.x, opts.hessian_step)?;
+            let l = Laplace::with_step_on(&counted, &map.x, opts.hessian_step, parallel)?;
             if let Some(p) = &laplace_ckpt {
                 checkpoint::save_cbor(p, &(map.x.clone(), l.clone()))?;
             }
             l
         }
     };
-    let names = d.names();
+    Ok(Mode { map, laplace, evaluations: counted.count.load(Ordering::Relaxed) })
+}
+
+/// Posterior draws of the chains `chain_ids` (`None`: all) given the Laplace approximation
+/// (checkpointed in `<checkpoint_dir>/chains` as in [`infer`]). Chains run in parallel.
+pub fn draw(
+    d: &dyn LogDensity,
+    laplace: &Laplace,
+    opts: &BayesOptions,
+    checkpoint_dir: Option<&Path>,
+    chain_ids: Option<&[usize]>,
+) -> Result<Draws> {
+    let counted = Counting { inner: d, count: AtomicU64::new(0) };
     let (chains, divergences, method) = match &opts.sampler {
         Sampler::Nuts(nuts) => {
             let whitened = laplace.whiten(&counted);
@@ -155,20 +209,26 @@ pub fn infer(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir
             (vec![chain], 0, "bayes-laplace")
         }
     };
-    let (rhat, ess_bulk, ess_tail) = diagnose(&chains, d.dim());
-    Ok(BayesResult {
+    Ok(Draws { chains, divergences, evaluations: counted.count.load(Ordering::Relaxed), method: method.into() })
+}
+
+/// The result of the stages: diagnostics of the draws of all chains, evaluations summed.
+pub fn assemble(names: Vec<String>, mode: Mode, draws: Draws, wall_time_s: f64) -> BayesResult {
+    let dim = names.len();
+    let (rhat, ess_bulk, ess_tail) = diagnose(&draws.chains, dim);
+    BayesResult {
         names,
-        evaluations: counted.count.load(Ordering::Relaxed),
-        map,
-        laplace,
-        chains,
+        evaluations: mode.evaluations + draws.evaluations,
+        map: mode.map,
+        laplace: mode.laplace,
+        chains: draws.chains,
         rhat,
         ess_bulk,
         ess_tail,
-        divergences,
-        wall_time_s: start.elapsed().as_secs_f64(),
-        method: method.into(),
-    })
+        divergences: draws.divergences,
+        wall_time_s,
+        method: draws.method,
+    }
 }
 
 /// R̂, bulk and tail ESS per parameter (NaN where undefined, e.g. fewer than 4 draws).
