@@ -184,7 +184,8 @@ pub fn invert(args: &InvertArgs, quiet: bool, comm: &dyn Comm) -> Result<(), Cli
     let run = crate::bayes::BayesRun { data_path: &args.data, data: &data, mask: &mask, wave, output: &out, args: &args.bayes };
     let result = crate::bayes::run(run, comm);
     spinner.finish_and_clear();
-    let written = match result? {
+    // Stage errors are already shared by every rank; one of rank 0 alone (writing) is shared here.
+    let written = result.and_then(|r| match r {
         Some(result) => finish(args, &out, &result).and_then(|()| {
             let ckpt = args.bayes.checkpoint.clone().unwrap_or_else(|| crate::bayes::checkpoint_dir(&out));
             if ckpt.exists() {
@@ -194,7 +195,7 @@ pub fn invert(args: &InvertArgs, quiet: bool, comm: &dyn Comm) -> Result<(), Cli
             Ok(())
         }),
         None => Ok(()),
-    };
+    });
     agree(comm, written)
 }
 
