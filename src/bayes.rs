@@ -6,7 +6,11 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
-use mre_inverse::bayes::{infer, BayesOptions, BayesResult, Sampler};
+use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions, BayesResult, Mode, Sampler};
+use mre_inverse::gauss_newton;
+use mre_inverse::independence::IndependenceOptions;
+use mre_inverse::map::maximize;
+use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::{
@@ -20,6 +24,11 @@ use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
 use tracing::info;
 
+use mre_inverse::LogDensity;
+use mre_solver::parallel::Comm;
+
+use crate::distributed::{self, DistributedPosterior};
+use crate::run::agree;
 use crate::{exit, CliError};
 
 /// Parameterisation of the moduli for `--method bayes`.
@@ -40,6 +49,15 @@ pub enum LikelihoodKind {
     Images,
 }
 
+/// Posterior sampler for `regions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SamplerKind {
+    /// Independence Metropolis–Hastings around the Laplace approximation (one evaluation per draw).
+    Independence,
+    /// No-U-Turn sampler in whitened coordinates (about five gradient evaluations per draw).
+    Nuts,
+}
+
 /// Options of the Bayesian inversion (`--method bayes`).
 #[derive(Debug, Args, Clone)]
 pub struct BayesArgs {
@@ -49,10 +67,17 @@ pub struct BayesArgs {
     /// Likelihood.
     #[arg(long, value_enum, default_value_t = LikelihoodKind::Wave)]
     pub likelihood: LikelihoodKind,
-    /// NUTS chains (regions).
+    /// Posterior sampler (regions).
+    #[arg(long, value_enum, default_value_t = SamplerKind::Independence)]
+    pub sampler: SamplerKind,
+    /// Sample with the full wave model instead of the reduced-basis model (regions; slower;
+    /// the reduced model is checked against the full one at 8 draws either way).
+    #[arg(long)]
+    pub full_model: bool,
+    /// Chains (regions).
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
-    /// NUTS warm-up draws per chain (regions).
+    /// NUTS warm-up draws per chain (regions, `--sampler nuts`).
     #[arg(long, default_value_t = 150)]
     pub tune: u64,
     /// Posterior draws per chain (regions), or Laplace draws (field).
@@ -80,6 +105,10 @@ pub struct BayesArgs {
     /// restarted with the same command resumes from it; it is removed after success.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// NUTS draws per checkpoint segment (regions): a kill loses at most this many draws
+    /// per chain. Part of the run's definition: a resumed run must use the same value.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
 }
 
 impl Default for BayesArgs {
@@ -111,9 +140,19 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> CliError {
     CliError::new(exit::INVALID_INPUT, anyhow!("{}: {e}", path.display()))
 }
 
-/// Run the inversion; returns the result to write.
-pub fn run(r: BayesRun<'_>) -> Result<MreResult, CliError> {
-    let start = Instant::now();
+/// The pieces of the posterior and how to sample it, built from the data and options.
+struct Setup {
+    forward: WaveForward,
+    likelihood: Box<dyn Likelihood>,
+    param: Box<dyn Parameterisation>,
+    prior: Box<dyn Prior>,
+    sampler: Sampler,
+    kind: Parameterization,
+    /// Starting point: G' and G'', Pa.
+    start_pa: (f64, f64),
+}
+
+fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
     let d = r.data;
     let a = r.args;
     let sh = r.mask.shape();
@@ -148,8 +187,12 @@ pub fn run(r: BayesRun<'_>) -> Result<MreResult, CliError> {
         _ => Noise::Inferred,
     };
     let likelihood: Box<dyn Likelihood> = match a.likelihood {
-        LikelihoodKind::Wave => Box::new(WaveGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?),
-        LikelihoodKind::Images => Box::new(ImageGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?),
+        LikelihoodKind::Wave => {
+            Box::new(WaveGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?)
+        }
+        LikelihoodKind::Images => {
+            Box::new(ImageGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?)
+        }
     };
     let kind = match (a.parameterization, &d.labels) {
         (Some(p), _) => p,
@@ -166,8 +209,24 @@ pub fn run(r: BayesRun<'_>) -> Result<MreResult, CliError> {
             let regions = Regions::new(labels, r.mask).map_err(|e| invalid(r.data_path, e))?;
             let prior = IndependentNormal::log_moduli(regions.len(), a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std)
                 .map_err(|e| invalid(r.data_path, e))?;
-            let nuts = NutsOptions { chains: a.chains, tune: a.tune, draws: a.draws, seed: a.seed, ..NutsOptions::default() };
-            (Box::new(regions), Box::new(prior), Sampler::Nuts(nuts))
+            let sampler = match a.sampler {
+                SamplerKind::Nuts => Sampler::Nuts(NutsOptions {
+                    chains: a.chains,
+                    tune: a.tune,
+                    draws: a.draws,
+                    seed: a.seed,
+                    checkpoint_every: a.checkpoint_every,
+                    ..NutsOptions::default()
+                }),
+                SamplerKind::Independence => Sampler::Independence(IndependenceOptions {
+                    chains: a.chains,
+                    draws: a.draws,
+                    seed: a.seed,
+                    checkpoint_every: a.checkpoint_every,
+                    ..IndependenceOptions::default()
+                }),
+            };
+            (Box::new(regions), Box::new(prior), sampler)
         }
         Parameterization::Field => {
             let n_max = sh.iter().copied().max().unwrap_or(1);
@@ -181,14 +240,82 @@ pub fn run(r: BayesRun<'_>) -> Result<MreResult, CliError> {
             (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
         }
     };
-    let posterior = Posterior::new(&forward, param.as_ref(), prior.as_ref(), likelihood.as_ref());
-    let opts = BayesOptions { sampler, ..BayesOptions::default() };
-    let ckpt = a.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(r.output));
-    let x0 = param.constant(g0, l0);
-    let result = infer(&posterior, &x0, &opts, Some(&ckpt), None).map_err(|e| CliError::new(exit::FAILURE, anyhow!(e)))?;
-    let noise_est = posterior.noise_estimates(&result.map.x).map_err(|e| CliError::new(exit::FAILURE, anyhow!(e)))?;
-    let out = to_result(&result, param.as_ref(), kind, r, &noise_est, start.elapsed().as_secs_f64());
-    Ok(out)
+    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0) })
+}
+
+fn failure(e: impl Into<anyhow::Error>) -> CliError {
+    CliError::new(exit::FAILURE, e.into())
+}
+
+/// Run the inversion on the ranks of `comm`; returns the result to write on rank 0 (`None`
+/// on the other ranks). The MAP and Laplace stages spread the frequency solves over the
+/// ranks, the NUTS chains are shared out (chain `c` on rank `c % size`) and gathered on rank
+/// 0: the result is bit-identical for any number of ranks. Errors end every rank together.
+pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliError> {
+    let start = Instant::now();
+    let s = agree(comm, build(&r))?;
+    let posterior = Posterior::new(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
+    let opts = BayesOptions { sampler: s.sampler.clone(), ..BayesOptions::default() };
+    let ckpt = r.args.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(r.output));
+    let x0 = s.param.constant(s.start_pa.0, s.start_pa.1);
+    let (rank, size) = (comm.rank(), comm.size());
+    let dir = if size == 1 {
+        ckpt.clone()
+    } else {
+        info!(ranks = size, "MAP and Laplace approximation with the frequencies spread over the ranks");
+        agree(comm, distributed::mirror_checkpoints(comm, &ckpt).map_err(|e| failure(anyhow!("checkpoint: {e}"))))?
+    };
+    let distributed_posterior = (size > 1).then(|| DistributedPosterior::new(&posterior, comm));
+    let density: &dyn LogDensity = match &distributed_posterior {
+        Some(d) => d,
+        None => &posterior,
+    };
+    let mode = match s.kind {
+        Parameterization::Regions => find_mode(density, &x0, &opts, Some(&dir), size == 1).map_err(failure),
+        // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
+        // frequency with one factorisation) instead of 2·dim gradient evaluations.
+        Parameterization::Field => maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
+            let laplace = gauss_newton::laplace(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x).map_err(failure)?;
+            let evaluations = map.evaluations;
+            Ok(Mode { map, laplace, evaluations })
+        }),
+    };
+    let mode = agree(comm, mode)?;
+    // Regions: draws with the reduced-basis model built around the Laplace approximation
+    // (the same on every rank), checked against the full model on rank 0.
+    let reduced = match (s.kind, r.args.full_model) {
+        (Parameterization::Regions, false) => {
+            Some(agree(comm, ReducedWaveForward::around(&s.forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
+        }
+        _ => None,
+    };
+    let surrogate = reduced.as_ref().map(|m| Posterior::new(m, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref()));
+    let sampling: &dyn LogDensity = match &surrogate {
+        Some(p) => p,
+        None => &posterior,
+    };
+    let draws = match &s.sampler {
+        Sampler::Nuts(NutsOptions { chains, draws, .. }) | Sampler::Independence(IndependenceOptions { chains, draws, .. }) => {
+            let ids = distributed::my_chains(*chains, rank, size);
+            let local = agree(comm, draw(sampling, &mode.laplace, &opts, Some(&ckpt), Some(&ids)).map_err(failure))?;
+            distributed::gather_draws(comm, local, &ids, *chains, *draws as usize, posterior.dim())
+        }
+        Sampler::Laplace { .. } if comm.is_root() => Some(draw(&posterior, &mode.laplace, &opts, None, None).map_err(failure)?),
+        Sampler::Laplace { .. } => None,
+    };
+    let Some(draws) = draws else { return Ok(None) };
+    let report = match (&reduced, &surrogate) {
+        (Some(m), Some(p)) => Some(check_reduced(&posterior, p, m, &draws).map_err(failure)?),
+        _ => None,
+    };
+    let mut result = assemble(posterior.names(), mode, draws, start.elapsed().as_secs_f64());
+    if let Some(rep) = report {
+        result.evaluations = result.evaluations - rep.reduced_evaluations + rep.snapshots as u64 + rep.checked_draws as u64;
+        result.method = format!("{}-reduced", result.method);
+        result.surrogate = Some(rep);
+    }
+    let noise_est = posterior.noise_estimates(&result.map.x).map_err(failure)?;
+    Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, start.elapsed().as_secs_f64())))
 }
 
 /// `<output>.checkpoint` beside the output.
@@ -224,7 +351,14 @@ fn initial_moduli(m: &Measurements, wave: &Array5<Complex64>) -> (f64, f64) {
     (g, median(ls, 0.2 * g))
 }
 
-fn to_result(b: &BayesResult, param: &dyn Parameterisation, kind: Parameterization, r: BayesRun<'_>, noise: &[f64], wall: f64) -> MreResult {
+fn to_result(
+    b: &BayesResult,
+    param: &dyn Parameterisation,
+    kind: Parameterization,
+    r: BayesRun<'_>,
+    noise: &[f64],
+    wall: f64,
+) -> MreResult {
     let draws = b.draws();
     let stats = moduli_stats(param, &draws, r.mask);
     let regions = match (kind, &r.data.labels) {
@@ -249,12 +383,28 @@ fn to_result(b: &BayesResult, param: &dyn Parameterisation, kind: Parameterizati
         ("chains".into(), b.chains.len().to_string()),
         ("draws_per_chain".into(), nd.to_string()),
         ("divergences".into(), b.divergences.to_string()),
+        ("acceptance".into(), b.acceptance.map_or_else(|| "n/a".into(), |a| format!("{a:.3}"))),
+        (
+            "reduced_model".into(),
+            b.surrogate.as_ref().map_or_else(
+                || "none (full model)".into(),
+                |s| format!("basis {:?} from {} snapshots; max |Δ log p| vs full model at {} draws: {:.2e}", s.basis_sizes, s.snapshots, s.checked_draws, s.max_logp_error),
+            ),
+        ),
         ("rhat_max".into(), finite_max(&b.rhat).to_string()),
         ("ess_bulk_min".into(), finite_min(&b.ess_bulk).to_string()),
         ("ess_tail_min".into(), finite_min(&b.ess_tail).to_string()),
         ("seed".into(), a.seed.to_string()),
         ("noise_std".into(), format!("{noise:?}")),
-        ("noise".into(), if r.data.noise_std.is_some() && a.likelihood == LikelihoodKind::Wave { "known" } else { "inferred (Jeffreys prior, marginalised)" }.into()),
+        (
+            "noise".into(),
+            if r.data.noise_std.is_some() && a.likelihood == LikelihoodKind::Wave {
+                "known"
+            } else {
+                "inferred (Jeffreys prior, marginalised)"
+            }
+            .into(),
+        ),
     ];
     MreResult {
         storage_modulus_pa: stats.storage.mean.clone(),

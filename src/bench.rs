@@ -63,6 +63,7 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
     } else {
         println!("mdev 128×128×25 × 3 components × 8 frequencies on {threads} thread(s): {seconds:.3} s");
     }
+    bench_bayes_evaluations(json, seconds)?;
     // End to end: the quickstart configuration in memory (no file written).
     let (cfg, src) = RunConfig::parse(QUICKSTART, "configs/quickstart.toml", ".".into(), &[])?;
     let mut built = cfg.build(&src)?;
@@ -87,6 +88,58 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
         );
     } else {
         println!("quickstart end to end on {threads} thread(s): {wall:.2} s, {:.3e} isochromat-ADC-samples/s", samples / wall);
+    }
+    Ok(())
+}
+
+/// Log-posterior + gradient evaluations of the Bayesian inversion (regions, wave likelihood)
+/// on `BesselInclusion::default()` (128² voxels, 3 frequencies), all threads: each evaluation
+/// is one forward and one adjoint solve per frequency.
+fn bench_bayes_evaluations(json: bool, seconds: f64) -> Result<(), CliError> {
+    use mre_inverse::synthetic::BesselInclusion;
+    use mre_inverse::{
+        ForwardModel, IndependentNormal, LogDensity, Noise, Parameterisation, Posterior, Regions, WaveForward, WaveGaussian,
+    };
+    let spec = BesselInclusion::default();
+    let (m, labels, _) = spec.generate().map_err(|e| anyhow!(e))?;
+    let t = Instant::now();
+    let forward = WaveForward::new(&m).map_err(|e| anyhow!(e))?;
+    let setup_s = t.elapsed().as_secs_f64();
+    let likelihood = WaveGaussian::new(&m, forward.predicted(), Noise::Inferred).map_err(|e| anyhow!(e))?;
+    let regions = Regions::new(&labels, &m.mask).map_err(|e| anyhow!(e))?;
+    let prior = IndependentNormal::log_moduli(regions.len(), 3000.0, 1000.0, 2.0).map_err(|e| anyhow!(e))?;
+    let post = Posterior::new(&forward, &regions, &prior, &likelihood);
+    let theta = regions.constant(3500.0, 800.0);
+    let mut grad = vec![0.0; post.dim()];
+    let (mut n, t) = (0u64, Instant::now());
+    while n < 3 || t.elapsed().as_secs_f64() < seconds {
+        post.logp_grad(&theta, &mut grad).map_err(|e| anyhow!(e))?;
+        n += 1;
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let nf = forward.n_frequencies();
+    let (evals, solves) = (n as f64 / wall, (n * nf as u64) as f64 / wall);
+    let threads = rayon::current_num_threads();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "kernel": "bayes_evaluations",
+                "n": spec.n,
+                "frequencies": nf,
+                "parameters": post.dim(),
+                "threads": threads,
+                "setup_s": setup_s,
+                "evaluations_per_s": evals,
+                "forward_adjoint_solves_per_s": solves,
+            })
+        );
+    } else {
+        println!(
+            "bayes_evaluations {0}² × {nf} frequencies (regions) on {threads} thread(s): {evals:.2} log-posterior+gradient evaluations/s, \
+             {solves:.2} forward+adjoint solves/s (one per frequency and evaluation) (setup {setup_s:.2} s)",
+            spec.n
+        );
     }
     Ok(())
 }

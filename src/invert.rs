@@ -25,6 +25,9 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 use tracing::info;
 
+use mre_solver::parallel::Comm;
+
+use crate::run::agree;
 use crate::{exit, CliError};
 
 /// Inversion method.
@@ -112,17 +115,34 @@ pub enum Unwrap {
 impl InvertArgs {
     /// The inversion of `[invert]` in a run config, applied to the run's output `data`.
     pub fn from_config(data: PathBuf, c: &mre_io::config::InvertConfig, force: bool, figures: bool) -> Self {
-        use mre_io::config::{InvertFilter, InvertMethod};
+        use crate::bayes::{LikelihoodKind, Parameterization};
+        use mre_io::config::{InvertFilter, InvertLikelihood, InvertMethod, InvertParameterization};
         let method = match c.method {
             InvertMethod::Ahi => Method::Ahi,
             InvertMethod::Mdev => Method::Mdev,
+            InvertMethod::Bayes => Method::Bayes,
         };
         let filter = match c.filter {
             InvertFilter::None => Filter::None,
             InvertFilter::Gaussian => Filter::Gaussian,
             InvertFilter::Butterworth => Filter::Butterworth,
         };
-        let bayes = crate::bayes::BayesArgs::default();
+        let mut bayes = crate::bayes::BayesArgs::default();
+        bayes.parameterization = c.parameterization.map(|p| match p {
+            InvertParameterization::Regions => Parameterization::Regions,
+            InvertParameterization::Field => Parameterization::Field,
+        });
+        if let Some(l) = c.likelihood {
+            bayes.likelihood = match l {
+                InvertLikelihood::Wave => LikelihoodKind::Wave,
+                InvertLikelihood::Images => LikelihoodKind::Images,
+            };
+        }
+        bayes.chains = c.chains.unwrap_or(bayes.chains);
+        bayes.tune = c.tune.unwrap_or(bayes.tune);
+        bayes.draws = c.draws.unwrap_or(bayes.draws);
+        bayes.seed = c.seed.unwrap_or(bayes.seed);
+        bayes.field_spacing = c.field_spacing.or(bayes.field_spacing);
         Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures, unwrap: Unwrap::Laplacian, bayes }
     }
 
@@ -145,21 +165,64 @@ fn output_path(args: &InvertArgs) -> PathBuf {
     args.data.with_file_name(format!("{stem}-{}.h5", args.method.name()))
 }
 
-/// Runs `mre-sim invert`.
-pub fn invert(args: &InvertArgs, quiet: bool) -> Result<(), CliError> {
+/// Runs `mre-sim invert` on the ranks of `comm`. Classic methods run on rank 0 alone; the
+/// Bayesian inversion uses every rank (see [`crate::bayes::run`]). Only rank 0 writes and
+/// prints; errors end every rank with the same exit code.
+pub fn invert(args: &InvertArgs, quiet: bool, comm: &dyn Comm) -> Result<(), CliError> {
+    let root = comm.is_root();
+    if args.method != Method::Bayes {
+        let r = if root { invert_classic(args, quiet) } else { Ok(()) };
+        return agree(comm, r);
+    }
     let start = Instant::now();
-    // A spinner on a terminal (stderr), hidden otherwise and with -q; the steps are too uneven
-    // (unwrapping, filtering, inversion) for a meaningful percentage.
-    let spinner = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
-    spinner.set_message(format!("{}: reading", args.data.display()));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let spinner = spinner(quiet || !root);
     let out = output_path(args);
-    if out.exists() && !args.force {
+    agree(comm, if root { refuse_existing(&out, args.force) } else { Ok(()) })?;
+    let (data, mask, wave, level) = agree(comm, read_wave(args, &spinner))?;
+    info!(data = %args.data.display(), level, method = args.method.name(), ranks = comm.size(), "inverting");
+    spinner.set_message(format!("{}: Bayesian inversion", args.data.display()));
+    let run = crate::bayes::BayesRun { data_path: &args.data, data: &data, mask: &mask, wave, output: &out, args: &args.bayes };
+    let result = crate::bayes::run(run, comm);
+    spinner.finish_and_clear();
+    // Stage errors are already shared by every rank; one of rank 0 alone (writing) is shared here.
+    let written = result.and_then(|r| match r {
+        Some(result) => finish(args, &out, &result).and_then(|()| {
+            let ckpt = args.bayes.checkpoint.clone().unwrap_or_else(|| crate::bayes::checkpoint_dir(&out));
+            if ckpt.exists() {
+                std::fs::remove_dir_all(&ckpt).map_err(|e| CliError::new(exit::FAILURE, anyhow!("removing {}: {e}", ckpt.display())))?;
+            }
+            info!(seconds = start.elapsed().as_secs_f64(), "Bayesian inversion done");
+            Ok(())
+        }),
+        None => Ok(()),
+    });
+    agree(comm, written)
+}
+
+/// A spinner on a terminal (stderr), hidden otherwise and with -q; the steps are too uneven
+/// (unwrapping, filtering, inversion) for a meaningful percentage.
+fn spinner(hidden: bool) -> indicatif::ProgressBar {
+    let spinner = if hidden { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
+
+fn refuse_existing(out: &Path, force: bool) -> Result<(), CliError> {
+    if out.exists() && !force {
         return Err(CliError::new(
             exit::OUTPUT_EXISTS,
             anyhow!("{} exists; use --force to overwrite it or --output to write elsewhere", out.display()),
         ));
     }
+    Ok(())
+}
+
+/// The data, its mask, the first-harmonic wave field and the name of the data level used.
+fn read_wave(
+    args: &InvertArgs,
+    spinner: &indicatif::ProgressBar,
+) -> Result<(MreData, Array3<bool>, Array5<Complex64>, &'static str), CliError> {
+    spinner.set_message(format!("{}: reading", args.data.display()));
     let data = read_mre_data(&args.data).map_err(invalid)?;
     let mask = data.mask.as_ref().map_or_else(|| Array3::from_elem(spatial_shape(&data), true), |m| m.mapv(|v| v != 0));
     if !mask.iter().any(|&m| m) {
@@ -167,50 +230,51 @@ pub fn invert(args: &InvertArgs, quiet: bool) -> Result<(), CliError> {
     }
     spinner.set_message(format!("{}: wave field", args.data.display()));
     let (wave, level) = wave_field(&args.data, &data, &mask, args.unwrap)?;
+    Ok((data, mask, wave, level))
+}
+
+/// AHI or MDEV on this process.
+fn invert_classic(args: &InvertArgs, quiet: bool) -> Result<(), CliError> {
+    let start = Instant::now();
+    let spinner = spinner(quiet);
+    let out = output_path(args);
+    refuse_existing(&out, args.force)?;
+    let (data, mask, wave, level) = read_wave(args, &spinner)?;
     info!(data = %args.data.display(), level, method = args.method.name(), "inverting");
-    let result = if args.method == Method::Bayes {
-        spinner.set_message(format!("{}: Bayesian inversion", args.data.display()));
-        let run = crate::bayes::BayesRun { data_path: &args.data, data: &data, mask: &mask, wave, output: &out, args: &args.bayes };
-        let r = crate::bayes::run(run);
-        spinner.finish_and_clear();
-        r?
-    } else {
-        let wave = filter_wave(&wave, &mask, data.voxel_size_m, args.filter)?;
-        spinner.set_message(format!("{}: {}", args.data.display(), args.method.name()));
-        let e = reconstruct(args.method, &wave, &mask, &data)?;
-        spinner.finish_and_clear();
-        let labels = data.labels.clone().unwrap_or_else(|| mask.mapv(u16::from));
-        let regions = region_summaries(&e, &labels);
-        MreResult {
-            storage_modulus_pa: e.storage_modulus_pa,
-            loss_modulus_pa: e.loss_modulus_pa,
-            abs_modulus_pa: Some(e.abs_modulus_pa),
-            phase_angle_rad: Some(e.phase_angle_rad),
-            regions,
-            provenance: ResultProvenance {
-                tool: "mre-sim".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                method: args.method.name().into(),
-                iterations: 0,
-                wall_time_s: start.elapsed().as_secs_f64(),
-                source_data: args.data.display().to_string(),
-                created: String::new(),
-                extra: vec![("filter".into(), args.filter.name().into()), ("data_level".into(), level.into())],
-            },
-            ..MreResult::default()
-        }
+    let wave = filter_wave(&wave, &mask, data.voxel_size_m, args.filter)?;
+    spinner.set_message(format!("{}: {}", args.data.display(), args.method.name()));
+    let e = reconstruct(args.method, &wave, &mask, &data)?;
+    spinner.finish_and_clear();
+    let labels = data.labels.clone().unwrap_or_else(|| mask.mapv(u16::from));
+    let regions = region_summaries(&e, &labels);
+    let result = MreResult {
+        storage_modulus_pa: e.storage_modulus_pa,
+        loss_modulus_pa: e.loss_modulus_pa,
+        abs_modulus_pa: Some(e.abs_modulus_pa),
+        phase_angle_rad: Some(e.phase_angle_rad),
+        regions,
+        provenance: ResultProvenance {
+            tool: "mre-sim".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            method: args.method.name().into(),
+            iterations: 0,
+            wall_time_s: start.elapsed().as_secs_f64(),
+            source_data: args.data.display().to_string(),
+            created: String::new(),
+            extra: vec![("filter".into(), args.filter.name().into()), ("data_level".into(), level.into())],
+        },
+        ..MreResult::default()
     };
-    write_mre_result(&out, &result, args.force).map_err(|e| match e {
+    finish(args, &out, &result)
+}
+
+/// Write the result, print the region rows and write the figures.
+fn finish(args: &InvertArgs, out: &Path, result: &MreResult) -> Result<(), CliError> {
+    write_mre_result(out, result, args.force).map_err(|e| match e {
         H5Error::Exists { .. } => CliError::new(exit::OUTPUT_EXISTS, anyhow!(e)),
         e => CliError::new(exit::FAILURE, anyhow!(e)),
     })?;
     println!("wrote {}", out.display());
-    if args.method == Method::Bayes {
-        let ckpt = args.bayes.checkpoint.clone().unwrap_or_else(|| crate::bayes::checkpoint_dir(&out));
-        if ckpt.exists() {
-            std::fs::remove_dir_all(&ckpt).map_err(|e| CliError::new(exit::FAILURE, anyhow!("removing {}: {e}", ckpt.display())))?;
-        }
-    }
     for r in &result.regions {
         println!(
             "region {}: G' = {:.0} Pa (5–95 %: {:.0}–{:.0}), G'' = {:.0} Pa",
@@ -218,7 +282,7 @@ pub fn invert(args: &InvertArgs, quiet: bool) -> Result<(), CliError> {
         );
     }
     if !args.no_figures {
-        for f in write_figures(&out, &result)? {
+        for f in write_figures(out, result)? {
             println!("wrote {}", f.display());
         }
     }

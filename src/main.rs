@@ -3,6 +3,7 @@
 
 mod bayes;
 mod bench;
+mod distributed;
 mod import;
 mod invert;
 mod launch;
@@ -140,7 +141,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Check { config, set }) => run::check(&config, &set),
         Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
-        Some(Command::Invert(args)) => invert::invert(&args, cli.quiet),
+        Some(Command::Invert(args)) => invert::invert(&args, cli.quiet, procs.comm()),
         Some(Command::Import(args)) => import::import(&args),
         None => run::run(&cli.run, cli.quiet, &procs),
     };

@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mre_io::config::{BuiltRun, RunConfig, Source};
+use mre_io::config::{BuiltRun, InvertMethod, RunConfig, Source};
 use mre_io::data::{GroundTruth, MreData, Provenance};
 use mre_solver::simulate::{simulate_with, Progress, SimulationOutput};
 use tracing::info;
+
+use mre_solver::parallel::Comm;
 
 use crate::launch::Processes;
 use crate::{exit, CliError, RunArgs};
@@ -130,11 +132,28 @@ pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenan
     }
 }
 
+/// Write the data file and, with `figures`, its PNGs (rank 0).
+fn write_data(path: &Path, data: &MreData, force: bool, figures: bool) -> Result<(), CliError> {
+    mre_io::hdf5::write_mre_data(path, data, force).map_err(|e| {
+        let code = if path.exists() && !force { exit::OUTPUT_EXISTS } else { exit::FAILURE };
+        CliError::new(code, anyhow!(e))
+    })?;
+    println!("wrote {}", path.display());
+    if figures {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let stem = path.file_stem().map_or_else(|| "mre-sim".into(), |s| s.to_string_lossy().into_owned());
+        let figs = mre_io::figures::write_mre_figures(dir, &stem, data).map_err(|e| anyhow!(e))?;
+        for f in figs {
+            println!("wrote {}", f.display());
+        }
+    }
+    Ok(())
+}
+
 /// Make every rank fail together when any rank failed: the ranks that pass return
 /// a silent error; of the failing ranks, rank 0 reports when it failed, otherwise
 /// the failing ranks report (so a config error is printed once, not once per rank).
-fn agree<T>(procs: &Processes, r: Result<T, CliError>) -> Result<T, CliError> {
-    let comm = procs.comm();
+pub fn agree<T>(comm: &dyn Comm, r: Result<T, CliError>) -> Result<T, CliError> {
     if comm.size() == 1 || comm.all_ok(r.is_ok()) {
         return r;
     }
@@ -191,17 +210,22 @@ fn set_up(args: &RunArgs, root: bool) -> Result<(PathBuf, RunConfig, BuiltRun), 
 pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliError> {
     let comm = procs.comm();
     let root = comm.is_root();
-    let (path, cfg, mut built) = agree(procs, set_up(args, root))?;
+    let (path, cfg, mut built) = agree(comm, set_up(args, root))?;
     let config = args.config.as_deref().expect("checked in set_up");
     let threads = rayon::current_num_threads();
     info!(config = %config.display(), output = %path.display(), threads, ranks = comm.size(), "starting");
     let start = Instant::now();
-    agree(procs, built.prepare_with(comm).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e))))?;
+    agree(comm, built.prepare_with(comm).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e))))?;
     let progress = CliProgress::new(!quiet && root);
     let exp = built.experiment();
     let out = simulate_with(&exp, &built.options, &progress, comm).map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!(e)));
-    let Some(mut out) = agree(procs, out)? else {
-        // Not rank 0: its share of the signal went to rank 0, which writes.
+    let Some(mut out) = agree(comm, out)? else {
+        // Not rank 0: its share of the signal went to rank 0, which writes. A Bayesian
+        // `[invert]` uses every rank once rank 0 has written the data.
+        if let Some(inv) = cfg.invert.as_ref().filter(|i| i.method == InvertMethod::Bayes) {
+            agree(comm, Ok(()))?;
+            crate::invert::invert(&crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures), quiet, comm)?;
+        }
         return Ok(());
     };
     built.restrict_to_physical_region(&mut out);
@@ -234,18 +258,13 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
         ],
     };
     let data = to_mre_data(out, &built, provenance);
-    mre_io::hdf5::write_mre_data(&path, &data, args.force).map_err(|e| {
-        let code = if path.exists() && !args.force { exit::OUTPUT_EXISTS } else { exit::FAILURE };
-        CliError::new(code, anyhow!(e))
-    })?;
-    println!("wrote {}", path.display());
-    if cfg.output.figures {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let stem = path.file_stem().map_or_else(|| "mre-sim".into(), |s| s.to_string_lossy().into_owned());
-        let figs = mre_io::figures::write_mre_figures(dir, &stem, &data).map_err(|e| anyhow!(e))?;
-        for f in figs {
-            println!("wrote {}", f.display());
-        }
+    let written = write_data(&path, &data, args.force, cfg.output.figures);
+    let bayes = cfg.invert.as_ref().is_some_and(|i| i.method == InvertMethod::Bayes);
+    if bayes {
+        // The other ranks wait here to join the inversion.
+        agree(comm, written)?;
+    } else {
+        written?;
     }
     let ranks = comm.size();
     println!(
@@ -254,7 +273,9 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
         samples / wall
     );
     if let Some(inv) = &cfg.invert {
-        crate::invert::invert(&crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures), quiet)?;
+        // Classic methods on rank 0 alone (the other ranks have returned).
+        let on: &dyn Comm = if bayes { comm } else { &mre_solver::parallel::Serial };
+        crate::invert::invert(&crate::invert::InvertArgs::from_config(path.clone(), inv, args.force, cfg.output.figures), quiet, on)?;
     }
     println!(
         "rank 0: isochromats {:.3} s, kernel {:.3} s, reduction {:.4} s, reconstruction {:.3} s",

@@ -1,59 +1,39 @@
 //! `mre-sim invert --method bayes` end to end on small synthetic files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use mre_io::data::MreData;
-use mre_io::hdf5::{read_mre_result, write_mre_data};
-use mre_inverse::synthetic::BesselInclusion;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{result_bits, text};
+use mre_io::hdf5::read_mre_result;
 
 fn run(args: &[&str], cwd: &Path) -> Output {
-    // The data file was written by this process, whose HDF5 library may still hold its lock.
-    Command::new(env!("CARGO_BIN_EXE_mre-sim"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
-        .output()
-        .expect("run mre-sim")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    common::run(args, cwd)
 }
 
 /// A 40² two-frequency Bessel inclusion (SNR 30) as an mre-data file, with or without labels.
 fn write_data(dir: &Path, name: &str, labels: bool) -> PathBuf {
-    let spec = BesselInclusion { n: 40, voxel_m: 2e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.016, snr: Some(30.0), ..Default::default() };
-    let (m, l, _) = spec.generate().unwrap();
-    let data = MreData {
-        frequencies_hz: m.frequencies_hz.clone(),
-        voxel_size_m: m.grid.voxel_size_m,
-        density_kg_m3: m.density_kg_m3,
-        components: "z".into(),
-        encoding_efficiency_rad_per_m: vec![0.0; 2],
-        encoding_phase_rad: vec![0.0; 2],
-        wave: Some(m.wave.clone()),
-        mask: Some(m.mask.mapv(u8::from)),
-        labels: labels.then_some(l),
-        ..MreData::default()
-    };
-    let p = dir.join(name);
-    write_mre_data(&p, &data, false).unwrap();
-    p
+    common::write_bessel_data(dir, name, 40, labels)
 }
 
 #[test]
 fn regions_by_default_with_labels_and_a_complete_result() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_data(dir.path(), "incl.h5", true);
-    let o = run(&["invert", data.to_str().unwrap(), "--method", "bayes", "--chains", "2", "--tune", "80", "--draws", "100", "-q"], dir.path());
+    let o =
+        run(&["invert", data.to_str().unwrap(), "--method", "bayes", "--chains", "2", "--tune", "80", "--draws", "100", "-q"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.path().join("incl-bayes.h5");
     let r = read_mre_result(&out).unwrap();
-    assert_eq!(r.provenance.method, "bayes-nuts");
+    // The default: independence sampling with the reduced model, checked against the full one.
+    assert_eq!(r.provenance.method, "bayes-independence-reduced");
     let extra = |k: &str| r.provenance.extra.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
     assert_eq!(extra("parameterization"), "regions");
-    assert!(extra("evaluations").parse::<u64>().unwrap() > 100);
+    assert!(extra("evaluations").parse::<u64>().unwrap() > 10);
+    assert!(extra("reduced_model").contains("max |Δ log p|"), "{}", extra("reduced_model"));
+    assert!(extra("acceptance").parse::<f64>().unwrap() > 0.3, "{}", extra("acceptance"));
     let samples = r.samples.as_ref().expect("/samples");
     assert_eq!(samples.shape(), &[2, 100, 4]);
     assert_eq!(r.regions.len(), 2);
@@ -67,7 +47,8 @@ fn regions_by_default_with_labels_and_a_complete_result() {
     assert!(dir.path().join("incl-bayes-storage-modulus-std.png").exists());
     assert!(!dir.path().join("incl-bayes.h5.checkpoint").exists(), "the checkpoint is removed after success");
     // Same command, same seed: refuses to overwrite; with --force the same numbers.
-    let o = run(&["invert", data.to_str().unwrap(), "--method", "bayes", "--chains", "2", "--tune", "80", "--draws", "100", "-q"], dir.path());
+    let o =
+        run(&["invert", data.to_str().unwrap(), "--method", "bayes", "--chains", "2", "--tune", "80", "--draws", "100", "-q"], dir.path());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
 
@@ -97,4 +78,115 @@ fn field_map_with_laplace_uncertainty() {
     };
     assert!((median / 3000.0 - 1.0).abs() < 0.1, "median G' {median}");
     assert!(r.storage_modulus_std_pa.unwrap().iter().all(|s| s.is_finite() && *s > 0.0));
+}
+
+/// Whether a chain checkpoint in `dir` holds at least one post-warm-up draw.
+fn chain_checkpoint_with_draws(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("chain-") && name.ends_with(".json")) {
+            return false;
+        }
+        let Ok(bytes) = std::fs::read(e.path()) else { return false };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
+        v["draws"].as_array().is_some_and(|d| !d.is_empty())
+    })
+}
+
+#[test]
+fn killed_run_resumes_through_the_cli_bit_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), "kill.h5", true);
+    let common_args = [
+        "invert",
+        data.to_str().unwrap(),
+        "--method",
+        "bayes",
+        "--chains",
+        "2",
+        "--tune",
+        "50",
+        "--draws",
+        "300",
+        "--checkpoint-every",
+        "10",
+        "--sampler",
+        "nuts",
+        "--full-model",
+    ];
+    let with = |out: &str| -> Vec<String> {
+        common_args.iter().map(|s| s.to_string()).chain(["--output", out, "--no-figures", "-q"].map(String::from)).collect()
+    };
+    // Uninterrupted reference.
+    let args: Vec<String> = with("reference.h5");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    println!("uninterrupted run: {:.1} s", t.elapsed().as_secs_f64());
+    // Killed (SIGKILL) once a chain has checkpointed draws, then restarted with the same command.
+    let args: Vec<String> = with("resumed.h5");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = dir.path().join("resumed.h5");
+    let chains = dir.path().join("resumed.h5.checkpoint/chains");
+    let mut child = common::mre_sim(&args, dir.path()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let t = Instant::now();
+    while !chain_checkpoint_with_draws(&chains) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before a chain checkpointed draws: make it longer");
+        assert!(t.elapsed() < Duration::from_secs(120), "no chain checkpoint after 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    println!("killed after {:.1} s", t.elapsed().as_secs_f64());
+    assert!(!out.exists(), "a killed run leaves no output");
+    assert!(chains.exists());
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!dir.path().join("resumed.h5.checkpoint").exists(), "the checkpoint is removed after success");
+    let (s_ref, g_ref) = result_bits(&dir.path().join("reference.h5"));
+    let (s, g) = result_bits(&out);
+    assert_eq!(s.len(), 2 * 300 * 4);
+    assert!(s == s_ref, "the resumed /samples differ from the uninterrupted run's");
+    assert!(g == g_ref, "the resumed /storage_modulus_pa differs from the uninterrupted run's");
+    let r = read_mre_result(&out).unwrap();
+    let r_ref = read_mre_result(&dir.path().join("reference.h5")).unwrap();
+    let bits = |a: &Option<ndarray::Array3<f64>>| a.as_ref().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&r.storage_modulus_std_pa), bits(&r_ref.storage_modulus_std_pa));
+    assert_eq!(
+        r.loss_modulus_pa.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        r_ref.loss_modulus_pa.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn config_bayes_section_simulates_and_inverts_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let config_text = std::fs::read_to_string(root.join("configs/quickstart.toml")).unwrap()
+        + "\n[invert]\nmethod = \"bayes\"\nparameterization = \"regions\"\nlikelihood = \"wave\"\nchains = 2\ntune = 30\ndraws = 40\nseed = 7\n";
+    let cfg = dir.path().join("qb.toml");
+    std::fs::write(&cfg, config_text).unwrap();
+    let args = [cfg.to_str().unwrap(), "--output", "qb.h5", "--set", "phantom.shape=[1,48,48]", "--set", "output.figures=false", "-q"];
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let r = read_mre_result(&dir.path().join("qb-bayes.h5")).unwrap();
+    assert_eq!(r.provenance.method, "bayes-independence-reduced");
+    let extra = |k: &str| r.provenance.extra.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(extra("seed"), "7");
+    assert_eq!(r.samples.as_ref().unwrap().shape()[..2], [2, 40]);
+    assert!(!r.regions.is_empty());
+    for row in &r.regions {
+        assert!((row.storage_mean_pa / 3000.0 - 1.0).abs() < 0.2, "{row:?}");
+    }
+    // Bayes-only keys with a classic method, and unknown keys, are config errors naming the key.
+    for (from, to, key) in [("method = \"bayes\"", "method = \"ahi\"", "invert.parameterization"), ("seed = 7", "seeds = 7", "seeds")] {
+        let bad = std::fs::read_to_string(&cfg).unwrap().replace(from, to);
+        std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+        let o = run(&["check", dir.path().join("bad.toml").to_str().unwrap()], dir.path());
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(key), "{}", text(&o));
+    }
 }

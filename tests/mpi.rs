@@ -2,6 +2,8 @@
 //! every rank with one message. Needs `mpirun` on PATH (scripts/test.sh installs Open MPI).
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -134,4 +136,75 @@ fn wave_solves_spread_over_ranks_give_the_serial_fields() {
         println!("wave source, -n 2: max relative difference {name} {d:.1e}");
         assert!(d <= 1e-9, "{name}: {d:e}");
     }
+}
+
+/// `mre-sim invert DATA --method bayes ARGS` under `mpirun -n n` (`None`: without mpirun).
+fn bayes(n: Option<usize>, dir: &Path, data: &Path, out: &str, extra: &[&str]) -> Output {
+    let args = ["invert", data.to_str().unwrap(), "--method", "bayes", "--output", out, "--no-figures"];
+    let mut c = match n {
+        None => common::mre_sim(&[], dir),
+        Some(n) => {
+            let mut c = Command::new("mpirun");
+            c.args([
+                "--allow-run-as-root",
+                "--oversubscribe",
+                "--bind-to",
+                "none",
+                "-x",
+                "RAYON_NUM_THREADS=1",
+                "-x",
+                "HDF5_USE_FILE_LOCKING=FALSE",
+            ])
+            .args(["-n", &n.to_string()])
+            .arg(env!("CARGO_BIN_EXE_mre-sim"))
+            .current_dir(dir)
+            .env_remove("MRE_SIM_LOG");
+            c
+        }
+    };
+    c.args(args).args(extra).output().expect("mpirun runs (install openmpi-bin)")
+}
+
+#[test]
+fn bayes_on_any_rank_count_gives_the_serial_draws_bit_for_bit() {
+    // Two frequencies (rank 2 of 3 solves none in the MAP and Laplace stages), four chains.
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::write_bessel_data(dir.path(), "incl.h5", 32, true);
+    let opts = ["--chains", "4", "--tune", "30", "--draws", "40", "--checkpoint-every", "10", "-q"];
+    let o = bayes(None, dir.path(), &data, "serial.h5", &opts);
+    assert!(o.status.success(), "{}", text(&o));
+    let (s_ref, g_ref) = common::result_bits(&dir.path().join("serial.h5"));
+    assert_eq!(s_ref.len(), 4 * 40 * 4);
+    for n in [1, 2, 3] {
+        let out = format!("ranks{n}.h5");
+        let o = bayes(Some(n), dir.path(), &data, &out, &opts);
+        assert!(o.status.success(), "-n {n}: {}", text(&o));
+        let (s, g) = common::result_bits(&dir.path().join(&out));
+        assert!(s == s_ref, "-n {n}: /samples differ from the serial run's");
+        assert!(g == g_ref, "-n {n}: /storage_modulus_pa differs from the serial run's");
+        assert!(!dir.path().join(format!("{out}.checkpoint")).exists(), "-n {n}: checkpoint left behind");
+        let r = mre_io::hdf5::read_mre_result(&dir.path().join(&out)).unwrap();
+        let r_ref = mre_io::hdf5::read_mre_result(&dir.path().join("serial.h5")).unwrap();
+        let extra = |r: &mre_io::hdf5::MreResult, k: &str| r.provenance.extra.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        assert_eq!(extra(&r, "evaluations"), extra(&r_ref, "evaluations"), "-n {n}");
+    }
+    // Only rank 0 writes and reports (without -q: one "wrote" line per file).
+    let o = bayes(Some(2), dir.path(), &data, "loud.h5", &opts[..8]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("wrote ").count(), 1, "{}", text(&o));
+}
+
+#[test]
+fn bayes_errors_end_every_rank_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::write_bessel_data(dir.path(), "nolabels.h5", 32, false);
+    let o = bayes(Some(2), dir.path(), &data, "x.h5", &["--parameterization", "regions"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(text(&o).matches("error").count(), 1, "{}", text(&o));
+    assert!(!dir.path().join("x.h5").exists());
+    // An existing output, found by rank 0: exit 3 on every rank, the file kept.
+    std::fs::write(dir.path().join("exists.h5"), b"keep").unwrap();
+    let o = bayes(Some(2), dir.path(), &data, "exists.h5", &["--chains", "2"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(std::fs::read(dir.path().join("exists.h5")).unwrap(), b"keep");
 }

@@ -12,6 +12,9 @@ use crate::checkpoint;
 use crate::density::LogDensity;
 use crate::diagnostics;
 use crate::error::{InverseError, Result};
+use crate::laplace::Laplace;
+use crate::map::{maximize, MapOptions, MapResult};
+use crate::nuts::{sample_chains, NutsOptions};
 use crate::forward::WaveForward;
 use crate::independence::{self, IndependenceOptions};
 use crate::likelihood::Likelihood;
@@ -20,10 +23,6 @@ use crate::posterior::Posterior;
 use crate::prior::Prior;
 use crate::reduced::ReducedWaveForward;
 use rayon::prelude::*;
-use crate::laplace::Laplace;
-use crate::map::{maximize, MapOptions, MapResult};
-use crate::nuts::{sample_chains, NutsOptions};
-use crate::synthetic::standard_normal;
 
 /// How posterior draws are made after the MAP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,16 +84,15 @@ pub struct BayesResult {
     pub ess_tail: Vec<f64>,
     /// Divergent NUTS transitions after warm-up.
     pub divergences: u64,
-    /// Full-model log-density evaluations (each a sparse LU, a forward solve and, with the
-    /// gradient, an adjoint solve per frequency).
+    /// Log-density evaluations (each one forward and one adjoint solve per frequency).
     pub evaluations: u64,
     /// Wall time of this call, s (a resumed run counts only its own time).
     pub wall_time_s: f64,
-    /// Acceptance rate of the independence sampler.
-    pub acceptance: Option<f64>,
     /// Method name for provenance (`bayes-nuts`, `bayes-independence`, `bayes-laplace`;
     /// `-reduced` when sampled with the reduced model).
     pub method: String,
+    /// Acceptance rate of the independence sampler.
+    pub acceptance: Option<f64>,
     /// The reduced-model check, when [`infer_reduced`] made the draws.
     pub surrogate: Option<SurrogateReport>,
 }
@@ -120,88 +118,35 @@ impl LogDensity for Counting<'_> {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.inner.logp_grad(x, grad)
     }
-    fn logp(&self, x: &[f64]) -> Result<f64> {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.inner.logp(x)
-    }
     fn names(&self) -> Vec<String> {
         self.inner.names()
     }
 }
 
-/// Posterior draws and sampler statistics (stage 2 of [`infer`]).
-#[derive(Debug, Clone, PartialEq)]
+/// The first stages of [`infer`]: the MAP and the Laplace approximation at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mode {
+    /// The MAP search.
+    pub map: MapResult,
+    /// The Laplace approximation at the MAP.
+    pub laplace: Laplace,
+    /// Log-density evaluations of this call.
+    pub evaluations: u64,
+}
+
+/// Posterior draws: the last stage of [`infer`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draws {
-    /// Draws per chain (`[chain][draw]` → θ).
+    /// Draws per chain (`[chain][draw]` → θ), in the order of the chain ids.
     pub chains: Vec<Vec<Vec<f64>>>,
     /// Divergent NUTS transitions after warm-up.
     pub divergences: u64,
-    /// Acceptance rate of the independence sampler.
-    pub acceptance: Option<f64>,
-    /// Method name (`bayes-nuts`, `bayes-independence`, `bayes-laplace`).
-    pub method: &'static str,
-}
-
-/// Stage 1 of [`infer`]: the MAP from `x0` and the Laplace approximation there, each
-/// checkpointed in `checkpoint_dir` (`map.cbor`, `laplace.cbor`).
-pub fn map_and_laplace(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>) -> Result<(MapResult, Laplace)> {
-    if let Some(dir) = checkpoint_dir {
-        std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
-    }
-    let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
-    let map = maximize(d, x0, &opts.map, map_ckpt.as_deref())?;
-    info!(iterations = map.iterations, evaluations = map.evaluations, logp = map.logp, converged = map.converged, "MAP");
-    let laplace_ckpt = checkpoint_dir.map(|p| p.join("laplace.cbor"));
-    let laplace = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
-        Some((x, l)) if x == map.x => l,
-        _ => {
-            let l = Laplace::with_step(d, &map.x, opts.hessian_step)?;
-            if let Some(p) = &laplace_ckpt {
-                checkpoint::save_cbor(p, &(map.x.clone(), l.clone()))?;
-            }
-            l
-        }
-    };
-    Ok((map, laplace))
-}
-
-/// Stage 2 of [`infer`]: posterior draws of `d` with `opts.sampler`, for the chains
-/// `chain_ids` (`None`: all), starting from / preconditioned by `laplace`; chains checkpoint
-/// in `checkpoint_dir/chains`.
-pub fn draw(d: &dyn LogDensity, laplace: &Laplace, opts: &BayesOptions, checkpoint_dir: Option<&Path>, chain_ids: Option<&[usize]>) -> Result<Draws> {
-    let dir = checkpoint_dir.map(|p| p.join("chains"));
-    Ok(match &opts.sampler {
-        Sampler::Nuts(nuts) => {
-            let whitened = laplace.whiten(d);
-            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..nuts.chains).collect(), <[usize]>::to_vec);
-            let traces = sample_chains(&whitened, &vec![0.0; d.dim()], &ids, nuts, dir.as_deref())?;
-            let divergences = traces.iter().map(|t| t.divergences).sum();
-            let chains = traces.iter().map(|t| t.draws.iter().map(|z| whitened.to_original(z)).collect()).collect();
-            Draws { chains, divergences, acceptance: None, method: "bayes-nuts" }
-        }
-        Sampler::Independence(o) => {
-            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..o.chains).collect(), <[usize]>::to_vec);
-            let traces = independence::sample_chains(d, laplace, &ids, o, dir.as_deref())?;
-            let accepted: u64 = traces.iter().map(|t| t.accepted).sum();
-            let total: u64 = traces.iter().map(|t| t.draws.len() as u64).sum();
-            let rate = accepted as f64 / total.max(1) as f64;
-            info!(acceptance = rate, "independence Metropolis–Hastings");
-            if rate < 0.3 {
-                tracing::warn!(acceptance = rate, "low acceptance: the Laplace approximation fits the posterior poorly; use NUTS");
-            }
-            Draws { chains: traces.into_iter().map(|t| t.draws).collect(), divergences: 0, acceptance: Some(rate), method: "bayes-independence" }
-        }
-        Sampler::Laplace { draws, seed } => {
-            let n = d.dim();
-            let chain = (0..*draws)
-                .map(|k| {
-                    let z: Vec<f64> = (0..n).map(|i| standard_normal(*seed, (k * n + i) as u64)).collect();
-                    (0..n).map(|i| laplace.mean[i] + (0..=i).map(|j| laplace.cholesky[i * n + j] * z[j]).sum::<f64>()).collect()
-                })
-                .collect();
-            Draws { chains: vec![chain], divergences: 0, acceptance: None, method: "bayes-laplace" }
-        }
-    })
+    /// Log-density evaluations of this call.
+    pub evaluations: u64,
+    /// Accepted proposals of the independence sampler (summed over the chains).
+    pub accepted: Option<u64>,
+    /// Method name for provenance (`bayes-nuts`, `bayes-independence` or `bayes-laplace`).
+    pub method: String,
 }
 
 /// MAP from `x0`, Laplace approximation, then posterior draws, for the chains `chain_ids`
@@ -210,27 +155,107 @@ pub fn draw(d: &dyn LogDensity, laplace: &Laplace, opts: &BayesOptions, checkpoi
 /// state there (MAP every `map.checkpoint_every` iterations, the Laplace approximation, each
 /// chain every `checkpoint_every` draws) and a restarted run with the same inputs resumes
 /// and produces the same result.
-pub fn infer(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, chain_ids: Option<&[usize]>) -> Result<BayesResult> {
+///
+/// The stages are also available one by one ([`find_mode`], [`draw`], [`assemble`]), e.g.
+/// to evaluate the density of the first stages across processes and run the chains locally.
+pub fn infer(
+    d: &dyn LogDensity,
+    x0: &[f64],
+    opts: &BayesOptions,
+    checkpoint_dir: Option<&Path>,
+    chain_ids: Option<&[usize]>,
+) -> Result<BayesResult> {
     let start = Instant::now();
+    let mode = find_mode(d, x0, opts, checkpoint_dir, true)?;
+    let draws = draw(d, &mode.laplace, opts, checkpoint_dir, chain_ids)?;
+    Ok(assemble(d.names(), mode, draws, start.elapsed().as_secs_f64()))
+}
+
+/// MAP from `x0` and the Laplace approximation at it (checkpointed as in [`infer`]). With
+/// `parallel` false every evaluation of `d` happens on the calling thread, one after another
+/// (for densities that communicate across processes); the result is the same.
+pub fn find_mode(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, parallel: bool) -> Result<Mode> {
     let counted = Counting { inner: d, count: AtomicU64::new(0) };
-    let (map, laplace) = map_and_laplace(&counted, x0, opts, checkpoint_dir)?;
-    let draws = draw(&counted, &laplace, opts, checkpoint_dir, chain_ids)?;
-    let (rhat, ess_bulk, ess_tail) = diagnose(&draws.chains, d.dim());
-    Ok(BayesResult {
-        names: d.names(),
-        evaluations: counted.count.load(Ordering::Relaxed),
-        map,
-        laplace,
+    if let Some(dir) = checkpoint_dir {
+        std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
+    }
+    let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
+    let map = maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?;
+    info!(iterations = map.iterations, evaluations = map.evaluations, logp = map.logp, converged = map.converged, "MAP");
+    let laplace_ckpt = checkpoint_dir.map(|p| p.join("laplace.cbor"));
+    let laplace = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
+        Some((x, l)) if x == map.x => l,
+        _ => {
+            let l = Laplace::with_step_on(&counted, &map.x, opts.hessian_step, parallel)?;
+            if let Some(p) = &laplace_ckpt {
+                checkpoint::save_cbor(p, &(map.x.clone(), l.clone()))?;
+            }
+            l
+        }
+    };
+    Ok(Mode { map, laplace, evaluations: counted.count.load(Ordering::Relaxed) })
+}
+
+/// Posterior draws of the chains `chain_ids` (`None`: all) given the Laplace approximation
+/// (checkpointed in `<checkpoint_dir>/chains` as in [`infer`]). Chains run in parallel.
+pub fn draw(
+    d: &dyn LogDensity,
+    laplace: &Laplace,
+    opts: &BayesOptions,
+    checkpoint_dir: Option<&Path>,
+    chain_ids: Option<&[usize]>,
+) -> Result<Draws> {
+    let counted = Counting { inner: d, count: AtomicU64::new(0) };
+    let mut accepted = None;
+    let (chains, divergences, method) = match &opts.sampler {
+        Sampler::Nuts(nuts) => {
+            let whitened = laplace.whiten(&counted);
+            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..nuts.chains).collect(), <[usize]>::to_vec);
+            let dir = checkpoint_dir.map(|p| p.join("chains"));
+            let traces = sample_chains(&whitened, &vec![0.0; d.dim()], &ids, nuts, dir.as_deref())?;
+            let divergences = traces.iter().map(|t| t.divergences).sum();
+            let chains = traces.iter().map(|t| t.draws.iter().map(|z| whitened.to_original(z)).collect()).collect();
+            (chains, divergences, "bayes-nuts")
+        }
+        Sampler::Independence(o) => {
+            let ids: Vec<usize> = chain_ids.map_or_else(|| (0..o.chains).collect(), <[usize]>::to_vec);
+            let dir = checkpoint_dir.map(|p| p.join("chains"));
+            let traces = independence::sample_chains(&counted, laplace, &ids, o, dir.as_deref())?;
+            accepted = Some(traces.iter().map(|t| t.accepted).sum());
+            (traces.into_iter().map(|t| t.draws).collect(), 0, "bayes-independence")
+        }
+        Sampler::Laplace { draws, seed } => (vec![laplace.draws(*draws, *seed)], 0, "bayes-laplace"),
+    };
+    Ok(Draws { chains, divergences, evaluations: counted.count.load(Ordering::Relaxed), accepted, method: method.into() })
+}
+
+/// The result of the stages: diagnostics of the draws of all chains, evaluations summed.
+pub fn assemble(names: Vec<String>, mode: Mode, draws: Draws, wall_time_s: f64) -> BayesResult {
+    let dim = names.len();
+    let (rhat, ess_bulk, ess_tail) = diagnose(&draws.chains, dim);
+    let total: usize = draws.chains.iter().map(Vec::len).sum();
+    let acceptance = draws.accepted.map(|a| a as f64 / total.max(1) as f64);
+    if let Some(rate) = acceptance {
+        info!(acceptance = rate, "independence Metropolis–Hastings");
+        if rate < 0.3 {
+            tracing::warn!(acceptance = rate, "low acceptance: the Laplace approximation fits the posterior poorly; use NUTS");
+        }
+    }
+    BayesResult {
+        names,
+        evaluations: mode.evaluations + draws.evaluations,
+        map: mode.map,
+        laplace: mode.laplace,
         chains: draws.chains,
         rhat,
         ess_bulk,
         ess_tail,
         divergences: draws.divergences,
-        wall_time_s: start.elapsed().as_secs_f64(),
-        acceptance: draws.acceptance,
-        method: draws.method.into(),
+        wall_time_s,
+        method: draws.method,
+        acceptance,
         surrogate: None,
-    })
+    }
 }
 
 /// How well the reduced model of [`infer_reduced`] matched the full one.
@@ -291,47 +316,35 @@ pub fn infer_reduced(
 ) -> Result<BayesResult> {
     let start = Instant::now();
     let full = Posterior::new(forward, param, prior, likelihood);
-    let counted = Counting { inner: &full, count: AtomicU64::new(0) };
-    let (map, laplace) = map_and_laplace(&counted, x0, opts, checkpoint_dir)?;
-    let points = snapshot_points(&laplace, 2.0);
-    let moduli: Vec<_> = points.iter().map(|p| param.moduli(p)).collect();
-    let reduced = ReducedWaveForward::build(forward, &moduli)?;
-    info!(snapshots = points.len(), basis = ?reduced.basis_sizes(), "reduced model");
+    let mode = find_mode(&full, x0, opts, checkpoint_dir, true)?;
+    let reduced = ReducedWaveForward::around(forward, param, &mode.laplace)?;
     let surrogate = Posterior::new(&reduced, param, prior, likelihood);
-    let counted_reduced = Counting { inner: &surrogate, count: AtomicU64::new(0) };
-    let draws = draw(&counted_reduced, &laplace, opts, checkpoint_dir, chain_ids)?;
+    let draws = draw(&surrogate, &mode.laplace, opts, checkpoint_dir, chain_ids)?;
+    let report = check_reduced(&full, &surrogate, &reduced, &draws)?;
+    let mut r = assemble(param.names(), mode, draws, start.elapsed().as_secs_f64());
+    r.evaluations = r.evaluations - report.reduced_evaluations + report.snapshots as u64 + report.checked_draws as u64;
+    r.method = format!("{}-reduced", r.method);
+    r.surrogate = Some(report);
+    Ok(r)
+}
+
+/// Compare the full and the reduced log density at up to 8 draws spread over the chains of
+/// `draws` (made with the reduced posterior), warn above 0.1 and report.
+pub fn check_reduced(full: &dyn LogDensity, reduced_posterior: &dyn LogDensity, reduced: &ReducedWaveForward<'_>, draws: &Draws) -> Result<SurrogateReport> {
     let flat: Vec<&Vec<f64>> = draws.chains.iter().flatten().collect();
-    let checked: Vec<&Vec<f64>> = if flat.is_empty() { Vec::new() } else { (0..8.min(flat.len())).map(|k| flat[k * flat.len() / 8.min(flat.len())]).collect() };
-    let errors = checked
-        .par_iter()
-        .map(|x| Ok((full.logp(x)? - surrogate.logp(x)?).abs()))
-        .collect::<Result<Vec<f64>>>()?;
+    let k = 8.min(flat.len());
+    let checked: Vec<&Vec<f64>> = (0..k).map(|i| flat[i * flat.len() / k]).collect();
+    let errors = checked.par_iter().map(|x| Ok((full.logp(x)? - reduced_posterior.logp(x)?).abs())).collect::<Result<Vec<f64>>>()?;
     let max_logp_error = errors.iter().copied().fold(0.0, f64::max);
     if max_logp_error > 0.1 {
-        tracing::warn!(max_logp_error, "the reduced model differs from the full one at posterior draws; use the full model");
+        tracing::warn!(max_logp_error, "the reduced model differs from the full one at posterior draws; sample with the full model");
     }
-    let report = SurrogateReport {
-        snapshots: points.len(),
+    Ok(SurrogateReport {
+        snapshots: reduced.snapshots(),
         basis_sizes: reduced.basis_sizes(),
-        reduced_evaluations: counted_reduced.count.load(Ordering::Relaxed),
+        reduced_evaluations: draws.evaluations,
         checked_draws: checked.len(),
         max_logp_error,
-    };
-    let (rhat, ess_bulk, ess_tail) = diagnose(&draws.chains, param.dim());
-    Ok(BayesResult {
-        names: param.names(),
-        evaluations: counted.count.load(Ordering::Relaxed) + points.len() as u64 + checked.len() as u64,
-        map,
-        laplace,
-        chains: draws.chains,
-        rhat,
-        ess_bulk,
-        ess_tail,
-        divergences: draws.divergences,
-        wall_time_s: start.elapsed().as_secs_f64(),
-        acceptance: draws.acceptance,
-        method: format!("{}-reduced", draws.method),
-        surrogate: Some(report),
     })
 }
 

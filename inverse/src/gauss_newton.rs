@@ -34,7 +34,6 @@ use crate::likelihood::Likelihood;
 use crate::linalg;
 use crate::param::Parameterisation;
 use crate::prior::Prior;
-use crate::synthetic::standard_normal;
 
 /// Step in θ (log moduli) of the operator derivative.
 const THETA_STEP: f64 = 1e-4;
@@ -199,11 +198,5 @@ pub fn laplace(
 /// normal keyed by (`seed`, draw, parameter) — the same draws as
 /// [`crate::bayes::Sampler::Laplace`].
 pub fn draws(laplace: &Laplace, draws: usize, seed: u64) -> Vec<Vec<f64>> {
-    let n = laplace.mean.len();
-    (0..draws)
-        .map(|k| {
-            let z: Vec<f64> = (0..n).map(|i| standard_normal(seed, (k * n + i) as u64)).collect();
-            (0..n).map(|i| laplace.mean[i] + (0..=i).map(|j| laplace.cholesky[i * n + j] * z[j]).sum::<f64>()).collect()
-        })
-        .collect()
+    laplace.draws(draws, seed)
 }

@@ -16,6 +16,13 @@ pub const DEFAULT_REL_STEP: f64 = 1e-4;
 /// gradient with step `rel_step · max(|x_j|, 1)` in coordinate `j`, symmetrised. Costs
 /// `2 · dim` gradient evaluations (run in parallel).
 pub fn hessian(d: &dyn LogDensity, x: &[f64], rel_step: f64) -> Result<Vec<f64>> {
+    hessian_with(d, x, rel_step, true)
+}
+
+/// [`hessian`], with the gradient evaluations in parallel (rayon) or, when `parallel` is
+/// false, one after another on the calling thread — for densities that must only be called
+/// from one thread (e.g. one that communicates across MPI ranks). The result is the same.
+pub fn hessian_with(d: &dyn LogDensity, x: &[f64], rel_step: f64, parallel: bool) -> Result<Vec<f64>> {
     let n = d.dim();
     if x.len() != n {
         return Err(InverseError::invalid("Hessian point", format!("length {}", x.len()), format!("length {n}")));
@@ -23,24 +30,23 @@ pub fn hessian(d: &dyn LogDensity, x: &[f64], rel_step: f64) -> Result<Vec<f64>>
     if !(rel_step > 0.0 && rel_step.is_finite()) {
         return Err(InverseError::invalid("Hessian step", rel_step, "a positive relative step"));
     }
-    let columns: Vec<Vec<f64>> = (0..n)
-        .into_par_iter()
-        .map(|j| {
-            let h = rel_step * x[j].abs().max(1.0);
-            let gradient_at = |delta: f64| -> Result<Vec<f64>> {
-                let mut xs = x.to_vec();
-                xs[j] += delta;
-                let mut g = vec![0.0; n];
-                let lp = d.logp_grad(&xs, &mut g)?;
-                if !lp.is_finite() || g.iter().any(|v| !v.is_finite()) {
-                    return Err(InverseError::NonFinite(format!("Hessian: log density or gradient at x + {delta:e} e_{j}")));
-                }
-                Ok(g)
-            };
-            let (gp, gm) = (gradient_at(h)?, gradient_at(-h)?);
-            Ok(gp.iter().zip(&gm).map(|(p, m)| (p - m) / (2.0 * h)).collect())
-        })
-        .collect::<Result<_>>()?;
+    let column = |j: usize| -> Result<Vec<f64>> {
+        let h = rel_step * x[j].abs().max(1.0);
+        let gradient_at = |delta: f64| -> Result<Vec<f64>> {
+            let mut xs = x.to_vec();
+            xs[j] += delta;
+            let mut g = vec![0.0; n];
+            let lp = d.logp_grad(&xs, &mut g)?;
+            if !lp.is_finite() || g.iter().any(|v| !v.is_finite()) {
+                return Err(InverseError::NonFinite(format!("Hessian: log density or gradient at x + {delta:e} e_{j}")));
+            }
+            Ok(g)
+        };
+        let (gp, gm) = (gradient_at(h)?, gradient_at(-h)?);
+        Ok(gp.iter().zip(&gm).map(|(p, m)| (p - m) / (2.0 * h)).collect())
+    };
+    let columns: Vec<Vec<f64>> =
+        if parallel { (0..n).into_par_iter().map(column).collect::<Result<_>>()? } else { (0..n).map(column).collect::<Result<_>>()? };
     let mut hess = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
@@ -77,8 +83,14 @@ impl Laplace {
 
     /// [`Laplace::at`] with a chosen relative finite-difference step.
     pub fn with_step(d: &dyn LogDensity, x_map: &[f64], rel_step: f64) -> Result<Self> {
+        Self::with_step_on(d, x_map, rel_step, true)
+    }
+
+    /// [`Laplace::with_step`] with the Hessian's evaluations in parallel or on the calling
+    /// thread only (see [`hessian_with`]); the result does not depend on `parallel`.
+    pub fn with_step_on(d: &dyn LogDensity, x_map: &[f64], rel_step: f64, parallel: bool) -> Result<Self> {
         let n = d.dim();
-        let hess = hessian(d, x_map, rel_step)?;
+        let hess = hessian_with(d, x_map, rel_step, parallel)?;
         let precision: Vec<f64> = hess.iter().map(|h| -h).collect();
         let (covariance, repaired) = match linalg::cholesky(&precision, n) {
             Some(l) => (linalg::cholesky_inverse(&l, n), false),
@@ -87,6 +99,17 @@ impl Laplace {
         let cholesky = linalg::cholesky(&covariance, n)
             .ok_or_else(|| InverseError::Inference("Laplace: the covariance is numerically not positive definite".into()))?;
         Ok(Self { mean: x_map.to_vec(), covariance, cholesky, repaired, evaluations: 2 * n as u64 })
+    }
+
+    /// `n` independent draws `mean + L z`, `z` standard normal keyed by (`seed`, draw, coordinate).
+    pub fn draws(&self, n: usize, seed: u64) -> Vec<Vec<f64>> {
+        let d = self.mean.len();
+        (0..n)
+            .map(|k| {
+                let z: Vec<f64> = (0..d).map(|i| crate::synthetic::standard_normal(seed, (k * d + i) as u64)).collect();
+                (0..d).map(|i| self.mean[i] + (0..=i).map(|j| self.cholesky[i * d + j] * z[j]).sum::<f64>()).collect()
+            })
+            .collect()
     }
 
     /// Marginal standard deviations `sqrt(diag(covariance))`.

@@ -30,6 +30,7 @@ pub struct ReducedWaveForward<'a> {
     free: Vec<usize>,
     /// `[f][c]`: orthonormal basis vectors on the free voxels.
     bases: Vec<Vec<Vec<Vec<Complex64>>>>,
+    snapshots: usize,
 }
 
 impl std::fmt::Debug for ReducedWaveForward<'_> {
@@ -78,7 +79,22 @@ impl<'a> ReducedWaveForward<'a> {
                 Ok(basis)
             })
             .collect::<Result<_>>()?;
-        Ok(Self { full, free, bases })
+        Ok(Self { full, free, bases, snapshots: snapshots.len() })
+    }
+
+    /// The reduced model around a Laplace approximation: snapshots at
+    /// [`crate::bayes::snapshot_points`] two standard deviations out.
+    pub fn around(full: &'a WaveForward, param: &dyn crate::param::Parameterisation, laplace: &crate::laplace::Laplace) -> Result<Self> {
+        let points = crate::bayes::snapshot_points(laplace, 2.0);
+        let moduli: Vec<Moduli> = points.iter().map(|p| param.moduli(p)).collect();
+        let r = Self::build(full, &moduli)?;
+        tracing::info!(snapshots = points.len(), basis = ?r.basis_sizes(), "reduced model");
+        Ok(r)
+    }
+
+    /// Number of snapshots (full solves per frequency) the bases were built from.
+    pub fn snapshots(&self) -> usize {
+        self.snapshots
     }
 
     /// Basis size per frequency and component.

@@ -528,11 +528,12 @@ pub struct RunConfig {
     pub invert: Option<InvertConfig>,
 }
 
-/// `[invert]`: a classic inversion of the simulated data in the same run.
+/// `[invert]`: an inversion of the simulated data in the same run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct InvertConfig {
-    /// `"ahi"` (algebraic Helmholtz) or `"mdev"` (multifrequency dual elasto-visco).
+    /// `"ahi"` (algebraic Helmholtz), `"mdev"` (multifrequency dual elasto-visco) or `"bayes"`
+    /// (Bayesian inversion against the wave-equation forward model).
     pub method: InvertMethod,
     /// Filter of the wave field before the inversion: `"none"`, `"gaussian"` or `"butterworth"`.
     #[serde(default)]
@@ -540,9 +541,69 @@ pub struct InvertConfig {
     /// Result file (mre-result v1); default `<data stem>-<method>.h5` beside the data file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
+    /// `"bayes"`: `"regions"` (log G', log G'' per label) or `"field"` (smooth fields);
+    /// default regions (the simulated data have labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameterization: Option<InvertParameterization>,
+    /// `"bayes"`: `"wave"` (the displacement field) or `"images"` (the motion-encoded images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likelihood: Option<InvertLikelihood>,
+    /// `"bayes"`, regions: NUTS chains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chains: Option<usize>,
+    /// `"bayes"`, regions: NUTS warm-up draws per chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<u64>,
+    /// `"bayes"`: posterior draws per chain (regions) or Laplace draws (field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draws: Option<u64>,
+    /// `"bayes"`: random seed of the draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// `"bayes"`, field: control-node spacing, voxels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_spacing: Option<usize>,
 }
 
-/// Classic inversion method.
+impl InvertConfig {
+    /// The keys set that only `method = "bayes"` uses.
+    pub fn bayes_keys(&self) -> Vec<&'static str> {
+        [
+            ("parameterization", self.parameterization.is_some()),
+            ("likelihood", self.likelihood.is_some()),
+            ("chains", self.chains.is_some()),
+            ("tune", self.tune.is_some()),
+            ("draws", self.draws.is_some()),
+            ("seed", self.seed.is_some()),
+            ("field_spacing", self.field_spacing.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+}
+
+/// Parameterisation of `[invert] method = "bayes"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InvertParameterization {
+    /// log G' and log G'' per label (posterior by NUTS).
+    Regions,
+    /// Smooth log G' and log G'' fields on a control grid (MAP + Laplace).
+    Field,
+}
+
+/// Likelihood of `[invert] method = "bayes"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InvertLikelihood {
+    /// Complex Gaussian on the displacement field.
+    Wave,
+    /// Complex Gaussian on the motion-encoded images.
+    Images,
+}
+
+/// Inversion method of `[invert]`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum InvertMethod {
@@ -550,6 +611,8 @@ pub enum InvertMethod {
     Ahi,
     /// Multifrequency dual elasto-visco inversion.
     Mdev,
+    /// Bayesian inversion (mre-inverse): posterior mean, standard deviation and intervals.
+    Bayes,
 }
 
 /// Spatial filter of the wave field before a classic inversion.
@@ -937,6 +1000,21 @@ impl RunConfig {
     /// Validate and build the domain objects.
     pub fn build(&self, src: &Source) -> Result<BuiltRun, ConfigError> {
         let sv = |key: &str, e: SolverError| src.error(key, e.to_string());
+        if let Some(inv) = self.invert.as_ref().filter(|i| i.method != InvertMethod::Bayes) {
+            if let Some(key) = inv.bayes_keys().first() {
+                return Err(src.error(&format!("invert.{key}"), "only used with method = \"bayes\""));
+            }
+        }
+        if let Some(inv) = &self.invert {
+            let positive =
+                [("chains", inv.chains.map(|v| v as u64)), ("draws", inv.draws), ("field_spacing", inv.field_spacing.map(|v| v as u64))];
+            if let Some((key, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
+                return Err(src.error(&format!("invert.{key}"), "must be at least 1"));
+            }
+            if inv.tune.is_some_and(|t| t < 10) {
+                return Err(src.error("invert.tune", "must be at least 10"));
+            }
+        }
         let p = &self.phantom;
         let grid = Grid::new(p.shape, p.voxel_size_m).map_err(|e| {
             let key = if e.to_string().contains("shape") { "phantom.shape" } else { "phantom.voxel_size_m" };
