@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions, BayesResult, Mode, Sampler};
 use mre_inverse::gauss_newton;
 use mre_inverse::independence::IndependenceOptions;
-use mre_inverse::map::maximize;
+use mre_inverse::map::{maximize, MapOptions};
 use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::summary::{describe, moduli_stats};
@@ -274,11 +274,15 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
         Parameterization::Regions => find_mode(density, &x0, &opts, Some(&dir), size == 1).map_err(failure),
         // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
         // frequency with one factorisation) instead of 2·dim gradient evaluations.
-        Parameterization::Field => maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
+        Parameterization::Field => {
+            // Hundreds of parameters need more L-BFGS iterations than a few region moduli.
+            let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
+            maximize(density, &x0, &map_opts, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
             let laplace = gauss_newton::laplace(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x).map_err(failure)?;
             let evaluations = map.evaluations;
             Ok(Mode { map, laplace, evaluations })
-        }),
+            })
+        }
     };
     let mode = agree(comm, mode)?;
     // Regions: draws with the reduced-basis model built around the Laplace approximation

@@ -64,6 +64,7 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
         println!("mdev 128×128×25 × 3 components × 8 frequencies on {threads} thread(s): {seconds:.3} s");
     }
     bench_bayes_evaluations(json, seconds)?;
+    bench_bayes_posteriors(json)?;
     // End to end: the quickstart configuration in memory (no file written).
     let (cfg, src) = RunConfig::parse(QUICKSTART, "configs/quickstart.toml", ".".into(), &[])?;
     let mut built = cfg.build(&src)?;
@@ -139,6 +140,75 @@ fn bench_bayes_evaluations(json: bool, seconds: f64) -> Result<(), CliError> {
             "bayes_evaluations {0}² × {nf} frequencies (regions) on {threads} thread(s): {evals:.2} log-posterior+gradient evaluations/s, \
              {solves:.2} forward+adjoint solves/s (one per frequency and evaluation) (setup {setup_s:.2} s)",
             spec.n
+        );
+    }
+    Ok(())
+}
+
+/// Whole posteriors on `BesselInclusion::default()` (128² voxels, 3 frequencies, SNR 20), all
+/// threads, with the command-line defaults: `regions` (MAP and Laplace with the full model,
+/// 4 × 250 independence draws with the reduced model, checked against the full model) and
+/// `field` (spacing 8 voxels, MAP of at most 500 L-BFGS iterations + Gauss–Newton Laplace + 250
+/// draws).
+fn bench_bayes_posteriors(json: bool) -> Result<(), CliError> {
+    use mre_inverse::bayes::{infer_reduced, BayesOptions, Sampler};
+    use mre_inverse::independence::IndependenceOptions;
+    use mre_inverse::synthetic::BesselInclusion;
+    use mre_inverse::{gauss_newton, map, Field, ForwardModel, Gmrf, IndependentNormal, Noise, Parameterisation, Posterior, Regions, WaveForward, WaveGaussian};
+    let spec = BesselInclusion::default();
+    let (m, labels, _) = spec.generate().map_err(|e| anyhow!(e))?;
+    let threads = rayon::current_num_threads();
+    let t = Instant::now();
+    let forward = WaveForward::new(&m).map_err(|e| anyhow!(e))?;
+    let likelihood = WaveGaussian::new(&m, forward.predicted(), Noise::Inferred).map_err(|e| anyhow!(e))?;
+    let regions = Regions::new(&labels, &m.mask).map_err(|e| anyhow!(e))?;
+    let prior = IndependentNormal::log_moduli(regions.len(), 3000.0, 1000.0, 2.0).map_err(|e| anyhow!(e))?;
+    let opts = BayesOptions {
+        sampler: Sampler::Independence(IndependenceOptions { chains: 4, draws: 250, seed: 1, ..IndependenceOptions::default() }),
+        ..BayesOptions::default()
+    };
+    let r = infer_reduced(&forward, &regions, &prior, &likelihood, &regions.constant(3500.0, 800.0), &opts, None, None).map_err(|e| anyhow!(e))?;
+    let wall = t.elapsed().as_secs_f64();
+    let reduced = r.surrogate.as_ref().map_or(0, |s| s.reduced_evaluations);
+    let rhat = r.rhat.iter().copied().fold(f64::NAN, f64::max);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "kernel": "bayes_regions_posterior", "n": spec.n, "frequencies": forward.n_frequencies(), "threads": threads,
+                "seconds": wall, "full_evaluations": r.evaluations, "reduced_evaluations": reduced, "rhat_max": rhat,
+                "max_logp_error": r.surrogate.as_ref().map(|s| s.max_logp_error) })
+        );
+    } else {
+        println!(
+            "bayes_regions_posterior {0}² × {1} frequencies on {threads} thread(s): {wall:.1} s ({2} full-model evaluations, {reduced} reduced-model evaluations, R̂ ≤ {rhat:.4})",
+            spec.n,
+            forward.n_frequencies(),
+            r.evaluations
+        );
+    }
+    let t = Instant::now();
+    let field = Field::new(forward.grid().shape, 8).map_err(|e| anyhow!(e))?;
+    let gmrf = Gmrf::new(field.nodes(), vec![(3000f64.ln(), 0.3, 2.0), (1000f64.ln(), 0.3, 2.0)]).map_err(|e| anyhow!(e))?;
+    let post = Posterior::new(&forward, &field, &gmrf, &likelihood);
+    let map_opts = map::MapOptions { max_iterations: 500, ..BayesOptions::default().map };
+    let mode = map::maximize(&post, &field.constant(3500.0, 800.0), &map_opts, None).map_err(|e| anyhow!(e))?;
+    let laplace = gauss_newton::laplace(&forward, &field, &gmrf, &likelihood, &mode.x).map_err(|e| anyhow!(e))?;
+    let draws = laplace.draws(250, 1);
+    let _stats = mre_inverse::summary::moduli_stats(&field, &draws, &m.mask);
+    let wall = t.elapsed().as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "kernel": "bayes_field_map_laplace", "n": spec.n, "parameters": field.dim(), "threads": threads,
+                "seconds": wall, "map_iterations": mode.iterations, "map_evaluations": mode.evaluations })
+        );
+    } else {
+        println!(
+            "bayes_field_map_laplace {0}² ({1} parameters) on {threads} thread(s): {wall:.1} s (MAP {2} iterations / {3} evaluations, Gauss–Newton Laplace, 250 draws)",
+            spec.n,
+            field.dim(),
+            mode.iterations,
+            mode.evaluations
         );
     }
     Ok(())

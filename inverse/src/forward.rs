@@ -274,49 +274,37 @@ impl ForwardModel for WaveForward {
     }
 }
 
-/// Voxels with a true voxel of `a` in their 3×3(×3) neighbourhood (along axes with more than one voxel).
-fn dilate(a: &Array3<bool>) -> Array3<bool> {
-    let sh = a.shape();
-    let sh = [sh[0], sh[1], sh[2]];
-    let reach = |ax: usize| if sh[ax] > 1 { 1isize } else { 0 };
-    let (rz, ry, rx) = (reach(0), reach(1), reach(2));
-    Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| {
-        for dz in -rz..=rz {
-            for dy in -ry..=ry {
-                for dx in -rx..=rx {
-                    let (zz, yy, xx) = (z as isize + dz, y as isize + dy, x as isize + dx);
-                    if zz >= 0 && yy >= 0 && xx >= 0 && zz < sh[0] as isize && yy < sh[1] as isize && xx < sh[2] as isize && a[[zz as usize, yy as usize, xx as usize]] {
-                        return true;
-                    }
-                }
-            }
-        }
-        false
-    })
-}
-
-/// Mask voxels whose whole 3×3(×3) neighbourhood (along the axes with more than one voxel)
-/// lies inside the grid and the mask.
-pub fn interior_of(mask: &Array3<bool>) -> Array3<bool> {
-    let sh = mask.shape();
-    let sh = [sh[0], sh[1], sh[2]];
+/// Whether `test(voxel)` holds for some (`any`) or every (`!any`) voxel of the 3×3(×3)
+/// neighbourhood of each voxel (along the axes with more than one voxel); `None` stands for a
+/// position outside the grid.
+fn neighbourhood(shape: &[usize], any: bool, test: impl Fn(Option<[usize; 3]>) -> bool) -> Array3<bool> {
+    let sh = [shape[0], shape[1], shape[2]];
     let reach = |a: usize| if sh[a] > 1 { 1isize } else { 0 };
     let (rz, ry, rx) = (reach(0), reach(1), reach(2));
     Array3::from_shape_fn((sh[0], sh[1], sh[2]), |(z, y, x)| {
         for dz in -rz..=rz {
             for dy in -ry..=ry {
                 for dx in -rx..=rx {
-                    let (zz, yy, xx) = (z as isize + dz, y as isize + dy, x as isize + dx);
-                    if zz < 0 || yy < 0 || xx < 0 || zz >= sh[0] as isize || yy >= sh[1] as isize || xx >= sh[2] as isize {
-                        return false;
-                    }
-                    if !mask[[zz as usize, yy as usize, xx as usize]] {
-                        return false;
+                    let p = [z as isize + dz, y as isize + dy, x as isize + dx];
+                    let inside = p.iter().zip(&sh).all(|(&i, &n)| i >= 0 && i < n as isize);
+                    if test(inside.then(|| p.map(|i| i as usize))) == any {
+                        return any;
                     }
                 }
             }
         }
-        true
+        !any
     })
+}
+
+/// Voxels with a true voxel of `a` in their 3×3(×3) neighbourhood.
+fn dilate(a: &Array3<bool>) -> Array3<bool> {
+    neighbourhood(a.shape(), true, |p| p.is_some_and(|p| a[p]))
+}
+
+/// Mask voxels whose whole 3×3(×3) neighbourhood (along the axes with more than one voxel)
+/// lies inside the grid and the mask.
+pub fn interior_of(mask: &Array3<bool>) -> Array3<bool> {
+    neighbourhood(mask.shape(), false, |p| p.is_some_and(|p| mask[p]))
 }
 

@@ -200,6 +200,9 @@ impl Likelihood for WaveGaussian {
     }
 }
 
+/// Predicted images and residuals `[k, z, y, x]` of one component.
+type PredictionResidual = (ndarray::Array4<Complex64>, ndarray::Array4<Complex64>);
+
 /// Complex Gaussian likelihood on the motion-encoded MR images: the predicted image at offset
 /// `θ_k = 2πk/N` is `|I_k| e^{iφ_k}` with `φ_k = Re{ξ_f u e^{iθ_k}}` — the measured magnitude
 /// with the phase the predicted displacement encodes. Wrapped phase needs no unwrapping here;
@@ -232,7 +235,7 @@ impl ImageGaussian {
         Ok(Self { images, encoding: im.encoding_rad_per_m.clone(), weight, noise, samples: voxels * data.n_components() * offsets })
     }
 
-    fn residuals(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<(ndarray::Array4<Complex64>, ndarray::Array4<Complex64>)>) {
+    fn residuals(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<PredictionResidual>) {
         let xi = self.encoding[f];
         let mut ss = 0.0;
         let out = fields

@@ -23,6 +23,15 @@ use crate::forward::{FieldObjective, ForwardModel, Moduli, ModuliGradient, WaveF
 /// Relative norm below which a snapshot adds nothing new to the basis.
 const NEW_DIRECTION_TOLERANCE: f64 = 1e-11;
 
+/// A reduced solution of one frequency: the medium and operator it was assembled for, the
+/// fields per component and the Galerkin matrix per component (for the adjoint).
+struct ReducedSolution {
+    medium: mre_solver::wave::Medium,
+    op: mre_solver::wave::WaveOperator,
+    fields: Vec<Array3<Complex64>>,
+    matrices: Vec<Mat<Complex64>>,
+}
+
 /// The Galerkin reduced model of a [`WaveForward`] (see the module documentation).
 pub struct ReducedWaveForward<'a> {
     full: &'a WaveForward,
@@ -104,7 +113,7 @@ impl<'a> ReducedWaveForward<'a> {
 
     /// Reduced solution of frequency `f` for `moduli`: fields per component and, per
     /// component, the factorised Galerkin matrix for the adjoint.
-    fn solve(&self, f: usize, moduli: &Moduli) -> Result<(mre_solver::wave::Medium, mre_solver::wave::WaveOperator, Vec<Array3<Complex64>>, Vec<Mat<Complex64>>)> {
+    fn solve(&self, f: usize, moduli: &Moduli) -> Result<ReducedSolution> {
         let (medium, op) = self.full.operator(f, moduli)?;
         let n = op.len();
         let mut fields = Vec::new();
@@ -144,7 +153,7 @@ impl<'a> ReducedWaveForward<'a> {
             fields.push(Array3::from_shape_vec((s[0], s[1], s[2]), u).expect("one value per voxel"));
             matrices.push(a);
         }
-        Ok((medium, op, fields, matrices))
+        Ok(ReducedSolution { medium, op, fields, matrices })
     }
 }
 
@@ -159,10 +168,10 @@ impl ForwardModel for ReducedWaveForward<'_> {
         self.full.n_components()
     }
     fn predict(&self, f: usize, moduli: &Moduli) -> Result<Vec<Array3<Complex64>>> {
-        Ok(self.solve(f, moduli)?.2)
+        Ok(self.solve(f, moduli)?.fields)
     }
     fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)> {
-        let (medium, op, fields, matrices) = self.solve(f, moduli)?;
+        let ReducedSolution { medium, op, fields, matrices } = self.solve(f, moduli)?;
         let (value, dj_du) = objective(f, &fields);
         let mut grad = ModuliGradient::zeros(self.full.grid().shape);
         let n = op.len();
