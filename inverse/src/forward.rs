@@ -237,7 +237,9 @@ impl WaveForward {
         Ok(Array2::from_shape_fn((rows.len(), boundary.len()), |(p, b)| cols[b][p]))
     }
 
-    fn solve_components(&self, f: usize, solver: &ScalarSolver) -> Result<Vec<Array3<Complex64>>> {
+    /// The predicted fields of frequency `f`, one per component, with `solver` from
+    /// [`WaveForward::factorise`] (so one factorisation serves further solves).
+    pub fn solve_components(&self, f: usize, solver: &ScalarSolver) -> Result<Vec<Array3<Complex64>>> {
         let s = self.grid.shape;
         let zero = Array3::zeros((s[0], s[1], s[2]));
         self.boundary[f].iter().map(|g| Ok(solver.solve_with_dirichlet_values(&zero, g)?)).collect()

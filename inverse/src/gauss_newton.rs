@@ -11,7 +11,7 @@
 //! likelihood in `u`. Column `k` costs, per frequency and component:
 //!
 //! 1. `J_k = ∂u/∂θ_k`: the operator `L(G*)` is applied to `u` for the moduli of `θ ± h e_k`
-//!    (no factorisation: [`scattered_field_source`] is `−(L(G*) − L(G_b)) u`), and
+//!    (assembled, not factorised: [`WaveForward::operator`], the forward model's own scheme), and
 //!    `L J_k = −(∂L/∂θ_k) u` is solved with the factorisation at θ and zero boundary values
 //!    (the boundary values are data, independent of θ);
 //! 2. `∇²_u ℓ J_k` by central differences of the likelihood's field gradient along `J_k`
@@ -22,7 +22,7 @@
 //! The prior Hessian is added from central differences of the prior gradient (exact for
 //! Gaussian priors).
 
-use mre_solver::wave::{scattered_field_source, Medium, ScalarSolver, Scheme};
+use mre_solver::wave::{Medium, ScalarSolver};
 use ndarray::{Array3, Zip};
 use num_complex::Complex64;
 use rayon::prelude::*;
@@ -59,32 +59,27 @@ pub fn hessian(
     let mut hess = prior_hessian(prior, theta);
     for f in 0..forward.n_frequencies() {
         let (medium, solver) = forward.factorise(f, &moduli)?;
-        let fields = forward.predict(f, &moduli)?;
-        let omega = forward.omegas()[f];
-        let medium_at = |x: &[f64]| {
-            let m = param.moduli(x);
-            Medium {
-                grid: medium.grid.clone(),
-                storage_modulus_pa: m.storage_pa,
-                loss_modulus_pa: m.loss_pa,
-                density_kg_m3: medium.density_kg_m3.clone(),
-            }
-        };
+        let fields = forward.solve_components(f, &solver)?;
         let columns: Vec<Vec<f64>> = (0..n)
             .into_par_iter()
             .map(|k| {
                 let (mut xp, mut xm) = (theta.to_vec(), theta.to_vec());
                 xp[k] += THETA_STEP;
                 xm[k] -= THETA_STEP;
-                let (mp, mm) = (medium_at(&xp), medium_at(&xm));
+                let (_, kp) = forward.operator(f, &param.moduli(&xp))?;
+                let (_, km) = forward.operator(f, &param.moduli(&xm))?;
+                let mut ap = vec![Complex64::new(0.0, 0.0); kp.len()];
+                let mut am = ap.clone();
                 // J_k per component.
                 let jk: Vec<Array3<Complex64>> = fields
                     .iter()
                     .map(|u| {
-                        let sp = scattered_field_source(&mp, Complex64::new(1.0, 0.0), 1.0, omega, u, Scheme::Compact);
-                        let sm = scattered_field_source(&mm, Complex64::new(1.0, 0.0), 1.0, omega, u, Scheme::Compact);
-                        // −(∂L/∂θ_k) u = (s₊ − s₋) / 2h.
-                        let rhs = (sp - sm).mapv(|v| v / (2.0 * THETA_STEP));
+                        let us = u.as_slice().expect("standard layout");
+                        kp.apply(us, &mut ap);
+                        km.apply(us, &mut am);
+                        // −(∂L/∂θ_k) u = −(L₊ − L₋) u / 2h.
+                        let rhs = Array3::from_shape_vec(u.raw_dim(), ap.iter().zip(&am).map(|(p, m)| (m - p) / (2.0 * THETA_STEP)).collect())
+                            .expect("one value per voxel");
                         Ok(solver.solve_with_dirichlet_values(&rhs, &zero)?)
                     })
                     .collect::<Result<_>>()?;
