@@ -314,9 +314,7 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
     };
     let mut result = assemble(posterior.names(), mode, draws, start.elapsed().as_secs_f64());
     if let Some(rep) = report {
-        result.evaluations = result.evaluations - rep.reduced_evaluations + rep.snapshots as u64 + rep.checked_draws as u64;
-        result.method = format!("{}-reduced", result.method);
-        result.surrogate = Some(rep);
+        result = result.with_surrogate(rep);
     }
     let noise_est = posterior.noise_estimates(&result.map.x).map_err(failure)?;
     Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, start.elapsed().as_secs_f64())))

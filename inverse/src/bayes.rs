@@ -98,6 +98,16 @@ pub struct BayesResult {
 }
 
 impl BayesResult {
+    /// The result of draws made with the reduced model: `evaluations` counts full-model
+    /// evaluations only (the reduced ones move to the report; snapshots and checks are added)
+    /// and the method gets the suffix `-reduced`.
+    pub fn with_surrogate(mut self, report: SurrogateReport) -> Self {
+        self.evaluations = self.evaluations - report.reduced_evaluations + report.snapshots as u64 + report.checked_draws as u64;
+        self.method = format!("{}-reduced", self.method);
+        self.surrogate = Some(report);
+        self
+    }
+
     /// All draws of all chains, chain after chain.
     pub fn draws(&self) -> Vec<Vec<f64>> {
         self.chains.iter().flatten().cloned().collect()
@@ -321,11 +331,7 @@ pub fn infer_reduced(
     let surrogate = Posterior::new(&reduced, param, prior, likelihood);
     let draws = draw(&surrogate, &mode.laplace, opts, checkpoint_dir, chain_ids)?;
     let report = check_reduced(&full, &surrogate, &reduced, &draws)?;
-    let mut r = assemble(param.names(), mode, draws, start.elapsed().as_secs_f64());
-    r.evaluations = r.evaluations - report.reduced_evaluations + report.snapshots as u64 + report.checked_draws as u64;
-    r.method = format!("{}-reduced", r.method);
-    r.surrogate = Some(report);
-    Ok(r)
+    Ok(assemble(param.names(), mode, draws, start.elapsed().as_secs_f64()).with_surrogate(report))
 }
 
 /// Compare the full and the reduced log density at up to 8 draws spread over the chains of

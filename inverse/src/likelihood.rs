@@ -23,6 +23,31 @@ pub enum Noise {
     Inferred,
 }
 
+impl Noise {
+    /// The log-likelihood of frequency `f` from the residual sum of squares `ss` of `samples`
+    /// complex samples, and `2 ∂ log p/∂ss` (the factor of a residual in `∂ log p/∂ū`).
+    fn log_likelihood(&self, f: usize, ss: f64, samples: usize) -> (f64, f64) {
+        match self {
+            Noise::Known(s) => {
+                let s2 = s[f] * s[f];
+                (-ss / s2, -2.0 / s2)
+            }
+            Noise::Inferred => {
+                let n = samples as f64;
+                (-n * ss.ln(), -2.0 * n / ss)
+            }
+        }
+    }
+
+    /// σ of frequency `f`: the known value, or the RMS residual `sqrt(ss / samples)`.
+    fn estimate(&self, f: usize, ss: impl FnOnce() -> f64, samples: usize) -> f64 {
+        match self {
+            Noise::Known(s) => s[f],
+            Noise::Inferred => (ss() / samples as f64).sqrt(),
+        }
+    }
+}
+
 /// Log-likelihood of predicted fields, one frequency at a time.
 pub trait Likelihood: Sync {
     /// `log p(d_f | u)` for the predicted fields `u` of frequency `f` (one per component) and
@@ -178,25 +203,13 @@ impl WaveGaussian {
 impl Likelihood for WaveGaussian {
     fn frequency_term(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
         let (ss, mut r) = self.residual(f, fields);
-        let (lp, scale) = match &self.noise {
-            Noise::Known(s) => {
-                let s2 = s[f] * s[f];
-                (-ss / s2, -2.0 / s2)
-            }
-            Noise::Inferred => {
-                let n = self.samples as f64;
-                (-n * ss.ln(), -2.0 * n / ss)
-            }
-        };
+        let (lp, scale) = self.noise.log_likelihood(f, ss, self.samples);
         r.iter_mut().for_each(|r| r.mapv_inplace(|v| v * scale));
         (lp, r)
     }
 
     fn noise_estimate(&self, f: usize, fields: &[Array3<Complex64>]) -> f64 {
-        match &self.noise {
-            Noise::Known(s) => s[f],
-            Noise::Inferred => (self.residual(f, fields).0 / self.samples as f64).sqrt(),
-        }
+        self.noise.estimate(f, || self.residual(f, fields).0, self.samples)
     }
 }
 
@@ -270,13 +283,7 @@ impl ImageGaussian {
 impl Likelihood for ImageGaussian {
     fn frequency_term(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
         let (ss, pr) = self.residuals(f, fields);
-        let (lp, scale) = match &self.noise {
-            Noise::Known(s) => (-ss / (s[f] * s[f]), -2.0 / (s[f] * s[f])),
-            Noise::Inferred => {
-                let n = self.samples as f64;
-                (-n * ss.ln(), -2.0 * n / ss)
-            }
-        };
+        let (lp, scale) = self.noise.log_likelihood(f, ss, self.samples);
         let xi = self.encoding[f];
         // d|r_k|² = 2 a_k dφ_k with a_k = Re(conj r · i p) = −Im(conj r · p) and
         // dφ_k = Re(ξ e^{iθ_k} du); `scale` = 2 ∂lp/∂(Σ|r|²), so ∂lp/∂u = Σ_k scale a_k conj(ξ e^{iθ_k}).
@@ -299,9 +306,6 @@ impl Likelihood for ImageGaussian {
     }
 
     fn noise_estimate(&self, f: usize, fields: &[Array3<Complex64>]) -> f64 {
-        match &self.noise {
-            Noise::Known(s) => s[f],
-            Noise::Inferred => (self.residuals(f, fields).0 / self.samples as f64).sqrt(),
-        }
+        self.noise.estimate(f, || self.residuals(f, fields).0, self.samples)
     }
 }

@@ -46,12 +46,7 @@ impl<'a> Posterior<'a> {
             .par_iter()
             .map(|&f| {
                 let objective = |f: usize, fields: &[ndarray::Array3<num_complex::Complex64>]| self.likelihood.frequency_term(f, fields);
-                // A trial point whose operator cannot be factorised (extreme moduli during a line
-                // search) has no finite density: the optimiser and sampler back off from it.
-                let (lp, g) = self.forward.objective_gradient(f, &moduli, &objective).map_err(|e| match e {
-                    InverseError::Solver(mre_solver::SolverError::Singular(m)) => InverseError::NonFinite(format!("frequency {f}: {m}")),
-                    e => e,
-                })?;
+                let (lp, g) = self.forward.objective_gradient(f, &moduli, &objective).map_err(|e| singular_as_non_finite(f, e))?;
                 let mut out = vec![0.0; theta.len()];
                 self.param.pullback(theta, &moduli, &g, &mut out);
                 if !lp.is_finite() || out.iter().any(|g| !g.is_finite()) {
@@ -70,10 +65,7 @@ impl<'a> Posterior<'a> {
         frequencies
             .par_iter()
             .map(|&f| {
-                let fields = self.forward.predict(f, &moduli).map_err(|e| match e {
-                    InverseError::Solver(mre_solver::SolverError::Singular(m)) => InverseError::NonFinite(format!("frequency {f}: {m}")),
-                    e => e,
-                })?;
+                let fields = self.forward.predict(f, &moduli).map_err(|e| singular_as_non_finite(f, e))?;
                 let lp = self.likelihood.frequency_term(f, &fields).0;
                 if !lp.is_finite() {
                     return Err(InverseError::NonFinite(format!("log-likelihood of frequency {f} is {lp}")));
@@ -109,6 +101,15 @@ pub fn combine_terms(prior: (f64, Vec<f64>), terms: &[(f64, Vec<f64>)], grad: &m
         grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
     }
     lp
+}
+
+/// A trial point whose operator cannot be factorised (extreme moduli during a line search)
+/// has no finite density: the optimiser and the samplers back off from it.
+fn singular_as_non_finite(f: usize, e: InverseError) -> InverseError {
+    match e {
+        InverseError::Solver(mre_solver::SolverError::Singular(m)) => InverseError::NonFinite(format!("frequency {f}: {m}")),
+        e => e,
+    }
 }
 
 fn check_theta(theta: &[f64], dim: usize) -> Result<()> {
