@@ -9,9 +9,7 @@
 use mre_sim::inverse::bayes::{infer_reduced, BayesOptions, Sampler};
 use mre_sim::inverse::independence::IndependenceOptions;
 use mre_sim::inverse::synthetic::BesselInclusion;
-use mre_sim::inverse::{
-    ForwardModel, Moduli, ModuliGradient, Noise, Parameterisation, Prior, Regions, WaveForward, WaveGaussian,
-};
+use mre_sim::inverse::{ForwardModel, Moduli, ModuliGradient, Noise, Parameterisation, Prior, Regions, WaveForward, WaveGaussian};
 
 /// θ = [log G'_background, log G'_inclusion, log η] with G'' = η G' in both regions.
 struct SharedLossFactor {
@@ -64,7 +62,8 @@ impl Prior for StudyPrior {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spec = BesselInclusion { n: 48, voxel_m: 2e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.018, snr: Some(20.0), ..Default::default() };
+    let spec =
+        BesselInclusion { n: 48, voxel_m: 2e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.018, snr: Some(20.0), ..Default::default() };
     let (data, labels, _) = spec.generate()?;
     let forward = WaveForward::new(&data)?;
     let param = SharedLossFactor { regions: Regions::new(&labels, &data.mask)? };

@@ -10,8 +10,8 @@ use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions,
 use mre_inverse::gauss_newton;
 use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::{maximize, MapOptions};
-use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::nuts::NutsOptions;
+use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::{
     EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, Noise, Parameterisation,
@@ -278,9 +278,10 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
             // Hundreds of parameters need more L-BFGS iterations than a few region moduli.
             let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
             maximize(density, &x0, &map_opts, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
-            let laplace = gauss_newton::laplace(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x).map_err(failure)?;
-            let evaluations = map.evaluations;
-            Ok(Mode { map, laplace, evaluations })
+                let laplace = gauss_newton::laplace(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x)
+                    .map_err(failure)?;
+                let evaluations = map.evaluations;
+                Ok(Mode { map, laplace, evaluations })
             })
         }
     };
@@ -390,7 +391,12 @@ fn to_result(
             "reduced_model".into(),
             b.surrogate.as_ref().map_or_else(
                 || "none (full model)".into(),
-                |s| format!("basis {:?} from {} snapshots; max |Δ log p| vs full model at {} draws: {:.2e}", s.basis_sizes, s.snapshots, s.checked_draws, s.max_logp_error),
+                |s| {
+                    format!(
+                        "basis {:?} from {} snapshots; max |Δ log p| vs full model at {} draws: {:.2e}",
+                        s.basis_sizes, s.snapshots, s.checked_draws, s.max_logp_error
+                    )
+                },
             ),
         ),
         ("rhat_max".into(), finite_max(&b.rhat).to_string()),

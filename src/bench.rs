@@ -73,7 +73,7 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
     let t = Instant::now();
     let out = simulate(&exp, &built.options, &()).map_err(|e| anyhow!(e))?;
     let wall = t.elapsed().as_secs_f64();
-    let samples = out.spins as f64 * out.adc_samples as f64 * (built.frequencies_hz.len() * built.meg_axes.len()) as f64;
+    let samples = out.spins as f64 * out.adc_samples as f64 * (built.frequencies_hz.len() * built.sequence.components().len()) as f64;
     let threads = rayon::current_num_threads();
     if json {
         println!(
@@ -154,7 +154,10 @@ fn bench_bayes_posteriors(json: bool) -> Result<(), CliError> {
     use mre_inverse::bayes::{infer_reduced, BayesOptions, Sampler};
     use mre_inverse::independence::IndependenceOptions;
     use mre_inverse::synthetic::BesselInclusion;
-    use mre_inverse::{gauss_newton, map, Field, ForwardModel, Gmrf, IndependentNormal, Noise, Parameterisation, Posterior, Regions, WaveForward, WaveGaussian};
+    use mre_inverse::{
+        gauss_newton, map, Field, ForwardModel, Gmrf, IndependentNormal, Noise, Parameterisation, Posterior, Regions, WaveForward,
+        WaveGaussian,
+    };
     let spec = BesselInclusion::default();
     let (m, labels, _) = spec.generate().map_err(|e| anyhow!(e))?;
     let threads = rayon::current_num_threads();
@@ -167,7 +170,8 @@ fn bench_bayes_posteriors(json: bool) -> Result<(), CliError> {
         sampler: Sampler::Independence(IndependenceOptions { chains: 4, draws: 250, seed: 1, ..IndependenceOptions::default() }),
         ..BayesOptions::default()
     };
-    let r = infer_reduced(&forward, &regions, &prior, &likelihood, &regions.constant(3500.0, 800.0), &opts, None, None).map_err(|e| anyhow!(e))?;
+    let r = infer_reduced(&forward, &regions, &prior, &likelihood, &regions.constant(3500.0, 800.0), &opts, None, None)
+        .map_err(|e| anyhow!(e))?;
     let wall = t.elapsed().as_secs_f64();
     let reduced = r.surrogate.as_ref().map_or(0, |s| s.reduced_evaluations);
     let rhat = r.rhat.iter().copied().fold(f64::NAN, f64::max);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mre_io::config::{BuiltRun, InvertMethod, RunConfig, Source};
+use mre_io::config::{BuiltRun, BuiltSequence, InvertMethod, RunConfig, Source};
 use mre_io::data::{GroundTruth, MreData, Provenance};
 use mre_solver::simulate::{simulate_with, Progress, SimulationOutput};
 use tracing::info;
@@ -52,21 +52,25 @@ fn load(config: &Path, set: &[String]) -> Result<(RunConfig, Source, BuiltRun), 
 /// Validate a config and print it resolved.
 pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
     let (cfg, _src, built) = load(config, set)?;
-    let seq = &built.sequence;
-    let lay = seq.layout(&built.scanner).map_err(|e| anyhow!(e))?;
-    let trs = seq.dummy_scans + seq.shots() * seq.matrix[0] * seq.matrix[1];
-    let experiments = built.frequencies_hz.len() * built.meg_axes.len();
+    let experiments = built.frequencies_hz.len() * built.sequence.components().len();
     let mut text = format!("# {}: valid\n", config.display());
-    text += &format!(
-        "# {} isochromats ({} voxels with tissue × {}), {} experiment(s) of {} TRs ({:.1} s of scan time each), minimum TE {:.2} ms\n",
-        built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
-        built.phantom.tissue_voxels(),
-        built.phantom.spins_per_voxel,
-        experiments,
-        trs,
-        trs as f64 * seq.tr_s,
-        lay.min_te_s * 1e3
-    );
+    match &built.sequence {
+        BuiltSequence::Builtin(b) => {
+            let seq = &b.sequence;
+            let lay = seq.layout(&built.scanner).map_err(|e| anyhow!(e))?;
+            let trs = seq.dummy_scans + seq.shots() * seq.matrix[0] * seq.matrix[1];
+            text += &format!(
+                "# {} isochromats ({} voxels with tissue × {}), {} experiment(s) of {} TRs ({:.1} s of scan time each), minimum TE {:.2} ms\n",
+                built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
+                built.phantom.tissue_voxels(),
+                built.phantom.spins_per_voxel,
+                experiments,
+                trs,
+                trs as f64 * seq.tr_s,
+                lay.min_te_s * 1e3
+            );
+        }
+    }
     text += &format!("# resolved configuration:\n{}", cfg.to_toml());
     print_stdout(&text)
 }
@@ -110,7 +114,7 @@ pub fn rfc3339_now() -> String {
 
 /// Convert a simulation into the mre-data layout.
 pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenance) -> MreData {
-    let components: String = built.meg_axes.iter().map(|a| a.name()).collect();
+    let components: String = built.sequence.components().iter().map(|a| a.name()).collect();
     MreData {
         frequencies_hz: built.frequencies_hz.clone(),
         voxel_size_m: out.image_grid.voxel_size_m,
@@ -231,7 +235,7 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
     built.restrict_to_physical_region(&mut out);
     progress.bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    let experiments = built.frequencies_hz.len() * built.meg_axes.len();
+    let experiments = built.frequencies_hz.len() * built.sequence.components().len();
     let samples = out.spins as f64 * out.adc_samples as f64 * experiments as f64;
     let (spins, steps, timings) = (out.spins, out.steps, out.timings);
     let kernel = match built.options.kernel {

@@ -198,7 +198,10 @@ fn image_likelihood_on_simulated_images_needs_no_unwrapping() {
     let dir = tempfile::tempdir().unwrap();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let cfg = root.join("configs/quickstart.toml");
-    let o = run(&[cfg.to_str().unwrap(), "--output", "q.h5", "--set", "phantom.shape=[1,48,48]", "--set", "output.figures=false", "-q"], dir.path());
+    let o = run(
+        &[cfg.to_str().unwrap(), "--output", "q.h5", "--set", "phantom.shape=[1,48,48]", "--set", "output.figures=false", "-q"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = run(&["invert", "q.h5", "--method", "bayes", "--likelihood", "images", "--no-figures", "-q"], dir.path());
     assert!(o.status.success(), "{}", text(&o));

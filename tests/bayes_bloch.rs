@@ -52,19 +52,7 @@ fn regions_posterior_of_bloch_data_from_a_finer_grid() {
     assert_eq!(&shape[2..], &[1, 64, 64], "the data are on the 64² acquisition grid");
     assert!((data.voxel_size_m[2] - 3e-3).abs() < 1e-12 && (data.voxel_size_m[1] - 3e-3).abs() < 1e-12, "{:?}", data.voxel_size_m);
 
-    let o = run(
-        &[
-            "invert",
-            "sim.h5",
-            "--method",
-            "bayes",
-            "--output",
-            "post.h5",
-            "--no-figures",
-            "-q",
-        ],
-        dir.path(),
-    );
+    let o = run(&["invert", "sim.h5", "--method", "bayes", "--output", "post.h5", "--no-figures", "-q"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let total = start.elapsed().as_secs_f64();
     let r = read_mre_result(&dir.path().join("post.h5")).unwrap();

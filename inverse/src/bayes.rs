@@ -12,12 +12,12 @@ use crate::checkpoint;
 use crate::density::LogDensity;
 use crate::diagnostics;
 use crate::error::{InverseError, Result};
-use crate::laplace::Laplace;
-use crate::map::{maximize, MapOptions, MapResult};
-use crate::nuts::{sample_chains, NutsOptions};
 use crate::forward::WaveForward;
 use crate::independence::{self, IndependenceOptions};
+use crate::laplace::Laplace;
 use crate::likelihood::Likelihood;
+use crate::map::{maximize, MapOptions, MapResult};
+use crate::nuts::{sample_chains, NutsOptions};
 use crate::param::Parameterisation;
 use crate::posterior::Posterior;
 use crate::prior::Prior;
@@ -287,7 +287,9 @@ pub struct SurrogateReport {
 /// `mean + spread·L (eᵢ + eⱼ)/√2` for `i < j` (`L` its Cholesky factor).
 pub fn snapshot_points(l: &Laplace, spread: f64) -> Vec<Vec<f64>> {
     let n = l.mean.len();
-    let along = |w: &[f64]| -> Vec<f64> { (0..n).map(|i| l.mean[i] + spread * (0..=i).map(|j| l.cholesky[i * n + j] * w[j]).sum::<f64>()).collect() };
+    let along = |w: &[f64]| -> Vec<f64> {
+        (0..n).map(|i| l.mean[i] + spread * (0..=i).map(|j| l.cholesky[i * n + j] * w[j]).sum::<f64>()).collect()
+    };
     let mut pts = vec![l.mean.clone()];
     for i in 0..n {
         for sgn in [-1.0, 1.0] {
@@ -336,7 +338,12 @@ pub fn infer_reduced(
 
 /// Compare the full and the reduced log density at up to 8 draws spread over the chains of
 /// `draws` (made with the reduced posterior), warn above 0.1 and report.
-pub fn check_reduced(full: &dyn LogDensity, reduced_posterior: &dyn LogDensity, reduced: &ReducedWaveForward<'_>, draws: &Draws) -> Result<SurrogateReport> {
+pub fn check_reduced(
+    full: &dyn LogDensity,
+    reduced_posterior: &dyn LogDensity,
+    reduced: &ReducedWaveForward<'_>,
+    draws: &Draws,
+) -> Result<SurrogateReport> {
     let flat: Vec<&Vec<f64>> = draws.chains.iter().flatten().collect();
     let k = 8.min(flat.len());
     let checked: Vec<&Vec<f64>> = (0..k).map(|i| flat[i * flat.len() / k]).collect();

@@ -111,14 +111,13 @@ impl Measurements {
                 ));
             }
             if im.encoding_rad_per_m.len() != nf || im.encoding_rad_per_m.iter().any(|x| !(x.norm().is_finite() && x.norm() > 0.0)) {
-                return Err(InverseError::invalid("encoding_efficiency_rad_per_m", format!("{:?}", im.encoding_rad_per_m), format!("{nf} non-zero values")));
+                return Err(InverseError::invalid(
+                    "encoding_efficiency_rad_per_m",
+                    format!("{:?}", im.encoding_rad_per_m),
+                    format!("{nf} non-zero values"),
+                ));
             }
-            let bad = im
-                .images
-                .outer_iter()
-                .flat_map(|a| a.into_iter())
-                .filter(|v| !(v.re.is_finite() && v.im.is_finite()))
-                .count();
+            let bad = im.images.outer_iter().flat_map(|a| a.into_iter()).filter(|v| !(v.re.is_finite() && v.im.is_finite())).count();
             if bad > 0 {
                 return Err(InverseError::invalid("/images", format!("{bad} non-finite values"), "finite complex images"));
             }

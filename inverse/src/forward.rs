@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use mre_solver::model::phantom::Grid;
 use mre_solver::wave::{Boundary, Dirichlet, Medium, ScalarProblem, ScalarSolver, Scheme, WaveOperator};
 use ndarray::{Array2, Array3, Zip};
-use rayon::prelude::*;
 use num_complex::Complex64;
+use rayon::prelude::*;
 
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
@@ -309,4 +309,3 @@ fn dilate(a: &Array3<bool>) -> Array3<bool> {
 pub fn interior_of(mask: &Array3<bool>) -> Array3<bool> {
     neighbourhood(mask.shape(), false, |p| p.is_some_and(|p| mask[p]))
 }
-

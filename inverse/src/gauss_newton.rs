@@ -78,8 +78,9 @@ pub fn hessian(
                         kp.apply(us, &mut ap);
                         km.apply(us, &mut am);
                         // −(∂L/∂θ_k) u = −(L₊ − L₋) u / 2h.
-                        let rhs = Array3::from_shape_vec(u.raw_dim(), ap.iter().zip(&am).map(|(p, m)| (m - p) / (2.0 * THETA_STEP)).collect())
-                            .expect("one value per voxel");
+                        let rhs =
+                            Array3::from_shape_vec(u.raw_dim(), ap.iter().zip(&am).map(|(p, m)| (m - p) / (2.0 * THETA_STEP)).collect())
+                                .expect("one value per voxel");
                         Ok(solver.solve_with_dirichlet_values(&rhs, &zero)?)
                     })
                     .collect::<Result<_>>()?;

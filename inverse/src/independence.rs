@@ -95,7 +95,11 @@ pub fn sample_chains(
     checkpoint_dir: Option<&Path>,
 ) -> Result<Vec<IndependenceTrace>> {
     if opts.dof == 0 || !(opts.scale > 0.0 && opts.scale.is_finite()) || opts.draws == 0 || opts.checkpoint_every == 0 {
-        return Err(InverseError::invalid("independence sampler", format!("{opts:?}"), "dof ≥ 1, scale > 0, draws ≥ 1, checkpoint_every ≥ 1"));
+        return Err(InverseError::invalid(
+            "independence sampler",
+            format!("{opts:?}"),
+            "dof ≥ 1, scale > 0, draws ≥ 1, checkpoint_every ≥ 1",
+        ));
     }
     if laplace.mean.len() != d.dim() {
         return Err(InverseError::invalid("Laplace approximation", laplace.mean.len(), format!("dimension {}", d.dim())));
@@ -115,7 +119,14 @@ pub fn sample_chains(
     chain_ids.par_iter().map(|&c| run_chain(d, laplace, c, opts, fp, checkpoint_dir)).collect()
 }
 
-fn run_chain(d: &dyn LogDensity, l: &Laplace, chain: usize, opts: &IndependenceOptions, fp: u64, dir: Option<&Path>) -> Result<IndependenceTrace> {
+fn run_chain(
+    d: &dyn LogDensity,
+    l: &Laplace,
+    chain: usize,
+    opts: &IndependenceOptions,
+    fp: u64,
+    dir: Option<&Path>,
+) -> Result<IndependenceTrace> {
     let path = dir.map(|p| p.join(format!("independence-chain-{chain}.json")));
     let mut state = match path.as_deref().map(checkpoint::load_json::<State>).transpose()?.flatten() {
         Some(s) if s.fingerprint == fp => s,
@@ -194,7 +205,11 @@ mod tests {
             let mean = all.iter().map(|x| x[i]).sum::<f64>() / all.len() as f64;
             assert!((mean - m).abs() < 0.1, "mean {mean} vs {m}");
         }
-        assert!(t.iter().all(|c| c.accepted as f64 > 0.5 * opts.draws as f64), "acceptance {:?}", t.iter().map(|c| c.accepted).collect::<Vec<_>>());
+        assert!(
+            t.iter().all(|c| c.accepted as f64 > 0.5 * opts.draws as f64),
+            "acceptance {:?}",
+            t.iter().map(|c| c.accepted).collect::<Vec<_>>()
+        );
         // Resume: a run stopped after 40 draws (simulated by a short first run) continues identically.
         let dir = tempfile_dir();
         let short = IndependenceOptions { draws: 40, ..opts.clone() };

@@ -139,8 +139,7 @@ impl WaveGaussian {
                 return Err(InverseError::invalid("noise_std", format!("{s:?}"), format!("{} positive values", data.n_frequencies())));
             }
         }
-        let data_fields =
-            (0..data.n_frequencies()).map(|f| (0..data.n_components()).map(|c| data.field(f, c)).collect()).collect();
+        let data_fields = (0..data.n_frequencies()).map(|f| (0..data.n_components()).map(|c| data.field(f, c)).collect()).collect();
         Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components(), boundary: None })
     }
 

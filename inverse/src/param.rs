@@ -37,7 +37,11 @@ impl Regions {
     /// to the largest region (its modulus only shapes the boundary faces).
     pub fn new(labels: &Array3<u16>, mask: &Array3<bool>) -> Result<Self> {
         if labels.shape() != mask.shape() {
-            return Err(InverseError::invalid("/labels", format!("shape {:?}", labels.shape()), format!("the mask shape {:?}", mask.shape())));
+            return Err(InverseError::invalid(
+                "/labels",
+                format!("shape {:?}", labels.shape()),
+                format!("the mask shape {:?}", mask.shape()),
+            ));
         }
         let mut present: Vec<u16> = labels.iter().zip(mask).filter(|(_, &m)| m).map(|(&l, _)| l).collect();
         present.sort_unstable();
@@ -45,8 +49,7 @@ impl Regions {
         if present.is_empty() {
             return Err(InverseError::invalid("/labels", "no labelled voxel inside the mask", "labels for the masked voxels"));
         }
-        let counts: Vec<usize> =
-            present.iter().map(|p| labels.iter().zip(mask).filter(|(&l, &m)| m && l == *p).count()).collect();
+        let counts: Vec<usize> = present.iter().map(|p| labels.iter().zip(mask).filter(|(&l, &m)| m && l == *p).count()).collect();
         let common = counts.iter().enumerate().max_by_key(|(i, &c)| (c, usize::MAX - i)).map_or(0, |(i, _)| i);
         let index = labels.mapv(|l| present.binary_search(&l).unwrap_or(common));
         Ok(Self { labels: present, index, voxels: counts })

@@ -34,7 +34,12 @@ impl std::fmt::Debug for Posterior<'_> {
 
 impl<'a> Posterior<'a> {
     /// Combine the pieces.
-    pub fn new(forward: &'a dyn ForwardModel, param: &'a dyn Parameterisation, prior: &'a dyn Prior, likelihood: &'a dyn Likelihood) -> Self {
+    pub fn new(
+        forward: &'a dyn ForwardModel,
+        param: &'a dyn Parameterisation,
+        prior: &'a dyn Prior,
+        likelihood: &'a dyn Likelihood,
+    ) -> Self {
         Self { forward, param, prior, likelihood }
     }
 

@@ -64,7 +64,11 @@ impl Gmrf {
     pub fn new(nodes: [usize; 3], blocks: Vec<(f64, f64, f64)>) -> Result<Self> {
         for &(m, s, l) in &blocks {
             if !(m.is_finite() && s > 0.0 && s.is_finite() && l > 0.0 && l.is_finite()) {
-                return Err(InverseError::invalid("GMRF prior", format!("mean {m}, smoothness {s}, level {l}"), "finite mean, positive widths"));
+                return Err(InverseError::invalid(
+                    "GMRF prior",
+                    format!("mean {m}, smoothness {s}, level {l}"),
+                    "finite mean, positive widths",
+                ));
             }
         }
         Ok(Self { nodes, blocks })

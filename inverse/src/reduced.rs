@@ -122,8 +122,13 @@ impl<'a> ReducedWaveForward<'a> {
         self.free.iter().for_each(|&i| is_free[i] = true);
         for (c, basis) in self.bases[f].iter().enumerate() {
             let m = basis.len();
-            let gfull: Vec<Complex64> =
-                self.full.boundary_values(f, c).iter().enumerate().map(|(i, &v)| if is_free[i] { Complex64::new(0.0, 0.0) } else { v }).collect();
+            let gfull: Vec<Complex64> = self
+                .full
+                .boundary_values(f, c)
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| if is_free[i] { Complex64::new(0.0, 0.0) } else { v })
+                .collect();
             let mut kg = vec![Complex64::new(0.0, 0.0); n];
             op.apply(&gfull, &mut kg);
             let kg_f: Vec<Complex64> = self.free.iter().map(|&i| kg[i]).collect();

@@ -50,7 +50,14 @@ fn regions_posterior_of_the_bessel_inclusion_with_the_reduced_model() {
 #[test]
 #[ignore = "minutes on 2 cores; run with --ignored"]
 fn regions_posterior_of_the_bessel_inclusion_by_nuts_on_the_reduced_model() {
-    bessel_reduced(Sampler::Nuts(NutsOptions { chains: 4, tune: 100, draws: 200, seed: 7, checkpoint_every: 100, ..NutsOptions::default() }));
+    bessel_reduced(Sampler::Nuts(NutsOptions {
+        chains: 4,
+        tune: 100,
+        draws: 200,
+        seed: 7,
+        checkpoint_every: 100,
+        ..NutsOptions::default()
+    }));
 }
 
 fn bessel_reduced(sampler: Sampler) {

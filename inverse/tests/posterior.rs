@@ -2,14 +2,21 @@
 
 use mre_inverse::synthetic::BesselInclusion;
 use mre_inverse::{
-    BoundaryNoise, EncodedImages, Field, Gmrf, ImageGaussian, IndependentNormal, LogDensity, Measurements, Noise, Parameterisation, Posterior,
-    Regions, WaveForward, WaveGaussian,
+    BoundaryNoise, EncodedImages, Field, Gmrf, ImageGaussian, IndependentNormal, LogDensity, Measurements, Noise, Parameterisation,
+    Posterior, Regions, WaveForward, WaveGaussian,
 };
 use ndarray::{Array3, Array6, Axis};
 use num_complex::Complex64;
 
 fn small() -> (Measurements, Array3<u16>) {
-    let spec = BesselInclusion { n: 24, voxel_m: 2.5e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.012, snr: Some(10.0), ..Default::default() };
+    let spec = BesselInclusion {
+        n: 24,
+        voxel_m: 2.5e-3,
+        frequencies_hz: vec![60.0, 90.0],
+        radius_m: 0.012,
+        snr: Some(10.0),
+        ..Default::default()
+    };
     let (data, labels, _) = spec.generate().unwrap();
     (data, labels)
 }
@@ -71,7 +78,8 @@ fn field_gradient_matches_finite_differences() {
     let prior = Gmrf::new(field.nodes(), vec![((4000f64).ln(), 0.3, 2.0), ((800f64).ln(), 0.3, 2.0)]).unwrap();
     let lik = WaveGaussian::new(&data, &interior(&forward), Noise::Inferred).unwrap();
     let post = Posterior::new(&forward, &field, &prior, &lik);
-    let theta: Vec<f64> = (0..2 * n).map(|i| if i < n { (3000.0 + 40.0 * i as f64).ln() } else { (700.0 - 5.0 * (i - n) as f64).ln() }).collect();
+    let theta: Vec<f64> =
+        (0..2 * n).map(|i| if i < n { (3000.0 + 40.0 * i as f64).ln() } else { (700.0 - 5.0 * (i - n) as f64).ln() }).collect();
     check_gradient(&post, &theta, 1e-5, 2e-6);
 }
 

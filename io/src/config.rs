@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use mre_solver::model::motion::{Displacement, HarmonicField, NoMotion, PlaneShearWave};
 use mre_solver::model::phantom::{Grid, Inclusion, InclusionShape, Phantom, Tissue};
 use mre_solver::model::scanner::Scanner;
-use mre_solver::sequence::{GreMre, Meg, Polarities, Spoiling};
+use mre_solver::sequence::{BuiltinMre, GreMre, Meg, MreSequence, Polarities, Spoiling};
 use mre_solver::units::Axis;
 use mre_solver::{Integration, KernelChoice, Precision, SimulationOptions, SolverError};
 use num_complex::Complex64;
@@ -636,12 +636,8 @@ pub struct BuiltRun {
     pub frequencies_hz: Vec<f64>,
     /// Motion per frequency.
     pub motion: Vec<Box<dyn Displacement>>,
-    /// Encoded axes.
-    pub meg_axes: Vec<Axis>,
-    /// Sequence template.
-    pub sequence: GreMre,
-    /// Fixed MEG frequency.
-    pub meg_frequency_hz: Option<f64>,
+    /// The acquisition.
+    pub sequence: BuiltSequence,
     /// Scanner.
     pub scanner: Scanner,
     /// Numerical options.
@@ -650,6 +646,27 @@ pub struct BuiltRun {
     pub density_kg_m3: f64,
     /// Wave-solver setup when the motion is solved (`source = "wave"`), filled in by [`BuiltRun::prepare`].
     pub wave: Option<WaveSetup>,
+}
+
+/// The acquisition a run simulates.
+#[derive(Debug, Clone)]
+pub enum BuiltSequence {
+    /// The built-in GRE-MRE along the configured axes.
+    Builtin(BuiltinMre),
+}
+
+impl BuiltSequence {
+    /// As the simulator's trait object.
+    pub fn as_mre(&self) -> &dyn MreSequence {
+        match self {
+            BuiltSequence::Builtin(b) => b,
+        }
+    }
+
+    /// The encoded components.
+    pub fn components(&self) -> Vec<Axis> {
+        self.as_mre().components()
+    }
 }
 
 /// What the wave solver needs for `source = "wave"`.
@@ -772,9 +789,7 @@ impl BuiltRun {
             phantom: &self.phantom,
             frequencies_hz: self.frequencies_hz.clone(),
             motion: self.motion.iter().map(|m| m.as_ref()).collect(),
-            meg_axes: self.meg_axes.clone(),
-            sequence: self.sequence.clone(),
-            meg_frequency_hz: self.meg_frequency_hz,
+            sequence: self.sequence.as_mre(),
             scanner: self.scanner.clone(),
         }
     }
@@ -1353,9 +1368,7 @@ impl RunConfig {
             phantom,
             frequencies_hz: m.frequencies_hz.clone(),
             motion,
-            meg_axes: axes,
-            sequence: seq,
-            meg_frequency_hz: s.meg.frequency_hz,
+            sequence: BuiltSequence::Builtin(BuiltinMre { sequence: seq, axes, meg_frequency_hz: s.meg.frequency_hz }),
             scanner,
             options: SimulationOptions { integration, kernel, unwrap: sim.unwrap },
             density_kg_m3: density,

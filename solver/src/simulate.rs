@@ -14,9 +14,8 @@ use crate::model::phantom::{Grid, Phantom};
 use crate::model::scanner::Scanner;
 use crate::parallel::{Comm, Partition, Serial};
 use crate::plan::{Integration, SequencePlan};
-use crate::recon::{centred_ifft, first_harmonic, unwrap_least_squares};
-use crate::sequence::{GreMre, Polarities};
-use crate::units::Axis;
+use crate::recon::{centred_ifft, equivalent_encoding, unwrap_least_squares, HarmonicFit};
+use crate::sequence::{MreSequence, Polarities};
 
 /// Which Bloch kernel runs the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +44,8 @@ impl Default for SimulationOptions {
 }
 
 /// One MRE experiment: a phantom moving harmonically at one or more
-/// frequencies, encoded along one or more axes by a GRE-MRE sequence.
+/// frequencies, encoded along one or more axes by an MRE acquisition (the
+/// built-in GRE-MRE or an imported sequence).
 pub struct Experiment<'a> {
     /// The phantom.
     pub phantom: &'a Phantom,
@@ -53,13 +53,8 @@ pub struct Experiment<'a> {
     pub frequencies_hz: Vec<f64>,
     /// Displacement amplitude field per frequency (same length as `frequencies_hz`).
     pub motion: Vec<&'a dyn Displacement>,
-    /// Encoded motion components (one experiment each).
-    pub meg_axes: Vec<Axis>,
-    /// Sequence template; its MEG axis is replaced per component and, when
-    /// `meg_frequency_hz` is None, its MEG frequency by each vibration frequency.
-    pub sequence: GreMre,
-    /// Fixed MEG frequency, Hz (None = matched to each vibration frequency).
-    pub meg_frequency_hz: Option<f64>,
+    /// The acquisition: its components are encoded one experiment each.
+    pub sequence: &'a dyn MreSequence,
     /// Scanner limits.
     pub scanner: Scanner,
 }
@@ -214,34 +209,43 @@ pub fn simulate_with(
     if exp.frequencies_hz.is_empty() || exp.frequencies_hz.len() != exp.motion.len() {
         return Err(SolverError::Shape(format!("{} frequencies but {} motion fields", exp.frequencies_hz.len(), exp.motion.len())));
     }
-    if exp.meg_axes.is_empty() {
+    let seq = exp.sequence;
+    let axes = seq.components();
+    if axes.is_empty() {
         return Err(SolverError::invalid("meg axes", "none", "at least one encoded component"));
     }
-    let seq0 = &exp.sequence;
-    let [nz, ny, nx] = seq0.matrix;
-    let image_grid = Grid::new(seq0.matrix, [0, 1, 2].map(|a| seq0.fov_m[a] / seq0.matrix[a] as f64))?;
+    let [nz, ny, nx] = seq.matrix();
+    let fov = seq.fov_m();
+    let image_grid = Grid::new([nz, ny, nx], [0, 1, 2].map(|a| fov[a] / [nz, ny, nx][a] as f64))?;
     let labels = resample_labels(phantom, &image_grid);
     let mask_b = labels.mapv(|l| l != 0);
     let nf = exp.frequencies_hz.len();
-    let nc = exp.meg_axes.len();
-    let noff = seq0.phase_offsets;
-    let both = seq0.polarities == Polarities::Both;
+    let nc = axes.len();
+    let noff = seq.phase_offsets();
+    let both = seq.polarities() == Polarities::Both;
 
-    // Build and check every sequence before any heavy work.
-    let mut seqs = Vec::with_capacity(nf * nc);
+    // Check every acquisition and set up its harmonic fit before any heavy work.
+    let mut fits = Vec::with_capacity(nf * nc);
     for &f in &exp.frequencies_hz {
         if !(f > 0.0 && f.is_finite()) {
             return Err(SolverError::invalid("frequencies_hz", f, "positive vibration frequencies in Hz"));
         }
-        for &ax in &exp.meg_axes {
-            let mut s = seq0.clone();
-            s.meg.axis = ax;
-            s.meg.frequency_hz = exp.meg_frequency_hz.unwrap_or(f);
-            s.layout(&exp.scanner).map_err(|e| match e {
-                SolverError::Timing(m) => SolverError::Timing(format!("{m} (vibration frequency {f} Hz)")),
-                other => other,
+        seq.check(f, &exp.scanner)?;
+        for ci in 0..nc {
+            let e = seq.shot_encoding(f, ci, &exp.scanner)?;
+            if e.len() != seq.shots() {
+                return Err(SolverError::Shape(format!("{} shot encodings for {} shots", e.len(), seq.shots())));
+            }
+            // per offset: the + image, or the + image against the − image (background removed)
+            let d: Vec<Complex64> = (0..noff).map(|k| if both { e[k] - e[noff + k] } else { e[k] }).collect();
+            let fit = HarmonicFit::new(&d).ok_or_else(|| {
+                SolverError::invalid(
+                    format!("motion encoding of the shots ({f} Hz, component {})", axes[ci].name()),
+                    format!("{d:?} rad/m"),
+                    "phase offsets spread over the vibration cycle (at least 3 distinct) so the displacement is determined",
+                )
             })?;
-            seqs.push(s);
+            fits.push((fit, equivalent_encoding(&d)));
         }
     }
 
@@ -278,11 +282,14 @@ pub fn simulate_with(
     for (fi, &f) in exp.frequencies_hz.iter().enumerate() {
         let omega = 2.0 * std::f64::consts::PI * f;
         let iso = isochromats(phantom, &spins, exp.motion[fi]);
-        for ci in 0..nc {
-            let seq = &seqs[fi * nc + ci];
-            let _span = info_span!("experiment", frequency_hz = f, axis = seq.meg.axis.name()).entered();
-            let tl = seq.timeline(&exp.scanner)?;
+        for (ci, axis) in axes.iter().enumerate() {
+            let _span = info_span!("experiment", frequency_hz = f, axis = axis.name()).entered();
+            let tl = seq.timeline(f, ci, &exp.scanner)?;
+            if tl.n_signal != seq.signal_len() {
+                return Err(SolverError::Shape(format!("timeline of {} k-space samples for {} expected", tl.n_signal, seq.signal_len())));
+            }
             let plan = SequencePlan::build(&tl, omega, opts.integration)?;
+            drop(tl);
             steps += plan.len();
             adc_samples = plan.adc_count();
             let clock = std::time::Instant::now();
@@ -299,11 +306,9 @@ pub fn simulate_with(
             }
             let clock = std::time::Instant::now();
             // signal index = ((shot·nz + kz)·ny + ky)·nx + kx, shot = p·N + k
-            let pol_factor = if both { 2.0 } else { 1.0 };
-            // Mxy ← Mxy e^{-iφ}: the image phase is −φ, so its first harmonic is −ξ₊ U per polarity
-            let xi = -seq.encoding_factor(omega) * pol_factor;
+            let (fit, xi) = &fits[fi * nc + ci];
             if ci == 0 {
-                encoding.push(xi);
+                encoding.push(*xi);
             }
             let mut phases_k = Vec::with_capacity(noff);
             for k in 0..noff {
@@ -346,7 +351,7 @@ pub fn simulate_with(
                 for k in 0..noff {
                     samples[k] = phases_k[k][idx];
                 }
-                *w = first_harmonic(&samples) / xi;
+                *w = fit.fit(&samples);
             }
             timings.recon_s += clock.elapsed().as_secs_f64();
         }

@@ -9,5 +9,5 @@ pub mod unwrap;
 
 pub use ahi::algebraic_helmholtz;
 pub use fft::centred_ifft;
-pub use harmonic::first_harmonic;
+pub use harmonic::{equivalent_encoding, first_harmonic, HarmonicFit};
 pub use unwrap::unwrap_least_squares;

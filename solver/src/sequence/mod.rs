@@ -6,9 +6,11 @@
 //! moments. [`crate::plan::SequencePlan`] discretises it once for the kernels.
 
 pub mod gre_mre;
+pub mod mre;
 pub mod waveform;
 
 pub use gre_mre::{GreMre, Meg, Polarities, Spoiling, TrLayout};
+pub use mre::{BuiltinMre, MreSequence};
 pub use waveform::{GradientPiece, PieceShape};
 
 /// Instantaneous (hard) RF pulse: rotation by `angle_rad` about the transverse

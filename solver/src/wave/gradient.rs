@@ -83,8 +83,7 @@ impl ScalarSolver {
         }
         let u: Vec<Complex64> = field.iter().copied().collect();
         let fixed = |i: usize| self.dirichlet_mask().is_some_and(|m| m[i]);
-        let mut mu: Vec<Complex64> =
-            dj_du.iter().enumerate().map(|(i, &r)| if fixed(i) { Complex64::new(0.0, 0.0) } else { r }).collect();
+        let mut mu: Vec<Complex64> = dj_du.iter().enumerate().map(|(i, &r)| if fixed(i) { Complex64::new(0.0, 0.0) } else { r }).collect();
         self.lu_solve_in_place(&mut mu, true)?;
         let c = modulus_sensitivity(self.stencil(), &medium.complex_modulus(), &u, &mu);
         let sh = (grid.shape[0], grid.shape[1], grid.shape[2]);
