@@ -231,7 +231,7 @@ pub fn simulate_with(
             return Err(SolverError::invalid("frequencies_hz", f, "positive vibration frequencies in Hz"));
         }
         seq.check(f, &exp.scanner)?;
-        for ci in 0..nc {
+        for (ci, axis) in axes.iter().enumerate() {
             let e = seq.shot_encoding(f, ci, &exp.scanner)?;
             if e.len() != seq.shots() {
                 return Err(SolverError::Shape(format!("{} shot encodings for {} shots", e.len(), seq.shots())));
@@ -240,7 +240,7 @@ pub fn simulate_with(
             let d: Vec<Complex64> = (0..noff).map(|k| if both { e[k] - e[noff + k] } else { e[k] }).collect();
             let fit = HarmonicFit::new(&d).ok_or_else(|| {
                 SolverError::invalid(
-                    format!("motion encoding of the shots ({f} Hz, component {})", axes[ci].name()),
+                    format!("motion encoding of the shots ({f} Hz, component {})", axis.name()),
                     format!("{d:?} rad/m"),
                     "phase offsets spread over the vibration cycle (at least 3 distinct) so the displacement is determined",
                 )

@@ -86,13 +86,8 @@ fn invert3(a: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
         let (c0, c1) = ((j + 1) % 3, (j + 2) % 3);
         a[r0][c0] * a[r1][c1] - a[r0][c1] * a[r1][c0]
     };
-    let mut inv = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            inv[j][i] = c(i, j) / det;
-        }
-    }
-    Some(inv)
+    // inverse = adjugate / det: inv[j][i] = cofactor(i, j) / det
+    Some([0, 1, 2].map(|j| [0, 1, 2].map(|i| c(i, j) / det)))
 }
 
 #[cfg(test)]
