@@ -13,6 +13,7 @@ use mre_inverse::map::{maximize, MapOptions};
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::summary::{describe, moduli_stats};
+use mre_inverse::{ActuatorDrive, ActuatorForward};
 use mre_inverse::{
     EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, Noise, Parameterisation,
     Posterior, Prior, Regions, WaveForward, WaveGaussian,
@@ -49,6 +50,16 @@ pub enum LikelihoodKind {
     Images,
 }
 
+/// How the forward model is driven for `--method bayes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriveKind {
+    /// The measured displacement on the mask's boundary layer is prescribed (no actuator model).
+    Boundary,
+    /// The whole grid is modelled, driven by an actuator plane (`--drive-face`) with absorbing
+    /// layers outside the other faces; the drive amplitude is fitted (regions only).
+    Actuator,
+}
+
 /// Posterior sampler for `regions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SamplerKind {
@@ -70,6 +81,15 @@ pub struct BayesArgs {
     /// Posterior sampler (regions).
     #[arg(long, value_enum, default_value_t = SamplerKind::Independence)]
     pub sampler: SamplerKind,
+    /// Forward model: prescribed measured boundary, or the full domain driven by an actuator.
+    #[arg(long, value_enum, default_value_t = DriveKind::Boundary)]
+    pub drive: DriveKind,
+    /// Driven face(s) for `--drive actuator`: x-, x+, y-, y+, z-, z+ (`[z, y, x]` grid axes).
+    #[arg(long = "drive-face", default_value = "x-")]
+    pub drive_faces: Vec<String>,
+    /// Absorbing layer added outside every other face for `--drive actuator`, voxels.
+    #[arg(long, default_value_t = 10)]
+    pub pml_voxels: usize,
     /// Sample with the full wave model instead of the reduced-basis model (regions; slower;
     /// the reduced model is checked against the full one at 8 draws either way).
     #[arg(long)]
@@ -142,7 +162,7 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> CliError {
 
 /// The pieces of the posterior and how to sample it, built from the data and options.
 struct Setup {
-    forward: WaveForward,
+    forward: Forward,
     likelihood: Box<dyn Likelihood>,
     param: Box<dyn Parameterisation>,
     prior: Box<dyn Prior>,
@@ -150,6 +170,21 @@ struct Setup {
     kind: Parameterization,
     /// Starting point: G' and G'', Pa.
     start_pa: (f64, f64),
+}
+
+/// The forward model the options ask for.
+enum Forward {
+    Boundary(WaveForward),
+    Actuator(ActuatorForward),
+}
+
+impl Forward {
+    fn model(&self) -> &dyn ForwardModel {
+        match self {
+            Forward::Boundary(f) => f,
+            Forward::Actuator(f) => f,
+        }
+    }
 }
 
 fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
@@ -181,24 +216,41 @@ fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
         noise_std: d.noise_std.clone(),
         images,
     };
-    let forward = WaveForward::new(&meas).map_err(|e| invalid(r.data_path, e))?;
+    let forward = match a.drive {
+        DriveKind::Boundary => Forward::Boundary(WaveForward::new(&meas).map_err(|e| invalid(r.data_path, e))?),
+        DriveKind::Actuator => {
+            let faces = a
+                .drive_faces
+                .iter()
+                .map(|f| {
+                    ActuatorDrive::parse_face(f)
+                        .ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("--drive-face {f}: expected x-, x+, y-, y+, z- or z+")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let drive = ActuatorDrive { faces, pml_voxels: a.pml_voxels };
+            Forward::Actuator(ActuatorForward::new(&meas, &drive).map_err(|e| invalid(r.data_path, e))?)
+        }
+    };
+    let predicted = forward.model().predicted();
     let noise = match &d.noise_std {
         Some(s) if a.likelihood == LikelihoodKind::Wave => Noise::Known(s.clone()),
         _ => Noise::Inferred,
     };
     let likelihood: Box<dyn Likelihood> = match a.likelihood {
-        LikelihoodKind::Wave => {
-            Box::new(WaveGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?)
-        }
-        LikelihoodKind::Images => {
-            Box::new(ImageGaussian::new(&meas, forward.predicted(), noise.clone()).map_err(|e| invalid(r.data_path, e))?)
-        }
+        LikelihoodKind::Wave => Box::new(WaveGaussian::new(&meas, predicted, noise.clone()).map_err(|e| invalid(r.data_path, e))?),
+        LikelihoodKind::Images => Box::new(ImageGaussian::new(&meas, predicted, noise.clone()).map_err(|e| invalid(r.data_path, e))?),
     };
     let kind = match (a.parameterization, &d.labels) {
         (Some(p), _) => p,
         (None, Some(_)) => Parameterization::Regions,
         (None, None) => Parameterization::Field,
     };
+    if kind == Parameterization::Field && a.drive == DriveKind::Actuator {
+        return Err(CliError::new(
+            exit::INVALID_INPUT,
+            anyhow!("--drive actuator works with --parameterization regions only (the field's Gauss–Newton uncertainty uses the measured-boundary model)"),
+        ));
+    }
     let (g0, l0) = initial_moduli(&meas, &r.wave);
     info!(storage_pa = g0, loss_pa = l0, "starting point (median of a filtered AHI)");
     let (param, prior, sampler): (Box<dyn Parameterisation>, Box<dyn Prior>, Sampler) = match kind {
@@ -254,7 +306,7 @@ fn failure(e: impl Into<anyhow::Error>) -> CliError {
 pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliError> {
     let start = Instant::now();
     let s = agree(comm, build(&r))?;
-    let posterior = Posterior::new(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
+    let posterior = Posterior::new(s.forward.model(), s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
     let opts = BayesOptions { sampler: s.sampler.clone(), ..BayesOptions::default() };
     let ckpt = r.args.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(r.output));
     let x0 = s.param.constant(s.start_pa.0, s.start_pa.1);
@@ -278,8 +330,9 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
             // Hundreds of parameters need more L-BFGS iterations than a few region moduli.
             let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
             maximize(density, &x0, &map_opts, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
-                let laplace = gauss_newton::laplace(&s.forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x)
-                    .map_err(failure)?;
+                let Forward::Boundary(forward) = &s.forward else { unreachable!("checked in build: fields use the boundary model") };
+                let laplace =
+                    gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x).map_err(failure)?;
                 let evaluations = map.evaluations;
                 Ok(Mode { map, laplace, evaluations })
             })
@@ -288,9 +341,9 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
     let mode = agree(comm, mode)?;
     // Regions: draws with the reduced-basis model built around the Laplace approximation
     // (the same on every rank), checked against the full model on rank 0.
-    let reduced = match (s.kind, r.args.full_model) {
-        (Parameterization::Regions, false) => {
-            Some(agree(comm, ReducedWaveForward::around(&s.forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
+    let reduced = match (s.kind, r.args.full_model, &s.forward) {
+        (Parameterization::Regions, false, Forward::Boundary(forward)) => {
+            Some(agree(comm, ReducedWaveForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
         }
         _ => None,
     };
@@ -379,6 +432,15 @@ fn to_result(
     let extra = vec![
         ("parameterization".into(), format!("{kind:?}").to_lowercase()),
         ("likelihood".into(), format!("{:?}", a.likelihood).to_lowercase()),
+        (
+            "drive".into(),
+            match a.drive {
+                DriveKind::Boundary => "measured boundary (Dirichlet)".into(),
+                DriveKind::Actuator => {
+                    format!("actuator on {} with {}-voxel absorbing layers (amplitude profiled)", a.drive_faces.join(", "), a.pml_voxels)
+                }
+            },
+        ),
         ("parameters".into(), np.to_string()),
         ("evaluations".into(), b.evaluations.to_string()),
         ("map_iterations".into(), b.map.iterations.to_string()),

@@ -115,8 +115,8 @@ pub enum Unwrap {
 impl InvertArgs {
     /// The inversion of `[invert]` in a run config, applied to the run's output `data`.
     pub fn from_config(data: PathBuf, c: &mre_io::config::InvertConfig, force: bool, figures: bool) -> Self {
-        use crate::bayes::{LikelihoodKind, Parameterization};
-        use mre_io::config::{InvertFilter, InvertLikelihood, InvertMethod, InvertParameterization};
+        use crate::bayes::{DriveKind, LikelihoodKind, Parameterization};
+        use mre_io::config::{InvertDrive, InvertFilter, InvertLikelihood, InvertMethod, InvertParameterization};
         let method = match c.method {
             InvertMethod::Ahi => Method::Ahi,
             InvertMethod::Mdev => Method::Mdev,
@@ -143,6 +143,15 @@ impl InvertArgs {
         bayes.draws = c.draws.unwrap_or(bayes.draws);
         bayes.seed = c.seed.unwrap_or(bayes.seed);
         bayes.field_spacing = c.field_spacing.or(bayes.field_spacing);
+        if let Some(d) = c.drive {
+            bayes.drive = match d {
+                InvertDrive::Boundary => DriveKind::Boundary,
+                InvertDrive::Actuator => DriveKind::Actuator,
+            };
+        }
+        if let Some(faces) = &c.drive_faces {
+            bayes.drive_faces = faces.clone();
+        }
         Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures, unwrap: Unwrap::Laplacian, bayes }
     }
 

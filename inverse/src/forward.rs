@@ -65,12 +65,16 @@ pub trait ForwardModel: Sync {
 }
 
 /// How the wave problem is driven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Drive {
     /// The measured displacement on the boundary layer of the mask is prescribed (Dirichlet);
-    /// no actuator model is needed. The default for measured data.
+    /// no actuator model is needed. The default for measured data ([`WaveForward`]).
     #[default]
     MeasuredBoundary,
+    /// The whole data grid is modelled, driven by an actuator plane with absorbing layers
+    /// outside the other faces; the drive amplitudes are profiled out
+    /// ([`crate::actuator::ActuatorForward`]).
+    Actuator(crate::actuator::ActuatorDrive),
 }
 
 /// The time-harmonic scalar wave equation `∇·(G*∇u) + ρω²u = 0` on the data grid, one

@@ -17,6 +17,7 @@
 //! 4. [`diagnostics`] — R̂ and effective sample sizes of the draws mapped back with
 //!    [`ChainTrace::mapped`] and [`Whitened::to_original`].
 
+pub mod actuator;
 pub mod bayes;
 pub mod checkpoint;
 pub mod data;
@@ -40,6 +41,7 @@ pub mod summary;
 pub mod synthetic;
 pub mod testing;
 
+pub use actuator::{ActuatorDrive, ActuatorForward};
 pub use data::{EncodedImages, Measurements};
 pub use density::{LogDensity, Whitened};
 pub use error::{InverseError, Result};

@@ -563,6 +563,23 @@ pub struct InvertConfig {
     /// `"bayes"`, field: control-node spacing, voxels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_spacing: Option<usize>,
+    /// `"bayes"`: forward model driven by the measured `"boundary"` (default) or by an
+    /// `"actuator"` on `drive_faces` with absorbing layers elsewhere (regions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive: Option<InvertDrive>,
+    /// `"bayes"` with `drive = "actuator"`: driven faces, e.g. `["x-"]` (`[z, y, x]` grid axes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive_faces: Option<Vec<String>>,
+}
+
+/// Forward-model drive of `[invert] method = "bayes"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InvertDrive {
+    /// The measured displacement on the mask's boundary layer is prescribed.
+    Boundary,
+    /// The whole grid, driven by an actuator plane with absorbing layers elsewhere.
+    Actuator,
 }
 
 impl InvertConfig {
@@ -576,6 +593,8 @@ impl InvertConfig {
             ("draws", self.draws.is_some()),
             ("seed", self.seed.is_some()),
             ("field_spacing", self.field_spacing.is_some()),
+            ("drive", self.drive.is_some()),
+            ("drive_faces", self.drive_faces.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
