@@ -132,7 +132,10 @@ pub struct ImportedSequence {
 
 impl PulseqSequence {
     /// Convert to the simulator's timeline (see the module docs of
-    /// [`crate::pulseq::timeline`] for the conventions).
+    /// [`crate::pulseq::timeline`] for the conventions). Errors (a missing
+    /// event or shape in a hand-built model, gradients overlapping on a
+    /// channel) are [`PulseqError::Invalid`] naming the sequence by its `Name`
+    /// definition.
     pub fn to_timeline(&self, opts: &TimelineOptions) -> Result<ImportedSequence, PulseqError> {
         let invalid = |message: String| PulseqError::Invalid { file: self.definition("Name").unwrap_or("sequence").to_string(), message };
         let (block_start_s, duration_s) = self.block_starts_s();
