@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mre_io::config::{BuiltRun, BuiltSequence, InvertMethod, RunConfig, Source};
+use mre_solver::sequence::MreSequence;
 use mre_io::data::{GroundTruth, MreData, Provenance};
 use mre_solver::simulate::{simulate_with, Progress, SimulationOutput};
 use tracing::info;
@@ -68,6 +69,28 @@ pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
                 trs,
                 trs as f64 * seq.tr_s,
                 lay.min_te_s * 1e3
+            );
+        }
+        BuiltSequence::Pulseq(p) => {
+            for (i, (axis, file)) in p.files().into_iter().enumerate() {
+                text += &format!(
+                    "# Pulseq {} (encodes {}): {} ADC samples, {:.1} s of scan time\n",
+                    file.display(),
+                    axis.name(),
+                    p.adc_samples(),
+                    p.duration_s(i)
+                );
+            }
+            text += &format!(
+                "# {} isochromats ({} voxels with tissue × {}), {} experiment(s), matrix {:?}, FOV {:?} m, {} offsets, {:?} polarities\n",
+                built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
+                built.phantom.tissue_voxels(),
+                built.phantom.spins_per_voxel,
+                experiments,
+                p.matrix(),
+                p.fov_m(),
+                p.phase_offsets(),
+                p.polarities()
             );
         }
     }

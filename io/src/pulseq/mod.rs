@@ -24,6 +24,7 @@ pub mod error;
 mod kspace;
 pub mod labels;
 pub mod model;
+pub mod mre;
 mod parse;
 pub mod shapes;
 pub mod signature;
@@ -41,6 +42,7 @@ pub use model::{
 };
 pub use shapes::Shape;
 pub use signature::SignatureStatus;
+pub use mre::{LabelMap, PulseqMre};
 pub use timeline::{AdcSampleInfo, ImportedSequence, RfCenter, TimelineOptions, TriggerEvent, GAMMA_HZ_PER_T};
 
 /// A parsed file: the sequence, what the reader found suspicious, and the signature check.

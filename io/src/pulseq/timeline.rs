@@ -91,6 +91,8 @@ pub struct TriggerEvent {
     pub block_index: usize,
     /// The extension row (type, channel, delay, duration).
     pub spec: TriggerSpec,
+    /// Label values in force in the trigger's block.
+    pub labels: LabelValues,
 }
 
 impl TriggerEvent {
@@ -149,6 +151,7 @@ impl PulseqSequence {
         let mut labels = LabelValues::default();
         let mut n_adc_events = 0u32;
         for (bi, (b, &t0)) in self.blocks.iter().zip(&block_start_s).enumerate() {
+            let first_trigger = triggers.len();
             for ext in self.block_extensions(b).map_err(|e| invalid(format!("block {}: {e}", b.id)))? {
                 match ext {
                     ExtensionRef::LabelSet(l) => {
@@ -161,12 +164,17 @@ impl PulseqSequence {
                             labels.increment(k, l.value)
                         }
                     }
-                    ExtensionRef::Trigger(spec) => {
-                        triggers.push(TriggerEvent { time_s: t0 + spec.delay_us * 1e-6, block_index: bi, spec: spec.clone() })
-                    }
+                    ExtensionRef::Trigger(spec) => triggers.push(TriggerEvent {
+                        time_s: t0 + spec.delay_us * 1e-6,
+                        block_index: bi,
+                        spec: spec.clone(),
+                        labels: LabelValues::default(),
+                    }),
                     ExtensionRef::Other(..) => {}
                 }
             }
+            // labels apply from the start of the block, whatever the order of its extensions
+            triggers[first_trigger..].iter_mut().for_each(|t| t.labels = labels);
             if b.rf != 0 {
                 let rf = self.rf.get(&b.rf).ok_or_else(|| invalid(format!("block {}: RF {} is not defined", b.id, b.rf)))?;
                 let before = tl.rf.len();
