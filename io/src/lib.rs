@@ -3,3 +3,4 @@ pub mod config;
 pub mod data;
 pub mod figures;
 pub mod hdf5;
+pub mod mrd;
