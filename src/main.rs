@@ -7,6 +7,7 @@ mod distributed;
 mod import;
 mod invert;
 mod launch;
+mod mrd;
 mod run;
 
 use std::path::PathBuf;

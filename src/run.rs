@@ -223,6 +223,7 @@ fn set_up(args: &RunArgs, root: bool) -> Result<(PathBuf, RunConfig, BuiltRun), 
                 ));
             }
         }
+        crate::mrd::check_absent(&path, &cfg, args.force)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
         }
@@ -285,7 +286,8 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
         ],
     };
     let data = to_mre_data(out, &built, provenance);
-    let written = write_data(&path, &data, args.force, cfg.output.figures);
+    let written = write_data(&path, &data, args.force, cfg.output.figures)
+        .and_then(|()| crate::mrd::write_beside(&path, &data, &built, &cfg, args.force));
     let bayes = cfg.invert.as_ref().is_some_and(|i| i.method == InvertMethod::Bayes);
     if bayes {
         // The other ranks wait here to join the inversion.

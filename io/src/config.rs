@@ -47,6 +47,9 @@ pub struct OutputConfig {
     /// Write PNG figures beside the HDF5 file.
     #[serde(default = "yes")]
     pub figures: bool,
+    /// Write the raw data as an MRD (ISMRMRD HDF5) file `<stem>.mrd.h5` beside the HDF5 file.
+    #[serde(default = "yes")]
+    pub mrd: bool,
 }
 
 fn yes() -> bool {
@@ -55,7 +58,7 @@ fn yes() -> bool {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self { path: None, figures: true }
+        Self { path: None, figures: true, mrd: true }
     }
 }
 
@@ -446,6 +449,9 @@ pub struct ScannerConfig {
     /// Gradient raster, s.
     #[serde(default = "raster")]
     pub gradient_raster_s: f64,
+    /// Main field B0, T. Only written to the MRD header: the Bloch simulation runs in the rotating frame.
+    #[serde(default = "field_strength")]
+    pub field_strength_t: f64,
 }
 
 fn gmax() -> f64 {
@@ -457,10 +463,18 @@ fn smax() -> f64 {
 fn raster() -> f64 {
     Scanner::default().gradient_raster_s
 }
+fn field_strength() -> f64 {
+    3.0
+}
 
 impl Default for ScannerConfig {
     fn default() -> Self {
-        Self { max_gradient_t_per_m: gmax(), max_slew_t_per_m_per_s: smax(), gradient_raster_s: raster() }
+        Self {
+            max_gradient_t_per_m: gmax(),
+            max_slew_t_per_m_per_s: smax(),
+            gradient_raster_s: raster(),
+            field_strength_t: field_strength(),
+        }
     }
 }
 
@@ -1328,6 +1342,12 @@ impl RunConfig {
             max_slew_t_per_m_per_s: sc.max_slew_t_per_m_per_s,
             gradient_raster_s: sc.gradient_raster_s,
         };
+        if !(sc.field_strength_t > 0.0 && sc.field_strength_t.is_finite()) {
+            return Err(src.error(
+                "scanner.field_strength_t",
+                format!("{} is invalid: expected a positive field strength in T", sc.field_strength_t),
+            ));
+        }
         scanner.validate().map_err(|e| {
             let key = match &e {
                 SolverError::InvalidParameter { name, .. } => format!("scanner.{name}"),
