@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mre_io::config::{BuiltRun, BuiltSequence, InvertMethod, RunConfig, Source};
-use mre_solver::sequence::MreSequence;
 use mre_io::data::{GroundTruth, MreData, Provenance};
+use mre_solver::sequence::MreSequence;
 use mre_solver::simulate::{simulate_with, Progress, SimulationOutput};
 use tracing::info;
 

@@ -1063,7 +1063,7 @@ impl RunConfig {
             overridden.push(apply_override(&mut doc, o)?);
         }
         let src = Source { file: file.into(), dir, text: text.into(), overridden };
-        let cfg: RunConfig = if overrides.is_empty() {
+        let mut cfg: RunConfig = if overrides.is_empty() {
             toml::from_str(text).map_err(|e| de_error(file, text, e))?
         } else {
             let merged = toml::to_string(&doc).expect("a TOML table serialises");
@@ -1073,6 +1073,11 @@ impl RunConfig {
                 err
             })?
         };
+        // the built-in sequence's default, shown in the resolved config (a Pulseq file's
+        // offsets come from its labels)
+        if cfg.sequence.pulseq.is_none() {
+            cfg.sequence.phase_offsets.get_or_insert(4);
+        }
         Ok((cfg, src))
     }
 
@@ -1398,7 +1403,9 @@ impl RunConfig {
     ) -> Result<BuiltSequence, ConfigError> {
         let s = &self.sequence;
         let required = |v: Option<f64>, key: &str| {
-            v.ok_or_else(|| src.error(&format!("sequence.{key}"), "missing: the built-in GRE-MRE needs it (or set sequence.pulseq to a Pulseq file)"))
+            v.ok_or_else(|| {
+                src.error(&format!("sequence.{key}"), "missing: the built-in GRE-MRE needs it (or set sequence.pulseq to a Pulseq file)")
+            })
         };
         let meg = s.meg.as_ref().ok_or_else(|| {
             src.error("sequence.meg", "missing: the built-in GRE-MRE needs [sequence.meg] (or set sequence.pulseq to a Pulseq file)")
@@ -1515,8 +1522,9 @@ impl RunConfig {
         }
         let mut pairs = Vec::new();
         for (i, (a, f)) in axis_names.iter().zip(&paths).enumerate() {
-            let ax = Axis::parse(a)
-                .ok_or_else(|| src.error(&format!("sequence.encoded_axes[{i}]"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\"")))?;
+            let ax = Axis::parse(a).ok_or_else(|| {
+                src.error(&format!("sequence.encoded_axes[{i}]"), format!("'{a}' is invalid: expected \"x\", \"y\" or \"z\""))
+            })?;
             if pairs.iter().any(|(b, _)| *b == ax) {
                 return Err(src.error(&format!("sequence.encoded_axes[{i}]"), format!("'{a}' is listed twice")));
             }
@@ -1527,7 +1535,13 @@ impl RunConfig {
                 None => Ok(Some(default)),
                 Some("none") if key == "polarity_label" => Ok(None),
                 Some(v) => Label::parse(v).filter(|l| !l.is_flag()).map(Some).ok_or_else(|| {
-                    src.error(&format!("sequence.{key}"), format!("'{v}' is invalid: expected a Pulseq counter label (LIN, PAR, SLC, SET, REP, AVG, ECO, PHS, SEG){}", if key == "polarity_label" { " or \"none\"" } else { "" }))
+                    src.error(
+                        &format!("sequence.{key}"),
+                        format!(
+                            "'{v}' is invalid: expected a Pulseq counter label (LIN, PAR, SLC, SET, REP, AVG, ECO, PHS, SEG){}",
+                            if key == "polarity_label" { " or \"none\"" } else { "" }
+                        ),
+                    )
                 }),
             }
         };

@@ -40,9 +40,9 @@ pub use model::{
     AdcEvent, ArbitraryGradient, Block, ExtensionLink, ExtensionRef, ExtensionSpecs, GradEvent, GradTiming, PulseqSequence, Rasters,
     RawExtension, RfEvent, RfUse, TrapGradient, TriggerSpec, Version,
 };
+pub use mre::{LabelMap, PulseqMre};
 pub use shapes::Shape;
 pub use signature::SignatureStatus;
-pub use mre::{LabelMap, PulseqMre};
 pub use timeline::{AdcSampleInfo, ImportedSequence, RfCenter, TimelineOptions, TriggerEvent, GAMMA_HZ_PER_T};
 
 /// A parsed file: the sequence, what the reader found suspicious, and the signature check.

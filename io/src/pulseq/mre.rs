@@ -133,7 +133,10 @@ impl PulseqMre {
         let events = adc.last().map_or(0, |a| a.adc_event as usize + 1);
         let nx = adc.iter().filter(|a| a.adc_event == 0).count();
         if adc.iter().any(|a| a.sample as usize >= nx) || adc.len() != events * nx {
-            return Err(invalid(file, "ADC events with different sample counts: a Cartesian MRE acquisition reads the same number of samples per line"));
+            return Err(invalid(
+                file,
+                "ADC events with different sample counts: a Cartesian MRE acquisition reads the same number of samples per line",
+            ));
         }
         let non_negative = |l: Label| adc.iter().all(|a| a.labels.get(l) >= 0);
         for l in [map.line, map.partition, map.offset].into_iter().chain(map.polarity) {
@@ -147,7 +150,10 @@ impl PulseqMre {
         if n_off < 3 {
             return Err(invalid(
                 file,
-                format!("{n_off} mechanical phase offset(s) ({} label): at least 3 are needed to resolve the first harmonic", map.offset.as_str()),
+                format!(
+                    "{n_off} mechanical phase offset(s) ({} label): at least 3 are needed to resolve the first harmonic",
+                    map.offset.as_str()
+                ),
             ));
         }
         let both = map.polarity.is_some_and(|p| max(p) >= 1);
@@ -160,7 +166,10 @@ impl PulseqMre {
         } else {
             let shots = n_off * n_pol;
             if events % shots != 0 {
-                return Err(invalid(file, format!("{events} ADC events without {} labels cannot be split into {shots} shots", map.line.as_str())));
+                return Err(invalid(
+                    file,
+                    format!("{events} ADC events without {} labels cannot be split into {shots} shots", map.line.as_str()),
+                ));
             }
             tracing::warn!(
                 file = %file.display(),
@@ -181,7 +190,10 @@ impl PulseqMre {
                 let k = a.labels.get(map.offset) as usize;
                 let p = map.polarity.map_or(0, |l| a.labels.get(l) as usize);
                 if k >= n_off {
-                    return Err(invalid(file, format!("{} label {k} at ADC event {}: expected below {n_off} offsets", map.offset.as_str(), a.adc_event)));
+                    return Err(invalid(
+                        file,
+                        format!("{} label {k} at ADC event {}: expected below {n_off} offsets", map.offset.as_str(), a.adc_event),
+                    ));
                 }
                 (p * n_off + k, a.labels.get(map.partition) as usize, a.labels.get(map.line) as usize)
             } else {
@@ -237,12 +249,16 @@ impl PulseqMre {
             let dk = (adc[idx(b)].k_per_m[axis] - adc[idx(a)].k_per_m[axis]).abs();
             (dk > 0.0).then_some(dk)
         };
+        // the k-space step sets the FOV; the file's FOV definition (x y z) when it agrees to
+        // 0.1 % (it is free of the gradient-amplitude rounding), and for a single partition
         let mut fov = [0.0; 3];
         for (a, &n) in matrix.iter().enumerate() {
-            fov[a] = match step(a, n) {
-                Some(dk) => 1.0 / dk,
-                // one partition: the FOV definition's slab (Pulseq FOV is x y z), else the phantom's
-                None => fov_def.as_ref().and_then(|f| f.get(2 - a).copied()).filter(|v| *v > 0.0).unwrap_or(fov_z_m),
+            let defined = fov_def.as_ref().and_then(|f| f.get(2 - a).copied()).filter(|v| *v > 0.0);
+            fov[a] = match (step(a, n), defined) {
+                (Some(dk), Some(d)) if (d * dk - 1.0).abs() < 1e-3 => d,
+                (Some(dk), _) => 1.0 / dk,
+                (None, Some(d)) => d,
+                (None, None) => fov_z_m,
             };
         }
         let triggers = imported
@@ -333,8 +349,11 @@ impl MreSequence for PulseqMre {
                     .map(|r| r.time_s)
                     .next_back()
                     .ok_or_else(|| SolverError::invalid("pulseq shot", i, "an excitation before the k-space centre"))?;
-                let refocusing: Vec<f64> =
-                    rf.iter().filter(|r| r.rf_use == RfUse::Refocusing && r.time_s > excitation && r.time_s < t_echo).map(|r| r.time_s).collect();
+                let refocusing: Vec<f64> = rf
+                    .iter()
+                    .filter(|r| r.rf_use == RfUse::Refocusing && r.time_s > excitation && r.time_s < t_echo)
+                    .map(|r| r.time_s)
+                    .collect();
                 let mut e = Complex64::new(0.0, 0.0);
                 for s in 0..plan.len() {
                     let mid = plan.t_start_s[s] + 0.5 * plan.dt_s[s];
