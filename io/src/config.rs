@@ -1460,7 +1460,7 @@ impl RunConfig {
         for &f in &m.frequencies_hz {
             let mut sq = seq.clone();
             sq.meg.frequency_hz = meg.frequency_hz.unwrap_or(f);
-            sq.layout(&scanner).map_err(|e| {
+            sq.layout(scanner).map_err(|e| {
                 let key = match &e {
                     SolverError::InvalidParameter { name, .. } => {
                         // solver names are the config keys below [sequence]
