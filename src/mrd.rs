@@ -6,14 +6,15 @@ use std::path::Path;
 use anyhow::anyhow;
 use mre_io::config::{BuiltRun, BuiltSequence, RunConfig};
 use mre_io::data::MreData;
-use mre_io::mrd::{mrd_path_for, write_mrd, GreMreScan, MrdDataset};
+use mre_io::mrd::{mrd_path_for, write_mrd, GreMreScan, MrdDataset, ScanDescription};
+use mre_solver::sequence::MreSequence;
 
 use crate::{exit, CliError};
 
 /// Refuse to start when the MRD file of `data_path` exists (unless `force`).
 pub fn check_absent(data_path: &Path, cfg: &RunConfig, force: bool) -> Result<(), CliError> {
     let mrd = mrd_path_for(data_path);
-    if cfg.output.mrd && cfg.sequence.pulseq.is_none() && !force && mrd.exists() {
+    if cfg.output.mrd && !force && mrd.exists() {
         return Err(CliError::new(
             exit::OUTPUT_EXISTS,
             anyhow!("{} (MRD raw data) exists; use --force to overwrite it or --output to write elsewhere", mrd.display()),
@@ -25,15 +26,16 @@ pub fn check_absent(data_path: &Path, cfg: &RunConfig, force: bool) -> Result<()
 /// Write the k-space of `data` as `<stem>.mrd.h5` beside `data_path` (rank 0; no-op unless `[output] mrd`).
 pub fn write_beside(data_path: &Path, data: &MreData, built: &BuiltRun, cfg: &RunConfig, force: bool) -> Result<(), CliError> {
     let Some(kspace) = data.kspace.as_ref().filter(|_| cfg.output.mrd) else { return Ok(()) };
-    let BuiltSequence::Builtin(builtin) = &built.sequence else {
-        tracing::warn!("no MRD file: the MRD header is written for the built-in sequence only so far (the Pulseq file itself describes an imported acquisition)");
-        return Ok(());
+    let (description, axes, meg_frequency_hz) = match &built.sequence {
+        BuiltSequence::Builtin(b) => (ScanDescription::of_gre_mre(&b.sequence), b.axes.clone(), b.meg_frequency_hz),
+        // an imported file's MEG frequency is its own; the vibration frequencies are recorded
+        BuiltSequence::Pulseq(p) => (p.description(), p.components(), None),
     };
     let scan = GreMreScan {
-        sequence: &builtin.sequence,
+        sequence: &description,
         frequencies_hz: &built.frequencies_hz,
-        meg_axes: &builtin.axes,
-        meg_frequency_hz: builtin.meg_frequency_hz,
+        meg_axes: &axes,
+        meg_frequency_hz,
         field_strength_t: cfg.scanner.field_strength_t,
     };
     let dataset = MrdDataset::from_gre_mre(&scan, kspace, data.kspace_negative.as_ref()).map_err(|e| anyhow!(e))?;

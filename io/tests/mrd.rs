@@ -4,7 +4,7 @@
 use mre_io::hdf5::H5Error;
 use mre_io::mrd::{
     mrd_path_for, read_mrd, write_mrd, AcqFlag, Acquisition, AcquisitionHeader, Encoding, EncodingLimits, EncodingSpace, GreMreScan, Limit,
-    MrdDataset, MrdHeader, Trajectory, UserParameters,
+    MrdDataset, MrdHeader, ScanDescription, Trajectory, UserParameters,
 };
 use mre_solver::sequence::GreMre;
 use mre_solver::units::Axis;
@@ -23,7 +23,7 @@ fn gre_mre() -> (MrdDataset, ArrayD<Complex64>, ArrayD<Complex64>) {
     });
     let kn = k.mapv(|v| v.conj() * 0.5);
     let scan = GreMreScan {
-        sequence: &seq,
+        sequence: &ScanDescription::of_gre_mre(&seq),
         frequencies_hz: &[50.0, 62.5],
         meg_axes: &[Axis::Z, Axis::X],
         meg_frequency_hz: None,

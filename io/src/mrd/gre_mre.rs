@@ -30,14 +30,70 @@ use super::{MrdBuildError, MrdDataset};
 /// Siemens raw data, which Gadgetron assumes).
 pub const TIME_STAMP_TICK_S: f64 = 2.5e-3;
 
-/// The scan that produced a built-in GRE-MRE k-space: what the MRD header
-/// and counters need beyond the samples.
+/// The acquisition behind a Cartesian MRE k-space (the built-in GRE-MRE or an
+/// imported Pulseq file): what the MRD header and counters need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanDescription {
+    /// Matrix `[nz, ny, nx]`.
+    pub matrix: [usize; 3],
+    /// Field of view `[z, y, x]`, m.
+    pub fov_m: [f64; 3],
+    /// Mechanical phase offsets N (θ_k = 2πk/N).
+    pub phase_offsets: usize,
+    /// Acquired MEG polarities.
+    pub polarities: Polarities,
+    /// ADC dwell time, s.
+    pub readout_dwell_s: f64,
+    /// Repetition time, s (for imported files: the median interval between excitations).
+    pub tr_s: f64,
+    /// Echo time, s (excitation to the k-space centre).
+    pub te_s: f64,
+    /// Flip angle, degrees.
+    pub flip_angle_deg: f64,
+    /// TRs before the first acquired line.
+    pub dummy_scans: usize,
+    /// The built-in sinusoidal MEG: (cycles, amplitude T/m); None for imported files.
+    pub sine_meg: Option<(u32, f64)>,
+    /// `sequenceParameters/sequence_type`, e.g. `GRE-MRE` or `Pulseq: gre_mre.seq`.
+    pub sequence_type: String,
+}
+
+impl ScanDescription {
+    /// The built-in GRE-MRE `seq`.
+    pub fn of_gre_mre(seq: &GreMre) -> Self {
+        Self {
+            matrix: seq.matrix,
+            fov_m: seq.fov_m,
+            phase_offsets: seq.phase_offsets,
+            polarities: seq.polarities,
+            readout_dwell_s: seq.readout_dwell_s,
+            tr_s: seq.tr_s,
+            te_s: seq.te_s,
+            flip_angle_deg: seq.flip_angle_rad.to_degrees(),
+            dummy_scans: seq.dummy_scans,
+            sine_meg: Some((seq.meg.cycles, seq.meg.amplitude_t_per_m)),
+            sequence_type: "GRE-MRE".into(),
+        }
+    }
+
+    /// Number of shots (polarities × offsets).
+    pub fn shots(&self) -> usize {
+        self.polarities.count() * self.phase_offsets
+    }
+
+    /// Mechanical phase offset θ_k, rad.
+    pub fn phase_offset_rad(&self, k: usize) -> f64 {
+        2.0 * std::f64::consts::PI * k as f64 / self.phase_offsets as f64
+    }
+}
+
+/// The scan that produced an MRE k-space: what the MRD header and counters
+/// need beyond the samples.
 #[derive(Debug, Clone, Copy)]
 pub struct GreMreScan<'a> {
-    /// Sequence template: TR, TE, flip angle, matrix, field of view, dwell,
-    /// MEG cycles and amplitude, phase offsets, polarities, dummy scans (its
-    /// MEG axis and frequency are replaced per experiment, as the simulator does).
-    pub sequence: &'a GreMre,
+    /// The acquisition: TR, TE, flip angle, matrix, field of view, dwell, MEG,
+    /// phase offsets, polarities, dummy scans.
+    pub sequence: &'a ScanDescription,
     /// Vibration frequencies, Hz (the `repetition` counter indexes them).
     pub frequencies_hz: &'a [f64],
     /// Encoded motion components (the `contrast` counter indexes them).
@@ -208,8 +264,8 @@ impl MrdDataset {
             sequence: SequenceParameters {
                 tr_ms: vec![seq.tr_s * 1e3],
                 te_ms: vec![seq.te_s * 1e3],
-                flip_angle_deg: vec![seq.flip_angle_rad.to_degrees()],
-                sequence_type: Some("GRE-MRE".into()),
+                flip_angle_deg: vec![seq.flip_angle_deg],
+                sequence_type: Some(seq.sequence_type.clone()),
             },
             user: user_parameters(scan, ncoils, both),
         };
@@ -244,9 +300,11 @@ fn user_parameters(scan: &GreMreScan, ncoils: usize, both: bool) -> UserParamete
         ("mre_phase_offsets".into(), n(seq.phase_offsets)),
         ("mre_polarities".into(), n(seq.polarities.count())),
         ("mre_coils".into(), n(ncoils)),
-        ("meg_cycles".into(), i64::from(seq.meg.cycles)),
         ("dummy_scans".into(), n(seq.dummy_scans)),
     ];
+    if let Some((cycles, _)) = seq.sine_meg {
+        u.long.push(("meg_cycles".into(), i64::from(cycles)));
+    }
     for (i, &f) in scan.frequencies_hz.iter().enumerate() {
         u.double.push((format!("vibration_frequency_hz_{i}"), f));
     }
@@ -256,11 +314,11 @@ fn user_parameters(scan: &GreMreScan, ncoils: usize, both: bool) -> UserParamete
     for k in 0..seq.phase_offsets {
         u.double.push((format!("phase_offset_rad_{k}"), seq.phase_offset_rad(k)));
     }
-    u.double.extend([
-        ("meg_amplitude_t_per_m".to_string(), seq.meg.amplitude_t_per_m),
-        ("readout_dwell_s".to_string(), seq.readout_dwell_s),
-        ("acquisition_time_stamp_tick_s".to_string(), TIME_STAMP_TICK_S),
-    ]);
+    if let Some((_, amplitude)) = seq.sine_meg {
+        u.double.push(("meg_amplitude_t_per_m".to_string(), amplitude));
+    }
+    u.double
+        .extend([("readout_dwell_s".to_string(), seq.readout_dwell_s), ("acquisition_time_stamp_tick_s".to_string(), TIME_STAMP_TICK_S)]);
     let s = |a: &str, b: &str| (a.to_string(), b.to_string());
     u.string = vec![
         s("mre_counter_repetition", "vibration frequency index i (vibration_frequency_hz_i, meg_frequency_hz_i)"),
@@ -311,7 +369,7 @@ mod tests {
         });
         let kn = k.mapv(|v| -v);
         let scan = GreMreScan {
-            sequence: &seq,
+            sequence: &ScanDescription::of_gre_mre(&seq),
             frequencies_hz: &[50.0, 60.0],
             meg_axes: &[Axis::Y],
             meg_frequency_hz: None,

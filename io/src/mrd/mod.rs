@@ -25,7 +25,7 @@ pub use acquisition::{
     mark_runs, AcqFlag, Acquisition, AcquisitionHeader, EncodingCounters, ACQUISITION_HEADER_VERSION, CHANNEL_MASK_WORDS, USER_SLOTS,
 };
 pub use file::{read_mrd, write_mrd, MrdContents, DATASET_GROUP};
-pub use gre_mre::{slots, GreMreScan, TIME_STAMP_TICK_S};
+pub use gre_mre::{slots, GreMreScan, ScanDescription, TIME_STAMP_TICK_S};
 pub use header::{
     AcquisitionSystem, Encoding, EncodingLimits, EncodingSpace, Limit, MrdHeader, SequenceParameters, Trajectory, UserParameters,
     ISMRMRD_NAMESPACE,

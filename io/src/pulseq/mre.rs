@@ -290,6 +290,44 @@ impl PulseqMre {
         self.components.first().map_or(0, |c| c.imported.adc.len())
     }
 
+    /// What the MRD header needs, estimated from the first file: TR = median interval
+    /// between excitations, TE = excitation to the k-space centre of the first shot,
+    /// flip angle = the small-tip sum of the first excitation's rotations.
+    pub fn description(&self) -> crate::mrd::ScanDescription {
+        let c = &self.components[0];
+        let imp = &c.imported;
+        let excitations: Vec<&super::timeline::RfCenter> =
+            imp.rf.iter().filter(|r| matches!(r.rf_use, RfUse::Excitation | RfUse::Undefined)).collect();
+        let mut gaps: Vec<f64> = excitations.windows(2).map(|w| w[1].time_s - w[0].time_s).collect();
+        gaps.sort_by(f64::total_cmp);
+        let tr_s = gaps.get(gaps.len() / 2).copied().unwrap_or(imp.duration_s);
+        let t_centre = imp.adc[c.centre_sample[0]].time_s;
+        let te_s = excitations.iter().map(|r| r.time_s).filter(|&t| t <= t_centre).next_back().map_or(0.0, |t| t_centre - t);
+        let flip_angle_deg = excitations.first().map_or(0.0, |r| {
+            // the rotations of that pulse are the `rotations` nearest its centre
+            let mut near: Vec<&mre_solver::sequence::RfPulse> = imp.timeline.rf.iter().collect();
+            near.sort_by(|a, b| (a.time_s - r.time_s).abs().total_cmp(&(b.time_s - r.time_s).abs()));
+            near.iter().take(r.rotations).map(|p| Complex64::from_polar(p.angle_rad, p.phase_rad)).sum::<Complex64>().norm().to_degrees()
+        });
+        let first_adc = imp.adc[0].time_s;
+        let dummy_scans = excitations.iter().filter(|r| r.time_s < first_adc).count().saturating_sub(1);
+        let dwell =
+            if imp.adc.len() > 1 && imp.adc[1].adc_event == imp.adc[0].adc_event { imp.adc[1].time_s - imp.adc[0].time_s } else { 0.0 };
+        crate::mrd::ScanDescription {
+            matrix: self.matrix,
+            fov_m: self.fov_m,
+            phase_offsets: self.offsets,
+            polarities: self.polarities,
+            readout_dwell_s: dwell,
+            tr_s,
+            te_s,
+            flip_angle_deg,
+            dummy_scans,
+            sine_meg: None,
+            sequence_type: format!("Pulseq: {}", c.file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())),
+        }
+    }
+
     fn component_ref(&self, component: usize) -> mre_solver::error::Result<&Component> {
         self.components.get(component).ok_or_else(|| SolverError::invalid("component", component, "an index into the Pulseq files"))
     }
