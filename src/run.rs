@@ -54,6 +54,9 @@ fn load(config: &Path, set: &[String]) -> Result<(RunConfig, Source, BuiltRun), 
 pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
     let (cfg, _src, built) = load(config, set)?;
     let experiments = built.frequencies_hz.len() * built.sequence.components().len();
+    // the shots' motion encodings must determine the displacement (no isochromat is touched)
+    mre_solver::simulate::harmonic_fits(built.sequence.as_mre(), &built.frequencies_hz, &built.scanner)
+        .map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!("{}: {e}", config.display())))?;
     let mut text = format!("# {}: valid\n", config.display());
     match &built.sequence {
         BuiltSequence::Builtin(b) => {

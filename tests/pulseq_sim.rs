@@ -85,6 +85,10 @@ fn pulseq_config_errors_name_the_key_and_the_file() {
             with("", &seq).replace("offset_label = \"PHS\"", "offset_label = \"REV\""),
             vec!["sequence.offset_label", "counter label"],
         ),
+        // with the motion clock restarted at phase 0 at every trigger, every shot of this file
+        // encodes the same motion phase (its offsets are programmed, not delayed): the shots'
+        // encodings, computed from the waveform, cannot resolve U and the run must refuse
+        ("offsets not realised", with("trigger_phase = \"zero\"", &seq), vec!["motion encoding of the shots", "spread"]),
         (
             "axes count",
             with("", &seq).replace("encoded_axes = [\"z\"]", "encoded_axes = [\"z\", \"x\"]"),

@@ -418,6 +418,20 @@ pub struct SequenceConfig {
     /// Pulseq: label of the partition (default `"PAR"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_label: Option<String>,
+    /// Pulseq: motion phase at a TRIGGER: `"offset-label"` (2πk/N, default) or `"zero"`
+    /// (the file's delays after the trigger set the offsets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_phase: Option<TriggerPhase>,
+}
+
+/// Motion phase at a Pulseq TRIGGER.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriggerPhase {
+    /// 2πk/N with k the offset label: the actuator is programmed with the offset.
+    OffsetLabel,
+    /// 0: the file delays its MEG after the trigger.
+    Zero,
 }
 
 fn gre() -> SequenceKind {
@@ -1550,6 +1564,7 @@ impl RunConfig {
             partition: label("partition_label", &s.partition_label, Label::Par)?.expect("not none"),
             offset: label("offset_label", &s.offset_label, Label::Phs)?.expect("not none"),
             polarity: label("polarity_label", &s.polarity_label, Label::Set)?,
+            trigger_phase_from_label: s.trigger_phase != Some(TriggerPhase::Zero),
         };
         let key = if paths.len() == 1 { "sequence.pulseq".to_string() } else { "sequence.pulseq[…]".to_string() };
         let mre = PulseqMre::read(&pairs, map, s.phase_offsets, phantom.grid.fov_m()[0]).map_err(|e| src.error(&key, e.to_string()))?;

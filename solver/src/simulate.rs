@@ -182,6 +182,39 @@ pub fn run_kernel(iso: &Isochromats, plan: &SequencePlan, kernel: KernelChoice, 
     signal
 }
 
+/// Check that `seq` can run at every vibration frequency and that its shots' motion
+/// encodings determine the displacement; the harmonic fit (and its first-harmonic
+/// encoding) per (frequency, component). Cheap: no isochromat is touched.
+pub fn harmonic_fits(seq: &dyn MreSequence, frequencies_hz: &[f64], scanner: &Scanner) -> Result<Vec<(HarmonicFit, Complex64)>> {
+    let axes = seq.components();
+    let noff = seq.phase_offsets();
+    let both = seq.polarities() == Polarities::Both;
+    let mut fits = Vec::with_capacity(frequencies_hz.len() * axes.len());
+    for &f in frequencies_hz {
+        if !(f > 0.0 && f.is_finite()) {
+            return Err(SolverError::invalid("frequencies_hz", f, "positive vibration frequencies in Hz"));
+        }
+        seq.check(f, scanner)?;
+        for (ci, axis) in axes.iter().enumerate() {
+            let e = seq.shot_encoding(f, ci, scanner)?;
+            if e.len() != seq.shots() {
+                return Err(SolverError::Shape(format!("{} shot encodings for {} shots", e.len(), seq.shots())));
+            }
+            // per offset: the + image, or the + image against the − image (background removed)
+            let d: Vec<Complex64> = (0..noff).map(|k| if both { e[k] - e[noff + k] } else { e[k] }).collect();
+            let fit = HarmonicFit::new(&d).ok_or_else(|| {
+                SolverError::invalid(
+                    format!("motion encoding of the shots ({f} Hz, component {})", axis.name()),
+                    format!("{d:?} rad/m"),
+                    "phase offsets spread over the vibration cycle (at least 3 distinct) so the displacement is determined",
+                )
+            })?;
+            fits.push((fit, equivalent_encoding(&d)));
+        }
+    }
+    Ok(fits)
+}
+
 /// Simulate every (frequency, component) acquisition and reconstruct.
 pub fn simulate(exp: &Experiment, opts: &SimulationOptions, progress: &dyn Progress) -> Result<SimulationOutput> {
     Ok(simulate_with(exp, opts, progress, &Serial)?.expect("the serial communicator is its own root"))
@@ -225,29 +258,7 @@ pub fn simulate_with(
     let both = seq.polarities() == Polarities::Both;
 
     // Check every acquisition and set up its harmonic fit before any heavy work.
-    let mut fits = Vec::with_capacity(nf * nc);
-    for &f in &exp.frequencies_hz {
-        if !(f > 0.0 && f.is_finite()) {
-            return Err(SolverError::invalid("frequencies_hz", f, "positive vibration frequencies in Hz"));
-        }
-        seq.check(f, &exp.scanner)?;
-        for (ci, axis) in axes.iter().enumerate() {
-            let e = seq.shot_encoding(f, ci, &exp.scanner)?;
-            if e.len() != seq.shots() {
-                return Err(SolverError::Shape(format!("{} shot encodings for {} shots", e.len(), seq.shots())));
-            }
-            // per offset: the + image, or the + image against the − image (background removed)
-            let d: Vec<Complex64> = (0..noff).map(|k| if both { e[k] - e[noff + k] } else { e[k] }).collect();
-            let fit = HarmonicFit::new(&d).ok_or_else(|| {
-                SolverError::invalid(
-                    format!("motion encoding of the shots ({f} Hz, component {})", axis.name()),
-                    format!("{d:?} rad/m"),
-                    "phase offsets spread over the vibration cycle (at least 3 distinct) so the displacement is determined",
-                )
-            })?;
-            fits.push((fit, equivalent_encoding(&d)));
-        }
-    }
+    let fits = harmonic_fits(seq, &exp.frequencies_hz, &exp.scanner)?;
 
     // Ranks own whole batches of the global isochromat order, so every batch — and the
     // blocks the kernel cuts it into — holds the same spins for any rank count.

@@ -13,7 +13,10 @@
 //! Motion runs in absolute sequence time (phase `ω t`), so the file's own
 //! delays define the mechanical phase offsets; at every TRIGGER extension the
 //! motion clock restarts with phase `2π k/N`, `k` the offset label in force
-//! there (what a triggered actuator with programmed phase offsets does).
+//! there (what a triggered actuator with programmed phase offsets does), or with
+//! phase 0 when the file delays its MEG after the trigger itself
+//! ([`LabelMap::trigger_phase_from_label`]). Either way the reconstruction uses
+//! the encodings computed from the waveform, so uneven offsets are fitted exactly.
 //!
 //! The motion encoding of every shot (for the reconstruction) is computed from
 //! the waveform: `e_s = −γ Σ (−1)^{R} ∫ G_c(t) e^{iω(t − t_trig) + iθ} dt` from the
@@ -45,11 +48,15 @@ pub struct LabelMap {
     pub offset: Label,
     /// MEG polarity (0 = +, 1 = −); None = only + acquired.
     pub polarity: Option<Label>,
+    /// At a TRIGGER the motion clock restarts with phase `2πk/N` from the offset label
+    /// (true: the actuator is programmed with the offset) or with phase 0 (false: the
+    /// file realises the offsets with its own delays after the trigger).
+    pub trigger_phase_from_label: bool,
 }
 
 impl Default for LabelMap {
     fn default() -> Self {
-        Self { line: Label::Lin, partition: Label::Par, offset: Label::Phs, polarity: Some(Label::Set) }
+        Self { line: Label::Lin, partition: Label::Par, offset: Label::Phs, polarity: Some(Label::Set), trigger_phase_from_label: true }
     }
 }
 
@@ -264,7 +271,10 @@ impl PulseqMre {
         let triggers = imported
             .triggers
             .iter()
-            .map(|t| t.motion_trigger(2.0 * std::f64::consts::PI * t.labels.get(map.offset) as f64 / n_off as f64))
+            .map(|t| {
+                let k = if map.trigger_phase_from_label { t.labels.get(map.offset) as f64 } else { 0.0 };
+                t.motion_trigger(2.0 * std::f64::consts::PI * k / n_off as f64)
+            })
             .collect();
         Ok(PulseqMre {
             components: vec![Component { axis, file: file.to_path_buf(), imported, destination, centre_sample, triggers }],
