@@ -11,6 +11,8 @@ use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3
 
 use crate::CliError;
 
+mod pulseq;
+
 /// The quickstart configuration, built in so that the benchmark runs anywhere.
 const QUICKSTART: &str = include_str!("../configs/quickstart.toml");
 
@@ -38,6 +40,8 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
             println!("bloch_precess_motion {} 1 thread: {:.3e} iso-steps/s", precision.name(), r.iso_steps_per_s);
         }
     }
+    // Imported Pulseq sequences next to the built-in GRE, 1 and 2 threads.
+    pulseq::bench_pulseq(json, seconds)?;
     // Wave solver: assemble + factorise + one solve (direct), or assemble + multigrid setup +
     // one preconditioned Krylov solve (iterative), one thread.
     for (kernel, n, f, what) in [
