@@ -98,7 +98,7 @@ def main():
     seq.set_definition('Name', 'gre_mre')
     seq.set_definition('MEGFrequency', args.frequency)
     seq.write(args.output)
-    print(f'wrote {args.output}: {len(trs)} TRs, TE {1e3 * (rf.delay + rf.shape_dur / 2):.2f} ms + ..., duration {seq.duration()[0]:.2f} s')
+    print(f'wrote {args.output}: {len(trs)} TRs of {1e3 * args.tr:.1f} ms ({args.dummies} dummies), {seq.duration()[0]:.2f} s')
 
 
 if __name__ == '__main__':
