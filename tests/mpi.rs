@@ -82,8 +82,11 @@ fn any_rank_count_gives_the_serial_result() {
         let f = hdf5::File::open(&out).unwrap();
         let ranks: u64 = f.group("provenance").unwrap().attr("ranks").unwrap().read_scalar().unwrap();
         assert_eq!(ranks, n as u64);
-        // Only rank 0 writes and reports.
-        assert_eq!(text(&o).matches("wrote ").count(), 1, "{}", text(&o));
+        // Only rank 0 writes and reports: the data file and its MRD raw data, once each.
+        let t = text(&o);
+        assert_eq!(t.matches("wrote ").count(), 2, "{t}");
+        assert_eq!(t.matches(&format!("wrote {}", out.display())).count(), 1, "{t}");
+        assert_eq!(t.matches(".mrd.h5 (").count(), 1, "{t}");
     }
 }
 
