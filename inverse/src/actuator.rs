@@ -25,7 +25,7 @@ use num_complex::Complex64;
 
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
-use crate::forward::{FieldObjective, ForwardModel, Moduli, ModuliGradient};
+use crate::forward::{check_moduli, shared_template, FieldObjective, ForwardModel, Moduli, ModuliGradient};
 
 /// Where the actuator drives and how the other faces absorb.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,13 +166,7 @@ impl ActuatorForward {
     }
 
     fn padded_medium(&self, m: &Moduli) -> Result<Medium> {
-        let s = self.grid.shape;
-        if m.storage_pa.shape() != s || m.loss_pa.shape() != s {
-            return Err(InverseError::invalid("moduli", format!("shape {:?}", m.storage_pa.shape()), format!("the data grid {s:?}")));
-        }
-        if m.storage_pa.iter().any(|g| !(g.is_finite() && *g > 0.0)) || m.loss_pa.iter().any(|g| !(g.is_finite() && *g >= 0.0)) {
-            return Err(InverseError::NonFinite("a trial modulus is not finite or not positive".into()));
-        }
+        check_moduli(m, self.grid.shape)?;
         let ps = self.padded_grid.shape;
         let extend = |a: &Array3<f64>| Array3::from_shape_fn((ps[0], ps[1], ps[2]), |(z, y, x)| a[self.source_index([z, y, x])]);
         Ok(Medium {
@@ -189,17 +183,7 @@ impl ActuatorForward {
         let problem = ScalarProblem::new(&medium, self.omegas[f], self.boundary.clone())
             .with_dirichlet(Dirichlet { mask: self.driven.clone(), values })
             .with_scheme(self.scheme);
-        let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
-        let template = {
-            let cached = self.template.lock().map_err(|_| poisoned())?.as_ref().map(Arc::clone);
-            match cached {
-                Some(t) => t,
-                None => {
-                    let t = Arc::new(ScalarSolver::with_threads(&problem, 1)?);
-                    Arc::clone(self.template.lock().map_err(|_| poisoned())?.get_or_insert(t))
-                }
-            }
-        };
+        let template = shared_template(&self.template, &problem)?;
         let solver = template.refactored(&problem)?;
         Ok((medium, solver))
     }

@@ -186,23 +186,11 @@ impl WaveForward {
 
     /// The solver whose symbolic analysis every factorisation shares (made on first use).
     fn template(&self, problem: &ScalarProblem) -> Result<Arc<ScalarSolver>> {
-        let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
-        if let Some(t) = self.template.lock().map_err(|_| poisoned())?.as_ref() {
-            return Ok(Arc::clone(t));
-        }
-        let t = Arc::new(ScalarSolver::with_threads(problem, 1)?);
-        let mut guard = self.template.lock().map_err(|_| poisoned())?;
-        Ok(Arc::clone(guard.get_or_insert(t)))
+        shared_template(&self.template, problem)
     }
 
     fn medium(&self, m: &Moduli) -> Result<Medium> {
-        let s = self.grid.shape;
-        if m.storage_pa.shape() != s || m.loss_pa.shape() != s {
-            return Err(InverseError::invalid("moduli", format!("shape {:?}", m.storage_pa.shape()), format!("the data grid {s:?}")));
-        }
-        if m.storage_pa.iter().any(|g| !(g.is_finite() && *g > 0.0)) || m.loss_pa.iter().any(|g| !(g.is_finite() && *g >= 0.0)) {
-            return Err(InverseError::NonFinite("a trial modulus is not finite or not positive".into()));
-        }
+        check_moduli(m, self.grid.shape)?;
         Ok(Medium {
             grid: self.grid.clone(),
             storage_modulus_pa: m.storage_pa.clone(),
@@ -278,6 +266,29 @@ impl ForwardModel for WaveForward {
     fn predicted(&self) -> &Array3<bool> {
         &self.interior
     }
+}
+
+/// The solver in `cache` (made from `problem`, single-threaded, on first use) whose symbolic
+/// analysis every later factorisation shares.
+pub(crate) fn shared_template(cache: &Mutex<Option<Arc<ScalarSolver>>>, problem: &ScalarProblem) -> Result<Arc<ScalarSolver>> {
+    let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
+    if let Some(t) = cache.lock().map_err(|_| poisoned())?.as_ref() {
+        return Ok(Arc::clone(t));
+    }
+    let t = Arc::new(ScalarSolver::with_threads(problem, 1)?);
+    let mut guard = cache.lock().map_err(|_| poisoned())?;
+    Ok(Arc::clone(guard.get_or_insert(t)))
+}
+
+/// Trial moduli on a `shape` grid: finite, G' > 0, G'' ≥ 0.
+pub(crate) fn check_moduli(m: &Moduli, shape: [usize; 3]) -> Result<()> {
+    if m.storage_pa.shape() != shape || m.loss_pa.shape() != shape {
+        return Err(InverseError::invalid("moduli", format!("shape {:?}", m.storage_pa.shape()), format!("the data grid {shape:?}")));
+    }
+    if m.storage_pa.iter().any(|g| !(g.is_finite() && *g > 0.0)) || m.loss_pa.iter().any(|g| !(g.is_finite() && *g >= 0.0)) {
+        return Err(InverseError::NonFinite("a trial modulus is not finite or not positive".into()));
+    }
+    Ok(())
 }
 
 /// Whether `test(voxel)` holds for some (`any`) or every (`!any`) voxel of the 3×3(×3)
