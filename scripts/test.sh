@@ -21,6 +21,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ./target/release/mre-sim configs/quickstart.toml --output "$tmp/quickstart.h5" -q
 "$venv/bin/python" tests/python/check_h5py.py "$tmp/quickstart.h5"
+echo "== pypulseq reads the exported sequence (block table, check_timing)"
+"$venv/bin/python" -c "import pypulseq" 2>/dev/null || "$venv/bin/pip" install -q pypulseq
+MRE_PYPULSEQ_PYTHON="$PWD/$venv/bin/python" cargo test --release --locked -p mre-io --test pulseq_export --test pulseq
 echo "== MPI: mpirun -n 2 and -n 4 against the serial result (build with --features mpi)"
 # Open MPI refuses to run as root without these; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
