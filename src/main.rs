@@ -9,6 +9,7 @@ mod invert;
 mod launch;
 mod mrd;
 mod run;
+mod seq;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,9 @@ enum Command {
     Invert(invert::InvertArgs),
     /// Convert a MATLAB v7.3 array (MDEV layout) into an mre-data file.
     Import(import::ImportArgs),
+    /// Pulseq files: export the built-in sequence, summarise a file.
+    #[command(subcommand)]
+    Seq(seq::SeqCommand),
     /// Measure kernel and end-to-end throughput.
     Bench {
         /// One JSON object per line.
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
         Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
         Some(Command::Invert(args)) => invert::invert(&args, cli.quiet, procs.comm()),
         Some(Command::Import(args)) => import::import(&args),
+        Some(Command::Seq(cmd)) => seq::seq(&cmd),
         None => run::run(&cli.run, cli.quiet, &procs),
     };
     match result {

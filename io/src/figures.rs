@@ -22,7 +22,7 @@ use crate::data::MreData;
 /// The vendored font, registered as the `sans-serif` family.
 static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// Font family name used by every text element.
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Error writing a figure.
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +154,7 @@ impl Colormap {
 }
 
 /// Registers the vendored font once per process.
-fn ensure_font() -> Result<(), FigureError> {
+pub(crate) fn ensure_font() -> Result<(), FigureError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if ok {
@@ -510,7 +510,7 @@ fn component_name(components: &str, c: usize) -> String {
 
 /// Runs `write` on a temporary `.png` path next to `path`, then renames it to
 /// `path`; the temporary file is removed on error.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), FigureError>) -> Result<(), FigureError> {
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), FigureError>) -> Result<(), FigureError> {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Keep the .png extension: the encoder picks the format from it.

@@ -17,15 +17,20 @@
 //! Layout: [`model`] (the typed file content), [`shapes`] (shape compression),
 //! [`labels`], `parse` (text → model; `compat` fills what format 1.4 lacks, as
 //! pypulseq does), [`signature`] (MD5), `write` (model → text), [`timeline`]
-//! (model → simulator, with k-space and labels per ADC sample).
+//! (model → simulator, with k-space and labels per ADC sample), [`export`] (the
+//! built-in GRE-MRE as a file), [`info`] (what a sequence does: timing, moments,
+//! the motion encoding) and [`plot`] (its waveforms and k-space as PNGs).
 
 mod compat;
 pub mod error;
+pub mod export;
+pub mod info;
 mod kspace;
 pub mod labels;
 pub mod model;
 pub mod mre;
 mod parse;
+pub mod plot;
 pub mod shapes;
 pub mod signature;
 pub mod timeline;

@@ -3,9 +3,18 @@
 //! Per TR (times from the RF pulse, which is instantaneous at `t = 0`):
 //!
 //! ```text
-//! RF α ─ MEG: ±G0 sin(2π f_MEG τ), N cycles ─ prephasers (read, phase, partition)
-//!      ─ readout ramp ─ ADC (nx samples, k = 0 at TE) ─ ramp ─ [spoiler] ─ ideal spoil at TR
+//! RF α ─ [RF tail] ─ MEG: ±G0 sin(2π f_MEG τ), N cycles ─ prephasers (read, phase, partition)
+//!      ─ readout ramp ─ ADC (nx samples, k = 0 at TE) ─ ramp ─ [spoiler] ─ [RF lead] ─ ideal spoil at TR
 //! ```
+//!
+//! The timing leaves room for the RF pulse as a scanner plays it
+//! ([`RfPlayout`]: a block pulse with dead time and ringdown): the MEG starts
+//! [`RfPlayout::tail_s`] after the pulse centre and the TR's last event ends
+//! [`RfPlayout::lead_s`] before the next centre. Gradient events start and end on
+//! the gradient raster counted from `−lead`, and the readout flat top is
+//! rounded out to the raster around the ADC window, so the sequence can be
+//! written as a Pulseq file (`mre_io::pulseq::export`) that plays
+//! the same physics.
 //!
 //! The actuator is triggered at the start of every MEG, with the mechanical phase
 //! offset θ_k = 2πk/N of the current acquisition, so the motion seen by a TR is
@@ -67,6 +76,36 @@ pub enum Spoiling {
     None,
 }
 
+/// How the built-in's instantaneous RF pulse is played on a scanner: a block
+/// pulse of `pulse_s` centred on the rotation, after the RF dead time and
+/// followed by the ringdown. The built-in keeps the rotation instantaneous at
+/// the pulse centre and reserves the time around it ([`GreMre::RF_PLAYOUT`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RfPlayout {
+    /// Duration of the block pulse, s.
+    pub pulse_s: f64,
+    /// RF dead time before the pulse (amplifier unblanking), s.
+    pub dead_time_s: f64,
+    /// RF ringdown after the pulse, s.
+    pub ringdown_s: f64,
+    /// ADC dead time before and after an ADC window, s.
+    pub adc_dead_time_s: f64,
+}
+
+impl RfPlayout {
+    /// Time from the start of the RF block to the pulse centre
+    /// (dead time + half the pulse), rounded up to `raster_s`, s.
+    pub fn lead_s(&self, raster_s: f64) -> f64 {
+        ceil_raster(self.dead_time_s + 0.5 * self.pulse_s, raster_s)
+    }
+
+    /// Time from the pulse centre to the end of the RF block
+    /// (half the pulse + ringdown), rounded up to `raster_s`, s.
+    pub fn tail_s(&self, raster_s: f64) -> f64 {
+        ceil_raster(0.5 * self.pulse_s + self.ringdown_s, raster_s)
+    }
+}
+
 /// Gradient-echo MRE sequence parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GreMre {
@@ -97,10 +136,14 @@ pub struct GreMre {
 /// Times and amplitudes inside one TR, s and T/m.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrLayout {
-    /// MEG start and end, s after the RF pulse.
+    /// Start of the RF block before the pulse centre ([`RfPlayout::lead_s`]), s.
+    pub rf_lead_s: f64,
+    /// MEG start, s after the RF pulse ([`RfPlayout::tail_s`]).
     pub meg_start_s: f64,
-    /// MEG end, s.
+    /// MEG end (start + N/f), s.
     pub meg_end_s: f64,
+    /// MEG end rounded up to the gradient raster (end of the MEG block), s.
+    pub meg_block_end_s: f64,
     /// Prephaser start, s.
     pub prephaser_start_s: f64,
     /// Prephaser ramp and flat durations, s.
@@ -111,13 +154,17 @@ pub struct TrLayout {
     pub readout_t_per_m: f64,
     /// Readout ramp duration, s.
     pub readout_ramp_s: f64,
+    /// Start of the readout ramp-up (on the gradient raster), s.
+    pub readout_start_s: f64,
+    /// Readout flat top (covers the ADC window, rounded out to the raster), s.
+    pub readout_flat_s: f64,
     /// Start of the ADC window (first sample at + dwell/2), s.
     pub adc_start_s: f64,
-    /// End of the readout ramp-down, s.
+    /// End of the readout (ramp-down, and the ADC dead time after the window), s.
     pub readout_end_s: f64,
     /// Spoiler: (start, ramp, flat, amplitude T/m) when present.
     pub spoiler: Option<(f64, f64, f64, f64)>,
-    /// Earliest possible end of the TR's events, s.
+    /// Shortest TR: end of the TR's events plus the next RF block's lead, s.
     pub min_tr_s: f64,
     /// Shortest TE these gradients allow, s.
     pub min_te_s: f64,
@@ -125,6 +172,10 @@ pub struct TrLayout {
 
 fn ceil_raster(t: f64, raster: f64) -> f64 {
     (t / raster - 1e-9).ceil().max(0.0) * raster
+}
+
+fn floor_raster(t: f64, raster: f64) -> f64 {
+    (t / raster + 1e-9).floor() * raster
 }
 
 /// Shortest trapezoid (ramp, flat) for `area` (T·s/m) under the scanner limits, on the raster.
@@ -160,6 +211,10 @@ fn trapezoid(t0: f64, ramp: f64, flat: f64, amp: [f64; 3], out: &mut Vec<Gradien
 }
 
 impl GreMre {
+    /// How the RF pulse is played (100 µs block pulse, 100 µs dead time, 30 µs
+    /// ringdown, 10 µs ADC dead time: values of common clinical systems).
+    pub const RF_PLAYOUT: RfPlayout = RfPlayout { pulse_s: 100e-6, dead_time_s: 100e-6, ringdown_s: 30e-6, adc_dead_time_s: 10e-6 };
+
     /// A small valid sequence (16×16, 60 Hz, 1 MEG cycle) for tests and examples.
     pub fn example_for_tests() -> Self {
         GreMre {
@@ -267,15 +322,30 @@ impl GreMre {
                 sc.max_gradient_t_per_m * 1e3
             )));
         }
-        let ro_ramp = ceil_raster(readout / sc.max_slew_t_per_m_per_s, sc.gradient_raster_s).max(sc.gradient_raster_s);
+        let raster = sc.gradient_raster_s;
+        let rf = Self::RF_PLAYOUT;
+        let ro_ramp = ceil_raster(readout / sc.max_slew_t_per_m_per_s, raster).max(raster);
         let half = (nx / 2) as f64 + 0.5;
-        let pre_area = readout * (0.5 * ro_ramp + half * self.readout_dwell_s);
         let pe_area = [0, 1].map(|a| (self.matrix[a] / 2) as f64 * 2.0 * std::f64::consts::PI / (g * self.fov_m[a]));
+        // Times are counted from the RF centre; gradient events sit on the raster
+        // counted from the RF block start at -lead (lead is on the raster itself).
+        let rf_lead = rf.lead_s(raster);
+        let meg_start = rf.tail_s(raster);
+        let meg_end = meg_start + meg.cycles as f64 / meg.frequency_hz;
+        let meg_block_end = meg_start + ceil_raster(meg.cycles as f64 / meg.frequency_hz, raster);
+        // The ADC window [adc_start, adc_end] lies on the readout flat top, whose
+        // ends are rounded out to the raster; the ramp also covers the ADC dead time.
+        let ro_lead = ro_ramp.max(rf.adc_dead_time_s);
+        let adc_start = self.te_s - half * self.readout_dwell_s;
+        let adc_end = adc_start + nx as f64 * self.readout_dwell_s;
+        let readout_start = floor_raster(adc_start - ro_lead, raster);
+        let flat_start = readout_start + ro_ramp;
+        let readout_flat = ceil_raster(adc_end - flat_start, raster);
+        // read prephaser: minus the readout area from its start to TE (sample nx/2)
+        let pre_area = readout * (0.5 * ro_ramp + (self.te_s - flat_start));
         let biggest = pre_area.max(pe_area[0]).max(pe_area[1]);
         let (pre_ramp, pre_flat) = min_trapezoid(biggest, sc);
-        let meg_start = 0.0;
-        let meg_end = meg_start + meg.cycles as f64 / meg.frequency_hz;
-        let min_te = meg_end + 2.0 * pre_ramp + pre_flat + ro_ramp + half * self.readout_dwell_s;
+        let min_te = meg_block_end + 2.0 * pre_ramp + pre_flat + ro_lead + half * self.readout_dwell_s;
         if self.te_s < min_te - 1e-12 {
             return Err(SolverError::Timing(format!(
                 "TE {:.2} ms is too short for the MEG ({} cycle(s) at {} Hz = {:.2} ms) plus prephasers and half the readout: the minimum TE is {:.2} ms",
@@ -286,9 +356,8 @@ impl GreMre {
                 min_te * 1e3
             )));
         }
-        let adc_start = self.te_s - half * self.readout_dwell_s;
-        let prephaser_start = adc_start - ro_ramp - 2.0 * pre_ramp - pre_flat;
-        let readout_end = adc_start + nx as f64 * self.readout_dwell_s + ro_ramp;
+        let prephaser_start = readout_start - 2.0 * pre_ramp - pre_flat;
+        let readout_end = (flat_start + readout_flat + ro_ramp).max(ceil_raster(adc_end + rf.adc_dead_time_s, raster));
         let spoiler = match self.spoiling {
             Spoiling::Gradient { cycles_per_voxel } | Spoiling::Rf { cycles_per_voxel } => {
                 let dz = self.fov_m[0] / self.matrix[0] as f64;
@@ -298,23 +367,27 @@ impl GreMre {
             }
             Spoiling::Ideal | Spoiling::None => None,
         };
-        let min_tr = spoiler.map_or(readout_end, |(s, r, f, _)| s + 2.0 * r + f);
+        let min_tr = spoiler.map_or(readout_end, |(s, r, f, _)| s + 2.0 * r + f) + rf_lead;
         if self.tr_s < min_tr - 1e-12 {
             return Err(SolverError::Timing(format!(
-                "TR {:.2} ms is shorter than the events of one TR (MEG, readout, spoiler): the minimum TR for TE {:.2} ms is {:.2} ms",
+                "TR {:.2} ms is shorter than the events of one TR (RF, MEG, readout, spoiler): the minimum TR for TE {:.2} ms is {:.2} ms",
                 self.tr_s * 1e3,
                 self.te_s * 1e3,
                 min_tr * 1e3
             )));
         }
         Ok(TrLayout {
+            rf_lead_s: rf_lead,
             meg_start_s: meg_start,
             meg_end_s: meg_end,
+            meg_block_end_s: meg_block_end,
             prephaser_start_s: prephaser_start,
             prephaser_ramp_s: pre_ramp,
             prephaser_flat_s: pre_flat,
             readout_t_per_m: readout,
             readout_ramp_s: ro_ramp,
+            readout_start_s: readout_start,
+            readout_flat_s: readout_flat,
             adc_start_s: adc_start,
             readout_end_s: readout_end,
             spoiler,
@@ -350,7 +423,7 @@ impl GreMre {
         let [nz, ny, nx] = self.matrix;
         let mut tl = Timeline { n_signal: self.signal_len(), ..Default::default() };
         let pe_step = [0, 1].map(|a| 2.0 * std::f64::consts::PI / (g * self.fov_m[a]));
-        let pre_area_x = -lay.readout_t_per_m * (0.5 * lay.readout_ramp_s + ((nx / 2) as f64 + 0.5) * self.readout_dwell_s);
+        let pre_area_x = -lay.readout_t_per_m * (0.5 * lay.readout_ramp_s + (self.te_s - lay.readout_start_s - lay.readout_ramp_s));
         let pre_dur = lay.prephaser_ramp_s + lay.prephaser_flat_s;
         // (shot, kz, ky) of every TR; None = dummy
         let mut trs: Vec<Option<(usize, usize, usize)>> = vec![None; self.dummy_scans];
@@ -384,13 +457,7 @@ impl GreMre {
             let amp = area.map(|a| if pre_dur > 0.0 { a / pre_dur } else { 0.0 });
             trapezoid(t0 + lay.prephaser_start_s, lay.prephaser_ramp_s, lay.prephaser_flat_s, amp, &mut tl.gradients);
             let ro = [0.0, 0.0, lay.readout_t_per_m];
-            trapezoid(
-                t0 + lay.adc_start_s - lay.readout_ramp_s,
-                lay.readout_ramp_s,
-                nx as f64 * self.readout_dwell_s,
-                ro,
-                &mut tl.gradients,
-            );
+            trapezoid(t0 + lay.readout_start_s, lay.readout_ramp_s, lay.readout_flat_s, ro, &mut tl.gradients);
             if let Some((start, r, f, a)) = lay.spoiler {
                 trapezoid(t0 + start, r, f, [a, 0.0, 0.0], &mut tl.gradients);
             }

@@ -9,7 +9,7 @@ pub mod gre_mre;
 pub mod mre;
 pub mod waveform;
 
-pub use gre_mre::{GreMre, Meg, Polarities, Spoiling, TrLayout};
+pub use gre_mre::{GreMre, Meg, Polarities, RfPlayout, Spoiling, TrLayout};
 pub use mre::{BuiltinMre, MreSequence};
 pub use waveform::{GradientPiece, PieceShape};
 
