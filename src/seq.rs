@@ -10,7 +10,7 @@ use mre_io::pulseq::export::{from_gre_mre, ExportError};
 use mre_io::pulseq::info::summarise_imported;
 use mre_io::pulseq::plot::write_sequence_plots;
 use mre_io::pulseq::{read_pulseq, PulseqError, TimelineOptions};
-use mre_io::solver::sequence::{GreMre, MreSequence, Spoiling};
+use mre_io::solver::sequence::{GreMre, MreSequence};
 
 use crate::run::print_stdout;
 use crate::{exit, CliError};
@@ -110,13 +110,6 @@ fn export(a: &ExportArgs) -> Result<(), CliError> {
         if let Some(p) = paths.iter().find(|p| p.exists()) {
             return Err(CliError::new(exit::OUTPUT_EXISTS, anyhow!("{} already exists (use --force to overwrite it)", p.display())));
         }
-    }
-    if matches!(b.sequence.spoiling, Spoiling::Gradient { .. } | Spoiling::Rf { .. }) {
-        tracing::warn!(
-            "the built-in sequence also zeroes the transverse magnetisation at the end of every TR (ideal spoiling on top of the \
-             spoiler); a Pulseq file cannot say that, so the file has only the spoiler gradient{}",
-            if matches!(b.sequence.spoiling, Spoiling::Rf { .. }) { " and the RF phases" } else { "" }
-        );
     }
     let mut text = String::new();
     for ((_, s), path) in variants.iter().zip(&paths) {

@@ -132,11 +132,8 @@ fn compare(gre: &GreMre, sc: &Scanner) -> Compared {
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
     assert_eq!(read.sequence, file, "the file reads back as written");
     let imp = read.sequence.to_timeline(&TimelineOptions::default()).unwrap();
-    let mut builtin = gre.timeline(sc).unwrap();
-    if gre.spoiling != Spoiling::None {
-        // the built-in's extra ideal spoiling is not in a file
-        builtin.spoil_s.clear();
-    }
+    let builtin = gre.timeline(sc).unwrap();
+    assert!(builtin.spoil_s.is_empty(), "only ideal spoiling (not exportable) marks the timeline");
     let shift = gre.layout(sc).unwrap().rf_lead_s;
     // events
     assert_eq!(imp.adc.len(), builtin.adc.len());

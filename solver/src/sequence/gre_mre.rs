@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! RF α ─ [RF tail] ─ MEG: ±G0 sin(2π f_MEG τ), N cycles ─ prephasers (read, phase, partition)
-//!      ─ readout ramp ─ ADC (nx samples, k = 0 at TE) ─ ramp ─ [spoiler] ─ [RF lead] ─ ideal spoil at TR
+//!      ─ readout ramp ─ ADC (nx samples, k = 0 at TE) ─ ramp ─ [spoiler] ─ [RF lead] ─ ideal spoil at TR (spoiling = ideal)
 //! ```
 //!
 //! The timing leaves room for the RF pulse as a scanner plays it
@@ -471,7 +471,7 @@ impl GreMre {
                     });
                 }
             }
-            if self.spoiling != Spoiling::None {
+            if self.spoiling == Spoiling::Ideal {
                 tl.spoil_s.push(t0 + self.tr_s);
             }
         }
