@@ -211,3 +211,36 @@ fn bayes_errors_end_every_rank_with_one_message() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(std::fs::read(dir.path().join("exists.h5")).unwrap(), b"keep");
 }
+
+/// A Pulseq run (`configs/pulseq-gre-mre.toml`: the file read on every rank, the
+/// isochromats split) gives the serial k-space and wave on 2 ranks.
+#[test]
+fn pulseq_run_on_two_ranks_gives_the_serial_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/pulseq-gre-mre.toml");
+    let run = |mpi: bool, out: &Path| {
+        let mut c = if mpi {
+            let mut c = Command::new("mpirun");
+            c.args(["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "RAYON_NUM_THREADS=1", "-n", "2"])
+                .arg(env!("CARGO_BIN_EXE_mre-sim"));
+            c
+        } else {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_mre-sim"));
+            c.env("RAYON_NUM_THREADS", "2");
+            c
+        };
+        c.arg(&cfg).args(["--set", "output.figures=false", "--set", "phantom.spins_per_voxel=4", "--output"]).arg(out);
+        c.env_remove("MRE_SIM_LOG").output().expect("mre-sim runs")
+    };
+    let reference = dir.path().join("serial.h5");
+    let o = run(false, &reference);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("ranks2.h5");
+    let o = run(true, &out);
+    assert!(o.status.success(), "{}", text(&o));
+    for name in ["kspace", "kspace_negative", "wave"] {
+        let d = max_rel_diff(&read_c64(&out, name), &read_c64(&reference, name));
+        println!("pulseq -n 2: max relative difference /{name} {d:.1e}");
+        assert!(d <= 1e-9, "/{name}: {d:e}");
+    }
+}
