@@ -29,7 +29,7 @@ echo "== the same for a Pulseq file simulated with motion (configs/pulseq-gre-mr
 "$venv/bin/python" tests/python/check_mrd.py "$tmp/pulseq.mrd.h5" "$tmp/pulseq.h5"
 echo "== pypulseq reads the exported sequence (block table, check_timing)"
 "$venv/bin/python" -c "import pypulseq" 2>/dev/null || "$venv/bin/pip" install -q pypulseq
-MRE_PYPULSEQ_PYTHON="$PWD/$venv/bin/python" cargo test --release --locked -p mre-io --test pulseq_export --test pulseq
+MRE_PYPULSEQ_PYTHON="$PWD/$venv/bin/python" cargo test --release --locked --workspace --test pulseq_export --test pulseq
 echo "== MPI: mpirun -n 2 and -n 4 against the serial result (build with --features mpi)"
 # Open MPI refuses to run as root without these; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
