@@ -81,3 +81,29 @@ impl LogDensity for Rosenbrock {
         Ok(-f)
     }
 }
+
+/// The largest gap between `d`'s gradient at `theta` and central finite differences of its
+/// log density with `step`, relative to the gradient norm, and the parameter where it occurs.
+///
+/// # Errors
+/// When an evaluation fails or the gradient is zero (nothing to compare against).
+pub fn gradient_error(d: &dyn LogDensity, theta: &[f64], step: f64) -> Result<(f64, usize)> {
+    let mut g = vec![0.0; theta.len()];
+    d.logp_grad(theta, &mut g)?;
+    let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm.is_nan() || norm <= 0.0 {
+        return Err(InverseError::invalid("gradient", norm, "a non-zero gradient to compare finite differences with"));
+    }
+    let mut worst = (0.0, 0);
+    for i in 0..theta.len() {
+        let (mut p, mut m) = (theta.to_vec(), theta.to_vec());
+        p[i] += step;
+        m[i] -= step;
+        let fd = (d.logp(&p)? - d.logp(&m)?) / (2.0 * step);
+        let err = (fd - g[i]).abs() / norm;
+        if err > worst.0 || err.is_nan() {
+            worst = (err, i);
+        }
+    }
+    Ok(worst)
+}

@@ -93,20 +93,10 @@ fn drive() -> ActuatorDrive {
     ActuatorDrive { faces: vec![ActuatorDrive::parse_face("x-").unwrap()], pml_voxels: 8 }
 }
 
+/// The adjoint gradient of `d` at `theta` against central finite differences, relative to |∇|.
 fn check_gradient(d: &dyn LogDensity, theta: &[f64], step: f64, tol: f64) {
-    let mut g = vec![0.0; theta.len()];
-    d.logp_grad(theta, &mut g).unwrap();
-    let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
-    assert!(norm > 0.0);
-    for i in 0..theta.len() {
-        let (mut p, mut m) = (theta.to_vec(), theta.to_vec());
-        p[i] += step;
-        m[i] -= step;
-        let mut scratch = vec![0.0; theta.len()];
-        let fd = (d.logp_grad(&p, &mut scratch).unwrap() - d.logp_grad(&m, &mut scratch).unwrap()) / (2.0 * step);
-        let err = (fd - g[i]).abs() / norm;
-        assert!(err < tol, "parameter {i}: adjoint {} vs finite difference {fd} (error {err:.2e} of |∇|)", g[i]);
-    }
+    let (err, i) = mre_inverse::testing::gradient_error(d, theta, step).unwrap();
+    assert!(err < tol, "parameter {i}: adjoint gradient differs from finite differences by {err:.2e} of |∇|");
 }
 
 #[test]
