@@ -232,7 +232,13 @@ impl ForwardModel for ActuatorForward {
     }
     fn predict(&self, f: usize, moduli: &Moduli) -> Result<Vec<Array3<Complex64>>> {
         let (_, _, _, phi) = self.unit_field(f, moduli)?;
-        Ok(self.data[f].iter().map(|d| phi.mapv(|p| p * self.amplitude(&phi, d).0)).collect())
+        Ok(self.data[f]
+            .iter()
+            .map(|d| {
+                let (a, _) = self.amplitude(&phi, d);
+                phi.mapv(|p| p * a)
+            })
+            .collect())
     }
     fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)> {
         let (medium, solver, full, phi) = self.unit_field(f, moduli)?;
