@@ -58,18 +58,19 @@ pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
     mre_solver::simulate::harmonic_fits(built.sequence.as_mre(), &built.frequencies_hz, &built.scanner)
         .map_err(|e| CliError::new(exit::INVALID_INPUT, anyhow!("{}: {e}", config.display())))?;
     let mut text = format!("# {}: valid\n", config.display());
+    let spins = format!(
+        "{} isochromats ({} voxels with tissue × {}), {experiments} experiment(s)",
+        built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
+        built.phantom.tissue_voxels(),
+        built.phantom.spins_per_voxel,
+    );
     match &built.sequence {
         BuiltSequence::Builtin(b) => {
             let seq = &b.sequence;
             let lay = seq.layout(&built.scanner).map_err(|e| anyhow!(e))?;
             let trs = seq.dummy_scans + seq.shots() * seq.matrix[0] * seq.matrix[1];
             text += &format!(
-                "# {} isochromats ({} voxels with tissue × {}), {} experiment(s) of {} TRs ({:.1} s of scan time each), minimum TE {:.2} ms\n",
-                built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
-                built.phantom.tissue_voxels(),
-                built.phantom.spins_per_voxel,
-                experiments,
-                trs,
+                "# {spins} of {trs} TRs ({:.1} s of scan time each), minimum TE {:.2} ms\n",
                 trs as f64 * seq.tr_s,
                 lay.min_te_s * 1e3
             );
@@ -85,11 +86,7 @@ pub fn check(config: &Path, set: &[String]) -> Result<(), CliError> {
                 );
             }
             text += &format!(
-                "# {} isochromats ({} voxels with tissue × {}), {} experiment(s), matrix {:?}, FOV {:?} m, {} offsets, {:?} polarities\n",
-                built.phantom.tissue_voxels() * built.phantom.spins_per_voxel,
-                built.phantom.tissue_voxels(),
-                built.phantom.spins_per_voxel,
-                experiments,
+                "# {spins}, matrix {:?}, FOV {:?} m, {} offsets, {:?} polarities\n",
                 p.matrix(),
                 p.fov_m(),
                 p.phase_offsets(),

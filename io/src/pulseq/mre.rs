@@ -312,12 +312,17 @@ impl PulseqMre {
         gaps.sort_by(f64::total_cmp);
         let tr_s = gaps.get(gaps.len() / 2).copied().unwrap_or(imp.duration_s);
         let t_centre = imp.adc[c.centre_sample[0]].time_s;
-        let te_s = excitations.iter().map(|r| r.time_s).filter(|&t| t <= t_centre).next_back().map_or(0.0, |t| t_centre - t);
-        let flip_angle_deg = excitations.first().map_or(0.0, |r| {
-            // the rotations of that pulse are the `rotations` nearest its centre
-            let mut near: Vec<&mre_solver::sequence::RfPulse> = imp.timeline.rf.iter().collect();
-            near.sort_by(|a, b| (a.time_s - r.time_s).abs().total_cmp(&(b.time_s - r.time_s).abs()));
-            near.iter().take(r.rotations).map(|p| Complex64::from_polar(p.angle_rad, p.phase_rad)).sum::<Complex64>().norm().to_degrees()
+        let te_s = excitations.iter().map(|r| r.time_s).rfind(|&t| t <= t_centre).map_or(0.0, |t| t_centre - t);
+        // pulses do not overlap and both lists are in time order: the first excitation's
+        // rotations follow those of the pulses before it
+        let flip_angle_deg = imp.rf.iter().position(|r| matches!(r.rf_use, RfUse::Excitation | RfUse::Undefined)).map_or(0.0, |j| {
+            let start: usize = imp.rf[..j].iter().map(|r| r.rotations).sum();
+            imp.timeline.rf[start..start + imp.rf[j].rotations]
+                .iter()
+                .map(|p| Complex64::from_polar(p.angle_rad, p.phase_rad))
+                .sum::<Complex64>()
+                .norm()
+                .to_degrees()
         });
         let first_adc = imp.adc[0].time_s;
         let dummy_scans = excitations.iter().filter(|r| r.time_s < first_adc).count().saturating_sub(1);
