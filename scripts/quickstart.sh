@@ -10,4 +10,4 @@ ensure_rust
 cargo build --release --locked --quiet
 ./target/release/mre-sim configs/quickstart.toml --force
 echo
-echo "outputs are in $(pwd)/out/: quickstart.h5 (mre-data v1, open with h5py or MATLAB h5read) and quickstart_*.png"
+echo "outputs are in $(pwd)/out/: quickstart.h5 (mre-data v1, open with h5py or MATLAB h5read), quickstart.mrd.h5 (MRD raw data, ismrmrd) and quickstart_*.png"
