@@ -12,6 +12,7 @@ use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::{maximize, MapOptions};
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::reduced::ReducedWaveForward;
+use mre_inverse::refine::{with_model_error, ModelErrorOptions, ModelErrorReport};
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::{ActuatorDrive, ActuatorForward};
 use mre_inverse::{
@@ -60,6 +61,17 @@ pub enum DriveKind {
     Actuator,
 }
 
+/// Approximation-error model for `--method bayes` (regions, measured boundary, wave likelihood).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelErrorKind {
+    /// After a first MAP: subtract the discretisation error estimated on a 3× finer grid (when
+    /// that grid has at most 2 million voxels) and integrate out where the region interfaces
+    /// lie inside their voxels; then MAP, Laplace and draws with that likelihood.
+    Auto,
+    /// The plain model (the label staircase and the voxel-size discretisation taken as exact).
+    None,
+}
+
 /// Posterior sampler for `regions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SamplerKind {
@@ -94,6 +106,10 @@ pub struct BayesArgs {
     /// the reduced model is checked against the full one at 8 draws either way).
     #[arg(long)]
     pub full_model: bool,
+    /// Approximation-error model (regions with the measured boundary and the wave likelihood;
+    /// see docs/inversion.md): `auto` or `none`.
+    #[arg(long, value_enum, default_value_t = ModelErrorKind::Auto)]
+    pub model_error: ModelErrorKind,
     /// Chains (regions).
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
@@ -170,7 +186,20 @@ struct Setup {
     kind: Parameterization,
     /// Starting point: G' and G'', Pa.
     start_pa: (f64, f64),
+    /// The approximation-error model to build after a first MAP, with what it needs.
+    model_error: Option<ModelErrorPlan>,
 }
+
+/// What the approximation-error model is built from.
+struct ModelErrorPlan {
+    meas: Measurements,
+    regions: Regions,
+    noise: Noise,
+    options: ModelErrorOptions,
+}
+
+/// The largest refined grid (voxels) `--model-error auto` solves on.
+const MAX_REFINED_VOXELS: usize = 2_000_000;
 
 /// The forward model the options ask for.
 enum Forward {
@@ -292,7 +321,20 @@ fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
             (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
         }
     };
-    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0) })
+    let model_error = match (a.model_error, kind, a.drive, a.likelihood, &d.labels) {
+        (ModelErrorKind::Auto, Parameterization::Regions, DriveKind::Boundary, LikelihoodKind::Wave, Some(labels)) => {
+            let regions = Regions::new(labels, r.mask).map_err(|e| invalid(r.data_path, e))?;
+            let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
+            let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
+            if refine.is_none() {
+                info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
+            }
+            let options = ModelErrorOptions { refine, ..ModelErrorOptions::default() };
+            Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
+        }
+        _ => None,
+    };
+    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error })
 }
 
 fn failure(e: impl Into<anyhow::Error>) -> CliError {
@@ -306,7 +348,6 @@ fn failure(e: impl Into<anyhow::Error>) -> CliError {
 pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliError> {
     let start = Instant::now();
     let s = agree(comm, build(&r))?;
-    let posterior = Posterior::new(s.forward.model(), s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
     let opts = BayesOptions { sampler: s.sampler.clone(), ..BayesOptions::default() };
     let ckpt = r.args.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(r.output));
     let x0 = s.param.constant(s.start_pa.0, s.start_pa.1);
@@ -317,11 +358,34 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
         info!(ranks = size, "MAP and Laplace approximation with the frequencies spread over the ranks");
         agree(comm, distributed::mirror_checkpoints(comm, &ckpt).map_err(|e| failure(anyhow!("checkpoint: {e}"))))?
     };
+    // The approximation-error model is taken at the plain model's MAP (same on every rank).
+    let (corrected, x_start, mode_dir) = match (&s.model_error, &s.forward) {
+        (Some(plan), Forward::Boundary(forward)) => {
+            let plain = Posterior::new(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
+            let distributed_plain = (size > 1).then(|| DistributedPosterior::new(&plain, comm));
+            let density: &dyn LogDensity = match &distributed_plain {
+                Some(d) => d,
+                None => &plain,
+            };
+            let first = agree(comm, maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure))?;
+            info!(iterations = first.iterations, "MAP of the plain model; the approximation-error model is taken there");
+            let built = with_model_error(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
+                .map_err(|e| invalid(r.data_path, e));
+            (Some(agree(comm, built)?), first.x, dir.join("model-error"))
+        }
+        _ => (None, x0, dir.clone()),
+    };
+    let likelihood: &dyn Likelihood = match &corrected {
+        Some((l, _)) => l,
+        None => s.likelihood.as_ref(),
+    };
+    let posterior = Posterior::new(s.forward.model(), s.param.as_ref(), s.prior.as_ref(), likelihood);
     let distributed_posterior = (size > 1).then(|| DistributedPosterior::new(&posterior, comm));
     let density: &dyn LogDensity = match &distributed_posterior {
         Some(d) => d,
         None => &posterior,
     };
+    let (x0, dir) = (x_start, mode_dir);
     let mode = match s.kind {
         Parameterization::Regions => find_mode(density, &x0, &opts, Some(&dir), size == 1).map_err(failure),
         // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
@@ -371,7 +435,8 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
         result = result.with_surrogate(rep);
     }
     let noise_est = posterior.noise_estimates(&result.map.x).map_err(failure)?;
-    Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, start.elapsed().as_secs_f64())))
+    let model_error = corrected.as_ref().map(|(_, report)| report);
+    Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, model_error, start.elapsed().as_secs_f64())))
 }
 
 /// `<output>.checkpoint` beside the output.
@@ -413,6 +478,7 @@ fn to_result(
     kind: Parameterization,
     r: BayesRun<'_>,
     noise: &[f64],
+    model_error: Option<&ModelErrorReport>,
     wall: f64,
 ) -> MreResult {
     let draws = b.draws();
@@ -464,6 +530,7 @@ fn to_result(
         ("rhat_max".into(), finite_max(&b.rhat).to_string()),
         ("ess_bulk_min".into(), finite_min(&b.ess_bulk).to_string()),
         ("ess_tail_min".into(), finite_min(&b.ess_tail).to_string()),
+        ("model_error".into(), model_error.map_or_else(|| "none".into(), describe_model_error)),
         ("seed".into(), a.seed.to_string()),
         ("noise_std".into(), format!("{noise:?}")),
         (
@@ -498,6 +565,19 @@ fn to_result(
             extra,
         },
     }
+}
+
+/// The provenance line of the approximation-error model.
+fn describe_model_error(m: &ModelErrorReport) -> String {
+    let refine = match m.refine {
+        Some(f) => format!("discretisation error from a {f}× finer grid (RMS / noise per frequency {:.3?})", m.discretisation_to_noise),
+        None => "no discretisation term (finer grid too large)".into(),
+    };
+    let interface = match m.interface {
+        Some((n, spread)) => format!("{n} interface voxels, share of the other region N(0, {spread:.3}²), integrated out"),
+        None => "no interface term (one region)".into(),
+    };
+    format!("{refine}; {interface}")
 }
 
 /// One row per region: posterior statistics of its G' and G'' and the diagnostics of its

@@ -152,6 +152,12 @@ impl InvertArgs {
         if let Some(faces) = &c.drive_faces {
             bayes.drive_faces = faces.clone();
         }
+        if let Some(m) = c.model_error {
+            bayes.model_error = match m {
+                mre_io::config::InvertModelError::Auto => crate::bayes::ModelErrorKind::Auto,
+                mre_io::config::InvertModelError::None => crate::bayes::ModelErrorKind::None,
+            };
+        }
         Self { data, method, output: c.output.clone(), force, filter, no_figures: !figures, unwrap: Unwrap::Laplacian, bayes }
     }
 

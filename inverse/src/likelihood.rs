@@ -10,6 +10,7 @@ use num_complex::Complex64;
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
 use crate::forward::{ForwardModel, Moduli, WaveForward};
+use crate::interface::InterfaceUncertainty;
 
 /// The noise level of a likelihood.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -68,6 +69,7 @@ pub struct WaveGaussian {
     noise: Noise,
     samples: usize,
     boundary: Option<Arc<BoundaryNoise>>,
+    interface: Option<Arc<InterfaceUncertainty>>,
 }
 
 /// The noise of the measured boundary values, propagated into the prediction.
@@ -140,7 +142,7 @@ impl WaveGaussian {
             }
         }
         let data_fields = (0..data.n_frequencies()).map(|f| (0..data.n_components()).map(|c| data.field(f, c)).collect()).collect();
-        Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components(), boundary: None })
+        Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components(), boundary: None, interface: None })
     }
 
     /// The same likelihood with the noise of the boundary data accounted for (see
@@ -155,8 +157,34 @@ impl WaveGaussian {
                 format!("{voxels} voxels and {} frequencies (the likelihood's)", self.data.len()),
             ));
         }
+        if self.interface.is_some() {
+            return Err(both());
+        }
         self.boundary = Some(boundary);
         Ok(self)
+    }
+
+    /// The same likelihood with the interface positions inside their voxels integrated out
+    /// (see [`InterfaceUncertainty`], made for this likelihood's voxels and components).
+    pub fn with_interface_uncertainty(mut self, interface: Arc<InterfaceUncertainty>) -> Result<Self> {
+        if interface.rows() != 2 * self.samples || interface.n_frequencies() != self.data.len() {
+            return Err(InverseError::invalid(
+                "interface uncertainty",
+                format!("{} real rows and {} frequencies", interface.rows(), interface.n_frequencies()),
+                format!("{} rows and {} frequencies (the likelihood's)", 2 * self.samples, self.data.len()),
+            ));
+        }
+        if self.boundary.is_some() {
+            return Err(both());
+        }
+        self.interface = Some(interface);
+        Ok(self)
+    }
+
+    /// The noise level per frequency implied by `fields` (`[f][c]`): the known values, or the
+    /// root-mean-square residual of each frequency.
+    pub fn noise_levels(&self, fields: &[Vec<Array3<Complex64>>]) -> Vec<f64> {
+        fields.iter().enumerate().map(|(f, u)| self.noise_estimate(f, u)).collect()
     }
 
     /// Number of complex samples per frequency (voxels × components).
@@ -167,6 +195,9 @@ impl WaveGaussian {
     /// The residual sum of squares `S` of frequency `f` and `∂S/∂ū / 2` per component (the
     /// residual itself, or `(I + TTᴴ)⁻¹ r` with boundary noise).
     fn residual(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
+        if let Some(interface) = &self.interface {
+            return self.interface_residual(interface, f, fields);
+        }
         let mut ss = 0.0;
         let r = fields
             .iter()
@@ -197,6 +228,40 @@ impl WaveGaussian {
             .collect();
         (ss, r)
     }
+}
+
+impl WaveGaussian {
+    /// [`WaveGaussian::residual`] with the interface term: all components whitened together.
+    fn interface_residual(
+        &self,
+        interface: &InterfaceUncertainty,
+        f: usize,
+        fields: &[Array3<Complex64>],
+    ) -> (f64, Vec<Array3<Complex64>>) {
+        let mut flat = Vec::with_capacity(self.samples);
+        for (u, d) in fields.iter().zip(&self.data[f]) {
+            flat.extend(u.iter().zip(d).zip(&self.weight).filter(|(_, &w)| w).map(|((&u, &d), _)| u - d));
+        }
+        let (ss, q) = interface.whiten(f, &flat, fields.len());
+        let mut q = q.into_iter();
+        let r = fields
+            .iter()
+            .map(|u| {
+                let mut r = Array3::zeros(u.raw_dim());
+                Zip::from(&mut r).and(&self.weight).for_each(|r, &w| {
+                    if w {
+                        *r = q.next().expect("one value per predicted sample");
+                    }
+                });
+                r
+            })
+            .collect();
+        (ss, r)
+    }
+}
+
+fn both() -> InverseError {
+    InverseError::invalid("likelihood", "boundary noise and interface uncertainty together", "one of the two low-rank terms")
 }
 
 impl Likelihood for WaveGaussian {

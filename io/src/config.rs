@@ -631,6 +631,21 @@ pub struct InvertConfig {
     /// `"bayes"` with `drive = "actuator"`: driven faces, e.g. `["x-"]` (`[z, y, x]` grid axes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drive_faces: Option<Vec<String>>,
+    /// `"bayes"` with region moduli and the measured boundary: the approximation-error model,
+    /// `"auto"` (default: the discretisation error from a 3× finer grid and the interface
+    /// positions inside their voxels) or `"none"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<InvertModelError>,
+}
+
+/// Approximation-error model of `[invert] method = "bayes"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InvertModelError {
+    /// Discretisation error from a finer grid and interface uncertainty, where they apply.
+    Auto,
+    /// The plain model.
+    None,
 }
 
 /// Forward-model drive of `[invert] method = "bayes"`.
@@ -656,6 +671,7 @@ impl InvertConfig {
             ("field_spacing", self.field_spacing.is_some()),
             ("drive", self.drive.is_some()),
             ("drive_faces", self.drive_faces.is_some()),
+            ("model_error", self.model_error.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))

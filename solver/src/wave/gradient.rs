@@ -93,6 +93,77 @@ impl ScalarSolver {
     }
 }
 
+impl ScalarSolver {
+    /// `∂u/∂G*_v` (m/Pa, holomorphic in `G* = G' + iG''`) of this solver's solution `field` for
+    /// each voxel `v` of `voxels` (linear C-order indices): the change of the prediction when one
+    /// voxel's complex modulus changes, Dirichlet values fixed. `medium` must be the one this
+    /// solver was factorised for. With `K(G*) u = S f` on free voxels,
+    /// `∂u/∂G*_v = −K⁻¹ (∂K/∂G*_v u)` (zero at Dirichlet voxels).
+    ///
+    /// `∂K/∂G*_v u` is supported on the 3×3(×3) neighbourhood of `v`; it is read off
+    /// [`modulus_sensitivity`] with `μ` the indicator of one residue class of the voxel index
+    /// modulo 3 per axis (each neighbourhood holds one voxel of each class): 9 (2-D) or 27 (3-D)
+    /// sensitivity sweeps, then one solve per voxel.
+    pub fn modulus_derivative(&self, medium: &Medium, field: &Array3<Complex64>, voxels: &[usize]) -> Result<Vec<Array3<Complex64>>> {
+        let grid = self.grid();
+        check_field("field", field, grid)?;
+        if medium.grid.shape != grid.shape {
+            return Err(SolverError::Shape(format!("medium has shape {:?}, the solver's grid is {:?}", medium.grid.shape, grid.shape)));
+        }
+        let st = self.stencil();
+        let n = st.shape.iter().product::<usize>();
+        if let Some(&v) = voxels.iter().find(|&&v| v >= n) {
+            return Err(SolverError::Shape(format!("voxel index {v} outside a grid of {n} voxels")));
+        }
+        let u: Vec<Complex64> = field.iter().copied().collect();
+        let g = medium.complex_modulus();
+        let index = |i: usize| [i / (st.shape[1] * st.shape[2]), (i / st.shape[2]) % st.shape[1], i % st.shape[2]];
+        let class = |idx: [usize; 3]| idx.map(|k| k % 3);
+        let classes: Vec<[usize; 3]> =
+            (0..27).map(|c| [c / 9, (c / 3) % 3, c % 3]).filter(|c| (0..3).all(|a| st.active[a] || c[a] == 0)).collect();
+        // rows[k]: (row i, (∂K/∂G*_v u)_i) for voxel voxels[k].
+        let mut rows: Vec<Vec<(usize, Complex64)>> = vec![Vec::new(); voxels.len()];
+        for cl in &classes {
+            let mu: Vec<Complex64> = (0..n).map(|i| Complex64::new(f64::from(u8::from(class(index(i)) == *cl)), 0.0)).collect();
+            let c = modulus_sensitivity(st, &g, &u, &mu);
+            for (k, &v) in voxels.iter().enumerate() {
+                let iv = index(v);
+                // The voxel of v's neighbourhood in class `cl`, if inside the grid.
+                let mut row = [0usize; 3];
+                let mut inside = true;
+                for a in 0..3 {
+                    let lo = iv[a].saturating_sub(usize::from(st.active[a]));
+                    let hi = if st.active[a] { (iv[a] + 1).min(st.shape[a] - 1) } else { iv[a] };
+                    match (lo..=hi).find(|&x| x % 3 == cl[a]) {
+                        Some(x) => row[a] = x,
+                        None => inside = false,
+                    }
+                }
+                if inside {
+                    let i = (row[0] * st.shape[1] + row[1]) * st.shape[2] + row[2];
+                    if c[v] != Complex64::new(0.0, 0.0) {
+                        rows[k].push((i, c[v]));
+                    }
+                }
+            }
+        }
+        let fixed = |i: usize| self.dirichlet_mask().is_some_and(|m| m[i]);
+        use rayon::prelude::*;
+        rows.par_iter()
+            .map(|r| {
+                let mut b = vec![Complex64::new(0.0, 0.0); n];
+                for &(i, v) in r {
+                    if !fixed(i) {
+                        b[i] = -v;
+                    }
+                }
+                self.lu_solve_in_place(&mut b, false)?;
+                Ok(self.to_array(b))
+            })
+            .collect()
+    }
+}
+
 /// `c_v = Σ_i conj(μ_i) (∂K/∂G*_v u)_i` for every voxel `v` (see [`ScalarSolver::modulus_gradient`]).
 pub(crate) fn modulus_sensitivity(st: &Stencil, moduli: &Array3<Complex64>, u: &[Complex64], mu: &[Complex64]) -> Vec<Complex64> {
     let g: Vec<Complex64> = moduli.iter().copied().collect();

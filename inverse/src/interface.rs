@@ -1,0 +1,194 @@
+//! Where the interfaces between regions lie inside their voxels: an approximation-error term
+//! of the likelihood for region moduli.
+//!
+//! A label map says which region each voxel centre belongs to, not where inside a voxel the
+//! interface runs. The forward model gives every voxel its region's modulus (a staircase); the
+//! tissue has a smooth interface somewhere between the centres of neighbouring voxels with
+//! different labels. For strongly informative data (hundreds of thousands of samples, high SNR)
+//! the prediction error this causes exceeds the noise-limited width of the posterior, and the
+//! credible intervals would not cover the truth (see `docs/inversion.md`).
+//!
+//! The model: the complex modulus of an interface voxel `v` (a mask voxel with a face
+//! neighbour in another region) is `G*_v = G*_own + φ_v (G*_other − G*_own)`, with `φ_v` the
+//! unknown share of the other region, independent between voxels, Gaussian with mean 0 and
+//! standard deviation `spread`. With the interface anywhere inside the voxel, the share of the
+//! other side is uniform on `[0, ½]` and `E φ² = 1/12`: the default `spread = 1/√12`. Linearised
+//! at the moduli `θ̂` (typically a first MAP), `u(θ, φ) ≈ u(θ) + K φ` with
+//! `K_v = (G*_other − G*_own) ∂u/∂G*_v` ([`mre_solver::wave::ScalarSolver::modulus_derivative`]),
+//! and `φ` integrates out: in real form (`r̃ = [Re r; Im r]`, `K̃ = [Re K; Im K]`) the residual
+//! has covariance `σ²/2 (I + B Bᵀ)` with `B = (√2 spread/σ̂) K̃`. The likelihood's residual
+//! sum of squares becomes `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃ = r̃ᵀr̃ − wᵀ (I + BᵀB) w`, `w = (I + BᵀB)⁻¹ Bᵀr̃`
+//! (Woodbury), with `σ̂` per frequency fixed at `θ̂` (the known noise level, or the estimate
+//! there); with the noise level inferred, `σ` still integrates out (the ratio is fixed). `φ` is
+//! shared by the displacement components. `K` is frozen at `θ̂` as [`crate::BoundaryNoise`]'s
+//! map is; the prediction `u(θ)` itself stays exact.
+
+use faer::linalg::solvers::{Llt, Solve};
+use faer::{Mat, Side};
+use ndarray::Array3;
+use num_complex::Complex64;
+use rayon::prelude::*;
+
+use crate::error::{InverseError, Result};
+use crate::forward::{ForwardModel, WaveForward};
+use crate::param::{Parameterisation, Regions};
+
+/// The default standard deviation of an interface voxel's share of the other region: `1/√12`.
+pub const DEFAULT_SPREAD: f64 = 0.288_675_134_594_812_9;
+
+/// The interface voxels of `regions` inside `mask`: `(voxel, other region)` for every mask voxel
+/// with a face neighbour (inside the mask) of another region; the other region is the most
+/// frequent one among those neighbours (the lower index on a tie). Linear C-order indices, ascending.
+pub fn interface_voxels(regions: &Regions, mask: &Array3<bool>) -> Vec<(usize, usize)> {
+    let index = regions.index();
+    let sh = index.shape();
+    let mut out = Vec::new();
+    for (v, ((z, y, x), &own)) in index.indexed_iter().enumerate() {
+        if !mask[[z, y, x]] {
+            continue;
+        }
+        let mut counts = vec![0usize; regions.len()];
+        let p = [z, y, x];
+        for a in 0..3 {
+            for step in [-1isize, 1] {
+                let k = p[a] as isize + step;
+                if sh[a] < 2 || k < 0 || k >= sh[a] as isize {
+                    continue;
+                }
+                let mut q = p;
+                q[a] = k as usize;
+                let r = index[q];
+                if mask[q] && r != own {
+                    counts[r] += 1;
+                }
+            }
+        }
+        if let Some((other, _)) = counts.iter().enumerate().filter(|(_, &c)| c > 0).max_by_key(|(i, &c)| (c, usize::MAX - i)) {
+            out.push((v, other));
+        }
+    }
+    out
+}
+
+/// The interface term of the likelihood for one data set (see the module documentation).
+#[derive(Debug)]
+pub struct InterfaceUncertainty {
+    spread: f64,
+    voxels: usize,
+    /// Per frequency: `B` (real form, rows `[Re; Im]` of the predicted voxels of every
+    /// component in turn) and the Cholesky factor of `I + BᵀB`.
+    per_frequency: Vec<(Mat<f64>, Llt<f64>)>,
+}
+
+impl InterfaceUncertainty {
+    /// The term for `forward`'s prediction at `theta` of `regions` (on the voxels of `weight`,
+    /// the likelihood's), with noise level `sigma` per frequency (known, or estimated at
+    /// `theta`) and `spread` the standard deviation of an interface voxel's share of the other
+    /// region ([`DEFAULT_SPREAD`]). One solve per interface voxel and frequency.
+    pub fn at(
+        forward: &WaveForward,
+        regions: &Regions,
+        theta: &[f64],
+        mask: &Array3<bool>,
+        weight: &Array3<bool>,
+        sigma: &[f64],
+        spread: f64,
+    ) -> Result<Self> {
+        if !(spread.is_finite() && spread > 0.0) {
+            return Err(InverseError::invalid("interface spread", format!("{spread}"), "a positive share of the other region"));
+        }
+        if sigma.len() != forward.n_frequencies() || sigma.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(InverseError::invalid("noise level", format!("{sigma:?}"), format!("{} positive values", forward.n_frequencies())));
+        }
+        let pairs = interface_voxels(regions, mask);
+        if pairs.is_empty() {
+            return Err(InverseError::invalid(
+                "/labels",
+                "no interface between regions inside the mask",
+                "at least two labelled regions that touch",
+            ));
+        }
+        let moduli = regions.moduli(theta);
+        let n = regions.len();
+        let g = |r: usize| Complex64::new(theta[r].exp(), theta[n + r].exp());
+        let index = regions.index().as_slice().expect("standard layout").to_vec();
+        let contrast: Vec<Complex64> = pairs.iter().map(|&(v, other)| g(other) - g(index[v])).collect();
+        let voxels: Vec<usize> = pairs.iter().map(|&(v, _)| v).collect();
+        let rows: Vec<usize> = weight.iter().enumerate().filter(|(_, &w)| w).map(|(i, _)| i).collect();
+        let per_frequency = (0..forward.n_frequencies())
+            .map(|f| {
+                let (medium, solver) = forward.factorise(f, &moduli)?;
+                let fields = forward.solve_components(f, &solver)?;
+                let np = rows.len();
+                let scale = std::f64::consts::SQRT_2 * spread / sigma[f];
+                let mut b = Mat::<f64>::zeros(2 * np * fields.len(), voxels.len());
+                for (c, u) in fields.iter().enumerate() {
+                    let du = solver.modulus_derivative(&medium, u, &voxels)?;
+                    for (j, (col, &dg)) in du.iter().zip(&contrast).enumerate() {
+                        let col = col.as_slice().expect("standard layout");
+                        for (p, &i) in rows.iter().enumerate() {
+                            let k = col[i] * dg * scale;
+                            b[(2 * np * c + p, j)] = k.re;
+                            b[(2 * np * c + np + p, j)] = k.im;
+                        }
+                    }
+                }
+                let mut gram = b.transpose() * &b;
+                for i in 0..gram.nrows() {
+                    gram[(i, i)] += 1.0;
+                }
+                let llt = gram.llt(Side::Lower).map_err(|e| InverseError::Inference(format!("interface covariance: {e:?}")))?;
+                Ok((b, llt))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { spread, voxels: voxels.len(), per_frequency })
+    }
+
+    /// Number of interface voxels.
+    pub fn voxels(&self) -> usize {
+        self.voxels
+    }
+
+    /// The standard deviation of an interface voxel's share of the other region.
+    pub fn spread(&self) -> f64 {
+        self.spread
+    }
+
+    /// Number of frequencies.
+    pub fn n_frequencies(&self) -> usize {
+        self.per_frequency.len()
+    }
+
+    /// Rows of `B` (twice the predicted samples of a frequency).
+    pub(crate) fn rows(&self) -> usize {
+        self.per_frequency.first().map_or(0, |(b, _)| b.nrows())
+    }
+
+    /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` and `q = (I + BBᵀ)⁻¹ r̃` (so `∂S/∂r̃ = 2q`) for frequency `f`,
+    /// `r` the complex residuals of every component in turn.
+    pub(crate) fn whiten(&self, f: usize, r: &[Complex64], components: usize) -> (f64, Vec<Complex64>) {
+        let (b, llt) = &self.per_frequency[f];
+        let np = r.len() / components.max(1);
+        let real = |i: usize| {
+            let (c, k) = (i / (2 * np), i % (2 * np));
+            if k < np {
+                r[c * np + k].re
+            } else {
+                r[c * np + k - np].im
+            }
+        };
+        let rt = Mat::<f64>::from_fn(b.nrows(), 1, |i, _| real(i));
+        let btr = b.transpose() * &rt;
+        let w = llt.solve(&btr);
+        let q = &rt - b * &w;
+        let s = (0..rt.nrows()).map(|i| rt[(i, 0)] * q[(i, 0)]).sum::<f64>();
+        let out = (0..r.len())
+            .into_par_iter()
+            .map(|i| {
+                let (c, k) = (i / np, i % np);
+                Complex64::new(q[(2 * np * c + k, 0)], q[(2 * np * c + np + k, 0)])
+            })
+            .collect();
+        (s, out)
+    }
+}
