@@ -367,7 +367,10 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
                 Some(d) => d,
                 None => &plain,
             };
-            let first = agree(comm, maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure))?;
+            let first = std::fs::create_dir_all(&dir)
+                .map_err(|e| failure(anyhow!("checkpoint directory {}: {e}", dir.display())))
+                .and_then(|()| maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure));
+            let first = agree(comm, first)?;
             info!(iterations = first.iterations, "MAP of the plain model; the approximation-error model is taken there");
             let built = with_model_error(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
                 .map_err(|e| invalid(r.data_path, e));
@@ -395,8 +398,7 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
             let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
             maximize(density, &x0, &map_opts, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
                 let Forward::Boundary(forward) = &s.forward else { unreachable!("checked in build: fields use the boundary model") };
-                let laplace =
-                    gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref(), &map.x).map_err(failure)?;
+                let laplace = gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), likelihood, &map.x).map_err(failure)?;
                 let evaluations = map.evaluations;
                 Ok(Mode { map, laplace, evaluations })
             })
@@ -411,7 +413,7 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
         }
         _ => None,
     };
-    let surrogate = reduced.as_ref().map(|m| Posterior::new(m, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref()));
+    let surrogate = reduced.as_ref().map(|m| Posterior::new(m, s.param.as_ref(), s.prior.as_ref(), likelihood));
     let sampling: &dyn LogDensity = match &surrogate {
         Some(p) => p,
         None => &posterior,
@@ -574,7 +576,10 @@ fn describe_model_error(m: &ModelErrorReport) -> String {
         None => "no discretisation term (finer grid too large)".into(),
     };
     let interface = match m.interface {
-        Some((n, spread)) => format!("{n} interface voxels, share of the other region N(0, {spread:.3}²), integrated out"),
+        Some((n, spread)) => format!(
+            "{n} interface voxels, share of the other region N(0, {spread:.3}²), integrated out ({:?} covariance directions per frequency)",
+            m.interface_ranks
+        ),
         None => "no interface term (one region)".into(),
     };
     format!("{refine}; {interface}")

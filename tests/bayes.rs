@@ -34,6 +34,9 @@ fn regions_by_default_with_labels_and_a_complete_result() {
     assert!(extra("evaluations").parse::<u64>().unwrap() > 10);
     assert!(extra("reduced_model").contains("max |Δ log p|"), "{}", extra("reduced_model"));
     assert!(extra("acceptance").parse::<f64>().unwrap() > 0.3, "{}", extra("acceptance"));
+    // The approximation-error model by default (regions, measured boundary, wave likelihood).
+    let me = extra("model_error");
+    assert!(me.contains("3× finer grid") && me.contains("interface voxels"), "{me}");
     let samples = r.samples.as_ref().expect("/samples");
     assert_eq!(samples.shape(), &[2, 100, 4]);
     assert_eq!(r.regions.len(), 2);

@@ -17,14 +17,18 @@
 //! `K_v = (G*_other − G*_own) ∂u/∂G*_v` ([`mre_solver::wave::ScalarSolver::modulus_derivative`]),
 //! and `φ` integrates out: in real form (`r̃ = [Re r; Im r]`, `K̃ = [Re K; Im K]`) the residual
 //! has covariance `σ²/2 (I + B Bᵀ)` with `B = (√2 spread/σ̂) K̃`. The likelihood's residual
-//! sum of squares becomes `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃ = r̃ᵀr̃ − wᵀ (I + BᵀB) w`, `w = (I + BᵀB)⁻¹ Bᵀr̃`
-//! (Woodbury), with `σ̂` per frequency fixed at `θ̂` (the known noise level, or the estimate
+//! sum of squares becomes `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃ = r̃ᵀr̃ − Σ_i λ_i/(1+λ_i) (q_iᵀr̃)²` with
+//! `BBᵀ = Σ λ_i q_i q_iᵀ` (from the eigendecomposition of `BᵀB`; directions whose eigenvalues
+//! sum to less than 0.02 are left out: a change of the log-likelihood of 0.01 or less), with `σ̂` per frequency fixed at `θ̂` (the known noise level, or the estimate
 //! there); with the noise level inferred, `σ` still integrates out (the ratio is fixed). `φ` is
 //! shared by the displacement components. `K` is frozen at `θ̂` as [`crate::BoundaryNoise`]'s
 //! map is; the prediction `u(θ)` itself stays exact.
 
-use faer::linalg::solvers::{Llt, Solve};
-use faer::{Mat, Side};
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
 use ndarray::Array3;
 use num_complex::Complex64;
 use rayon::prelude::*;
@@ -70,14 +74,20 @@ pub fn interface_voxels(regions: &Regions, mask: &Array3<bool>) -> Vec<(usize, u
     out
 }
 
+/// The largest expected change of the log-likelihood from the directions of `BBᵀ` left out
+/// (their eigenvalues' sum over 2: a residual component along an eigenvector has variance σ²/2).
+const DROPPED_LOGP: f64 = 0.01;
+
 /// The interface term of the likelihood for one data set (see the module documentation).
 #[derive(Debug)]
 pub struct InterfaceUncertainty {
     spread: f64,
     voxels: usize,
-    /// Per frequency: `B` (real form, rows `[Re; Im]` of the predicted voxels of every
-    /// component in turn) and the Cholesky factor of `I + BᵀB`.
-    per_frequency: Vec<(Mat<f64>, Llt<f64>)>,
+    /// Per frequency: `Q` (orthonormal columns, real form with rows `[Re; Im]` of the predicted
+    /// voxels of every component in turn) and weights `c_i = λ_i/(1+λ_i)` with `BBᵀ = Q Λ Qᵀ`
+    /// restricted to its leading eigenvalues, so `(I + BBᵀ)⁻¹ = I − Q diag(c) Qᵀ`. The
+    /// eigenvalues left out sum to at most `2 × DROPPED_LOGP`.
+    per_frequency: Vec<(Mat<f64>, Vec<f64>)>,
 }
 
 impl InterfaceUncertainty {
@@ -133,12 +143,27 @@ impl InterfaceUncertainty {
                         }
                     }
                 }
-                let mut gram = b.transpose() * &b;
-                for i in 0..gram.nrows() {
-                    gram[(i, i)] += 1.0;
+                // Sequential dense algebra: the same bits for any number of threads.
+                let m = b.ncols();
+                let mut gram = Mat::<f64>::zeros(m, m);
+                matmul(gram.as_mut(), Accum::Replace, b.transpose(), b.as_ref(), 1.0, Par::Seq);
+                let (mut s, mut u) = (Diag::<f64>::zeros(m), Mat::<f64>::zeros(m, m));
+                let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(m, ComputeEigenvectors::Yes, Par::Seq, Default::default()));
+                self_adjoint_evd(gram.as_ref(), s.as_mut(), Some(u.as_mut()), Par::Seq, MemStack::new(&mut mem), Default::default())
+                    .map_err(|e| InverseError::Inference(format!("interface covariance: {e:?}")))?;
+                let lambda: Vec<f64> = s.column_vector().iter().map(|&l| l.max(0.0)).collect();
+                // Eigenvalues ascending: leave out the smallest while their sum stays small.
+                let (mut first, mut dropped) = (0, 0.0);
+                while first < lambda.len() && dropped + lambda[first] / 2.0 <= DROPPED_LOGP {
+                    dropped += lambda[first] / 2.0;
+                    first += 1;
                 }
-                let llt = gram.llt(Side::Lower).map_err(|e| InverseError::Inference(format!("interface covariance: {e:?}")))?;
-                Ok((b, llt))
+                let kept = lambda.len() - first;
+                let w = Mat::<f64>::from_fn(lambda.len(), kept, |i, j| u[(i, first + j)] / lambda[first + j].sqrt());
+                let mut q = Mat::<f64>::zeros(b.nrows(), kept);
+                matmul(q.as_mut(), Accum::Replace, b.as_ref(), w.as_ref(), 1.0, Par::Seq);
+                let c = lambda[first..].iter().map(|l| l / (1.0 + l)).collect();
+                Ok((q, c))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { spread, voxels: voxels.len(), per_frequency })
@@ -147,6 +172,11 @@ impl InterfaceUncertainty {
     /// Number of interface voxels.
     pub fn voxels(&self) -> usize {
         self.voxels
+    }
+
+    /// Directions of the covariance term kept per frequency.
+    pub fn ranks(&self) -> Vec<usize> {
+        self.per_frequency.iter().map(|(q, _)| q.ncols()).collect()
     }
 
     /// The standard deviation of an interface voxel's share of the other region.
@@ -167,7 +197,7 @@ impl InterfaceUncertainty {
     /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` and `q = (I + BBᵀ)⁻¹ r̃` (so `∂S/∂r̃ = 2q`) for frequency `f`,
     /// `r` the complex residuals of every component in turn.
     pub(crate) fn whiten(&self, f: usize, r: &[Complex64], components: usize) -> (f64, Vec<Complex64>) {
-        let (b, llt) = &self.per_frequency[f];
+        let (b, c) = &self.per_frequency[f];
         let np = r.len() / components.max(1);
         let real = |i: usize| {
             let (c, k) = (i / (2 * np), i % (2 * np));
@@ -178,9 +208,13 @@ impl InterfaceUncertainty {
             }
         };
         let rt = Mat::<f64>::from_fn(b.nrows(), 1, |i, _| real(i));
-        let btr = b.transpose() * &rt;
-        let w = llt.solve(&btr);
-        let q = &rt - b * &w;
+        let mut w = Mat::<f64>::zeros(b.ncols(), 1);
+        matmul(w.as_mut(), Accum::Replace, b.transpose(), rt.as_ref(), 1.0, Par::Seq);
+        for (i, c) in c.iter().enumerate() {
+            w[(i, 0)] *= c;
+        }
+        let mut q = rt.clone();
+        matmul(q.as_mut(), Accum::Add, b.as_ref(), w.as_ref(), -1.0, Par::Seq);
         let s = (0..rt.nrows()).map(|i| rt[(i, 0)] * q[(i, 0)]).sum::<f64>();
         let out = (0..r.len())
             .into_par_iter()

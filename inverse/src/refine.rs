@@ -214,6 +214,8 @@ pub struct ModelErrorReport {
     pub discretisation_to_noise: Vec<f64>,
     /// Interface voxels and their spread, if the interface term is used.
     pub interface: Option<(usize, f64)>,
+    /// Directions of the interface term's covariance kept per frequency.
+    pub interface_ranks: Vec<usize>,
 }
 
 /// The wave likelihood of `data` for `forward` (made from `data`) with the model error taken at
@@ -248,15 +250,15 @@ pub fn with_model_error(
             .collect(),
         None => Vec::new(),
     };
-    let (lik, interface) = match opts.interface_spread {
+    let (lik, interface, interface_ranks) = match opts.interface_spread {
         Some(spread) if regions.len() > 1 => {
             let term =
                 crate::interface::InterfaceUncertainty::at(forward, regions, theta, &data.mask, forward.predicted(), &sigma, spread)?;
-            let n = term.voxels();
-            (lik.with_interface_uncertainty(std::sync::Arc::new(term))?, Some((n, spread)))
+            let (n, ranks) = (term.voxels(), term.ranks());
+            (lik.with_interface_uncertainty(std::sync::Arc::new(term))?, Some((n, spread)), ranks)
         }
-        _ => (lik, None),
+        _ => (lik, None, Vec::new()),
     };
-    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, "approximation-error model");
-    Ok((lik, ModelErrorReport { refine: opts.refine, discretisation_to_noise, interface }))
+    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, "approximation-error model");
+    Ok((lik, ModelErrorReport { refine: opts.refine, discretisation_to_noise, interface, interface_ranks }))
 }
