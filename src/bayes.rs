@@ -582,6 +582,10 @@ fn describe_model_error(m: &ModelErrorReport) -> String {
         ),
         None => "no interface term (one region)".into(),
     };
+    let interface = match m.boundary_voxels {
+        0 => format!("{interface}; boundary noise not included"),
+        n => format!("{interface}; noise of {n} boundary voxels integrated out"),
+    };
     format!("{refine}; {interface}")
 }
 

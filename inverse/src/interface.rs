@@ -23,6 +23,12 @@
 //! there); with the noise level inferred, `σ` still integrates out (the ratio is fixed). `φ` is
 //! shared by the displacement components. `K` is frozen at `θ̂` as [`crate::BoundaryNoise`]'s
 //! map is; the prediction `u(θ)` itself stays exact.
+//!
+//! Optionally the same factor also carries the noise of the measured boundary values (see
+//! [`crate::BoundaryNoise`]): the residual gains `T n_B` (`T`: boundary values → predicted
+//! voxels), i.e. the columns `[Re T_b; Im T_b]` and `[−Im T_b; Re T_b]` of every boundary voxel
+//! `b` and component, which need no scaling (the same σ). Without it the fit can shrink the
+//! propagated boundary noise by raising the damping: a bias of G'' (errors in variables).
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -83,6 +89,7 @@ const DROPPED_LOGP: f64 = 0.01;
 pub struct InterfaceUncertainty {
     spread: f64,
     voxels: usize,
+    boundary: usize,
     /// Per frequency: `Q` (orthonormal columns, real form with rows `[Re; Im]` of the predicted
     /// voxels of every component in turn) and weights `c_i = λ_i/(1+λ_i)` with `BBᵀ = Q Λ Qᵀ`
     /// restricted to its leading eigenvalues, so `(I + BBᵀ)⁻¹ = I − Q diag(c) Qᵀ`. The
@@ -94,7 +101,10 @@ impl InterfaceUncertainty {
     /// The term for `forward`'s prediction at `theta` of `regions` (on the voxels of `weight`,
     /// the likelihood's), with noise level `sigma` per frequency (known, or estimated at
     /// `theta`) and `spread` the standard deviation of an interface voxel's share of the other
-    /// region ([`DEFAULT_SPREAD`]). One solve per interface voxel and frequency.
+    /// region ([`DEFAULT_SPREAD`]); with `boundary_noise` also the noise of the boundary values
+    /// (`weight` must then be `forward`'s predicted voxels). One solve per interface (and
+    /// boundary) voxel and frequency; the dense factor has [`InterfaceUncertainty::memory_bytes`].
+    #[allow(clippy::too_many_arguments)] // the data, the point, and the two terms' settings
     pub fn at(
         forward: &WaveForward,
         regions: &Regions,
@@ -103,6 +113,7 @@ impl InterfaceUncertainty {
         weight: &Array3<bool>,
         sigma: &[f64],
         spread: f64,
+        boundary_noise: bool,
     ) -> Result<Self> {
         if !(spread.is_finite() && spread > 0.0) {
             return Err(InverseError::invalid("interface spread", format!("{spread}"), "a positive share of the other region"));
@@ -125,13 +136,27 @@ impl InterfaceUncertainty {
         let contrast: Vec<Complex64> = pairs.iter().map(|&(v, other)| g(other) - g(index[v])).collect();
         let voxels: Vec<usize> = pairs.iter().map(|&(v, _)| v).collect();
         let rows: Vec<usize> = weight.iter().enumerate().filter(|(_, &w)| w).map(|(i, _)| i).collect();
+        let boundary = if boundary_noise {
+            if weight != forward.predicted() {
+                return Err(InverseError::invalid(
+                    "boundary noise",
+                    "a likelihood weight other than the predicted voxels",
+                    "the forward model's predicted voxels",
+                ));
+            }
+            forward.boundary_voxels(mask)
+        } else {
+            Vec::new()
+        };
         let per_frequency = (0..forward.n_frequencies())
+            .into_par_iter()
             .map(|f| {
                 let (medium, solver) = forward.factorise(f, &moduli)?;
                 let fields = forward.solve_components(f, &solver)?;
                 let np = rows.len();
                 let scale = std::f64::consts::SQRT_2 * spread / sigma[f];
-                let mut b = Mat::<f64>::zeros(2 * np * fields.len(), voxels.len());
+                let nb = boundary.len();
+                let mut b = Mat::<f64>::zeros(2 * np * fields.len(), voxels.len() + 2 * nb * fields.len());
                 for (c, u) in fields.iter().enumerate() {
                     let du = solver.modulus_derivative(&medium, u, &voxels)?;
                     for (j, (col, &dg)) in du.iter().zip(&contrast).enumerate() {
@@ -140,6 +165,23 @@ impl InterfaceUncertainty {
                             let k = col[i] * dg * scale;
                             b[(2 * np * c + p, j)] = k.re;
                             b[(2 * np * c + np + p, j)] = k.im;
+                        }
+                    }
+                }
+                if nb > 0 {
+                    // The boundary noise n_b = x + iy (x, y ~ N(0, σ²/2)) enters the residual as
+                    // T n_B: columns [Re T_b; Im T_b] for x and [−Im T_b; Re T_b] for y, per component.
+                    let t = forward.boundary_response(f, &moduli, &boundary)?;
+                    for c in 0..fields.len() {
+                        for k in 0..nb {
+                            let (jx, jy) = (voxels.len() + 2 * (c * nb + k), voxels.len() + 2 * (c * nb + k) + 1);
+                            for p in 0..np {
+                                let v = t[[p, k]];
+                                b[(2 * np * c + p, jx)] = v.re;
+                                b[(2 * np * c + np + p, jx)] = v.im;
+                                b[(2 * np * c + p, jy)] = -v.im;
+                                b[(2 * np * c + np + p, jy)] = v.re;
+                            }
                         }
                     }
                 }
@@ -166,12 +208,27 @@ impl InterfaceUncertainty {
                 Ok((q, c))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { spread, voxels: voxels.len(), per_frequency })
+        Ok(Self { spread, voxels: voxels.len(), boundary: boundary.len(), per_frequency })
     }
 
     /// Number of interface voxels.
     pub fn voxels(&self) -> usize {
         self.voxels
+    }
+
+    /// Number of boundary voxels whose noise is integrated out (0 without boundary noise).
+    pub fn boundary_voxels(&self) -> usize {
+        self.boundary
+    }
+
+    /// Bytes the dense factors of [`InterfaceUncertainty::at`] take (per-evaluation memory
+    /// traffic is about twice this) for `forward`'s prediction with `regions` in `mask`.
+    pub fn memory_bytes(forward: &WaveForward, regions: &Regions, mask: &Array3<bool>, boundary_noise: bool) -> usize {
+        let np = forward.predicted().iter().filter(|&&b| b).count();
+        let nc = forward.n_components();
+        let nb = if boundary_noise { forward.boundary_voxels(mask).len() } else { 0 };
+        let cols = interface_voxels(regions, mask).len() + 2 * nb * nc;
+        forward.n_frequencies() * 2 * np * nc * cols * std::mem::size_of::<f64>()
     }
 
     /// Directions of the covariance term kept per frequency.

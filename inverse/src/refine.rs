@@ -196,12 +196,19 @@ pub struct ModelErrorOptions {
     /// Standard deviation of an interface voxel's share of the other region
     /// ([`crate::interface`]); `None`: no interface term.
     pub interface_spread: Option<f64>,
+    /// Integrate out the noise of the boundary values in the same low-rank factor when its
+    /// dense factors take at most [`BOUNDARY_NOISE_BUDGET_BYTES`] (2-D slices of moderate size).
+    pub boundary_noise: bool,
 }
+
+/// The largest dense covariance factor (bytes, all frequencies) [`with_model_error`] builds to
+/// include the boundary noise; every likelihood evaluation reads it about twice.
+pub const BOUNDARY_NOISE_BUDGET_BYTES: usize = 256 << 20;
 
 impl Default for ModelErrorOptions {
     /// Both terms: refinement 3, spread `1/√12`.
     fn default() -> Self {
-        Self { refine: Some(3), interface_spread: Some(crate::interface::DEFAULT_SPREAD) }
+        Self { refine: Some(3), interface_spread: Some(crate::interface::DEFAULT_SPREAD), boundary_noise: true }
     }
 }
 
@@ -216,6 +223,8 @@ pub struct ModelErrorReport {
     pub interface: Option<(usize, f64)>,
     /// Directions of the interface term's covariance kept per frequency.
     pub interface_ranks: Vec<usize>,
+    /// Boundary voxels whose noise is integrated out (0: not included).
+    pub boundary_voxels: usize,
 }
 
 /// The wave likelihood of `data` for `forward` (made from `data`) with the model error taken at
@@ -250,15 +259,25 @@ pub fn with_model_error(
             .collect(),
         None => Vec::new(),
     };
-    let (lik, interface, interface_ranks) = match opts.interface_spread {
+    let (lik, interface, interface_ranks, boundary_voxels) = match opts.interface_spread {
         Some(spread) if regions.len() > 1 => {
+            let mask = &data.mask;
+            let bytes = crate::interface::InterfaceUncertainty::memory_bytes(forward, regions, mask, true);
+            let boundary = opts.boundary_noise && bytes <= BOUNDARY_NOISE_BUDGET_BYTES;
+            if opts.boundary_noise && !boundary {
+                tracing::info!(
+                    bytes,
+                    budget = BOUNDARY_NOISE_BUDGET_BYTES,
+                    "boundary noise left out of the model error (dense factor too large)"
+                );
+            }
             let term =
-                crate::interface::InterfaceUncertainty::at(forward, regions, theta, &data.mask, forward.predicted(), &sigma, spread)?;
-            let (n, ranks) = (term.voxels(), term.ranks());
-            (lik.with_interface_uncertainty(std::sync::Arc::new(term))?, Some((n, spread)), ranks)
+                crate::interface::InterfaceUncertainty::at(forward, regions, theta, mask, forward.predicted(), &sigma, spread, boundary)?;
+            let (n, ranks, nb) = (term.voxels(), term.ranks(), term.boundary_voxels());
+            (lik.with_interface_uncertainty(std::sync::Arc::new(term))?, Some((n, spread)), ranks, nb)
         }
-        _ => (lik, None, Vec::new()),
+        _ => (lik, None, Vec::new(), 0),
     };
-    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, "approximation-error model");
-    Ok((lik, ModelErrorReport { refine: opts.refine, discretisation_to_noise, interface, interface_ranks }))
+    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, boundary_voxels, "approximation-error model");
+    Ok((lik, ModelErrorReport { refine: opts.refine, discretisation_to_noise, interface, interface_ranks, boundary_voxels }))
 }

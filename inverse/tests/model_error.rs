@@ -96,16 +96,94 @@ fn gradient_with_the_interface_term_matches_finite_differences() {
     let theta = vec![3100f64.ln(), 5800f64.ln(), 650f64.ln(), 1100f64.ln()];
     assert!(interface_voxels(&regions, &data.mask).len() > 20);
     for noise in [Noise::Known(vec![2e-7, 3e-7]), Noise::Inferred] {
-        let lik = WaveGaussian::new(&data, forward.predicted(), noise.clone()).unwrap();
-        let term =
-            InterfaceUncertainty::at(&forward, &regions, &theta, &data.mask, forward.predicted(), &[2e-7, 3e-7], DEFAULT_SPREAD).unwrap();
-        let lik = lik.with_interface_uncertainty(Arc::new(term)).unwrap();
-        let post = Posterior::new(&forward, &regions, &prior, &lik);
-        let (err, _) = gradient_error(&post, &theta, 1e-5).unwrap();
-        assert!(err < 1e-5, "{noise:?}: relative gradient error {err:e}");
+        for boundary in [false, true] {
+            let lik = WaveGaussian::new(&data, forward.predicted(), noise.clone()).unwrap();
+            let term = InterfaceUncertainty::at(
+                &forward,
+                &regions,
+                &theta,
+                &data.mask,
+                forward.predicted(),
+                &[2e-7, 3e-7],
+                DEFAULT_SPREAD,
+                boundary,
+            )
+            .unwrap();
+            assert_eq!(term.boundary_voxels() > 0, boundary);
+            let lik = lik.with_interface_uncertainty(Arc::new(term)).unwrap();
+            let post = Posterior::new(&forward, &regions, &prior, &lik);
+            let (err, _) = gradient_error(&post, &theta, 1e-5).unwrap();
+            assert!(err < 1e-5, "{noise:?}, boundary noise {boundary}: relative gradient error {err:e}");
+        }
         let (lik, _) = with_model_error(&data, &forward, &regions, &theta, noise.clone(), &ModelErrorOptions::default()).unwrap();
         let post = Posterior::new(&forward, &regions, &prior, &lik);
         let (err, _) = gradient_error(&post, &theta, 1e-5).unwrap();
         assert!(err < 1e-5, "{noise:?} with the whole model: relative gradient error {err:e}");
     }
+}
+
+/// Calibration against the continuous physics: truths drawn from the prior, data from the
+/// analytic Bessel series (not from the discrete model) with SNR 20, 20 seeds. With the
+/// approximation-error model the 90 % intervals of the four parameters cover the truth
+/// 80–98 % of the time (the plain model's coverage is printed for comparison).
+#[test]
+fn intervals_are_calibrated_on_analytic_data_with_the_model_error() {
+    use mre_inverse::bayes::{infer_reduced, BayesOptions, Sampler};
+    use mre_inverse::independence::IndependenceOptions;
+    use mre_inverse::map::{maximize, MapOptions};
+    let prior = IndependentNormal::log_moduli(2, 3000.0, 600.0, 0.3).unwrap();
+    let (mut covered, mut covered_plain, mut total) = (0usize, 0usize, 0usize);
+    let mut per = [[0usize; 4]; 2];
+    for seed in 0..20u64 {
+        let truth: Vec<f64> =
+            (0..4).map(|i| prior.mean[i] + prior.std[i] * mre_inverse::synthetic::standard_normal(2000 + seed, i as u64)).collect();
+        let spec = BesselInclusion {
+            n: 32,
+            voxel_m: 2e-3,
+            frequencies_hz: vec![60.0, 90.0],
+            radius_m: 0.014,
+            background_pa: (truth[0].exp(), truth[2].exp()),
+            inclusion_pa: (truth[1].exp(), truth[3].exp()),
+            snr: Some(20.0),
+            seed: 100 + seed,
+            ..Default::default()
+        };
+        let (data, labels, _) = spec.generate().unwrap();
+        let forward = WaveForward::new(&data).unwrap();
+        let regions = Regions::new(&labels, &data.mask).unwrap();
+        let lik = WaveGaussian::new(&data, forward.predicted(), Noise::Inferred).unwrap();
+        let x0 = regions.constant(3000.0, 600.0);
+        let opts = BayesOptions {
+            sampler: Sampler::Independence(IndependenceOptions { chains: 2, draws: 300, seed, ..Default::default() }),
+            ..BayesOptions::default()
+        };
+        let first = maximize(&Posterior::new(&forward, &regions, &prior, &lik), &x0, &MapOptions::default(), None).unwrap();
+        let (corrected, _) = with_model_error(&data, &forward, &regions, &first.x, Noise::Inferred, &ModelErrorOptions::default()).unwrap();
+        let plain = infer_reduced(&forward, &regions, &prior, &lik, &x0, &opts, None, None).unwrap();
+        let r = infer_reduced(&forward, &regions, &prior, &corrected, &first.x, &opts, None, None).unwrap();
+        for (k, (res, count)) in [(&r, &mut covered), (&plain, &mut covered_plain)].into_iter().enumerate() {
+            let draws = res.draws();
+            for (i, &t) in truth.iter().enumerate() {
+                let mut v: Vec<f64> = draws.iter().map(|d| d[i]).collect();
+                v.sort_by(f64::total_cmp);
+                let (lo, hi) = (mre_inverse::diagnostics::quantile(&v, 0.05), mre_inverse::diagnostics::quantile(&v, 0.95));
+                *count += usize::from(lo <= t && t <= hi);
+                per[k][i] += usize::from(lo <= t && t <= hi);
+                if k == 0 {
+                    let m = v.iter().sum::<f64>() / v.len() as f64;
+                    let sd = (v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+                    eprint!(" z{i} {:+.2}", (m - t) / sd);
+                }
+            }
+        }
+        total += 4;
+        eprintln!();
+    }
+    eprintln!("covered per parameter (G' bg, G' inc, G'' bg, G'' inc): {:?} with, {:?} without", per[0], per[1]);
+    let rate = covered as f64 / total as f64;
+    eprintln!(
+        "90 % intervals cover the truth: {rate:.3} with the model error, {:.3} with the plain model",
+        covered_plain as f64 / total as f64
+    );
+    assert!((0.8..=0.98).contains(&rate), "coverage {rate}");
 }
