@@ -251,20 +251,22 @@ impl InterfaceUncertainty {
         self.per_frequency.first().map_or(0, |(b, _)| b.nrows())
     }
 
+    /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃ = r̃ᵀr̃ − Σ c_i (q_iᵀr̃)²` alone (one pass over the factor).
+    pub(crate) fn quadratic(&self, f: usize, r: &[Complex64], components: usize) -> f64 {
+        let (q, c) = &self.per_frequency[f];
+        let rt = real_form(r, components, q.nrows());
+        let mut w = Mat::<f64>::zeros(q.ncols(), 1);
+        matmul(w.as_mut(), Accum::Replace, q.transpose(), rt.as_ref(), 1.0, Par::Seq);
+        let rr: f64 = r.iter().map(|v| v.norm_sqr()).sum();
+        rr - c.iter().enumerate().map(|(i, c)| c * w[(i, 0)] * w[(i, 0)]).sum::<f64>()
+    }
+
     /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` and `q = (I + BBᵀ)⁻¹ r̃` (so `∂S/∂r̃ = 2q`) for frequency `f`,
     /// `r` the complex residuals of every component in turn.
     pub(crate) fn whiten(&self, f: usize, r: &[Complex64], components: usize) -> (f64, Vec<Complex64>) {
         let (b, c) = &self.per_frequency[f];
         let np = r.len() / components.max(1);
-        let real = |i: usize| {
-            let (c, k) = (i / (2 * np), i % (2 * np));
-            if k < np {
-                r[c * np + k].re
-            } else {
-                r[c * np + k - np].im
-            }
-        };
-        let rt = Mat::<f64>::from_fn(b.nrows(), 1, |i, _| real(i));
+        let rt = real_form(r, components, b.nrows());
         let mut w = Mat::<f64>::zeros(b.ncols(), 1);
         matmul(w.as_mut(), Accum::Replace, b.transpose(), rt.as_ref(), 1.0, Par::Seq);
         for (i, c) in c.iter().enumerate() {
@@ -282,4 +284,17 @@ impl InterfaceUncertainty {
             .collect();
         (s, out)
     }
+}
+
+/// `[Re r_c; Im r_c]` of every component `c` in turn, as a column of `rows` entries.
+fn real_form(r: &[Complex64], components: usize, rows: usize) -> Mat<f64> {
+    let np = r.len() / components.max(1);
+    Mat::<f64>::from_fn(rows, 1, |i, _| {
+        let (c, k) = (i / (2 * np), i % (2 * np));
+        if k < np {
+            r[c * np + k].re
+        } else {
+            r[c * np + k - np].im
+        }
+    })
 }

@@ -54,6 +54,11 @@ pub trait Likelihood: Sync {
     /// `log p(d_f | u)` for the predicted fields `u` of frequency `f` (one per component) and
     /// `∂ log p/∂u` per component (`d log p = Re Σ conj(∂ log p/∂u) du`).
     fn frequency_term(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>);
+    /// `log p(d_f | u)` alone (the first part of [`Likelihood::frequency_term`]); implementations
+    /// may skip the work only the gradient needs.
+    fn frequency_value(&self, f: usize, fields: &[Array3<Complex64>]) -> f64 {
+        self.frequency_term(f, fields).0
+    }
     /// The noise standard deviation implied for frequency `f` by the predicted fields: the
     /// known value, or the root-mean-square residual when inferred.
     fn noise_estimate(&self, f: usize, fields: &[Array3<Complex64>]) -> f64;
@@ -231,6 +236,15 @@ impl WaveGaussian {
 }
 
 impl WaveGaussian {
+    /// The residuals `u − d` of every component in turn on the weighted voxels.
+    fn flat_residual(&self, f: usize, fields: &[Array3<Complex64>]) -> Vec<Complex64> {
+        let mut flat = Vec::with_capacity(self.samples);
+        for (u, d) in fields.iter().zip(&self.data[f]) {
+            flat.extend(u.iter().zip(d).zip(&self.weight).filter(|(_, &w)| w).map(|((&u, &d), _)| u - d));
+        }
+        flat
+    }
+
     /// [`WaveGaussian::residual`] with the interface term: all components whitened together.
     fn interface_residual(
         &self,
@@ -238,10 +252,7 @@ impl WaveGaussian {
         f: usize,
         fields: &[Array3<Complex64>],
     ) -> (f64, Vec<Array3<Complex64>>) {
-        let mut flat = Vec::with_capacity(self.samples);
-        for (u, d) in fields.iter().zip(&self.data[f]) {
-            flat.extend(u.iter().zip(d).zip(&self.weight).filter(|(_, &w)| w).map(|((&u, &d), _)| u - d));
-        }
+        let flat = self.flat_residual(f, fields);
         let (ss, q) = interface.whiten(f, &flat, fields.len());
         let mut q = q.into_iter();
         let r = fields
@@ -265,6 +276,15 @@ fn both() -> InverseError {
 }
 
 impl Likelihood for WaveGaussian {
+    fn frequency_value(&self, f: usize, fields: &[Array3<Complex64>]) -> f64 {
+        let ss = match &self.interface {
+            // One pass over the dense factor instead of two.
+            Some(interface) => interface.quadratic(f, &self.flat_residual(f, fields), fields.len()),
+            None => self.residual(f, fields).0,
+        };
+        self.noise.log_likelihood(f, ss, self.samples).0
+    }
+
     fn frequency_term(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
         let (ss, mut r) = self.residual(f, fields);
         let (lp, scale) = self.noise.log_likelihood(f, ss, self.samples);

@@ -71,7 +71,7 @@ impl<'a> Posterior<'a> {
             .par_iter()
             .map(|&f| {
                 let fields = self.forward.predict(f, &moduli).map_err(|e| singular_as_non_finite(f, e))?;
-                let lp = self.likelihood.frequency_term(f, &fields).0;
+                let lp = self.likelihood.frequency_value(f, &fields);
                 if !lp.is_finite() {
                     return Err(InverseError::NonFinite(format!("log-likelihood of frequency {f} is {lp}")));
                 }
