@@ -10,9 +10,9 @@ use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions,
 use mre_inverse::gauss_newton;
 use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::{maximize, MapOptions};
+use mre_inverse::model_error::{with_model_error, ModelErrorOptions, ModelErrorReport};
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::reduced::ReducedWaveForward;
-use mre_inverse::refine::{with_model_error, ModelErrorOptions, ModelErrorReport};
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::{ActuatorDrive, ActuatorForward};
 use mre_inverse::{

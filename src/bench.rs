@@ -188,13 +188,13 @@ fn bench_bayes_posteriors(json: bool) -> Result<(), CliError> {
         map::maximize(&post, &regions.constant(3500.0, 800.0), &opts.map, None).map_err(|e| anyhow!(e))?
     };
     let t_model = Instant::now();
-    let (corrected, _) = mre_inverse::refine::with_model_error(
+    let (corrected, _) = mre_inverse::model_error::with_model_error(
         &m,
         &forward,
         &regions,
         &first.x,
         Noise::Inferred,
-        &mre_inverse::refine::ModelErrorOptions::default(),
+        &mre_inverse::model_error::ModelErrorOptions::default(),
     )
     .map_err(|e| anyhow!(e))?;
     let model_s = t_model.elapsed().as_secs_f64();

@@ -86,7 +86,7 @@ const DROPPED_LOGP: f64 = 0.01;
 
 /// The interface term of the likelihood for one data set (see the module documentation).
 #[derive(Debug)]
-pub struct InterfaceUncertainty {
+pub struct ModelErrorCovariance {
     spread: f64,
     voxels: usize,
     boundary: usize,
@@ -97,13 +97,13 @@ pub struct InterfaceUncertainty {
     per_frequency: Vec<(Mat<f64>, Vec<f64>)>,
 }
 
-impl InterfaceUncertainty {
+impl ModelErrorCovariance {
     /// The term for `forward`'s prediction at `theta` of `regions` (on the voxels of `weight`,
     /// the likelihood's), with noise level `sigma` per frequency (known, or estimated at
     /// `theta`) and `spread` the standard deviation of an interface voxel's share of the other
     /// region ([`DEFAULT_SPREAD`]); with `boundary_noise` also the noise of the boundary values
     /// (`weight` must then be `forward`'s predicted voxels). One solve per interface (and
-    /// boundary) voxel and frequency; the dense factor has [`InterfaceUncertainty::memory_bytes`].
+    /// boundary) voxel and frequency; the dense factor has [`ModelErrorCovariance::memory_bytes`].
     #[allow(clippy::too_many_arguments)] // the data, the point, and the two terms' settings
     pub fn at(
         forward: &WaveForward,
@@ -221,7 +221,7 @@ impl InterfaceUncertainty {
         self.boundary
     }
 
-    /// Bytes the dense factors of [`InterfaceUncertainty::at`] take (per-evaluation memory
+    /// Bytes the dense factors of [`ModelErrorCovariance::at`] take (per-evaluation memory
     /// traffic is about twice this) for `forward`'s prediction with `regions` in `mask`.
     pub fn memory_bytes(forward: &WaveForward, regions: &Regions, mask: &Array3<bool>, boundary_noise: bool) -> usize {
         let np = forward.predicted().iter().filter(|&&b| b).count();

@@ -10,7 +10,7 @@ use num_complex::Complex64;
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
 use crate::forward::{ForwardModel, Moduli, WaveForward};
-use crate::interface::InterfaceUncertainty;
+use crate::interface::ModelErrorCovariance;
 
 /// The noise level of a likelihood.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,7 +74,7 @@ pub struct WaveGaussian {
     noise: Noise,
     samples: usize,
     boundary: Option<Arc<BoundaryNoise>>,
-    interface: Option<Arc<InterfaceUncertainty>>,
+    interface: Option<Arc<ModelErrorCovariance>>,
 }
 
 /// The noise of the measured boundary values, propagated into the prediction.
@@ -170,8 +170,8 @@ impl WaveGaussian {
     }
 
     /// The same likelihood with the interface positions inside their voxels integrated out
-    /// (see [`InterfaceUncertainty`], made for this likelihood's voxels and components).
-    pub fn with_interface_uncertainty(mut self, interface: Arc<InterfaceUncertainty>) -> Result<Self> {
+    /// (see [`ModelErrorCovariance`], made for this likelihood's voxels and components).
+    pub fn with_model_error_covariance(mut self, interface: Arc<ModelErrorCovariance>) -> Result<Self> {
         if interface.rows() != 2 * self.samples || interface.n_frequencies() != self.data.len() {
             return Err(InverseError::invalid(
                 "interface uncertainty",
@@ -248,7 +248,7 @@ impl WaveGaussian {
     /// [`WaveGaussian::residual`] with the interface term: all components whitened together.
     fn interface_residual(
         &self,
-        interface: &InterfaceUncertainty,
+        interface: &ModelErrorCovariance,
         f: usize,
         fields: &[Array3<Complex64>],
     ) -> (f64, Vec<Array3<Complex64>>) {

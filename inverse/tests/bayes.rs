@@ -2,8 +2,8 @@
 
 use mre_inverse::bayes::{infer, infer_reduced, BayesOptions, Sampler};
 use mre_inverse::independence::IndependenceOptions;
+use mre_inverse::model_error::{with_model_error, ModelErrorOptions};
 use mre_inverse::nuts::NutsOptions;
-use mre_inverse::refine::{with_model_error, ModelErrorOptions};
 use mre_inverse::synthetic::{complex_normal, BesselInclusion};
 use mre_inverse::{ForwardModel, IndependentNormal, Noise, Parameterisation, Posterior, Regions, WaveForward, WaveGaussian};
 use ndarray::Axis;

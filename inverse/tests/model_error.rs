@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use mre_inverse::interface::{interface_voxels, DEFAULT_SPREAD};
-use mre_inverse::refine::{corrected, discretisation_error, with_model_error, ModelErrorOptions};
+use mre_inverse::model_error::{with_model_error, ModelErrorOptions};
+use mre_inverse::refine::{corrected, discretisation_error};
 use mre_inverse::synthetic::BesselInclusion;
 use mre_inverse::testing::gradient_error;
 use mre_inverse::{
-    ForwardModel, IndependentNormal, InterfaceUncertainty, Likelihood, Noise, Parameterisation, Posterior, Regions, WaveForward,
+    ForwardModel, IndependentNormal, Likelihood, ModelErrorCovariance, Noise, Parameterisation, Posterior, Regions, WaveForward,
     WaveGaussian,
 };
 use num_complex::Complex64;
@@ -99,7 +100,7 @@ fn gradient_with_the_interface_term_matches_finite_differences() {
     for noise in [Noise::Known(vec![2e-7, 3e-7]), Noise::Inferred] {
         for boundary in [false, true] {
             let lik = WaveGaussian::new(&data, forward.predicted(), noise.clone()).unwrap();
-            let term = InterfaceUncertainty::at(
+            let term = ModelErrorCovariance::at(
                 &forward,
                 &regions,
                 &theta,
@@ -111,7 +112,7 @@ fn gradient_with_the_interface_term_matches_finite_differences() {
             )
             .unwrap();
             assert_eq!(term.boundary_voxels() > 0, boundary);
-            let lik = lik.with_interface_uncertainty(Arc::new(term)).unwrap();
+            let lik = lik.with_model_error_covariance(Arc::new(term)).unwrap();
             let post = Posterior::new(&forward, &regions, &prior, &lik);
             let (err, _) = gradient_error(&post, &theta, 1e-5).unwrap();
             assert!(err < 1e-5, "{noise:?}, boundary noise {boundary}: relative gradient error {err:e}");
