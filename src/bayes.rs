@@ -367,10 +367,7 @@ pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliErr
                 Some(d) => d,
                 None => &plain,
             };
-            let first = std::fs::create_dir_all(&dir)
-                .map_err(|e| failure(anyhow!("checkpoint directory {}: {e}", dir.display())))
-                .and_then(|()| maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure));
-            let first = agree(comm, first)?;
+            let first = agree(comm, maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure))?;
             info!(iterations = first.iterations, "MAP of the plain model; the approximation-error model is taken there");
             let built = with_model_error(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
                 .map_err(|e| invalid(r.data_path, e));

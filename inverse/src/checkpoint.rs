@@ -18,12 +18,16 @@ pub(crate) fn error(path: &Path, problem: impl std::fmt::Display) -> InverseErro
     InverseError::Checkpoint { path: path.display().to_string(), problem: problem.to_string() }
 }
 
-/// Write `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
+/// Write `bytes` to `path` atomically (temporary file in the same directory, fsync, rename),
+/// creating the directory first when it does not exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = PathBuf::from(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     tmp.set_file_name(format!(".{name}.tmp"));
     let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -100,5 +104,19 @@ impl Fingerprint {
     /// The hash value.
     pub fn value(self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_create_their_directory() {
+        let dir = std::env::temp_dir().join(format!("mre-inverse-checkpoint-{}", std::process::id()));
+        let path = dir.join("not").join("yet").join("state.cbor");
+        save_cbor(&path, &[1.5f64, f64::INFINITY]).unwrap();
+        assert_eq!(load_cbor::<Vec<f64>>(&path).unwrap(), Some(vec![1.5, f64::INFINITY]));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
