@@ -251,32 +251,34 @@ impl ModelErrorCovariance {
         self.per_frequency.first().map_or(0, |(b, _)| b.nrows())
     }
 
-    /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃ = r̃ᵀr̃ − Σ c_i (q_iᵀr̃)²` alone (one pass over the factor).
-    pub(crate) fn quadratic(&self, f: usize, r: &[Complex64], components: usize) -> f64 {
+    /// `r̃` and `w = diag(c) Qᵀ r̃` for frequency `f`, with `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃ = r̃ᵀr̃ − (Qᵀr̃)ᵀ w`.
+    fn project(&self, f: usize, r: &[Complex64], components: usize) -> (Mat<f64>, Mat<f64>, f64) {
         let (q, c) = &self.per_frequency[f];
         let rt = real_form(r, components, q.nrows());
         let mut w = Mat::<f64>::zeros(q.ncols(), 1);
         matmul(w.as_mut(), Accum::Replace, q.transpose(), rt.as_ref(), 1.0, Par::Seq);
-        let rr: f64 = r.iter().map(|v| v.norm_sqr()).sum();
-        rr - c.iter().enumerate().map(|(i, c)| c * w[(i, 0)] * w[(i, 0)]).sum::<f64>()
-    }
-
-    /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` and `q = (I + BBᵀ)⁻¹ r̃` (so `∂S/∂r̃ = 2q`) for frequency `f`,
-    /// `r` the complex residuals of every component in turn.
-    pub(crate) fn whiten(&self, f: usize, r: &[Complex64], components: usize) -> (f64, Vec<Complex64>) {
-        let (b, c) = &self.per_frequency[f];
-        let np = r.len() / components.max(1);
-        let rt = real_form(r, components, b.nrows());
-        let mut w = Mat::<f64>::zeros(b.ncols(), 1);
-        matmul(w.as_mut(), Accum::Replace, b.transpose(), rt.as_ref(), 1.0, Par::Seq);
+        let mut removed = 0.0;
         for (i, c) in c.iter().enumerate() {
+            removed += c * w[(i, 0)] * w[(i, 0)];
             w[(i, 0)] *= c;
         }
-        let mut q = rt.clone();
-        matmul(q.as_mut(), Accum::Add, b.as_ref(), w.as_ref(), -1.0, Par::Seq);
-        let s = (0..rt.nrows()).map(|i| rt[(i, 0)] * q[(i, 0)]).sum::<f64>();
+        let s = r.iter().map(|v| v.norm_sqr()).sum::<f64>() - removed;
+        (rt, w, s)
+    }
+
+    /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` alone (one pass over the factor).
+    pub(crate) fn quadratic(&self, f: usize, r: &[Complex64], components: usize) -> f64 {
+        self.project(f, r, components).2
+    }
+
+    /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` (as [`ModelErrorCovariance::quadratic`]) and
+    /// `q = (I + BBᵀ)⁻¹ r̃ = r̃ − Q w` (so `∂S/∂r̃ = 2q`) for frequency `f`, `r` the complex
+    /// residuals of every component in turn.
+    pub(crate) fn whiten(&self, f: usize, r: &[Complex64], components: usize) -> (f64, Vec<Complex64>) {
+        let (mut q, w, s) = self.project(f, r, components);
+        matmul(q.as_mut(), Accum::Add, self.per_frequency[f].0.as_ref(), w.as_ref(), -1.0, Par::Seq);
+        let np = r.len() / components.max(1);
         let out = (0..r.len())
-            .into_par_iter()
             .map(|i| {
                 let (c, k) = (i / np, i % np);
                 Complex64::new(q[(2 * np * c + k, 0)], q[(2 * np * c + np + k, 0)])

@@ -220,12 +220,7 @@ impl WaveGaussian {
                         let flat: Vec<Complex64> = r.iter().zip(&self.weight).filter(|(_, &w)| w).map(|(v, _)| *v).collect();
                         let (s, q) = b.whiten(f, &flat);
                         ss += s;
-                        let mut q = q.into_iter();
-                        Zip::from(&mut r).and(&self.weight).for_each(|r, &w| {
-                            if w {
-                                *r = q.next().expect("one value per predicted voxel");
-                            }
-                        });
+                        r = self.scatter(&mut q.into_iter(), r.raw_dim());
                     }
                 }
                 r
@@ -233,9 +228,7 @@ impl WaveGaussian {
             .collect();
         (ss, r)
     }
-}
 
-impl WaveGaussian {
     /// The residuals `u − d` of every component in turn on the weighted voxels.
     fn flat_residual(&self, f: usize, fields: &[Array3<Complex64>]) -> Vec<Complex64> {
         let mut flat = Vec::with_capacity(self.samples);
@@ -255,19 +248,18 @@ impl WaveGaussian {
         let flat = self.flat_residual(f, fields);
         let (ss, q) = interface.whiten(f, &flat, fields.len());
         let mut q = q.into_iter();
-        let r = fields
-            .iter()
-            .map(|u| {
-                let mut r = Array3::zeros(u.raw_dim());
-                Zip::from(&mut r).and(&self.weight).for_each(|r, &w| {
-                    if w {
-                        *r = q.next().expect("one value per predicted sample");
-                    }
-                });
-                r
-            })
-            .collect();
-        (ss, r)
+        (ss, fields.iter().map(|u| self.scatter(&mut q, u.raw_dim())).collect())
+    }
+
+    /// An array of `shape` holding the next values of `values` on the weighted voxels (C order), 0 elsewhere.
+    fn scatter(&self, values: &mut impl Iterator<Item = Complex64>, shape: ndarray::Ix3) -> Array3<Complex64> {
+        let mut out = Array3::zeros(shape);
+        Zip::from(&mut out).and(&self.weight).for_each(|o, &w| {
+            if w {
+                *o = values.next().expect("one value per weighted voxel");
+            }
+        });
+        out
     }
 }
 
