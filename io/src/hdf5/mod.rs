@@ -34,7 +34,7 @@ pub use read::{read_labels, read_mre_data};
 pub use result::{read_mre_result, write_mre_result, MreResult, RegionSummary, ResultProvenance, RESULT_FORMAT_NAME};
 pub use time::{rfc3339_utc, rfc3339_utc_now};
 pub use write::write_mre_data;
-pub(crate) use write::{exists, TempFile};
+pub(crate) use write::{exists, write_new_file};
 
 /// Value of the root attribute `format` of an mre-data file.
 pub const FORMAT_NAME: &str = "mre-data";

@@ -18,7 +18,7 @@ use ndarray::{Array1, Array3, Ix3};
 use super::attrs::Loc;
 use super::read::{descriptor, open, optional, read_error, read_real_array};
 use super::validate::MAP_AXES;
-use super::write::{create_group, exists, write_array, TempFile};
+use super::write::{create_group, exists, write_array, write_new_file};
 use super::{h5err, rfc3339_utc_now, H5Error, FORMAT_VERSION};
 
 /// Value of the root attribute `format` of an inversion result.
@@ -172,11 +172,7 @@ pub fn write_mre_result(path: &Path, result: &MreResult, force: bool) -> Result<
         return Err(H5Error::Exists { path: path.to_path_buf() });
     }
     validate_result(path, result)?;
-    let tmp = TempFile::new(path)?;
-    let file = File::create_excl(&tmp.path).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.path.display()), e))?;
-    write_contents(path, &file, result)?;
-    file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))?;
-    tmp.persist(path, force)
+    write_new_file(path, force, |file| write_contents(path, file, result))
 }
 
 fn write_contents(path: &Path, file: &File, r: &MreResult) -> Result<(), H5Error> {

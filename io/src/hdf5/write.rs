@@ -52,9 +52,16 @@ pub fn write_mre_data(path: &Path, data: &MreData, force: bool) -> Result<(), H5
     validate(path, data)?;
     check_provenance(path, &data.provenance)?;
 
+    write_new_file(path, force, |file| write_contents(path, file, data))
+}
+
+/// Creates an HDF5 file under a fresh temporary name next to `path`, fills it with
+/// `contents`, flushes and closes it, and moves it to `path` ([`TempFile::persist`]: without
+/// `force` an existing `path` is never replaced). The temporary file is removed on any error.
+pub(crate) fn write_new_file(path: &Path, force: bool, contents: impl FnOnce(&File) -> Result<(), H5Error>) -> Result<(), H5Error> {
     let tmp = TempFile::new(path)?;
     let file = File::create_excl(&tmp.path).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.path.display()), e))?;
-    write_contents(path, &file, data)?;
+    contents(&file)?;
     file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))?;
     tmp.persist(path, force)
 }

@@ -12,7 +12,7 @@ use num_complex::Complex32;
 
 use super::acquisition::{Acquisition, AcquisitionHeader};
 use super::MrdDataset;
-use crate::hdf5::{exists, h5err, H5Error, TempFile};
+use crate::hdf5::{exists, h5err, write_new_file, H5Error};
 
 /// Group of the dataset inside the file (ismrmrd's default `dataset_name`).
 pub const DATASET_GROUP: &str = "dataset";
@@ -72,11 +72,7 @@ pub fn write_mrd(path: &Path, dataset: &MrdDataset, force: bool) -> Result<(), H
         }
     }
 
-    let tmp = TempFile::new(path)?;
-    let file = File::create_excl(&tmp.path).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.path.display()), e))?;
-    write_contents(path, &file, dataset)?;
-    file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))?;
-    tmp.persist(path, force)
+    write_new_file(path, force, |file| write_contents(path, file, dataset))
 }
 
 fn write_contents(path: &Path, file: &File, dataset: &MrdDataset) -> Result<(), H5Error> {
