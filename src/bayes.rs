@@ -282,6 +282,8 @@ fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
     }
     let (g0, l0) = initial_moduli(&meas, &r.wave);
     info!(storage_pa = g0, loss_pa = l0, "starting point (median of a filtered AHI)");
+    // The region map, kept for the approximation-error model.
+    let mut region_map = None;
     let (param, prior, sampler): (Box<dyn Parameterisation>, Box<dyn Prior>, Sampler) = match kind {
         Parameterization::Regions => {
             let labels = d.labels.as_ref().ok_or_else(|| {
@@ -307,6 +309,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
                     ..IndependenceOptions::default()
                 }),
             };
+            region_map = Some(regions.clone());
             (Box::new(regions), Box::new(prior), sampler)
         }
         Parameterization::Field => {
@@ -321,9 +324,8 @@ fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
             (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
         }
     };
-    let model_error = match (a.model_error, kind, a.drive, a.likelihood, &d.labels) {
-        (ModelErrorKind::Auto, Parameterization::Regions, DriveKind::Boundary, LikelihoodKind::Wave, Some(labels)) => {
-            let regions = Regions::new(labels, r.mask).map_err(|e| invalid(r.data_path, e))?;
+    let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
+        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
             let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
             let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
             if refine.is_none() {
