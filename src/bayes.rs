@@ -1,100 +1,28 @@
-//! `mre-sim invert DATA.h5 --method bayes`: Bayesian inversion with mre-inverse, written as
-//! an mre-result file with posterior mean, standard deviation, 90 % intervals and draws.
+//! The options of `mre-sim invert --method bayes` on the command line; the inversion itself
+//! is [`mre_pipeline::bayes::run`].
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::anyhow;
-use clap::{Args, ValueEnum};
-use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions, BayesResult, Mode, Sampler};
-use mre_inverse::gauss_newton;
-use mre_inverse::independence::IndependenceOptions;
-use mre_inverse::map::{maximize, MapOptions};
-use mre_inverse::model_error::{with_model_error, ModelErrorOptions, ModelErrorReport};
-use mre_inverse::nuts::NutsOptions;
-use mre_inverse::reduced::ReducedWaveForward;
-use mre_inverse::summary::{describe, moduli_stats};
-use mre_inverse::{ActuatorDrive, ActuatorForward};
-use mre_inverse::{
-    EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, Noise, Parameterisation,
-    Posterior, Prior, Regions, WaveForward, WaveGaussian,
-};
-use mre_io::data::MreData;
-use mre_io::hdf5::{MreResult, RegionSummary, ResultProvenance};
-use mre_solver::classic;
-use ndarray::{Array3, Array5, Axis};
-use num_complex::Complex64;
-use tracing::info;
+use clap::Args;
+use mre_pipeline::bayes::{BayesOptions, DriveKind, LikelihoodKind, ModelErrorKind, Parameterization, SamplerKind};
 
-use mre_inverse::LogDensity;
-use mre_solver::parallel::Comm;
+use crate::choice;
 
-use crate::distributed::{self, DistributedPosterior};
-use crate::run::agree;
-use crate::{exit, CliError};
-
-/// Parameterisation of the moduli for `--method bayes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Parameterization {
-    /// log G' and log G'' per label of `/labels` (posterior by NUTS).
-    Regions,
-    /// Smooth log G' and log G'' fields on a control grid with a GMRF prior (MAP + Laplace).
-    Field,
-}
-
-/// Likelihood for `--method bayes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LikelihoodKind {
-    /// Complex Gaussian on the displacement field `/wave`.
-    Wave,
-    /// Complex Gaussian on the motion-encoded images `/images` (no phase unwrapping).
-    Images,
-}
-
-/// How the forward model is driven for `--method bayes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DriveKind {
-    /// The measured displacement on the mask's boundary layer is prescribed (no actuator model).
-    Boundary,
-    /// The whole grid is modelled, driven by an actuator plane (`--drive-face`) with absorbing
-    /// layers outside the other faces; the drive amplitude is fitted (regions only).
-    Actuator,
-}
-
-/// Approximation-error model for `--method bayes` (regions, measured boundary, wave likelihood).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelErrorKind {
-    /// After a first MAP: subtract the discretisation error estimated on a 3× finer grid (when
-    /// that grid has at most 2 million voxels) and integrate out where the region interfaces
-    /// lie inside their voxels; then MAP, Laplace and draws with that likelihood.
-    Auto,
-    /// The plain model (the label staircase and the voxel-size discretisation taken as exact).
-    None,
-}
-
-/// Posterior sampler for `regions`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SamplerKind {
-    /// Independence Metropolis–Hastings around the Laplace approximation (one evaluation per draw).
-    Independence,
-    /// No-U-Turn sampler in whitened coordinates (about five gradient evaluations per draw).
-    Nuts,
-}
-
-/// Options of the Bayesian inversion (`--method bayes`).
+/// Options of the Bayesian inversion (`--method bayes`); the defaults are
+/// [`BayesOptions::default`]'s.
 #[derive(Debug, Args, Clone)]
 pub struct BayesArgs {
     /// Parameterisation (default: regions when the data have `/labels`, field otherwise).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<Parameterization>())]
     pub parameterization: Option<Parameterization>,
     /// Likelihood.
-    #[arg(long, value_enum, default_value_t = LikelihoodKind::Wave)]
+    #[arg(long, value_parser = choice::parser::<LikelihoodKind>(), default_value = "wave")]
     pub likelihood: LikelihoodKind,
     /// Posterior sampler (regions).
-    #[arg(long, value_enum, default_value_t = SamplerKind::Independence)]
+    #[arg(long, value_parser = choice::parser::<SamplerKind>(), default_value = "independence")]
     pub sampler: SamplerKind,
     /// Forward model: prescribed measured boundary, or the full domain driven by an actuator.
-    #[arg(long, value_enum, default_value_t = DriveKind::Boundary)]
+    #[arg(long, value_parser = choice::parser::<DriveKind>(), default_value = "boundary")]
     pub drive: DriveKind,
     /// Driven face(s) for `--drive actuator`: x-, x+, y-, y+, z-, z+ (`[z, y, x]` grid axes).
     #[arg(long = "drive-face", default_value = "x-")]
@@ -108,7 +36,7 @@ pub struct BayesArgs {
     pub full_model: bool,
     /// Approximation-error model (regions with the measured boundary and the wave likelihood;
     /// see docs/inversion.md): `auto` or `none`.
-    #[arg(long, value_enum, default_value_t = ModelErrorKind::Auto)]
+    #[arg(long, value_parser = choice::parser::<ModelErrorKind>(), default_value = "auto")]
     pub model_error: ModelErrorKind,
     /// Chains (regions).
     #[arg(long, default_value_t = 4)]
@@ -147,475 +75,46 @@ pub struct BayesArgs {
     pub checkpoint_every: u64,
 }
 
-impl Default for BayesArgs {
-    /// The command-line defaults.
-    fn default() -> Self {
-        use clap::FromArgMatches;
-        let matches = Self::augment_args(clap::Command::new("invert")).get_matches_from(["invert"]);
-        Self::from_arg_matches(&matches).expect("the defaults of the bayes options parse")
-    }
-}
-
-/// Everything the bayes path needs from the CLI.
-pub struct BayesRun<'a> {
-    /// Input file (for messages and provenance).
-    pub data_path: &'a Path,
-    /// The data.
-    pub data: &'a MreData,
-    /// Mask.
-    pub mask: &'a Array3<bool>,
-    /// First-harmonic displacement `[nf, nc, nz, ny, nx]` (from `/wave` or reconstructed).
-    pub wave: Array5<Complex64>,
-    /// Output file (its checkpoint directory derives from it).
-    pub output: &'a Path,
-    /// Options.
-    pub args: &'a BayesArgs,
-}
-
-fn invalid(path: &Path, e: impl std::fmt::Display) -> CliError {
-    CliError::new(exit::INVALID_INPUT, anyhow!("{}: {e}", path.display()))
-}
-
-/// The pieces of the posterior and how to sample it, built from the data and options.
-struct Setup {
-    forward: Forward,
-    likelihood: Box<dyn Likelihood>,
-    param: Box<dyn Parameterisation>,
-    prior: Box<dyn Prior>,
-    sampler: Sampler,
-    kind: Parameterization,
-    /// Starting point: G' and G'', Pa.
-    start_pa: (f64, f64),
-    /// The approximation-error model to build after a first MAP, with what it needs.
-    model_error: Option<ModelErrorPlan>,
-}
-
-/// What the approximation-error model is built from.
-struct ModelErrorPlan {
-    meas: Measurements,
-    regions: Regions,
-    noise: Noise,
-    options: ModelErrorOptions,
-}
-
-/// The largest refined grid (voxels) `--model-error auto` solves on.
-const MAX_REFINED_VOXELS: usize = 2_000_000;
-
-/// The forward model the options ask for.
-enum Forward {
-    Boundary(WaveForward),
-    Actuator(ActuatorForward),
-}
-
-impl Forward {
-    fn model(&self) -> &dyn ForwardModel {
-        match self {
-            Forward::Boundary(f) => f,
-            Forward::Actuator(f) => f,
+impl BayesArgs {
+    /// The library's options.
+    pub fn options(&self) -> BayesOptions {
+        BayesOptions {
+            parameterization: self.parameterization,
+            likelihood: self.likelihood,
+            sampler: self.sampler,
+            drive: self.drive,
+            drive_faces: self.drive_faces.clone(),
+            pml_voxels: self.pml_voxels,
+            full_model: self.full_model,
+            model_error: self.model_error,
+            chains: self.chains,
+            tune: self.tune,
+            draws: self.draws,
+            seed: self.seed,
+            field_spacing: self.field_spacing,
+            smoothness: self.smoothness,
+            prior_storage_pa: self.prior_storage_pa,
+            prior_loss_pa: self.prior_loss_pa,
+            prior_log_std: self.prior_log_std,
+            checkpoint_every: self.checkpoint_every,
         }
     }
 }
 
-fn build(r: &BayesRun<'_>) -> Result<Setup, CliError> {
-    let d = r.data;
-    let a = r.args;
-    let sh = r.mask.shape();
-    let grid = mre_solver::model::phantom::Grid::new([sh[0], sh[1], sh[2]], d.voxel_size_m).map_err(|e| invalid(r.data_path, e))?;
-    let images = match (a.likelihood, &d.images) {
-        (LikelihoodKind::Images, Some(im)) => Some(EncodedImages {
-            images: im.clone(),
-            encoding_rad_per_m: d
-                .encoding_efficiency_rad_per_m
-                .iter()
-                .zip(&d.encoding_phase_rad)
-                .map(|(&m, &p)| Complex64::from_polar(m, p))
-                .collect(),
-        }),
-        (LikelihoodKind::Images, None) => {
-            return Err(invalid(r.data_path, "--likelihood images needs dataset /images, which this file does not have"))
-        }
-        _ => None,
-    };
-    let meas = Measurements {
-        grid,
-        frequencies_hz: d.frequencies_hz.clone(),
-        density_kg_m3: d.density_kg_m3,
-        wave: r.wave.clone(),
-        mask: r.mask.clone(),
-        noise_std: d.noise_std.clone(),
-        images,
-    };
-    let forward = match a.drive {
-        DriveKind::Boundary => Forward::Boundary(WaveForward::new(&meas).map_err(|e| invalid(r.data_path, e))?),
-        DriveKind::Actuator => {
-            let faces = a
-                .drive_faces
-                .iter()
-                .map(|f| {
-                    ActuatorDrive::parse_face(f)
-                        .ok_or_else(|| CliError::new(exit::INVALID_INPUT, anyhow!("--drive-face {f}: expected x-, x+, y-, y+, z- or z+")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let drive = ActuatorDrive { faces, pml_voxels: a.pml_voxels };
-            Forward::Actuator(ActuatorForward::new(&meas, &drive).map_err(|e| invalid(r.data_path, e))?)
-        }
-    };
-    let predicted = forward.model().predicted();
-    let noise = match &d.noise_std {
-        Some(s) if a.likelihood == LikelihoodKind::Wave => Noise::Known(s.clone()),
-        _ => Noise::Inferred,
-    };
-    let likelihood: Box<dyn Likelihood> = match a.likelihood {
-        LikelihoodKind::Wave => Box::new(WaveGaussian::new(&meas, predicted, noise.clone()).map_err(|e| invalid(r.data_path, e))?),
-        LikelihoodKind::Images => Box::new(ImageGaussian::new(&meas, predicted, noise.clone()).map_err(|e| invalid(r.data_path, e))?),
-    };
-    let kind = match (a.parameterization, &d.labels) {
-        (Some(p), _) => p,
-        (None, Some(_)) => Parameterization::Regions,
-        (None, None) => Parameterization::Field,
-    };
-    if kind == Parameterization::Field && a.drive == DriveKind::Actuator {
-        return Err(CliError::new(
-            exit::INVALID_INPUT,
-            anyhow!("--drive actuator works with --parameterization regions only (the field's Gauss–Newton uncertainty uses the measured-boundary model)"),
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{FromArgMatches, Parser};
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        bayes: BayesArgs,
     }
-    let (g0, l0) = initial_moduli(&meas, &r.wave);
-    info!(storage_pa = g0, loss_pa = l0, "starting point (median of a filtered AHI)");
-    // The region map, kept for the approximation-error model.
-    let mut region_map = None;
-    let (param, prior, sampler): (Box<dyn Parameterisation>, Box<dyn Prior>, Sampler) = match kind {
-        Parameterization::Regions => {
-            let labels = d.labels.as_ref().ok_or_else(|| {
-                invalid(r.data_path, "--parameterization regions needs dataset /labels (a label per voxel), which this file does not have; use --parameterization field")
-            })?;
-            let regions = Regions::new(labels, r.mask).map_err(|e| invalid(r.data_path, e))?;
-            let prior = IndependentNormal::log_moduli(regions.len(), a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std)
-                .map_err(|e| invalid(r.data_path, e))?;
-            let sampler = match a.sampler {
-                SamplerKind::Nuts => Sampler::Nuts(NutsOptions {
-                    chains: a.chains,
-                    tune: a.tune,
-                    draws: a.draws,
-                    seed: a.seed,
-                    checkpoint_every: a.checkpoint_every,
-                    ..NutsOptions::default()
-                }),
-                SamplerKind::Independence => Sampler::Independence(IndependenceOptions {
-                    chains: a.chains,
-                    draws: a.draws,
-                    seed: a.seed,
-                    checkpoint_every: a.checkpoint_every,
-                    ..IndependenceOptions::default()
-                }),
-            };
-            region_map = Some(regions.clone());
-            (Box::new(regions), Box::new(prior), sampler)
-        }
-        Parameterization::Field => {
-            let n_max = sh.iter().copied().max().unwrap_or(1);
-            let spacing = a.field_spacing.unwrap_or_else(|| (n_max.saturating_sub(1)).div_ceil(16).max(1));
-            let field = Field::new([sh[0], sh[1], sh[2]], spacing).map_err(|e| invalid(r.data_path, e))?;
-            let prior = Gmrf::new(
-                field.nodes(),
-                vec![(a.prior_storage_pa.ln(), a.smoothness, a.prior_log_std), (a.prior_loss_pa.ln(), a.smoothness, a.prior_log_std)],
-            )
-            .map_err(|e| invalid(r.data_path, e))?;
-            (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
-        }
-    };
-    let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
-        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
-            let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
-            let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
-            if refine.is_none() {
-                info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
-            }
-            let options = ModelErrorOptions { refine, ..ModelErrorOptions::default() };
-            Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
-        }
-        _ => None,
-    };
-    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error })
-}
 
-fn failure(e: impl Into<anyhow::Error>) -> CliError {
-    CliError::new(exit::FAILURE, e.into())
-}
-
-/// Run the inversion on the ranks of `comm`; returns the result to write on rank 0 (`None`
-/// on the other ranks). The MAP and Laplace stages spread the frequency solves over the
-/// ranks, the NUTS chains are shared out (chain `c` on rank `c % size`) and gathered on rank
-/// 0: the result is bit-identical for any number of ranks. Errors end every rank together.
-pub fn run(r: BayesRun<'_>, comm: &dyn Comm) -> Result<Option<MreResult>, CliError> {
-    let start = Instant::now();
-    let s = agree(comm, build(&r))?;
-    let opts = BayesOptions { sampler: s.sampler.clone(), ..BayesOptions::default() };
-    let ckpt = r.args.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(r.output));
-    let x0 = s.param.constant(s.start_pa.0, s.start_pa.1);
-    let (rank, size) = (comm.rank(), comm.size());
-    let dir = if size == 1 {
-        ckpt.clone()
-    } else {
-        info!(ranks = size, "MAP and Laplace approximation with the frequencies spread over the ranks");
-        agree(comm, distributed::mirror_checkpoints(comm, &ckpt).map_err(|e| failure(anyhow!("checkpoint: {e}"))))?
-    };
-    // The approximation-error model is taken at the plain model's MAP (same on every rank).
-    let (corrected, x_start, mode_dir) = match (&s.model_error, &s.forward) {
-        (Some(plan), Forward::Boundary(forward)) => {
-            let plain = Posterior::new(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
-            let distributed_plain = (size > 1).then(|| DistributedPosterior::new(&plain, comm));
-            let density: &dyn LogDensity = match &distributed_plain {
-                Some(d) => d,
-                None => &plain,
-            };
-            let first = agree(comm, maximize(density, &x0, &opts.map, Some(&dir.join("map.cbor"))).map_err(failure))?;
-            info!(iterations = first.iterations, "MAP of the plain model; the approximation-error model is taken there");
-            let built = with_model_error(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
-                .map_err(|e| invalid(r.data_path, e));
-            (Some(agree(comm, built)?), first.x, dir.join("model-error"))
-        }
-        _ => (None, x0, dir.clone()),
-    };
-    let likelihood: &dyn Likelihood = match &corrected {
-        Some((l, _)) => l,
-        None => s.likelihood.as_ref(),
-    };
-    let posterior = Posterior::new(s.forward.model(), s.param.as_ref(), s.prior.as_ref(), likelihood);
-    let distributed_posterior = (size > 1).then(|| DistributedPosterior::new(&posterior, comm));
-    let density: &dyn LogDensity = match &distributed_posterior {
-        Some(d) => d,
-        None => &posterior,
-    };
-    let (x0, dir) = (x_start, mode_dir);
-    let mode = match s.kind {
-        Parameterization::Regions => find_mode(density, &x0, &opts, Some(&dir), size == 1).map_err(failure),
-        // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
-        // frequency with one factorisation) instead of 2·dim gradient evaluations.
-        Parameterization::Field => {
-            // Hundreds of parameters need more L-BFGS iterations than a few region moduli.
-            let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
-            maximize(density, &x0, &map_opts, Some(&dir.join("map.cbor"))).map_err(failure).and_then(|map| {
-                let Forward::Boundary(forward) = &s.forward else { unreachable!("checked in build: fields use the boundary model") };
-                let laplace = gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), likelihood, &map.x).map_err(failure)?;
-                let evaluations = map.evaluations;
-                Ok(Mode { map, laplace, evaluations })
-            })
-        }
-    };
-    let mode = agree(comm, mode)?;
-    // Regions: draws with the reduced-basis model built around the Laplace approximation
-    // (the same on every rank), checked against the full model on rank 0.
-    let reduced = match (s.kind, r.args.full_model, &s.forward) {
-        (Parameterization::Regions, false, Forward::Boundary(forward)) => {
-            Some(agree(comm, ReducedWaveForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
-        }
-        _ => None,
-    };
-    let surrogate = reduced.as_ref().map(|m| Posterior::new(m, s.param.as_ref(), s.prior.as_ref(), likelihood));
-    let sampling: &dyn LogDensity = match &surrogate {
-        Some(p) => p,
-        None => &posterior,
-    };
-    let draws = match &s.sampler {
-        Sampler::Nuts(NutsOptions { chains, draws, .. }) | Sampler::Independence(IndependenceOptions { chains, draws, .. }) => {
-            let ids = distributed::my_chains(*chains, rank, size);
-            let local = agree(comm, draw(sampling, &mode.laplace, &opts, Some(&ckpt), Some(&ids)).map_err(failure))?;
-            distributed::gather_draws(comm, local, &ids, *chains, *draws as usize, posterior.dim())
-        }
-        Sampler::Laplace { .. } if comm.is_root() => Some(draw(&posterior, &mode.laplace, &opts, None, None).map_err(failure)?),
-        Sampler::Laplace { .. } => None,
-    };
-    let Some(draws) = draws else { return Ok(None) };
-    let report = match (&reduced, &surrogate) {
-        (Some(m), Some(p)) => Some(check_reduced(&posterior, p, m, &draws).map_err(failure)?),
-        _ => None,
-    };
-    let mut result = assemble(posterior.names(), mode, draws, start.elapsed().as_secs_f64());
-    if let Some(rep) = report {
-        result = result.with_surrogate(rep);
+    #[test]
+    fn command_line_defaults_are_the_library_defaults() {
+        let cmd = Cmd::from_arg_matches(&<Cmd as clap::CommandFactory>::command().get_matches_from(["invert"])).unwrap();
+        assert_eq!(cmd.bayes.options(), BayesOptions::default());
     }
-    let noise_est = posterior.noise_estimates(&result.map.x).map_err(failure)?;
-    let model_error = corrected.as_ref().map(|(_, report)| report);
-    Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, model_error, start.elapsed().as_secs_f64())))
-}
-
-/// `<output>.checkpoint` beside the output.
-pub fn checkpoint_dir(output: &Path) -> PathBuf {
-    let name = output.file_name().map_or_else(|| "result".into(), |n| n.to_string_lossy().into_owned());
-    output.with_file_name(format!("{name}.checkpoint"))
-}
-
-/// Median G' and G'' of a Gaussian-filtered AHI over the mask and frequencies: the starting point.
-fn initial_moduli(m: &Measurements, wave: &Array5<Complex64>) -> (f64, f64) {
-    let h = m.grid.voxel_size_m;
-    let hmin = h.iter().zip(m.grid.shape).filter(|(_, n)| *n > 1).map(|(h, _)| *h).fold(f64::INFINITY, f64::min);
-    let filter = classic::Filter::recommended(hmin);
-    let (mut gs, mut ls) = (Vec::new(), Vec::new());
-    for (f, hz) in m.frequencies_hz.iter().enumerate() {
-        let comps: Vec<Array3<Complex64>> =
-            wave.index_axis(Axis(0), f).outer_iter().filter_map(|u| classic::filter_wave(&u.to_owned(), h, &filter).ok()).collect();
-        let views: Vec<_> = comps.iter().map(|c| c.view()).collect();
-        let Ok(stack) = ndarray::stack(Axis(0), &views) else { continue };
-        if let Ok(e) = classic::ahi(stack.view(), &m.mask, h, 2.0 * std::f64::consts::PI * hz, m.density_kg_m3) {
-            gs.extend(e.storage_modulus_pa.iter().zip(&m.mask).filter(|(g, &k)| k && g.is_finite() && **g > 0.0).map(|(g, _)| *g));
-            ls.extend(e.loss_modulus_pa.iter().zip(&m.mask).filter(|(g, &k)| k && g.is_finite() && **g > 0.0).map(|(g, _)| *g));
-        }
-    }
-    let median = |mut v: Vec<f64>, fallback: f64| {
-        if v.is_empty() {
-            return fallback;
-        }
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let g = median(gs, 3000.0);
-    (g, median(ls, 0.2 * g))
-}
-
-fn to_result(
-    b: &BayesResult,
-    param: &dyn Parameterisation,
-    kind: Parameterization,
-    r: BayesRun<'_>,
-    noise: &[f64],
-    model_error: Option<&ModelErrorReport>,
-    wall: f64,
-) -> MreResult {
-    let draws = b.draws();
-    let stats = moduli_stats(param, &draws, r.mask);
-    let regions = match (kind, &r.data.labels) {
-        (Parameterization::Regions, Some(labels)) => region_rows(b, labels, r.mask),
-        _ => Vec::new(),
-    };
-    let nd = b.chains.first().map_or(0, Vec::len);
-    let np = b.names.len();
-    let samples = Array3::from_shape_fn((b.chains.len(), nd, np), |(c, k, p)| b.chains[c][k][p]);
-    let finite_max = |v: &[f64]| v.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::max);
-    let finite_min = |v: &[f64]| v.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::min);
-    let abs = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| g.hypot(*l));
-    let phase = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| l.atan2(*g));
-    let a = r.args;
-    let extra = vec![
-        ("parameterization".into(), format!("{kind:?}").to_lowercase()),
-        ("likelihood".into(), format!("{:?}", a.likelihood).to_lowercase()),
-        (
-            "drive".into(),
-            match a.drive {
-                DriveKind::Boundary => "measured boundary (Dirichlet)".into(),
-                DriveKind::Actuator => {
-                    format!("actuator on {} with {}-voxel absorbing layers (amplitude profiled)", a.drive_faces.join(", "), a.pml_voxels)
-                }
-            },
-        ),
-        ("parameters".into(), np.to_string()),
-        ("evaluations".into(), b.evaluations.to_string()),
-        ("map_iterations".into(), b.map.iterations.to_string()),
-        ("map_converged".into(), b.map.converged.to_string()),
-        ("chains".into(), b.chains.len().to_string()),
-        ("draws_per_chain".into(), nd.to_string()),
-        ("divergences".into(), b.divergences.to_string()),
-        ("acceptance".into(), b.acceptance.map_or_else(|| "n/a".into(), |a| format!("{a:.3}"))),
-        (
-            "reduced_model".into(),
-            b.surrogate.as_ref().map_or_else(
-                || "none (full model)".into(),
-                |s| {
-                    format!(
-                        "basis {:?} from {} snapshots; max |Δ log p| vs full model at {} draws: {:.2e}",
-                        s.basis_sizes, s.snapshots, s.checked_draws, s.max_logp_error
-                    )
-                },
-            ),
-        ),
-        ("rhat_max".into(), finite_max(&b.rhat).to_string()),
-        ("ess_bulk_min".into(), finite_min(&b.ess_bulk).to_string()),
-        ("ess_tail_min".into(), finite_min(&b.ess_tail).to_string()),
-        ("model_error".into(), model_error.map_or_else(|| "none".into(), describe_model_error)),
-        ("seed".into(), a.seed.to_string()),
-        ("noise_std".into(), format!("{noise:?}")),
-        (
-            "noise".into(),
-            if r.data.noise_std.is_some() && a.likelihood == LikelihoodKind::Wave {
-                "known"
-            } else {
-                "inferred (Jeffreys prior, marginalised)"
-            }
-            .into(),
-        ),
-    ];
-    MreResult {
-        storage_modulus_pa: stats.storage.mean.clone(),
-        loss_modulus_pa: stats.loss.mean.clone(),
-        abs_modulus_pa: Some(abs),
-        phase_angle_rad: Some(phase),
-        storage_modulus_std_pa: Some(stats.storage.std.clone()),
-        loss_modulus_std_pa: Some(stats.loss.std.clone()),
-        storage_modulus_q05_pa: Some(stats.storage.q05.clone()),
-        storage_modulus_q95_pa: Some(stats.storage.q95.clone()),
-        regions,
-        samples: Some(samples),
-        provenance: ResultProvenance {
-            tool: "mre-sim".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            method: b.method.clone(),
-            iterations: b.map.iterations,
-            wall_time_s: wall,
-            source_data: r.data_path.display().to_string(),
-            created: String::new(),
-            extra,
-        },
-    }
-}
-
-/// The provenance line of the approximation-error model.
-fn describe_model_error(m: &ModelErrorReport) -> String {
-    let refine = match m.refine {
-        Some(f) => format!("discretisation error from a {f}× finer grid (RMS / noise per frequency {:.3?})", m.discretisation_to_noise),
-        None => "no discretisation term (finer grid too large)".into(),
-    };
-    let interface = match m.interface {
-        Some((n, spread)) => format!(
-            "{n} interface voxels, share of the other region N(0, {spread:.3}²), integrated out ({:?} covariance directions per frequency)",
-            m.interface_ranks
-        ),
-        None => "no interface term (one region)".into(),
-    };
-    let interface = match m.boundary_voxels {
-        0 => format!("{interface}; boundary noise not included"),
-        n => format!("{interface}; noise of {n} boundary voxels integrated out"),
-    };
-    format!("{refine}; {interface}")
-}
-
-/// One row per region: posterior statistics of its G' and G'' and the diagnostics of its
-/// log G' (R̂: the worse of log G' and log G''; ESS: the smaller bulk ESS).
-fn region_rows(b: &BayesResult, labels: &Array3<u16>, mask: &Array3<bool>) -> Vec<RegionSummary> {
-    let draws = b.draws();
-    let Ok(regions) = Regions::new(labels, mask) else { return Vec::new() };
-    let n = regions.len();
-    regions
-        .labels()
-        .iter()
-        .enumerate()
-        .map(|(k, &label)| {
-            let g: Vec<f64> = draws.iter().map(|t| t[k].exp()).collect();
-            let l: Vec<f64> = draws.iter().map(|t| t[n + k].exp()).collect();
-            let (gm, gs, g5, g95) = describe(&g);
-            let (lm, ls, l5, l95) = describe(&l);
-            RegionSummary {
-                label,
-                storage_mean_pa: gm,
-                storage_std_pa: gs,
-                storage_q05_pa: g5,
-                storage_q95_pa: g95,
-                loss_mean_pa: lm,
-                loss_std_pa: ls,
-                loss_q05_pa: l5,
-                loss_q95_pa: l95,
-                rhat: b.rhat[k].max(b.rhat[n + k]),
-                ess: b.ess_bulk[k].min(b.ess_bulk[n + k]),
-            }
-        })
-        .collect()
 }

@@ -150,102 +150,52 @@ fn bench_bayes_evaluations(json: bool, seconds: f64) -> Result<(), CliError> {
 }
 
 /// Whole posteriors on `BesselInclusion::default()` (128² voxels, 3 frequencies, SNR 20), all
-/// threads, with the command-line defaults: `regions` with the plain model
-/// (`bayes_regions_posterior_plain`: MAP and Laplace with the full model, 4 × 250 independence
-/// draws with the reduced model, checked against the full model) and as `--model-error auto`
-/// runs it (`bayes_regions_posterior`: the plain MAP, the approximation-error model there, then
-/// the same posterior stages with it), and
-/// `field` (spacing 8 voxels, MAP of at most 500 L-BFGS iterations + Gauss–Newton Laplace + 250
-/// draws).
+/// threads, each one call of [`mre_pipeline::bayes::run`] as `mre-sim invert --method bayes`
+/// makes it, without checkpoints: `regions` with the plain model
+/// (`bayes_regions_posterior_plain`, `--model-error none`: MAP and Laplace with the full
+/// model, 4 × 250 independence draws with the reduced model, checked against the full
+/// model) and with the defaults (`bayes_regions_posterior`: the plain MAP, the
+/// approximation-error model there, then the same posterior stages with it), and `field`
+/// (`bayes_field_map_laplace`: spacing 8 voxels, smoothness 0.3, MAP of at most 500 L-BFGS
+/// iterations + Gauss–Newton Laplace + 250 draws).
 fn bench_bayes_posteriors(json: bool) -> Result<(), CliError> {
-    use mre_inverse::bayes::{infer_reduced, BayesOptions, Sampler};
-    use mre_inverse::independence::IndependenceOptions;
     use mre_inverse::synthetic::BesselInclusion;
-    use mre_inverse::{
-        gauss_newton, map, Field, ForwardModel, Gmrf, IndependentNormal, Noise, Parameterisation, Posterior, Regions, WaveForward,
-        WaveGaussian,
-    };
+    use mre_pipeline::bayes::{run, BayesOptions, ModelErrorKind, Parameterization};
+    use mre_pipeline::WaveInput;
     let spec = BesselInclusion::default();
     let (m, labels, _) = spec.generate().map_err(|e| anyhow!(e))?;
+    let input = WaveInput::from_measurements("BesselInclusion::default()", &m, Some(labels))?;
     let threads = rayon::current_num_threads();
-    let t = Instant::now();
-    let forward = WaveForward::new(&m).map_err(|e| anyhow!(e))?;
-    let likelihood = WaveGaussian::new(&m, forward.predicted(), Noise::Inferred).map_err(|e| anyhow!(e))?;
-    let regions = Regions::new(&labels, &m.mask).map_err(|e| anyhow!(e))?;
-    let prior = IndependentNormal::log_moduli(regions.len(), 3000.0, 1000.0, 2.0).map_err(|e| anyhow!(e))?;
-    let opts = BayesOptions {
-        sampler: Sampler::Independence(IndependenceOptions { chains: 4, draws: 250, seed: 1, ..IndependenceOptions::default() }),
+    let nf = m.frequencies_hz.len();
+    let plain = BayesOptions { model_error: ModelErrorKind::None, ..BayesOptions::default() };
+    let field = BayesOptions {
+        parameterization: Some(Parameterization::Field),
+        field_spacing: Some(8),
+        smoothness: 0.3,
         ..BayesOptions::default()
     };
-    // The plain model, then what `mre-sim invert --method bayes` does by default: a first MAP of
-    // the plain model, the approximation-error model there, and the posterior with it.
-    let plain = infer_reduced(&forward, &regions, &prior, &likelihood, &regions.constant(3500.0, 800.0), &opts, None, None)
-        .map_err(|e| anyhow!(e))?;
-    let plain_wall = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let first = {
-        let post = Posterior::new(&forward, &regions, &prior, &likelihood);
-        map::maximize(&post, &regions.constant(3500.0, 800.0), &opts.map, None).map_err(|e| anyhow!(e))?
-    };
-    let t_model = Instant::now();
-    let (corrected, _) = mre_inverse::model_error::with_model_error(
-        &m,
-        &forward,
-        &regions,
-        &first.x,
-        Noise::Inferred,
-        &mre_inverse::model_error::ModelErrorOptions::default(),
-    )
-    .map_err(|e| anyhow!(e))?;
-    let model_s = t_model.elapsed().as_secs_f64();
-    let r = infer_reduced(&forward, &regions, &prior, &corrected, &first.x, &opts, None, None).map_err(|e| anyhow!(e))?;
-    let wall = t.elapsed().as_secs_f64();
-    for (kernel, r, wall, extra) in [
-        ("bayes_regions_posterior_plain", &plain, plain_wall, String::new()),
-        ("bayes_regions_posterior", &r, wall, format!(", approximation-error model {model_s:.1} s")),
-    ] {
-        let reduced = r.surrogate.as_ref().map_or(0, |s| s.reduced_evaluations);
-        let rhat = r.rhat.iter().copied().fold(f64::NAN, f64::max);
+    for (kernel, options) in
+        [("bayes_regions_posterior_plain", plain), ("bayes_regions_posterior", BayesOptions::default()), ("bayes_field_map_laplace", field)]
+    {
+        let t = Instant::now();
+        let result = run(&input, &options, None, &mre_solver::parallel::Serial)?.expect("one process: rank 0");
+        let wall = t.elapsed().as_secs_f64();
+        let extra = |k: &str| result.provenance.extra.iter().find(|(a, _)| a == k).map_or("", |(_, v)| v.as_str()).to_string();
+        let (evaluations, iterations, rhat) = (extra("evaluations"), result.provenance.iterations, extra("rhat_max"));
         if json {
             println!(
                 "{}",
-                serde_json::json!({ "kernel": kernel, "n": spec.n, "frequencies": forward.n_frequencies(), "threads": threads,
-                    "seconds": wall, "full_evaluations": r.evaluations, "reduced_evaluations": reduced, "rhat_max": rhat,
-                    "max_logp_error": r.surrogate.as_ref().map(|s| s.max_logp_error) })
+                serde_json::json!({ "kernel": kernel, "n": spec.n, "frequencies": nf, "threads": threads, "seconds": wall,
+                    "parameters": extra("parameters"), "full_evaluations": evaluations, "map_iterations": iterations,
+                    "rhat_max": rhat, "model_error": extra("model_error"), "reduced_model": extra("reduced_model") })
             );
         } else {
             println!(
-                "{kernel} {0}² × {1} frequencies on {threads} thread(s): {wall:.1} s ({2} full-model evaluations, {reduced} reduced-model evaluations, R̂ ≤ {rhat:.4}{extra})",
+                "{kernel} {0}² × {nf} frequencies ({1} parameters) on {threads} thread(s): {wall:.1} s ({evaluations} full-model evaluations, MAP {iterations} iterations, R̂ ≤ {rhat})",
                 spec.n,
-                forward.n_frequencies(),
-                r.evaluations
+                extra("parameters"),
             );
         }
-    }
-    let t = Instant::now();
-    let field = Field::new(forward.grid().shape, 8).map_err(|e| anyhow!(e))?;
-    let gmrf = Gmrf::new(field.nodes(), vec![(3000f64.ln(), 0.3, 2.0), (1000f64.ln(), 0.3, 2.0)]).map_err(|e| anyhow!(e))?;
-    let post = Posterior::new(&forward, &field, &gmrf, &likelihood);
-    let map_opts = map::MapOptions { max_iterations: 500, ..BayesOptions::default().map };
-    let mode = map::maximize(&post, &field.constant(3500.0, 800.0), &map_opts, None).map_err(|e| anyhow!(e))?;
-    let laplace = gauss_newton::laplace(&forward, &field, &gmrf, &likelihood, &mode.x).map_err(|e| anyhow!(e))?;
-    let draws = laplace.draws(250, 1);
-    let _stats = mre_inverse::summary::moduli_stats(&field, &draws, &m.mask);
-    let wall = t.elapsed().as_secs_f64();
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "kernel": "bayes_field_map_laplace", "n": spec.n, "parameters": field.dim(), "threads": threads,
-                "seconds": wall, "map_iterations": mode.iterations, "map_evaluations": mode.evaluations })
-        );
-    } else {
-        println!(
-            "bayes_field_map_laplace {0}² ({1} parameters) on {threads} thread(s): {wall:.1} s (MAP {2} iterations / {3} evaluations, Gauss–Newton Laplace, 250 draws)",
-            spec.n,
-            field.dim(),
-            mode.iterations,
-            mode.evaluations
-        );
     }
     Ok(())
 }

@@ -1,36 +1,12 @@
-//! `mre-sim import IN.mat --dataset NAME --layout wave|phase ...`: converts a
-//! MATLAB v7.3 (HDF5) array in the MDEV layout into an mre-data v1 file.
-//!
-//! MATLAB layout (as MATLAB's `size` reports it):
-//! * `--layout phase`: `(rows, cols, slices, time steps, components, frequencies)`,
-//!   real wrapped phase (→ `/phase`) or complex MR images (→ `/images`);
-//! * `--layout wave`: `(rows, cols, slices, components, frequencies)`,
-//!   complex first-harmonic displacement in metres (→ `/wave`).
-//!
-//! MATLAB writes column-major, so in HDF5 (h5py, `h5dump`) the dims appear
-//! reversed, e.g. `[f, c, t, slices, cols, rows]`; trailing singleton dims
-//! may be missing. Both are undone by `mre_io::hdf5::read_matlab_array`.
-//! Spatial axes become `[nz, ny, nx]` with nz = slices, ny = rows, nx = cols.
-//! The optional mask is `(rows, cols, slices)` in MATLAB.
+//! `mre-sim import IN.mat --dataset NAME --layout wave|phase ...`: the arguments, and a
+//! call to [`mre_pipeline::import::import_file`] (layouts described there).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::anyhow;
-use clap::{Args, ValueEnum};
-use mre_io::data::{MreData, Provenance};
-use mre_io::hdf5::{read_matlab_array, write_mre_data, H5Error, MatlabArray};
-use ndarray::{Array3, Ix3, Ix5, Ix6};
+use clap::Args;
+use mre_pipeline::import::{import_file, ImportOptions, Layout};
 
-use crate::{exit, CliError};
-
-/// What the imported array holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Layout {
-    /// Complex displacement (rows, cols, slices, components, frequencies), m.
-    Wave,
-    /// Wrapped phase (real, rad) or complex images (rows, cols, slices, time steps, components, frequencies).
-    Phase,
-}
+use crate::{choice, CliError};
 
 /// Arguments of `mre-sim import`.
 #[derive(Debug, Args, Clone)]
@@ -42,7 +18,7 @@ pub struct ImportArgs {
     #[arg(long)]
     dataset: Option<String>,
     /// What the array holds and its axis order.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<Layout>())]
     layout: Layout,
     /// Vibration frequencies, Hz (one per frequency of the array).
     #[arg(long, value_delimiter = ',', required = true)]
@@ -70,148 +46,20 @@ pub struct ImportArgs {
     force: bool,
 }
 
-/// Whether `p` names a NIfTI file (`.nii` or `.nii.gz`).
-fn is_nifti(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-    name.ends_with(".nii") || name.ends_with(".nii.gz")
-}
-
-/// A NIfTI phase volume (x, y, z, offsets[, components[, frequencies]]), scaled by the
-/// header's `scl_slope`/`scl_inter`, as a real array in the MATLAB axis order of the
-/// phase layout: (rows = y, cols = x, slices = z, offsets, components, frequencies).
-fn read_nifti_phase(path: &Path) -> Result<MatlabArray, CliError> {
-    use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
-    let fail = |e: &dyn std::fmt::Display| invalid(anyhow!("{}: cannot read the NIfTI volume: {e}", path.display()));
-    let obj = ReaderOptions::new().read_file(path).map_err(|e| fail(&e))?;
-    let mut a = obj.into_volume().into_ndarray::<f64>().map_err(|e| fail(&e))?;
-    if a.ndim() < 3 || a.ndim() > 6 {
-        return Err(invalid(anyhow!(
-            "{}: the NIfTI volume has {} dimensions {:?}; expected x, y, z, offsets[, components[, frequencies]]",
-            path.display(),
-            a.ndim(),
-            a.shape()
-        )));
-    }
-    while a.ndim() < 6 {
-        let n = a.ndim();
-        a.insert_axis_inplace(ndarray::Axis(n));
-    }
-    a.swap_axes(0, 1);
-    Ok(MatlabArray::Real(a))
-}
-
-fn invalid(e: impl Into<anyhow::Error>) -> CliError {
-    CliError::new(exit::INVALID_INPUT, e.into())
-}
-
 /// Runs `mre-sim import`.
 pub fn import(args: &ImportArgs) -> Result<(), CliError> {
-    if args.output.exists() && !args.force {
-        return Err(CliError::new(
-            exit::OUTPUT_EXISTS,
-            anyhow!("{} exists; use --force to overwrite it or --output to write elsewhere", args.output.display()),
-        ));
-    }
-    let input = &args.input;
-    let voxel: [f64; 3] = args
-        .voxel_size_mm
-        .as_slice()
-        .try_into()
-        .map_err(|_| invalid(anyhow!("--voxel-size-mm needs three values dz,dy,dx (got {})", args.voxel_size_mm.len())))?;
-    let mut data = MreData {
+    let options = ImportOptions {
+        input: args.input.clone(),
+        dataset: args.dataset.clone(),
+        layout: args.layout,
         frequencies_hz: args.frequencies_hz.clone(),
-        voxel_size_m: voxel.map(|v| v * 1e-3),
-        density_kg_m3: args.density_kg_m3,
-        components: args.components.clone(),
+        voxel_size_mm: args.voxel_size_mm.clone(),
         encoding_efficiency_rad_per_m: args.encoding_efficiency_rad_per_m.clone(),
-        provenance: Provenance {
-            tool: "mre-sim".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            created: crate::run::rfc3339_now(),
-            threads: 1,
-            ranks: 1,
-            extra: vec![
-                ("imported_from".into(), input.display().to_string()),
-                ("imported_dataset".into(), args.dataset.clone().unwrap_or_else(|| "NIfTI volume".into())),
-                ("imported_layout".into(), format!("{:?}", args.layout).to_lowercase()),
-            ],
-            ..Provenance::default()
-        },
-        ..MreData::default()
+        components: args.components.clone(),
+        density_kg_m3: args.density_kg_m3,
+        mask_dataset: args.mask_dataset.clone(),
     };
-    data.encoding_phase_rad = vec![0.0; data.frequencies_hz.len()];
-
-    let (names, order): (&[&str], &[usize]) = match args.layout {
-        // MATLAB (rows, cols, slices, c, f) → [f, c, slices, rows, cols]
-        Layout::Wave => (&["rows", "cols", "slices", "components", "frequencies"], &[4, 3, 2, 0, 1]),
-        // MATLAB (rows, cols, slices, t, c, f) → [f, c, t, slices, rows, cols]
-        Layout::Phase => (&["rows", "cols", "slices", "time steps", "components", "frequencies"], &[5, 4, 3, 2, 0, 1]),
-    };
-    let array = if is_nifti(input) {
-        if args.layout != Layout::Phase {
-            return Err(invalid(anyhow!("{}: NIfTI input holds phase images: use --layout phase", input.display())));
-        }
-        read_nifti_phase(input)?
-    } else {
-        let name =
-            args.dataset.as_deref().ok_or_else(|| invalid(anyhow!("{}: --dataset NAME is required for MATLAB files", input.display())))?;
-        read_matlab_array(input, name, names).map_err(invalid)?
-    };
-    let shape = array.shape().to_vec();
-    let (nf, nc) = (shape[names.len() - 1], shape[names.len() - 2]);
-    if nf != data.frequencies_hz.len() {
-        return Err(invalid(anyhow!(
-            "{}: dataset /{} has {nf} frequencies (MATLAB size {shape:?}, last axis) but --frequencies-hz gives {}",
-            input.display(),
-            args.dataset.as_deref().unwrap_or("(NIfTI volume)").trim_start_matches('/'),
-            data.frequencies_hz.len()
-        )));
-    }
-    if nc != data.components.chars().count() {
-        return Err(invalid(anyhow!(
-            "{}: dataset /{} has {nc} components (MATLAB size {shape:?}) but --components is {:?}",
-            input.display(),
-            args.dataset.as_deref().unwrap_or("(NIfTI volume)").trim_start_matches('/'),
-            data.components
-        )));
-    }
-    let not_wave = || {
-        invalid(anyhow!(
-            "{}: dataset /{} is real; --layout wave needs a complex array",
-            input.display(),
-            args.dataset.as_deref().unwrap_or("")
-        ))
-    };
-    match (args.layout, array) {
-        (Layout::Wave, MatlabArray::Complex(a)) => {
-            data.wave =
-                Some(a.permuted_axes(order.to_vec()).as_standard_layout().into_owned().into_dimensionality::<Ix5>().map_err(invalid)?)
-        }
-        (Layout::Wave, MatlabArray::Real(_)) => return Err(not_wave()),
-        (Layout::Phase, MatlabArray::Real(a)) => {
-            data.phase =
-                Some(a.permuted_axes(order.to_vec()).as_standard_layout().into_owned().into_dimensionality::<Ix6>().map_err(invalid)?)
-        }
-        (Layout::Phase, MatlabArray::Complex(a)) => {
-            data.images =
-                Some(a.permuted_axes(order.to_vec()).as_standard_layout().into_owned().into_dimensionality::<Ix6>().map_err(invalid)?)
-        }
-    }
-    if let Some(m) = &args.mask_dataset {
-        let name = m.as_str();
-        let MatlabArray::Real(a) = read_matlab_array(input, name, &["rows", "cols", "slices"]).map_err(invalid)? else {
-            return Err(invalid(anyhow!("{}: mask dataset /{name} is complex; expected a real or logical array", input.display())));
-        };
-        let a: Array3<f64> =
-            a.permuted_axes(vec![2, 0, 1]).as_standard_layout().into_owned().into_dimensionality::<Ix3>().map_err(invalid)?;
-        data.mask = Some(a.mapv(|v| u8::from(v != 0.0)));
-    }
-    write_mre_data(&args.output, &data, args.force).map_err(|e| match e {
-        H5Error::Exists { .. } => CliError::new(exit::OUTPUT_EXISTS, anyhow!(e)),
-        // Everything else reported before writing is a problem of the input or options.
-        e @ (H5Error::Shape { .. } | H5Error::Invalid { .. } | H5Error::Missing { .. }) => invalid(e),
-        e => CliError::new(exit::FAILURE, anyhow!(e)),
-    })?;
+    import_file(&options, &args.output, args.force)?;
     println!("wrote {}", args.output.display());
     Ok(())
 }

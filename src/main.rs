@@ -3,11 +3,10 @@
 
 mod bayes;
 mod bench;
-mod distributed;
+mod choice;
 mod import;
 mod invert;
 mod launch;
-mod mrd;
 mod run;
 mod seq;
 
@@ -102,6 +101,9 @@ pub struct CliError {
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
         let error = e.into();
+        if let Some(p) = error.downcast_ref::<mre_pipeline::PipelineError>() {
+            return Self { code: p.kind().exit_code(), silent: p.is_silent(), error };
+        }
         let code = if error.downcast_ref::<mre_io::config::ConfigError>().is_some() { exit::INVALID_INPUT } else { exit::FAILURE };
         Self { code, error, silent: false }
     }
@@ -116,6 +118,15 @@ impl CliError {
     /// An error that another rank reports.
     pub fn silent(code: u8) -> Self {
         Self { code, error: anyhow::anyhow!("reported by another rank"), silent: true }
+    }
+}
+
+impl mre_pipeline::error::RankError for CliError {
+    fn exit_code(&self) -> u8 {
+        self.code
+    }
+    fn reported_elsewhere(code: u8) -> Self {
+        Self::silent(code)
     }
 }
 

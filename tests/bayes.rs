@@ -217,3 +217,44 @@ fn image_likelihood_on_simulated_images_needs_no_unwrapping() {
         assert!(row.rhat <= 1.05, "{row:?}");
     }
 }
+
+/// `examples/invert_file` (built by `cargo test` next to this test) as a user runs it.
+fn invert_file_example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let path = dir.join("examples").join(format!("invert_file{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is missing: `cargo test` builds the examples", path.display());
+    path
+}
+
+#[test]
+fn library_example_gives_the_posterior_of_the_cli_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), "lib.h5", true);
+    let opts = ["--chains", "2", "--tune", "40", "--draws", "60", "--seed", "5"];
+    let mut args = vec!["invert", data.to_str().unwrap(), "--method", "bayes", "--output", "cli.h5", "--no-figures", "-q"];
+    args.extend(opts);
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = std::process::Command::new(invert_file_example())
+        .arg(&data)
+        .args(["--output", "library.h5"])
+        .args(opts)
+        .current_dir(dir.path())
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("region 1: G' ="), "{}", text(&o));
+    let (s_cli, g_cli) = result_bits(&dir.path().join("cli.h5"));
+    let (s_lib, g_lib) = result_bits(&dir.path().join("library.h5"));
+    assert!(!s_cli.is_empty());
+    assert!(s_lib == s_cli, "the example's /samples differ from the CLI's");
+    assert!(g_lib == g_cli, "the example's posterior mean /storage_modulus_pa differs from the CLI's");
+    let (r_cli, r_lib) = (read_mre_result(&dir.path().join("cli.h5")).unwrap(), read_mre_result(&dir.path().join("library.h5")).unwrap());
+    assert_eq!(r_cli.regions.len(), r_lib.regions.len());
+    for (a, b) in r_cli.regions.iter().zip(&r_lib.regions) {
+        assert_eq!(a.storage_mean_pa.to_bits(), b.storage_mean_pa.to_bits());
+        assert_eq!(a.loss_q95_pa.to_bits(), b.loss_q95_pa.to_bits());
+    }
+}

@@ -23,6 +23,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod density;
 pub mod diagnostics;
+pub mod distributed;
 pub mod error;
 pub mod forward;
 pub mod gauss_newton;

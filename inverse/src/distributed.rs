@@ -15,9 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::thread::ThreadId;
 
-use mre_inverse::bayes::Draws;
-use mre_inverse::posterior::combine_terms;
-use mre_inverse::{InverseError, LogDensity, Posterior};
+use crate::bayes::Draws;
+use crate::posterior::combine_terms;
+use crate::{InverseError, LogDensity, Posterior};
 use mre_solver::parallel::Comm;
 use num_complex::Complex64;
 
@@ -48,7 +48,7 @@ fn sum_f64_to_root(comm: &dyn Comm, data: &mut [f64]) {
 /// rank must evaluate it at the same points in the same order (the optimiser and the
 /// Laplace approximation are deterministic, so they do), and only on the thread that created
 /// it (MPI runs at threading level Funneled): use it with `parallel = false` in
-/// [`mre_inverse::bayes::find_mode`].
+/// [`crate::bayes::find_mode`].
 pub struct DistributedPosterior<'a> {
     post: &'a Posterior<'a>,
     comm: &'a dyn Comm,
@@ -76,7 +76,7 @@ impl LogDensity for DistributedPosterior<'_> {
         self.post.dim()
     }
 
-    fn logp_grad(&self, theta: &[f64], grad: &mut [f64]) -> mre_inverse::Result<f64> {
+    fn logp_grad(&self, theta: &[f64], grad: &mut [f64]) -> crate::Result<f64> {
         if std::thread::current().id() != self.thread {
             return Err(InverseError::Inference("the distributed posterior was evaluated off the MPI thread".into()));
         }

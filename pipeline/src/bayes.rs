@@ -1,0 +1,689 @@
+//! The Bayesian inversion of an mre-data set with mre-inverse (`mre-sim invert --method
+//! bayes`): the plain MAP, the approximation-error model there, MAP and Laplace with it,
+//! posterior draws, and the mre-result with posterior mean, standard deviation, 90 %
+//! intervals, draws and diagnostics. Runs on the ranks of a communicator; bit-identical for
+//! any number of ranks and threads.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions as StageOptions, BayesResult, Mode, Sampler};
+use mre_inverse::distributed::{self, DistributedPosterior};
+use mre_inverse::gauss_newton;
+use mre_inverse::independence::IndependenceOptions;
+use mre_inverse::map::{maximize, MapOptions};
+use mre_inverse::model_error::{with_model_error, ModelErrorOptions, ModelErrorReport};
+use mre_inverse::nuts::NutsOptions;
+use mre_inverse::reduced::ReducedWaveForward;
+use mre_inverse::summary::{describe, moduli_stats};
+use mre_inverse::LogDensity;
+use mre_inverse::{ActuatorDrive, ActuatorForward};
+use mre_inverse::{
+    EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, Noise, Parameterisation,
+    Posterior, Prior, Regions, WaveForward, WaveGaussian,
+};
+use mre_io::hdf5::{MreResult, RegionSummary, ResultProvenance};
+use mre_solver::classic;
+use mre_solver::parallel::Comm;
+use ndarray::{Array3, Array5, Axis};
+use num_complex::Complex64;
+use tracing::info;
+
+use crate::choice::Choice;
+use crate::error::{agree, ErrorKind, PipelineError, Result};
+use crate::input::WaveInput;
+
+/// Parameterisation of the moduli.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parameterization {
+    /// log G' and log G'' per label of `/labels` (posterior by NUTS or independence sampling).
+    Regions,
+    /// Smooth log G' and log G'' fields on a control grid with a GMRF prior (MAP + Laplace).
+    Field,
+}
+
+impl Choice for Parameterization {
+    const ALL: &'static [Self] = &[Parameterization::Regions, Parameterization::Field];
+    fn name(self) -> &'static str {
+        match self {
+            Parameterization::Regions => "regions",
+            Parameterization::Field => "field",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Parameterization::Regions => "log G' and log G'' per label of /labels (posterior by sampling)",
+            Parameterization::Field => "smooth log G' and log G'' fields on a control grid with a GMRF prior (MAP + Laplace)",
+        }
+    }
+}
+
+/// Likelihood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LikelihoodKind {
+    /// Complex Gaussian on the displacement field `/wave`.
+    #[default]
+    Wave,
+    /// Complex Gaussian on the motion-encoded images `/images` (no phase unwrapping).
+    Images,
+}
+
+impl Choice for LikelihoodKind {
+    const ALL: &'static [Self] = &[LikelihoodKind::Wave, LikelihoodKind::Images];
+    fn name(self) -> &'static str {
+        match self {
+            LikelihoodKind::Wave => "wave",
+            LikelihoodKind::Images => "images",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            LikelihoodKind::Wave => "complex Gaussian on the displacement field /wave",
+            LikelihoodKind::Images => "complex Gaussian on the motion-encoded images /images (no phase unwrapping)",
+        }
+    }
+}
+
+/// How the forward model is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriveKind {
+    /// The measured displacement on the mask's boundary layer is prescribed (no actuator model).
+    #[default]
+    Boundary,
+    /// The whole grid is modelled, driven by an actuator plane (`drive_faces`) with absorbing
+    /// layers outside the other faces; the drive amplitude is fitted (regions only).
+    Actuator,
+}
+
+impl Choice for DriveKind {
+    const ALL: &'static [Self] = &[DriveKind::Boundary, DriveKind::Actuator];
+    fn name(self) -> &'static str {
+        match self {
+            DriveKind::Boundary => "boundary",
+            DriveKind::Actuator => "actuator",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            DriveKind::Boundary => "the measured displacement on the mask's boundary layer is prescribed",
+            DriveKind::Actuator => "the whole grid driven by an actuator plane with absorbing layers (regions only)",
+        }
+    }
+}
+
+/// Approximation-error model (regions, measured boundary, wave likelihood).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelErrorKind {
+    /// After a first MAP: subtract the discretisation error estimated on a 3× finer grid (when
+    /// that grid has at most 2 million voxels) and integrate out where the region interfaces
+    /// lie inside their voxels; then MAP, Laplace and draws with that likelihood.
+    #[default]
+    Auto,
+    /// The plain model (the label staircase and the voxel-size discretisation taken as exact).
+    None,
+}
+
+impl Choice for ModelErrorKind {
+    const ALL: &'static [Self] = &[ModelErrorKind::Auto, ModelErrorKind::None];
+    fn name(self) -> &'static str {
+        match self {
+            ModelErrorKind::Auto => "auto",
+            ModelErrorKind::None => "none",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            ModelErrorKind::Auto => "discretisation error from a 3× finer grid and interface positions integrated out",
+            ModelErrorKind::None => "the plain model (staircase and discretisation taken as exact)",
+        }
+    }
+}
+
+/// Posterior sampler for `regions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SamplerKind {
+    /// Independence Metropolis–Hastings around the Laplace approximation (one evaluation per draw).
+    #[default]
+    Independence,
+    /// No-U-Turn sampler in whitened coordinates (about five gradient evaluations per draw).
+    Nuts,
+}
+
+impl Choice for SamplerKind {
+    const ALL: &'static [Self] = &[SamplerKind::Independence, SamplerKind::Nuts];
+    fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Independence => "independence",
+            SamplerKind::Nuts => "nuts",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            SamplerKind::Independence => "independence Metropolis–Hastings around the Laplace approximation",
+            SamplerKind::Nuts => "No-U-Turn sampler in whitened coordinates",
+        }
+    }
+}
+
+/// Options of the Bayesian inversion; `Default` gives the defaults of `mre-sim invert
+/// --method bayes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayesOptions {
+    /// Parameterisation (`None`: regions when the data have `/labels`, field otherwise).
+    pub parameterization: Option<Parameterization>,
+    /// Likelihood.
+    pub likelihood: LikelihoodKind,
+    /// Posterior sampler (regions).
+    pub sampler: SamplerKind,
+    /// Forward model: prescribed measured boundary, or the full domain driven by an actuator.
+    pub drive: DriveKind,
+    /// Driven face(s) for [`DriveKind::Actuator`]: `x-`, `x+`, `y-`, `y+`, `z-`, `z+`
+    /// (`[z, y, x]` grid axes).
+    pub drive_faces: Vec<String>,
+    /// Absorbing layer added outside every other face for [`DriveKind::Actuator`], voxels.
+    pub pml_voxels: usize,
+    /// Sample with the full wave model instead of the reduced-basis model (regions; slower;
+    /// the reduced model is checked against the full one at 8 draws either way).
+    pub full_model: bool,
+    /// Approximation-error model (regions with the measured boundary and the wave likelihood).
+    pub model_error: ModelErrorKind,
+    /// Chains (regions).
+    pub chains: usize,
+    /// NUTS warm-up draws per chain (regions, NUTS).
+    pub tune: u64,
+    /// Posterior draws per chain (regions), or Laplace draws (field).
+    pub draws: u64,
+    /// Random seed (draws depend only on it, not on threads or ranks).
+    pub seed: u64,
+    /// Control-node spacing of the field parameterisation, voxels (`None`: about 16 nodes per axis).
+    pub field_spacing: Option<usize>,
+    /// Expected change of log G between neighbouring field nodes (GMRF smoothness, natural log).
+    pub smoothness: f64,
+    /// Prior median of G', Pa.
+    pub prior_storage_pa: f64,
+    /// Prior median of G'', Pa.
+    pub prior_loss_pa: f64,
+    /// Prior width of log G' and log G'' (natural log; 2 = a factor 7.4 either way at 1σ).
+    pub prior_log_std: f64,
+    /// Draws per checkpoint segment (regions): a kill loses at most this many draws per
+    /// chain. Part of the run's definition: a resumed run must use the same value.
+    pub checkpoint_every: u64,
+}
+
+impl Default for BayesOptions {
+    fn default() -> Self {
+        Self {
+            parameterization: None,
+            likelihood: LikelihoodKind::Wave,
+            sampler: SamplerKind::Independence,
+            drive: DriveKind::Boundary,
+            drive_faces: vec!["x-".into()],
+            pml_voxels: 10,
+            full_model: false,
+            model_error: ModelErrorKind::Auto,
+            chains: 4,
+            tune: 150,
+            draws: 250,
+            seed: 1,
+            field_spacing: None,
+            smoothness: 0.15,
+            prior_storage_pa: 3000.0,
+            prior_loss_pa: 1000.0,
+            prior_log_std: 2.0,
+            checkpoint_every: 50,
+        }
+    }
+}
+
+fn invalid(source: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::invalid(format!("{source}: {e}"))
+}
+
+fn failure(e: impl std::error::Error + 'static) -> PipelineError {
+    PipelineError::from_error(ErrorKind::Failure, &e)
+}
+
+/// The pieces of the posterior and how to sample it, built from the data and options.
+struct Setup {
+    forward: Forward,
+    likelihood: Box<dyn Likelihood>,
+    param: Box<dyn Parameterisation>,
+    prior: Box<dyn Prior>,
+    sampler: Sampler,
+    kind: Parameterization,
+    /// Starting point: G' and G'', Pa.
+    start_pa: (f64, f64),
+    /// The approximation-error model to build after a first MAP, with what it needs.
+    model_error: Option<ModelErrorPlan>,
+}
+
+/// The data and options of one run.
+struct BayesRun<'a> {
+    input: &'a WaveInput,
+    args: &'a BayesOptions,
+}
+
+/// What the approximation-error model is built from.
+struct ModelErrorPlan {
+    meas: Measurements,
+    regions: Regions,
+    noise: Noise,
+    options: ModelErrorOptions,
+}
+
+/// The largest refined grid (voxels) `--model-error auto` solves on.
+const MAX_REFINED_VOXELS: usize = 2_000_000;
+
+/// The forward model the options ask for.
+enum Forward {
+    Boundary(WaveForward),
+    Actuator(ActuatorForward),
+}
+
+impl Forward {
+    fn model(&self) -> &dyn ForwardModel {
+        match self {
+            Forward::Boundary(f) => f,
+            Forward::Actuator(f) => f,
+        }
+    }
+}
+
+fn build(r: &BayesRun<'_>) -> Result<Setup> {
+    let d = &r.input.data;
+    let a = r.args;
+    let sh = r.input.mask.shape();
+    let grid = mre_solver::model::phantom::Grid::new([sh[0], sh[1], sh[2]], d.voxel_size_m).map_err(|e| invalid(&r.input.source, e))?;
+    let images = match (a.likelihood, &d.images) {
+        (LikelihoodKind::Images, Some(im)) => Some(EncodedImages {
+            images: im.clone(),
+            encoding_rad_per_m: d
+                .encoding_efficiency_rad_per_m
+                .iter()
+                .zip(&d.encoding_phase_rad)
+                .map(|(&m, &p)| Complex64::from_polar(m, p))
+                .collect(),
+        }),
+        (LikelihoodKind::Images, None) => {
+            return Err(invalid(&r.input.source, "--likelihood images needs dataset /images, which this file does not have"))
+        }
+        _ => None,
+    };
+    let meas = Measurements {
+        grid,
+        frequencies_hz: d.frequencies_hz.clone(),
+        density_kg_m3: d.density_kg_m3,
+        wave: r.input.wave.clone(),
+        mask: r.input.mask.clone(),
+        noise_std: d.noise_std.clone(),
+        images,
+    };
+    let forward = match a.drive {
+        DriveKind::Boundary => Forward::Boundary(WaveForward::new(&meas).map_err(|e| invalid(&r.input.source, e))?),
+        DriveKind::Actuator => {
+            let faces = a
+                .drive_faces
+                .iter()
+                .map(|f| {
+                    ActuatorDrive::parse_face(f)
+                        .ok_or_else(|| PipelineError::invalid(format!("--drive-face {f}: expected x-, x+, y-, y+, z- or z+")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let drive = ActuatorDrive { faces, pml_voxels: a.pml_voxels };
+            Forward::Actuator(ActuatorForward::new(&meas, &drive).map_err(|e| invalid(&r.input.source, e))?)
+        }
+    };
+    let predicted = forward.model().predicted();
+    let noise = match &d.noise_std {
+        Some(s) if a.likelihood == LikelihoodKind::Wave => Noise::Known(s.clone()),
+        _ => Noise::Inferred,
+    };
+    let likelihood: Box<dyn Likelihood> = match a.likelihood {
+        LikelihoodKind::Wave => Box::new(WaveGaussian::new(&meas, predicted, noise.clone()).map_err(|e| invalid(&r.input.source, e))?),
+        LikelihoodKind::Images => Box::new(ImageGaussian::new(&meas, predicted, noise.clone()).map_err(|e| invalid(&r.input.source, e))?),
+    };
+    let kind = match (a.parameterization, &d.labels) {
+        (Some(p), _) => p,
+        (None, Some(_)) => Parameterization::Regions,
+        (None, None) => Parameterization::Field,
+    };
+    if kind == Parameterization::Field && a.drive == DriveKind::Actuator {
+        return Err(PipelineError::invalid(
+            "--drive actuator works with --parameterization regions only (the field's Gauss–Newton uncertainty uses the measured-boundary model)",
+        ));
+    }
+    let (g0, l0) = initial_moduli(&meas, &r.input.wave);
+    info!(storage_pa = g0, loss_pa = l0, "starting point (median of a filtered AHI)");
+    // The region map, kept for the approximation-error model.
+    let mut region_map = None;
+    let (param, prior, sampler): (Box<dyn Parameterisation>, Box<dyn Prior>, Sampler) = match kind {
+        Parameterization::Regions => {
+            let labels = d.labels.as_ref().ok_or_else(|| {
+                invalid(&r.input.source, "--parameterization regions needs dataset /labels (a label per voxel), which this file does not have; use --parameterization field")
+            })?;
+            let regions = Regions::new(labels, &r.input.mask).map_err(|e| invalid(&r.input.source, e))?;
+            let prior = IndependentNormal::log_moduli(regions.len(), a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std)
+                .map_err(|e| invalid(&r.input.source, e))?;
+            let sampler = match a.sampler {
+                SamplerKind::Nuts => Sampler::Nuts(NutsOptions {
+                    chains: a.chains,
+                    tune: a.tune,
+                    draws: a.draws,
+                    seed: a.seed,
+                    checkpoint_every: a.checkpoint_every,
+                    ..NutsOptions::default()
+                }),
+                SamplerKind::Independence => Sampler::Independence(IndependenceOptions {
+                    chains: a.chains,
+                    draws: a.draws,
+                    seed: a.seed,
+                    checkpoint_every: a.checkpoint_every,
+                    ..IndependenceOptions::default()
+                }),
+            };
+            region_map = Some(regions.clone());
+            (Box::new(regions), Box::new(prior), sampler)
+        }
+        Parameterization::Field => {
+            let n_max = sh.iter().copied().max().unwrap_or(1);
+            let spacing = a.field_spacing.unwrap_or_else(|| (n_max.saturating_sub(1)).div_ceil(16).max(1));
+            let field = Field::new([sh[0], sh[1], sh[2]], spacing).map_err(|e| invalid(&r.input.source, e))?;
+            let prior = Gmrf::new(
+                field.nodes(),
+                vec![(a.prior_storage_pa.ln(), a.smoothness, a.prior_log_std), (a.prior_loss_pa.ln(), a.smoothness, a.prior_log_std)],
+            )
+            .map_err(|e| invalid(&r.input.source, e))?;
+            (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
+        }
+    };
+    let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
+        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
+            let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
+            let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
+            if refine.is_none() {
+                info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
+            }
+            let options = ModelErrorOptions { refine, ..ModelErrorOptions::default() };
+            Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
+        }
+        _ => None,
+    };
+    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error })
+}
+
+/// Run the inversion on the ranks of `comm`; returns the result to write on rank 0 (`None`
+/// on the other ranks). The MAP and Laplace stages spread the frequency solves over the
+/// ranks, the NUTS chains are shared out (chain `c` on rank `c % size`) and gathered on rank
+/// 0: the result is bit-identical for any number of ranks. Errors end every rank together.
+pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>, comm: &dyn Comm) -> Result<Option<MreResult>> {
+    let r = BayesRun { input, args: options };
+    let start = Instant::now();
+    let s = agree(comm, build(&r))?;
+    let opts = StageOptions { sampler: s.sampler.clone(), ..StageOptions::default() };
+    let ckpt = checkpoint.map(Path::to_path_buf);
+    let x0 = s.param.constant(s.start_pa.0, s.start_pa.1);
+    let (rank, size) = (comm.rank(), comm.size());
+    if size > 1 {
+        info!(ranks = size, "MAP and Laplace approximation with the frequencies spread over the ranks");
+    }
+    let dir = match &ckpt {
+        Some(shared) if size > 1 => Some(agree(
+            comm,
+            distributed::mirror_checkpoints(comm, shared).map_err(|e| PipelineError::failure(format!("checkpoint: {e}"))),
+        )?),
+        other => other.clone(),
+    };
+    let map_file = |dir: &Option<PathBuf>| dir.as_ref().map(|d| d.join("map.cbor"));
+    // The approximation-error model is taken at the plain model's MAP (same on every rank).
+    let (corrected, x_start, mode_dir) = match (&s.model_error, &s.forward) {
+        (Some(plan), Forward::Boundary(forward)) => {
+            let plain = Posterior::new(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
+            let distributed_plain = (size > 1).then(|| DistributedPosterior::new(&plain, comm));
+            let density: &dyn LogDensity = match &distributed_plain {
+                Some(d) => d,
+                None => &plain,
+            };
+            let first = agree(comm, maximize(density, &x0, &opts.map, map_file(&dir).as_deref()).map_err(failure))?;
+            info!(iterations = first.iterations, "MAP of the plain model; the approximation-error model is taken there");
+            let built = with_model_error(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
+                .map_err(|e| invalid(&r.input.source, e));
+            (Some(agree(comm, built)?), first.x, dir.as_ref().map(|d| d.join("model-error")))
+        }
+        _ => (None, x0, dir.clone()),
+    };
+    let likelihood: &dyn Likelihood = match &corrected {
+        Some((l, _)) => l,
+        None => s.likelihood.as_ref(),
+    };
+    let posterior = Posterior::new(s.forward.model(), s.param.as_ref(), s.prior.as_ref(), likelihood);
+    let distributed_posterior = (size > 1).then(|| DistributedPosterior::new(&posterior, comm));
+    let density: &dyn LogDensity = match &distributed_posterior {
+        Some(d) => d,
+        None => &posterior,
+    };
+    let (x0, dir) = (x_start, mode_dir);
+    let mode = match s.kind {
+        Parameterization::Regions => find_mode(density, &x0, &opts, dir.as_deref(), size == 1).map_err(failure),
+        // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
+        // frequency with one factorisation) instead of 2·dim gradient evaluations.
+        Parameterization::Field => {
+            // Hundreds of parameters need more L-BFGS iterations than a few region moduli.
+            let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
+            maximize(density, &x0, &map_opts, map_file(&dir).as_deref()).map_err(failure).and_then(|map| {
+                let Forward::Boundary(forward) = &s.forward else { unreachable!("checked in build: fields use the boundary model") };
+                let laplace = gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), likelihood, &map.x).map_err(failure)?;
+                let evaluations = map.evaluations;
+                Ok(Mode { map, laplace, evaluations })
+            })
+        }
+    };
+    let mode = agree(comm, mode)?;
+    // Regions: draws with the reduced-basis model built around the Laplace approximation
+    // (the same on every rank), checked against the full model on rank 0.
+    let reduced = match (s.kind, r.args.full_model, &s.forward) {
+        (Parameterization::Regions, false, Forward::Boundary(forward)) => {
+            Some(agree(comm, ReducedWaveForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
+        }
+        _ => None,
+    };
+    let surrogate = reduced.as_ref().map(|m| Posterior::new(m, s.param.as_ref(), s.prior.as_ref(), likelihood));
+    let sampling: &dyn LogDensity = match &surrogate {
+        Some(p) => p,
+        None => &posterior,
+    };
+    let draws = match &s.sampler {
+        Sampler::Nuts(NutsOptions { chains, draws, .. }) | Sampler::Independence(IndependenceOptions { chains, draws, .. }) => {
+            let ids = distributed::my_chains(*chains, rank, size);
+            let local = agree(comm, draw(sampling, &mode.laplace, &opts, ckpt.as_deref(), Some(&ids)).map_err(failure))?;
+            distributed::gather_draws(comm, local, &ids, *chains, *draws as usize, posterior.dim())
+        }
+        Sampler::Laplace { .. } if comm.is_root() => Some(draw(&posterior, &mode.laplace, &opts, None, None).map_err(failure)?),
+        Sampler::Laplace { .. } => None,
+    };
+    let Some(draws) = draws else { return Ok(None) };
+    let report = match (&reduced, &surrogate) {
+        (Some(m), Some(p)) => Some(check_reduced(&posterior, p, m, &draws).map_err(failure)?),
+        _ => None,
+    };
+    let mut result = assemble(posterior.names(), mode, draws, start.elapsed().as_secs_f64());
+    if let Some(rep) = report {
+        result = result.with_surrogate(rep);
+    }
+    let noise_est = posterior.noise_estimates(&result.map.x).map_err(failure)?;
+    let model_error = corrected.as_ref().map(|(_, report)| report);
+    Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, model_error, start.elapsed().as_secs_f64())))
+}
+
+/// Median G' and G'' of a Gaussian-filtered AHI over the mask and frequencies: the starting point.
+fn initial_moduli(m: &Measurements, wave: &Array5<Complex64>) -> (f64, f64) {
+    let h = m.grid.voxel_size_m;
+    let hmin = h.iter().zip(m.grid.shape).filter(|(_, n)| *n > 1).map(|(h, _)| *h).fold(f64::INFINITY, f64::min);
+    let filter = classic::Filter::recommended(hmin);
+    let (mut gs, mut ls) = (Vec::new(), Vec::new());
+    for (f, hz) in m.frequencies_hz.iter().enumerate() {
+        let comps: Vec<Array3<Complex64>> =
+            wave.index_axis(Axis(0), f).outer_iter().filter_map(|u| classic::filter_wave(&u.to_owned(), h, &filter).ok()).collect();
+        let views: Vec<_> = comps.iter().map(|c| c.view()).collect();
+        let Ok(stack) = ndarray::stack(Axis(0), &views) else { continue };
+        if let Ok(e) = classic::ahi(stack.view(), &m.mask, h, 2.0 * std::f64::consts::PI * hz, m.density_kg_m3) {
+            gs.extend(e.storage_modulus_pa.iter().zip(&m.mask).filter(|(g, &k)| k && g.is_finite() && **g > 0.0).map(|(g, _)| *g));
+            ls.extend(e.loss_modulus_pa.iter().zip(&m.mask).filter(|(g, &k)| k && g.is_finite() && **g > 0.0).map(|(g, _)| *g));
+        }
+    }
+    let median = |mut v: Vec<f64>, fallback: f64| {
+        if v.is_empty() {
+            return fallback;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let g = median(gs, 3000.0);
+    (g, median(ls, 0.2 * g))
+}
+
+fn to_result(
+    b: &BayesResult,
+    param: &dyn Parameterisation,
+    kind: Parameterization,
+    r: BayesRun<'_>,
+    noise: &[f64],
+    model_error: Option<&ModelErrorReport>,
+    wall: f64,
+) -> MreResult {
+    let draws = b.draws();
+    let stats = moduli_stats(param, &draws, &r.input.mask);
+    let regions = match (kind, &r.input.data.labels) {
+        (Parameterization::Regions, Some(labels)) => region_rows(b, labels, &r.input.mask),
+        _ => Vec::new(),
+    };
+    let nd = b.chains.first().map_or(0, Vec::len);
+    let np = b.names.len();
+    let samples = Array3::from_shape_fn((b.chains.len(), nd, np), |(c, k, p)| b.chains[c][k][p]);
+    let finite_max = |v: &[f64]| v.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::max);
+    let finite_min = |v: &[f64]| v.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::min);
+    let abs = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| g.hypot(*l));
+    let phase = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| l.atan2(*g));
+    let a = r.args;
+    let extra = vec![
+        ("parameterization".into(), format!("{kind:?}").to_lowercase()),
+        ("likelihood".into(), format!("{:?}", a.likelihood).to_lowercase()),
+        (
+            "drive".into(),
+            match a.drive {
+                DriveKind::Boundary => "measured boundary (Dirichlet)".into(),
+                DriveKind::Actuator => {
+                    format!("actuator on {} with {}-voxel absorbing layers (amplitude profiled)", a.drive_faces.join(", "), a.pml_voxels)
+                }
+            },
+        ),
+        ("parameters".into(), np.to_string()),
+        ("evaluations".into(), b.evaluations.to_string()),
+        ("map_iterations".into(), b.map.iterations.to_string()),
+        ("map_converged".into(), b.map.converged.to_string()),
+        ("chains".into(), b.chains.len().to_string()),
+        ("draws_per_chain".into(), nd.to_string()),
+        ("divergences".into(), b.divergences.to_string()),
+        ("acceptance".into(), b.acceptance.map_or_else(|| "n/a".into(), |a| format!("{a:.3}"))),
+        (
+            "reduced_model".into(),
+            b.surrogate.as_ref().map_or_else(
+                || "none (full model)".into(),
+                |s| {
+                    format!(
+                        "basis {:?} from {} snapshots; max |Δ log p| vs full model at {} draws: {:.2e}",
+                        s.basis_sizes, s.snapshots, s.checked_draws, s.max_logp_error
+                    )
+                },
+            ),
+        ),
+        ("rhat_max".into(), finite_max(&b.rhat).to_string()),
+        ("ess_bulk_min".into(), finite_min(&b.ess_bulk).to_string()),
+        ("ess_tail_min".into(), finite_min(&b.ess_tail).to_string()),
+        ("model_error".into(), model_error.map_or_else(|| "none".into(), describe_model_error)),
+        ("seed".into(), a.seed.to_string()),
+        ("noise_std".into(), format!("{noise:?}")),
+        (
+            "noise".into(),
+            if r.input.data.noise_std.is_some() && a.likelihood == LikelihoodKind::Wave {
+                "known"
+            } else {
+                "inferred (Jeffreys prior, marginalised)"
+            }
+            .into(),
+        ),
+    ];
+    MreResult {
+        storage_modulus_pa: stats.storage.mean.clone(),
+        loss_modulus_pa: stats.loss.mean.clone(),
+        abs_modulus_pa: Some(abs),
+        phase_angle_rad: Some(phase),
+        storage_modulus_std_pa: Some(stats.storage.std.clone()),
+        loss_modulus_std_pa: Some(stats.loss.std.clone()),
+        storage_modulus_q05_pa: Some(stats.storage.q05.clone()),
+        storage_modulus_q95_pa: Some(stats.storage.q95.clone()),
+        regions,
+        samples: Some(samples),
+        provenance: ResultProvenance {
+            tool: "mre-sim".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            method: b.method.clone(),
+            iterations: b.map.iterations,
+            wall_time_s: wall,
+            source_data: r.input.source.clone(),
+            created: String::new(),
+            extra,
+        },
+    }
+}
+
+/// The provenance line of the approximation-error model.
+fn describe_model_error(m: &ModelErrorReport) -> String {
+    let refine = match m.refine {
+        Some(f) => format!("discretisation error from a {f}× finer grid (RMS / noise per frequency {:.3?})", m.discretisation_to_noise),
+        None => "no discretisation term (finer grid too large)".into(),
+    };
+    let interface = match m.interface {
+        Some((n, spread)) => format!(
+            "{n} interface voxels, share of the other region N(0, {spread:.3}²), integrated out ({:?} covariance directions per frequency)",
+            m.interface_ranks
+        ),
+        None => "no interface term (one region)".into(),
+    };
+    let interface = match m.boundary_voxels {
+        0 => format!("{interface}; boundary noise not included"),
+        n => format!("{interface}; noise of {n} boundary voxels integrated out"),
+    };
+    format!("{refine}; {interface}")
+}
+
+/// One row per region: posterior statistics of its G' and G'' and the diagnostics of its
+/// log G' (R̂: the worse of log G' and log G''; ESS: the smaller bulk ESS).
+fn region_rows(b: &BayesResult, labels: &Array3<u16>, mask: &Array3<bool>) -> Vec<RegionSummary> {
+    let draws = b.draws();
+    let Ok(regions) = Regions::new(labels, mask) else { return Vec::new() };
+    let n = regions.len();
+    regions
+        .labels()
+        .iter()
+        .enumerate()
+        .map(|(k, &label)| {
+            let g: Vec<f64> = draws.iter().map(|t| t[k].exp()).collect();
+            let l: Vec<f64> = draws.iter().map(|t| t[n + k].exp()).collect();
+            let (gm, gs, g5, g95) = describe(&g);
+            let (lm, ls, l5, l95) = describe(&l);
+            RegionSummary {
+                label,
+                storage_mean_pa: gm,
+                storage_std_pa: gs,
+                storage_q05_pa: g5,
+                storage_q95_pa: g95,
+                loss_mean_pa: lm,
+                loss_std_pa: ls,
+                loss_q05_pa: l5,
+                loss_q95_pa: l95,
+                rhat: b.rhat[k].max(b.rhat[n + k]),
+                ess: b.ess_bulk[k].min(b.ess_bulk[n + k]),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! The inversions' input: an mre-data set (from a file or in memory), its mask and its
+//! first-harmonic wave field, from the highest data level present.
+//!
+//! Data levels: `/wave` is used directly; otherwise `/phase` (unwrapped per offset, first
+//! harmonic over the offsets divided by ξ), `/images` (their phase) or `/kspace` (centred
+//! inverse FFT; with `/kspace_negative` the phase difference of the two MEG polarities
+//! removes the background phase; coils are combined by the phase difference to the first
+//! offset).
+
+use std::path::Path;
+
+use mre_inverse::Measurements;
+use mre_io::data::MreData;
+use mre_io::hdf5::read_mre_data;
+use mre_solver::classic;
+use mre_solver::recon::{centred_ifft, first_harmonic, unwrap_least_squares};
+use ndarray::{s, Array3, Array5, Array6, Zip};
+use num_complex::Complex64;
+use rayon::prelude::*;
+
+use crate::choice::Choice;
+use crate::error::{ErrorKind, PipelineError, Result};
+
+/// Phase unwrapping for `/phase`, `/images` and `/kspace` data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unwrap {
+    /// Laplacian-based on the whole grid (`∇²φ = Im(e^{−iφ}∇²e^{iφ})`, DCT Poisson solve).
+    #[default]
+    Laplacian,
+    /// Weighted least squares inside `/mask` only (DCT-preconditioned conjugate gradients):
+    /// for data with noise or wraps outside the tissue.
+    Masked,
+}
+
+impl Choice for Unwrap {
+    const ALL: &'static [Self] = &[Unwrap::Laplacian, Unwrap::Masked];
+    fn name(self) -> &'static str {
+        match self {
+            Unwrap::Laplacian => "laplacian",
+            Unwrap::Masked => "masked",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Unwrap::Laplacian => "Laplacian-based on the whole grid (DCT Poisson solve)",
+            Unwrap::Masked => "weighted least squares inside /mask only: for data with noise or wraps outside the tissue",
+        }
+    }
+}
+
+/// An mre-data set ready to invert.
+#[derive(Debug, Clone)]
+pub struct WaveInput {
+    /// Where the data came from (a file path or a description), for messages and provenance.
+    pub source: String,
+    /// The data.
+    pub data: MreData,
+    /// Voxels to invert (`/mask`, or every voxel).
+    pub mask: Array3<bool>,
+    /// First-harmonic complex displacement `[nf, ncomp, nz, ny, nx]`, m.
+    pub wave: Array5<Complex64>,
+    /// The data level the wave was taken from: `/wave`, `/phase`, `/images` or `/kspace`.
+    pub level: &'static str,
+}
+
+impl WaveInput {
+    /// Read an mre-data file and take its wave field.
+    pub fn read(path: &Path, unwrap: Unwrap) -> Result<Self> {
+        let data = read_mre_data(path).map_err(|e| PipelineError::from_error(ErrorKind::InvalidInput, &e))?;
+        Self::from_data(path.display().to_string(), data, unwrap)
+    }
+
+    /// Take the wave field of `data` (named `source` in messages and provenance).
+    pub fn from_data(source: String, data: MreData, unwrap: Unwrap) -> Result<Self> {
+        let mask = data.mask.as_ref().map_or_else(|| Array3::from_elem(spatial_shape(&data), true), |m| m.mapv(|v| v != 0));
+        if !mask.iter().any(|&m| m) {
+            return Err(PipelineError::invalid(format!("{source}: dataset /mask selects no voxel; nothing to invert")));
+        }
+        let (wave, level) = wave_field(&source, &data, &mask, unwrap)?;
+        Ok(Self { source, data, mask, wave, level })
+    }
+}
+
+impl WaveInput {
+    /// The wave field of `m` (e.g. from [`mre_inverse::synthetic`] or a study's own
+    /// preprocessing) with region `labels`, as the data level `/wave` of an mre-data set
+    /// named `source`. Its images, if any, are not carried over.
+    pub fn from_measurements(source: &str, m: &Measurements, labels: Option<Array3<u16>>) -> Result<Self> {
+        let nf = m.frequencies_hz.len();
+        let components = match m.n_components() {
+            1 => "z",
+            2 => "xy",
+            _ => "xyz",
+        }
+        .to_string();
+        let data = MreData {
+            frequencies_hz: m.frequencies_hz.clone(),
+            voxel_size_m: m.grid.voxel_size_m,
+            density_kg_m3: m.density_kg_m3,
+            components,
+            encoding_efficiency_rad_per_m: vec![0.0; nf],
+            encoding_phase_rad: vec![0.0; nf],
+            wave: Some(m.wave.clone()),
+            mask: Some(m.mask.mapv(u8::from)),
+            labels,
+            noise_std: m.noise_std.clone(),
+            ..MreData::default()
+        };
+        Self::from_data(source.to_string(), data, Unwrap::default())
+    }
+}
+
+fn spatial_shape(d: &MreData) -> (usize, usize, usize) {
+    let sh: &[usize] = if let Some(w) = &d.wave {
+        w.shape()
+    } else if let Some(p) = &d.phase {
+        p.shape()
+    } else if let Some(i) = &d.images {
+        i.shape()
+    } else if let Some(k) = &d.kspace {
+        k.shape()
+    } else {
+        &[1, 1, 1]
+    };
+    let n = sh.len();
+    (sh[n - 3], sh[n - 2], sh[n - 1])
+}
+
+/// The first-harmonic complex displacement `[nf, ncomp, nz, ny, nx]` from
+/// the highest-level data present, and the name of the level used.
+fn wave_field(source: &str, d: &MreData, mask: &Array3<bool>, unwrap: Unwrap) -> Result<(Array5<Complex64>, &'static str)> {
+    if let Some(w) = &d.wave {
+        return Ok((w.clone(), "/wave"));
+    }
+    let xi: Vec<Complex64> =
+        d.encoding_efficiency_rad_per_m.iter().zip(&d.encoding_phase_rad).map(|(&m, &a)| Complex64::from_polar(m, a)).collect();
+    if let Some(x) = xi.iter().find(|x| x.norm() == 0.0) {
+        return Err(PipelineError::invalid(format!(
+            "{source}: attribute encoding_efficiency_rad_per_m of /acquisition contains {}; a non-zero value per frequency is needed to convert phase to displacement",
+            x.norm()
+        )));
+    }
+    if let Some(p) = &d.phase {
+        return Ok((phase_to_wave(p, mask, &xi, unwrap), "/phase"));
+    }
+    if let Some(i) = &d.images {
+        return Ok((phase_to_wave(&i.mapv(|c| c.arg()), mask, &xi, unwrap), "/images"));
+    }
+    if let Some(k) = &d.kspace {
+        let images = kspace_to_images(k, d.kspace_negative.as_ref());
+        return Ok((phase_to_wave(&images.mapv(|c| c.arg()), mask, &xi, unwrap), "/kspace"));
+    }
+    Err(PipelineError::invalid(format!("{source}: no /wave, /phase, /images or /kspace to invert")))
+}
+
+/// Unwraps every offset and takes the first harmonic over the offsets, / ξ.
+fn phase_to_wave(phase: &Array6<f64>, mask: &Array3<bool>, xi: &[Complex64], unwrap: Unwrap) -> Array5<Complex64> {
+    let (nf, nc, noff, nz, ny, nx) = phase.dim();
+    let mut wave = Array5::zeros((nf, nc, nz, ny, nx));
+    for (f, &xi_f) in xi.iter().enumerate().take(nf) {
+        for c in 0..nc {
+            let unwrapped: Vec<Array3<f64>> = (0..noff)
+                .into_par_iter()
+                .map(|k| {
+                    let p = phase.slice(s![f, c, k, .., .., ..]).to_owned();
+                    match unwrap {
+                        Unwrap::Laplacian => classic::laplacian_unwrap(&p),
+                        Unwrap::Masked => unwrap_least_squares(&p, mask),
+                    }
+                })
+                .collect();
+            let mut samples = vec![0.0; noff];
+            for ((z, y, x), w) in wave.slice_mut(s![f, c, .., .., ..]).indexed_iter_mut() {
+                if !mask[[z, y, x]] {
+                    continue;
+                }
+                for (sample, u) in samples.iter_mut().zip(&unwrapped) {
+                    *sample = u[[z, y, x]];
+                }
+                *w = first_harmonic(&samples) / xi_f;
+            }
+        }
+    }
+    wave
+}
+
+/// Complex images `[nf, ncomp, noffsets, nz, ny, nx]` from k-space
+/// `[nf, ncomp, noffsets, ncoils, nz, ny, nx]`: per coil the positive image
+/// times the conjugate phase of the negative-polarity image (or, without it
+/// and with several coils, of the coil's first-offset image), summed over
+/// coils. A per-voxel constant phase does not change the first harmonic.
+fn kspace_to_images(k: &ndarray::ArrayD<Complex64>, neg: Option<&ndarray::ArrayD<Complex64>>) -> Array6<Complex64> {
+    let sh = k.shape();
+    let (nf, nc, noff, ncoils, nz, ny, nx) = (sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], sh[6]);
+    let mut images = Array6::zeros((nf, nc, noff, nz, ny, nx));
+    let ifft = |a: &ndarray::ArrayD<Complex64>, idx: [usize; 4]| {
+        let v = a.slice(s![idx[0], idx[1], idx[2], idx[3], .., .., ..]).to_owned();
+        centred_ifft(&v)
+    };
+    let unit_conj = |c: &Complex64| if c.norm() > 0.0 { c.conj() / c.norm() } else { Complex64::new(0.0, 0.0) };
+    for f in 0..nf {
+        for c in 0..nc {
+            for coil in 0..ncoils {
+                let reference = match neg {
+                    None if ncoils > 1 => Some(ifft(k, [f, c, 0, coil]).mapv(|v| unit_conj(&v))),
+                    _ => None,
+                };
+                for off in 0..noff {
+                    let pos = ifft(k, [f, c, off, coil]);
+                    let img = match (neg, &reference) {
+                        (Some(n), _) => Zip::from(&pos).and(&ifft(n, [f, c, off, coil])).map_collect(|a, b| a * unit_conj(b)),
+                        (None, Some(r)) => &pos * r,
+                        (None, None) => pos,
+                    };
+                    let mut dst = images.slice_mut(s![f, c, off, .., .., ..]);
+                    dst += &img;
+                }
+            }
+        }
+    }
+    images
+}
