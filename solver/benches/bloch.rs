@@ -5,7 +5,7 @@
 //! ```
 //!
 //! * `precess_motion`: the free-precession-with-motion step, single-threaded, on the
-//!   workload of `precess_motion` in `bench/bloch_limit.c` (compare `iso_steps_per_s`
+//!   workload of `precess_motion` in the C yardstick `bloch_limit.c` (kept outside this repository) (compare `iso_steps_per_s`
 //!   with that program's output). Best of 5 repetitions of at least `S/5` s each.
 //! * `fast_gre`: the whole `fast` kernel (rayon, all threads, and a 1-thread pool) on a
 //!   GRE-MRE plan; `iso_steps_per_s = spins · plan steps / wall time` (best of 3).

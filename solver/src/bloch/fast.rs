@@ -648,13 +648,13 @@ pub struct PrecessBench {
     pub iso_steps_per_s: f64,
 }
 
-/// Spins of the benchmark problem (as `NSPIN` in `bench/bloch_limit.c`).
+/// Spins of the benchmark problem (as `NSPIN` in the C yardstick `bloch_limit.c`, kept outside this repository).
 pub const BENCH_SPINS: usize = 16384;
-/// Steps per pass of the benchmark problem (as `NSTEP` in `bench/bloch_limit.c`).
+/// Steps per pass of the benchmark problem (as `NSTEP` in the C yardstick).
 pub const BENCH_STEPS: usize = 2000;
 
 /// Time the free-precession step with motion, single-threaded, on the workload of
-/// the `precess_motion` kernel of `bench/bloch_limit.c`.
+/// the `precess_motion` kernel of the C yardstick.
 ///
 /// The problem (see `bench_problem`) has 16384 spins at random positions in ±10 cm,
 /// harmonic displacement along z only (complex amplitude ±20 µm per component),
@@ -713,7 +713,7 @@ fn bench_prepared<T: KernelFloat>(iso: &Isochromats, plan: &SequencePlan, precis
     PrecessBench { precision, spins: iso.len(), steps, seconds, iso_steps_per_s: (iso.len() * steps) as f64 / seconds }
 }
 
-/// The `precess_motion` workload of `bench/bloch_limit.c` as isochromats and a plan
+/// The `precess_motion` workload of the C yardstick as isochromats and a plan
 /// (deterministic; see [`bench_precess_motion`]).
 fn bench_problem(spins: usize, steps: usize) -> (Isochromats, SequencePlan) {
     const SEED: u64 = 0xB10C;

@@ -64,7 +64,7 @@
 //!   form: the normal displacement on the face is an unknown (half a dual cell: half the mass
 //!   and source) and the shear stress on the face is zero (its edges are left out of the form).
 //!   Measured second order for a compressional wave reflected at a free face and for shear
-//!   waves travelling along free faces (tests in `tests/wave_navier.rs`).
+//!   waves travelling along free faces (tests in `solver/tests/wave_navier.rs`).
 //!
 //! # Dirichlet data
 //! A [`VectorDirichlet`] prescribes a complex 3-vector on a set of voxels: every face of those
