@@ -1,19 +1,14 @@
 //! `mre-sim seq export CONFIG.toml OUT.seq` and `mre-sim seq info FILE.seq`:
 //! the built-in GRE-MRE as Pulseq files, and what a Pulseq file does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use mre_io::config::{BuiltSequence, RunConfig};
-use mre_io::pulseq::export::{from_gre_mre, ExportError};
-use mre_io::pulseq::info::summarise_imported;
-use mre_io::pulseq::plot::write_sequence_plots;
-use mre_io::pulseq::{read_pulseq, PulseqError, TimelineOptions};
-use mre_io::solver::sequence::{GreMre, MreSequence};
+use mre_io::config::RunConfig;
+use mre_pipeline::pulseq::export_builtin;
 
 use crate::run::print_stdout;
-use crate::{exit, CliError};
+use crate::CliError;
 
 /// `mre-sim seq`: Pulseq sequence files.
 #[derive(Debug, Subcommand)]
@@ -72,92 +67,21 @@ pub fn seq(cmd: &SeqCommand) -> Result<(), CliError> {
     }
 }
 
-/// File name of the export for MEG frequency `f` and axis `axis` when there are several.
-fn variant_path(output: &Path, f_hz: f64, axis: &str) -> PathBuf {
-    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
-    let ext = output.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "seq".into());
-    output.with_file_name(format!("{stem}-{f_hz}Hz-{axis}.{ext}"))
-}
-
 fn export(a: &ExportArgs) -> Result<(), CliError> {
     let (cfg, src) = RunConfig::load(&a.config, &a.set)?;
     let built = cfg.build(&src)?;
-    // A config that imports a Pulseq file has nothing built in to export.
-    #[allow(irrefutable_let_patterns)]
-    let BuiltSequence::Builtin(b) = &built.sequence
-    else {
-        return Err(CliError::new(
-            exit::INVALID_INPUT,
-            anyhow!("{}: [sequence] is not the built-in GRE-MRE; seq export writes only the built-in sequence", a.config.display()),
-        ));
-    };
-    // one sequence per distinct (MEG frequency, axis)
-    let mut variants: Vec<(f64, GreMre)> = Vec::new();
-    for &f in &built.frequencies_hz {
-        for c in 0..b.components().len() {
-            let s = b.instance(f, c).map_err(|e| anyhow!(e))?;
-            if !variants.iter().any(|(_, v)| v.meg.frequency_hz == s.meg.frequency_hz && v.meg.axis == s.meg.axis) {
-                variants.push((f, s));
-            }
-        }
-    }
-    let paths: Vec<PathBuf> = if variants.len() == 1 {
-        vec![a.output.clone()]
-    } else {
-        variants.iter().map(|(_, s)| variant_path(&a.output, s.meg.frequency_hz, s.meg.axis.name())).collect()
-    };
-    if !a.force {
-        if let Some(p) = paths.iter().find(|p| p.exists()) {
-            return Err(CliError::new(exit::OUTPUT_EXISTS, anyhow!("{} already exists (use --force to overwrite it)", p.display())));
-        }
-    }
-    let mut text = String::new();
-    for ((_, s), path) in variants.iter().zip(&paths) {
-        let file = from_gre_mre(s, &built.scanner).map_err(|e| match e {
-            ExportError::IdealSpoiling | ExportError::OffRaster { .. } => {
-                CliError::new(exit::INVALID_INPUT, anyhow!("{}: {e}", a.config.display()))
-            }
-            other => CliError::from(anyhow!(other)),
-        })?;
-        file.write(path, a.force).map_err(|e| match e {
-            PulseqError::Exists { .. } => CliError::new(exit::OUTPUT_EXISTS, anyhow!(e)),
-            other => CliError::from(anyhow!(other)),
-        })?;
-        tracing::info!(
-            path = %path.display(),
-            blocks = file.blocks.len(),
-            duration_s = file.duration_s(),
-            meg_hz = s.meg.frequency_hz,
-            axis = s.meg.axis.name(),
-            "wrote Pulseq file"
-        );
-        text += &format!("{}\n", path.display());
-    }
-    print_stdout(&text)
+    let paths = export_builtin(&a.config, &built, &a.output, a.force)?;
+    print_stdout(&paths.iter().map(|p| format!("{}\n", p.display())).collect::<String>())
 }
 
 fn info(a: &InfoArgs) -> Result<(), CliError> {
-    let read = read_pulseq(&a.file).map_err(|e| match e {
-        PulseqError::Parse { .. } | PulseqError::Invalid { .. } => CliError::new(exit::INVALID_INPUT, anyhow!(e)),
-        other => CliError::from(anyhow!(other)),
-    })?;
-    for w in &read.warnings {
+    let summary = mre_pipeline::pulseq::info(&a.file, a.plots.as_deref(), a.force)?;
+    for w in &summary.warnings {
         tracing::warn!("{w}");
     }
-    let imp = read.sequence.to_timeline(&TimelineOptions::default()).map_err(|e| {
-        CliError::new(exit::INVALID_INPUT, anyhow!(e).context(format!("{}: cannot convert the sequence", a.file.display())))
-    })?;
-    let info = summarise_imported(&read.sequence, &imp);
-    let mut text = format!("# {}\n{info}", a.file.display());
-    if let Some(dir) = &a.plots {
-        let stem = a.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
-        let written = write_sequence_plots(dir, &stem, &read.sequence, &imp, &info, a.force).map_err(|e| {
-            let code = if matches!(e, mre_io::figures::FigureError::Invalid { .. }) { exit::OUTPUT_EXISTS } else { exit::FAILURE };
-            CliError::new(code, anyhow!(e))
-        })?;
-        for p in written {
-            text += &format!("plot          {}\n", p.display());
-        }
+    let mut text = format!("# {}\n{}", a.file.display(), summary.info);
+    for p in summary.plots {
+        text += &format!("plot          {}\n", p.display());
     }
     print_stdout(&text)
 }
