@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite: unit, physics, end-to-end CLI tests (release mode),
+# Run the whole test suite: the house rules (rustfmt, clippy and rustdoc with warnings
+# denied), unit, physics, end-to-end CLI tests (release mode),
 # the h5py compatibility check of a simulated file, and the MPI tests
 # (build with --features mpi, runs under mpirun -n 2 and -n 4).
 # Installs missing system packages with apt-get and h5py into .venv-test.
@@ -9,6 +10,10 @@ source scripts/lib/deps.sh
 ensure_packages "${MRE_SIM_PACKAGES[@]}" "${MRE_SIM_MPI_PACKAGES[@]}" python3 python3-venv
 ensure_rust
 export CARGO_TERM_COLOR=never
+echo "== house rules: cargo fmt --check, cargo clippy and cargo doc with warnings denied"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace
 echo "== cargo test (release)"
 cargo test --release --locked --workspace
 echo "== h5py reads the simulated file"

@@ -36,6 +36,9 @@ pub fn describe(values: &[f64]) -> (f64, f64, f64, f64) {
     (diagnostics::mean(values), sd, diagnostics::quantile(&s, 0.05), diagnostics::quantile(&s, 0.95))
 }
 
+/// Picks the G' or the G'' column of the per-draw moduli of one voxel.
+type Pick = dyn Fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64> + Sync;
+
 /// Per-voxel statistics of the moduli over posterior draws `draws` (θ vectors). Voxels outside
 /// `mask` are NaN. Deterministic (independent of the thread count).
 pub fn moduli_stats(param: &dyn Parameterisation, draws: &[Vec<f64>], mask: &Array3<bool>) -> ModuliStats {
@@ -47,7 +50,7 @@ pub fn moduli_stats(param: &dyn Parameterisation, draws: &[Vec<f64>], mask: &Arr
         })
         .collect();
     let shape = mask.raw_dim();
-    let stats = |pick: &(dyn Fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64> + Sync)| -> MapStats {
+    let stats = |pick: &Pick| -> MapStats {
         let per_voxel: Vec<(f64, f64, f64, f64)> = mask
             .as_slice()
             .expect("standard layout")

@@ -65,10 +65,14 @@ impl Default for BesselInclusion {
     }
 }
 
+/// What [`BesselInclusion::generate`] returns: the data, the label map and the true moduli
+/// `(G', G'')`, Pa.
+pub type Generated = (Measurements, Array3<u16>, (Array3<f64>, Array3<f64>));
+
 impl BesselInclusion {
     /// The data (wave likelihood; the noise level is not stored), the label map
     /// (1 background, 2 inclusion, voxel centre inside the radius) and the true moduli.
-    pub fn generate(&self) -> Result<(Measurements, Array3<u16>, (Array3<f64>, Array3<f64>))> {
+    pub fn generate(&self) -> Result<Generated> {
         let n = self.n;
         let grid = Grid::new([1, n, n], [self.voxel_m; 3])?;
         let c = (n as f64 - 1.0) / 2.0;

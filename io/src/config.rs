@@ -878,7 +878,7 @@ impl BuiltRun {
         }
     }
 
-    /// The experiment to hand to [`mre_solver::simulate`].
+    /// The experiment to hand to [`mre_solver::simulate()`].
     ///
     /// # Panics
     /// If the motion of a `source = "wave"` run was not solved with [`BuiltRun::prepare`].

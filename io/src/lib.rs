@@ -1,3 +1,10 @@
+//! # mre-io
+//!
+//! Files of mre-sim: the TOML run config and its translation into domain types
+//! ([`config`]), the mre-data and mre-result HDF5 contracts ([`hdf5`], [`data`]), MATLAB
+//! v7.3 arrays, ISMRMRD raw data ([`mrd`]), Pulseq sequences ([`pulseq`]) and PNG
+//! figures ([`figures`]).
+
 pub use mre_solver as solver;
 pub mod config;
 pub mod data;

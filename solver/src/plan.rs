@@ -25,7 +25,10 @@ pub enum Integration {
     /// Steps from event to event; moments integrated in closed form.
     Events,
     /// Steps of at most `step_s` (and at every event).
-    Raster { step_s: f64 },
+    Raster {
+        /// Longest step, s.
+        step_s: f64,
+    },
 }
 
 /// A sequence discretised into steps (structure of arrays, SI units).

@@ -4,8 +4,8 @@
 //! One file per encoded displacement component. Every ADC sample is placed in
 //! the flat k-space vector `((s·nz + kz)·ny + ky)·nx + kx` the reconstruction
 //! expects, from the Pulseq labels in force at its block ([`LabelMap`], defaults
-//! in brackets): the line `ky` [LIN], the partition `kz` [PAR], the mechanical
-//! phase offset `k` [PHS] and the MEG polarity `p` [SET, 0 = +, 1 = −], shot
+//! in brackets): the line `ky` \[LIN\], the partition `kz` \[PAR\], the mechanical
+//! phase offset `k` \[PHS\] and the MEG polarity `p` \[SET, 0 = +, 1 = −\], shot
 //! `s = p·N + k`, and the readout sample `kx` (reversed when the REV flag is
 //! set). A file without LIN labels is sorted in acquisition order (ADC event
 //! `e` fills line `e mod ny` of shot `e / ny`) with a note in the log.

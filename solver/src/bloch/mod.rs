@@ -1,6 +1,6 @@
 //! Bloch kernels.
 //!
-//! Both kernels run a [`SequencePlan`] on a set of [`Isochromats`] and return the
+//! Both kernels run a [`SequencePlan`](crate::SequencePlan) on a set of [`Isochromats`] and return the
 //! flat complex signal `s[adc] = Σ_spins w · (Mx + i My) · e^{-i φ_adc}`.
 //!
 //! Per step: RF hard pulse (Rodrigues rotation about `(cos φ, sin φ, 0)` by α),
@@ -8,8 +8,8 @@
 //! `Mxy ← Mxy e^{-iφ}`, relaxation (`Mxy ·= E2`, `Mz ← Mz E1 + 1 - E1`), ADC, spoil.
 //! Equilibrium magnetisation is 1 per spin; proton density enters the weight `w`.
 //!
-//! [`reference`] is the plain f64 oracle (also the stepping kernel for arbitrary
-//! [`Motion`]); [`fast`] is the optimised structure-of-arrays kernel (f32 or f64,
+//! [`mod@reference`] is the plain f64 oracle (also the stepping kernel for arbitrary
+//! motion); [`fast`] is the optimised structure-of-arrays kernel (f32 or f64,
 //! SIMD-friendly, rayon over spin blocks), tested against the reference.
 
 pub mod fast;

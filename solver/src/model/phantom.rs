@@ -135,11 +135,22 @@ impl Tissue {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InclusionShape {
     /// Infinite cylinder of `radius_m` around `axis` (index into `[z, y, x]`) through `centre_m`.
-    Cylinder { radius_m: f64, axis: usize },
+    Cylinder {
+        /// Radius, m.
+        radius_m: f64,
+        /// Axis of the cylinder: index into `[z, y, x]`.
+        axis: usize,
+    },
     /// Sphere of `radius_m` around `centre_m`.
-    Sphere { radius_m: f64 },
+    Sphere {
+        /// Radius, m.
+        radius_m: f64,
+    },
     /// Axis-aligned box with half-sizes `[z, y, x]` in m around `centre_m`.
-    Box { half_size_m: [f64; 3] },
+    Box {
+        /// Half-sizes `[z, y, x]`, m.
+        half_size_m: [f64; 3],
+    },
 }
 
 /// A region of the grid given to one tissue; later inclusions paint over earlier ones.

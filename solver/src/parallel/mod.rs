@@ -2,7 +2,7 @@
 //!
 //! Physics code never calls MPI: it receives a [`Comm`] (rank, size and a few
 //! collective operations) and a [`Partition`] of its work. [`Serial`] is the
-//! single-process communicator; with the feature `mpi`, [`mpi::MpiComm`] wraps
+//! single-process communicator; with the feature `mpi`, `mpi::MpiComm` wraps
 //! an rsmpi world communicator. Collectives are called from the calling thread
 //! only, never inside rayon closures (MPI is initialised as `Funneled`).
 

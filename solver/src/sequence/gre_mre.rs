@@ -69,9 +69,15 @@ pub enum Spoiling {
     /// Transverse magnetisation is set to zero at the end of every TR (the Ernst steady state).
     Ideal,
     /// A spoiler gradient on z of `cycles_per_voxel` turns of phase across a voxel.
-    Gradient { cycles_per_voxel: f64 },
+    Gradient {
+        /// Turns of phase across a voxel (along z) of the spoiler.
+        cycles_per_voxel: f64,
+    },
     /// RF spoiling (quadratic phase, 117° increment) plus the spoiler gradient.
-    Rf { cycles_per_voxel: f64 },
+    Rf {
+        /// Turns of phase across a voxel (along z) of the spoiler.
+        cycles_per_voxel: f64,
+    },
     /// Nothing (refocused transverse magnetisation is kept).
     None,
 }

@@ -11,9 +11,19 @@ use num_complex::Complex64;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PieceShape {
     /// Linear from `from` to `to` over the piece (a constant when equal; trapezoid ramps).
-    Linear { from: [f64; 3], to: [f64; 3] },
+    Linear {
+        /// Amplitude at the start of the piece `[z, y, x]`, T/m.
+        from: [f64; 3],
+        /// Amplitude at the end of the piece `[z, y, x]`, T/m.
+        to: [f64; 3],
+    },
     /// `amplitude · sin(2π f τ)`, τ from the piece start.
-    Sine { amplitude: [f64; 3], frequency_hz: f64 },
+    Sine {
+        /// Peak amplitude `[z, y, x]`, T/m.
+        amplitude: [f64; 3],
+        /// Frequency `f`, Hz.
+        frequency_hz: f64,
+    },
 }
 
 /// A gradient waveform piece on `[start_s, start_s + duration_s)`.

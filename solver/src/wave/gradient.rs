@@ -101,7 +101,7 @@ impl ScalarSolver {
     /// `∂u/∂G*_v = −K⁻¹ (∂K/∂G*_v u)` (zero at Dirichlet voxels).
     ///
     /// `∂K/∂G*_v u` is supported on the 3×3(×3) neighbourhood of `v`; it is read off
-    /// [`modulus_sensitivity`] with `μ` the indicator of one residue class of the voxel index
+    /// `modulus_sensitivity` with `μ` the indicator of one residue class of the voxel index
     /// modulo 3 per axis (each neighbourhood holds one voxel of each class): 9 (2-D) or 27 (3-D)
     /// sensitivity sweeps, then one solve per voxel.
     pub fn modulus_derivative(&self, medium: &Medium, field: &Array3<Complex64>, voxels: &[usize]) -> Result<Vec<Array3<Complex64>>> {

@@ -642,7 +642,7 @@ fn elimination_order(lay: &Layout, fixed: &[bool]) -> Vec<usize> {
 }
 
 /// Assembled and LU-factorised vector (Navier) operator, reusable for many sources and adjoint
-/// solves. See the [module documentation](self) for the discretisation.
+/// solves. See the module documentation of `wave::navier` for the discretisation.
 pub struct NavierSolver {
     grid: Grid,
     asm: Assembly,
