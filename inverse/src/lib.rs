@@ -39,7 +39,6 @@ pub mod posterior;
 pub mod prior;
 pub mod reduced;
 pub mod refine;
-mod rng;
 pub mod summary;
 pub mod synthetic;
 pub mod testing;

@@ -14,6 +14,7 @@ pub mod model;
 pub mod parallel;
 pub mod plan;
 pub mod recon;
+pub mod rng;
 pub mod sequence;
 pub mod simulate;
 pub mod units;
