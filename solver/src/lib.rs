@@ -10,6 +10,7 @@
 pub mod bloch;
 pub mod classic;
 pub mod error;
+pub mod files;
 pub mod model;
 pub mod parallel;
 pub mod plan;
