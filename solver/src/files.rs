@@ -89,11 +89,25 @@ pub fn write_new<T, E: From<FileError>>(path: &Path, force: bool, write: impl Fn
     }
     let tmp = temporary(path)?.into_temp_path();
     let value = write(&tmp)?;
-    let moved = if force { tmp.persist(path) } else { tmp.persist_noclobber(path) };
+    let moved = if force {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path).or_else(|e| {
+            if e.error.kind() == io::ErrorKind::AlreadyExists || exists(path) {
+                Err(e)
+            } else {
+                // A file system with neither `renameat2` nor hard links: check, then rename.
+                e.path.persist(path)
+            }
+        })
+    };
     // On failure the returned `TempPath` is dropped, which removes the temporary file.
-    moved.map_err(|e| match e.error.kind() {
-        io::ErrorKind::AlreadyExists if !force => FileError::Exists { path: path.to_path_buf() },
-        _ => FileError::io(path, "move the temporary file into place", e.error),
+    moved.map_err(|e| {
+        if !force && (e.error.kind() == io::ErrorKind::AlreadyExists || exists(path)) {
+            FileError::Exists { path: path.to_path_buf() }
+        } else {
+            FileError::io(path, "move the temporary file into place", e.error)
+        }
     })?;
     Ok(value)
 }
