@@ -50,7 +50,7 @@ pub use error::{InverseError, Result};
 pub use forward::{Drive, ForwardModel, Moduli, ModuliGradient, WaveForward};
 pub use interface::ModelErrorCovariance;
 pub use laplace::{hessian, Laplace};
-pub use likelihood::{BoundaryNoise, ImageGaussian, Likelihood, Noise, WaveGaussian};
+pub use likelihood::{ImageGaussian, Likelihood, Noise, WaveGaussian};
 pub use map::{maximize, MapOptions, MapResult};
 pub use nuts::{sample, sample_chains, ChainTrace, NutsOptions};
 pub use param::{Field, Parameterisation, Regions};
