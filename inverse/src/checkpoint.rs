@@ -1,13 +1,14 @@
 //! Checkpoint files shared by the optimiser and the sampler: atomic writes, binary and JSON
 //! encodings, and run fingerprints.
 //!
-//! Every checkpoint is written to `<name>.tmp` and renamed over `<name>`, so a run killed
-//! while writing leaves either the previous checkpoint or the new one, never a torn file.
+//! Every checkpoint is written under a temporary name in its directory, synced and renamed over
+//! `<name>` ([`mre_solver::files::write_replace`]), so a run killed while writing leaves either
+//! the previous checkpoint or the new one, never a torn file.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use mre_solver::files::{write_replace, FileError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -18,22 +19,13 @@ pub(crate) fn error(path: &Path, problem: impl std::fmt::Display) -> InverseErro
     InverseError::Checkpoint { path: path.display().to_string(), problem: problem.to_string() }
 }
 
-/// Write `bytes` to `path` atomically (temporary file in the same directory, fsync, rename),
-/// creating the directory first when it does not exist.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = PathBuf::from(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    tmp.set_file_name(format!(".{name}.tmp"));
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
-        }
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| error(path, format!("cannot write: {e}")))
+/// Write `bytes` to `path` atomically ([`write_replace`]: temporary file in the same directory,
+/// fsync, rename), creating the directory first when it does not exist.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replace(path, bytes).map_err(|e| match e {
+        FileError::Io { action, source, .. } => error(path, format!("cannot {action}: {source}")),
+        other => error(path, other),
+    })
 }
 
 /// Serialise `value` as CBOR (exact for every `f64`, including infinities and NaN) and write

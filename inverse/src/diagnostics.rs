@@ -257,7 +257,7 @@ fn inverse_normal_cdf(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SplitMix64;
+    use mre_solver::rng::SplitMix64;
 
     fn iid(chains: usize, n: usize, seed: u64) -> Vec<Vec<f64>> {
         let mut g = SplitMix64::new(seed);

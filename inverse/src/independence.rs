@@ -15,6 +15,7 @@
 
 use std::path::Path;
 
+use mre_solver::rng::SplitMix64;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,6 @@ use crate::checkpoint::{self, Fingerprint};
 use crate::density::LogDensity;
 use crate::error::{InverseError, Result};
 use crate::laplace::Laplace;
-use crate::rng::SplitMix64;
 
 /// Settings of [`sample_chains`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,14 +21,17 @@
 //! `BBᵀ = Σ λ_i q_i q_iᵀ` (from the eigendecomposition of `BᵀB`; directions whose eigenvalues
 //! sum to less than 0.02 are left out: a change of the log-likelihood of 0.01 or less), with `σ̂` per frequency fixed at `θ̂` (the known noise level, or the estimate
 //! there); with the noise level inferred, `σ` still integrates out (the ratio is fixed). `φ` is
-//! shared by the displacement components. `K` is frozen at `θ̂` as [`crate::BoundaryNoise`]'s
-//! map is; the prediction `u(θ)` itself stays exact.
+//! shared by the displacement components. `K` is frozen at `θ̂` (as the boundary map `T` below
+//! is); the prediction `u(θ)` itself stays exact.
 //!
-//! Optionally the same factor also carries the noise of the measured boundary values (see
-//! [`crate::BoundaryNoise`]): the residual gains `T n_B` (`T`: boundary values → predicted
-//! voxels), i.e. the columns `[Re T_b; Im T_b]` and `[−Im T_b; Re T_b]` of every boundary voxel
-//! `b` and component, which need no scaling (the same σ). Without it the fit can shrink the
-//! propagated boundary noise by raising the damping: a bias of G'' (errors in variables).
+//! Optionally the same factor also carries the noise of the measured boundary values, or only
+//! that ([`ModelErrorCovariance::boundary_noise`]). The forward model prescribes the measured
+//! displacement `d_B = b + n_B` on the boundary voxels, with the same noise as the rest; with the
+//! true values `b` unknown (flat prior) the residual gains `T n_B` (`T`: boundary values →
+//! predicted voxels), i.e. the columns `[Re T_b; Im T_b]` and `[−Im T_b; Re T_b]` of every
+//! boundary voxel `b` and component, which need no scaling (the same σ): the residual
+//! covariance is `σ²/2 (I + BBᵀ)` as above. Without it the fit can shrink the propagated
+//! boundary noise by raising the damping: a bias of G'' (errors in variables).
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -40,7 +43,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use crate::error::{InverseError, Result};
-use crate::forward::{ForwardModel, WaveForward};
+use crate::forward::{ForwardModel, Moduli, WaveForward};
 use crate::param::{Parameterisation, Regions};
 
 /// The default standard deviation of an interface voxel's share of the other region: `1/√12`.
@@ -84,7 +87,10 @@ pub fn interface_voxels(regions: &Regions, mask: &Array3<bool>) -> Vec<(usize, u
 /// (their eigenvalues' sum over 2: a residual component along an eigenvector has variance σ²/2).
 const DROPPED_LOGP: f64 = 0.01;
 
-/// The interface term of the likelihood for one data set (see the module documentation).
+/// The low-rank model-error term of the wave likelihood for one data set: the interface
+/// positions, the noise of the boundary values, or both (see the module documentation). The
+/// one representation of a low-rank correction `(I + BBᵀ)⁻¹` of the residual covariance; put
+/// it into the likelihood with [`crate::WaveGaussian::with_model_error_covariance`].
 #[derive(Debug)]
 pub struct ModelErrorCovariance {
     spread: f64,
@@ -169,49 +175,35 @@ impl ModelErrorCovariance {
                     }
                 }
                 if nb > 0 {
-                    // The boundary noise n_b = x + iy (x, y ~ N(0, σ²/2)) enters the residual as
-                    // T n_B: columns [Re T_b; Im T_b] for x and [−Im T_b; Re T_b] for y, per component.
-                    let t = forward.boundary_response(f, &moduli, &boundary)?;
-                    for c in 0..fields.len() {
-                        for k in 0..nb {
-                            let (jx, jy) = (voxels.len() + 2 * (c * nb + k), voxels.len() + 2 * (c * nb + k) + 1);
-                            for p in 0..np {
-                                let v = t[[p, k]];
-                                b[(2 * np * c + p, jx)] = v.re;
-                                b[(2 * np * c + np + p, jx)] = v.im;
-                                b[(2 * np * c + p, jy)] = -v.im;
-                                b[(2 * np * c + np + p, jy)] = v.re;
-                            }
-                        }
-                    }
+                    boundary_columns(&mut b, &forward.boundary_response(f, &moduli, &boundary)?, voxels.len(), fields.len());
                 }
-                // Sequential dense algebra: the same bits for any number of threads.
-                let m = b.ncols();
-                let mut gram = Mat::<f64>::zeros(m, m);
-                matmul(gram.as_mut(), Accum::Replace, b.transpose(), b.as_ref(), 1.0, Par::Seq);
-                let (mut s, mut u) = (Diag::<f64>::zeros(m), Mat::<f64>::zeros(m, m));
-                let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(m, ComputeEigenvectors::Yes, Par::Seq, Default::default()));
-                self_adjoint_evd(gram.as_ref(), s.as_mut(), Some(u.as_mut()), Par::Seq, MemStack::new(&mut mem), Default::default())
-                    .map_err(|e| InverseError::Inference(format!("interface covariance: {e:?}")))?;
-                let lambda: Vec<f64> = s.column_vector().iter().map(|&l| l.max(0.0)).collect();
-                // Eigenvalues ascending: leave out the smallest while their sum stays small.
-                let (mut first, mut dropped) = (0, 0.0);
-                while first < lambda.len() && dropped + lambda[first] / 2.0 <= DROPPED_LOGP {
-                    dropped += lambda[first] / 2.0;
-                    first += 1;
-                }
-                let kept = lambda.len() - first;
-                let w = Mat::<f64>::from_fn(lambda.len(), kept, |i, j| u[(i, first + j)] / lambda[first + j].sqrt());
-                let mut q = Mat::<f64>::zeros(b.nrows(), kept);
-                matmul(q.as_mut(), Accum::Replace, b.as_ref(), w.as_ref(), 1.0, Par::Seq);
-                let c = lambda[first..].iter().map(|l| l / (1.0 + l)).collect();
-                Ok((q, c))
+                low_rank(&b)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { spread, voxels: voxels.len(), boundary: boundary.len(), per_frequency })
     }
 
-    /// Number of interface voxels.
+    /// The term of the noise of the boundary values alone (no interface term), for a likelihood
+    /// on `forward`'s predicted voxels: `T` of every frequency of `forward` at `moduli` (typically
+    /// a first MAP), for the boundary voxels of `mask`. One solve per boundary voxel and
+    /// frequency; the dense factor has `2 × predicted samples × 2 × boundary voxels × components`
+    /// entries per frequency.
+    pub fn boundary_noise(forward: &WaveForward, moduli: &Moduli, mask: &Array3<bool>) -> Result<Self> {
+        let boundary = forward.boundary_voxels(mask);
+        let nc = forward.n_components();
+        let per_frequency = (0..forward.n_frequencies())
+            .into_par_iter()
+            .map(|f| {
+                let t = forward.boundary_response(f, moduli, &boundary)?;
+                let mut b = Mat::<f64>::zeros(2 * t.nrows() * nc, 2 * boundary.len() * nc);
+                boundary_columns(&mut b, &t, 0, nc);
+                low_rank(&b)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { spread: 0.0, voxels: 0, boundary: boundary.len(), per_frequency })
+    }
+
+    /// Number of interface voxels (0 without the interface term).
     pub fn voxels(&self) -> usize {
         self.voxels
     }
@@ -236,7 +228,8 @@ impl ModelErrorCovariance {
         self.per_frequency.iter().map(|(q, _)| q.ncols()).collect()
     }
 
-    /// The standard deviation of an interface voxel's share of the other region.
+    /// The standard deviation of an interface voxel's share of the other region (0 without the
+    /// interface term).
     pub fn spread(&self) -> f64 {
         self.spread
     }
@@ -286,6 +279,56 @@ impl ModelErrorCovariance {
             .collect();
         (s, out)
     }
+}
+
+/// Fills the columns of the boundary noise into `b` from column `first` on: `T` (predicted
+/// voxels × boundary voxels) for each of `components` in turn. The noise `n_b = x + iy`
+/// (`x, y ~ N(0, σ²/2)`) enters the residual as `T n_B`: columns `[Re T_b; Im T_b]` for `x` and
+/// `[−Im T_b; Re T_b]` for `y`, per component.
+fn boundary_columns(b: &mut Mat<f64>, t: &ndarray::Array2<Complex64>, first: usize, components: usize) {
+    let (np, nb) = t.dim();
+    for c in 0..components {
+        for k in 0..nb {
+            let (jx, jy) = (first + 2 * (c * nb + k), first + 2 * (c * nb + k) + 1);
+            for p in 0..np {
+                let v = t[[p, k]];
+                b[(2 * np * c + p, jx)] = v.re;
+                b[(2 * np * c + np + p, jx)] = v.im;
+                b[(2 * np * c + p, jy)] = -v.im;
+                b[(2 * np * c + np + p, jy)] = v.re;
+            }
+        }
+    }
+}
+
+/// `Q` and `c_i = λ_i/(1+λ_i)` of `BBᵀ = Q Λ Qᵀ` (leading eigenvalues, those left out summing to
+/// at most `2 × DROPPED_LOGP`), from the eigendecomposition of `BᵀB`. Sequential dense algebra:
+/// the same bits for any number of threads.
+fn low_rank(b: &Mat<f64>) -> Result<(Mat<f64>, Vec<f64>)> {
+    let m = b.ncols();
+    if m == 0 {
+        // No column (e.g. no boundary voxel): no correction.
+        return Ok((Mat::zeros(b.nrows(), 0), Vec::new()));
+    }
+    let mut gram = Mat::<f64>::zeros(m, m);
+    matmul(gram.as_mut(), Accum::Replace, b.transpose(), b.as_ref(), 1.0, Par::Seq);
+    let (mut s, mut u) = (Diag::<f64>::zeros(m), Mat::<f64>::zeros(m, m));
+    let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(m, ComputeEigenvectors::Yes, Par::Seq, Default::default()));
+    self_adjoint_evd(gram.as_ref(), s.as_mut(), Some(u.as_mut()), Par::Seq, MemStack::new(&mut mem), Default::default())
+        .map_err(|e| InverseError::Inference(format!("model-error covariance: {e:?}")))?;
+    let lambda: Vec<f64> = s.column_vector().iter().map(|&l| l.max(0.0)).collect();
+    // Eigenvalues ascending: leave out the smallest while their sum stays small.
+    let (mut first, mut dropped) = (0, 0.0);
+    while first < lambda.len() && dropped + lambda[first] / 2.0 <= DROPPED_LOGP {
+        dropped += lambda[first] / 2.0;
+        first += 1;
+    }
+    let kept = lambda.len() - first;
+    let w = Mat::<f64>::from_fn(lambda.len(), kept, |i, j| u[(i, first + j)] / lambda[first + j].sqrt());
+    let mut q = Mat::<f64>::zeros(b.nrows(), kept);
+    matmul(q.as_mut(), Accum::Replace, b.as_ref(), w.as_ref(), 1.0, Par::Seq);
+    let c = lambda[first..].iter().map(|l| l / (1.0 + l)).collect();
+    Ok((q, c))
 }
 
 /// `[Re r_c; Im r_c]` of every component `c` in turn, as a column of `rows` entries.

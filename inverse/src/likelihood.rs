@@ -2,14 +2,11 @@
 
 use std::sync::Arc;
 
-use faer::linalg::solvers::{Llt, Solve};
-use faer::{Mat, Side};
 use ndarray::{Array3, Axis, Zip};
 use num_complex::Complex64;
 
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
-use crate::forward::{ForwardModel, Moduli, WaveForward};
 use crate::interface::ModelErrorCovariance;
 
 /// The noise level of a likelihood.
@@ -73,62 +70,8 @@ pub struct WaveGaussian {
     weight: Array3<bool>,
     noise: Noise,
     samples: usize,
-    boundary: Option<Arc<BoundaryNoise>>,
-    interface: Option<Arc<ModelErrorCovariance>>,
-}
-
-/// The noise of the measured boundary values, propagated into the prediction.
-///
-/// The forward model prescribes the measured displacement `d_B` on the boundary voxels, but
-/// `d_B = b + n_B` carries the same noise as the rest. With the true boundary values `b`
-/// unknown (flat prior) and `u_F = T b` (`T`: boundary values → predicted voxels), the
-/// predicted voxels' data are `d_F ~ CN(T d_B, σ² (I + T Tᴴ))`. The residual sum of squares of
-/// [`WaveGaussian`] becomes `S = rᴴ (I + T Tᴴ)⁻¹ r = rᴴr − tᴴ (I + TᴴT)⁻¹ t`, `t = Tᴴ r`
-/// (Woodbury). `T` is taken at fixed moduli (typically a first MAP): over the width of the
-/// posterior it barely changes, while the prediction `T(θ) d_B` itself is always exact.
-/// Storage: one dense `T` (predicted voxels × boundary voxels) per frequency.
-#[derive(Debug)]
-pub struct BoundaryNoise {
-    /// Per frequency: `T` and the Cholesky factor of `I + TᴴT`.
-    per_frequency: Vec<(Mat<Complex64>, Llt<Complex64>)>,
-}
-
-impl BoundaryNoise {
-    /// `T` of every frequency of `forward` at `moduli`, for the boundary voxels of `mask`.
-    pub fn at(forward: &WaveForward, moduli: &Moduli, mask: &Array3<bool>) -> Result<Self> {
-        let boundary = forward.boundary_voxels(mask);
-        let per_frequency = (0..forward.n_frequencies())
-            .map(|f| {
-                let t = forward.boundary_response(f, moduli, &boundary)?;
-                let t = Mat::<Complex64>::from_fn(t.nrows(), t.ncols(), |i, j| t[[i, j]]);
-                let mut g = t.adjoint() * &t;
-                for i in 0..g.nrows() {
-                    g[(i, i)] += Complex64::new(1.0, 0.0);
-                }
-                let llt = g.llt(Side::Lower).map_err(|e| InverseError::Inference(format!("boundary-noise covariance: {e:?}")))?;
-                Ok((t, llt))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Self { per_frequency })
-    }
-
-    /// Bytes the dense responses of `forward` with `mask` would take.
-    pub fn memory_bytes(forward: &WaveForward, mask: &Array3<bool>) -> usize {
-        let nb = forward.boundary_voxels(mask).len();
-        let np = forward.predicted().iter().filter(|&&b| b).count();
-        forward.n_frequencies() * (np * nb + nb * nb) * std::mem::size_of::<Complex64>()
-    }
-
-    /// `S = rᴴ (I + TTᴴ)⁻¹ r` and `q = (I + TTᴴ)⁻¹ r` (so `∂S/∂r̄ = q`) for frequency `f`.
-    fn whiten(&self, f: usize, r: &[Complex64]) -> (f64, Vec<Complex64>) {
-        let (t, llt) = &self.per_frequency[f];
-        let rm = Mat::<Complex64>::from_fn(r.len(), 1, |i, _| r[i]);
-        let tr = t.adjoint() * &rm;
-        let w = llt.solve(&tr);
-        let q = &rm - t * &w;
-        let s: f64 = r.iter().map(|v| v.norm_sqr()).sum::<f64>() - (0..tr.nrows()).map(|i| (tr[(i, 0)].conj() * w[(i, 0)]).re).sum::<f64>();
-        (s, (0..r.len()).map(|i| q[(i, 0)]).collect())
-    }
+    /// The low-rank model-error term (interface positions and/or boundary noise), if any.
+    model_error: Option<Arc<ModelErrorCovariance>>,
 }
 
 impl WaveGaussian {
@@ -147,42 +90,23 @@ impl WaveGaussian {
             }
         }
         let data_fields = (0..data.n_frequencies()).map(|f| (0..data.n_components()).map(|c| data.field(f, c)).collect()).collect();
-        Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components(), boundary: None, interface: None })
+        Ok(Self { data: data_fields, weight, noise, samples: voxels * data.n_components(), model_error: None })
     }
 
-    /// The same likelihood with the noise of the boundary data accounted for (see
-    /// [`BoundaryNoise`]); `weight` must be the forward model's predicted voxels.
-    pub fn with_boundary_noise(mut self, boundary: Arc<BoundaryNoise>) -> Result<Self> {
-        let rows = boundary.per_frequency.first().map_or(0, |(t, _)| t.nrows());
-        let voxels = self.weight.iter().filter(|&&w| w).count();
-        if rows != voxels || boundary.per_frequency.len() != self.data.len() {
+    /// The same likelihood with the interface positions inside their voxels and/or the noise of
+    /// the boundary data integrated out (see [`ModelErrorCovariance`], made for this
+    /// likelihood's voxels and components; for the boundary noise `weight` must be the forward
+    /// model's predicted voxels). A second term replaces the first: build one term with both
+    /// parts instead ([`ModelErrorCovariance::at`] with `boundary_noise`).
+    pub fn with_model_error_covariance(mut self, term: Arc<ModelErrorCovariance>) -> Result<Self> {
+        if term.rows() != 2 * self.samples || term.n_frequencies() != self.data.len() {
             return Err(InverseError::invalid(
-                "boundary noise",
-                format!("{rows} predicted voxels and {} frequencies", boundary.per_frequency.len()),
-                format!("{voxels} voxels and {} frequencies (the likelihood's)", self.data.len()),
-            ));
-        }
-        if self.interface.is_some() {
-            return Err(both());
-        }
-        self.boundary = Some(boundary);
-        Ok(self)
-    }
-
-    /// The same likelihood with the interface positions inside their voxels integrated out
-    /// (see [`ModelErrorCovariance`], made for this likelihood's voxels and components).
-    pub fn with_model_error_covariance(mut self, interface: Arc<ModelErrorCovariance>) -> Result<Self> {
-        if interface.rows() != 2 * self.samples || interface.n_frequencies() != self.data.len() {
-            return Err(InverseError::invalid(
-                "interface uncertainty",
-                format!("{} real rows and {} frequencies", interface.rows(), interface.n_frequencies()),
+                "model-error covariance",
+                format!("{} real rows and {} frequencies", term.rows(), term.n_frequencies()),
                 format!("{} rows and {} frequencies (the likelihood's)", 2 * self.samples, self.data.len()),
             ));
         }
-        if self.boundary.is_some() {
-            return Err(both());
-        }
-        self.interface = Some(interface);
+        self.model_error = Some(term);
         Ok(self)
     }
 
@@ -198,10 +122,10 @@ impl WaveGaussian {
     }
 
     /// The residual sum of squares `S` of frequency `f` and `∂S/∂ū / 2` per component (the
-    /// residual itself, or `(I + TTᴴ)⁻¹ r` with boundary noise).
+    /// residual itself, or `(I + BBᵀ)⁻¹ r` with a model-error term).
     fn residual(&self, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
-        if let Some(interface) = &self.interface {
-            return self.interface_residual(interface, f, fields);
+        if let Some(term) = &self.model_error {
+            return self.whitened_residual(term, f, fields);
         }
         let mut ss = 0.0;
         let r = fields
@@ -214,15 +138,7 @@ impl WaveGaussian {
                         *r = u - d;
                     }
                 });
-                match &self.boundary {
-                    None => ss += r.iter().map(|v| v.norm_sqr()).sum::<f64>(),
-                    Some(b) => {
-                        let flat: Vec<Complex64> = r.iter().zip(&self.weight).filter(|(_, &w)| w).map(|(v, _)| *v).collect();
-                        let (s, q) = b.whiten(f, &flat);
-                        ss += s;
-                        r = self.scatter(&mut q.into_iter(), r.raw_dim());
-                    }
-                }
+                ss += r.iter().map(|v| v.norm_sqr()).sum::<f64>();
                 r
             })
             .collect();
@@ -238,15 +154,10 @@ impl WaveGaussian {
         flat
     }
 
-    /// [`WaveGaussian::residual`] with the interface term: all components whitened together.
-    fn interface_residual(
-        &self,
-        interface: &ModelErrorCovariance,
-        f: usize,
-        fields: &[Array3<Complex64>],
-    ) -> (f64, Vec<Array3<Complex64>>) {
+    /// [`WaveGaussian::residual`] with the model-error term: all components whitened together.
+    fn whitened_residual(&self, term: &ModelErrorCovariance, f: usize, fields: &[Array3<Complex64>]) -> (f64, Vec<Array3<Complex64>>) {
         let flat = self.flat_residual(f, fields);
-        let (ss, q) = interface.whiten(f, &flat, fields.len());
+        let (ss, q) = term.whiten(f, &flat, fields.len());
         let mut q = q.into_iter();
         (ss, fields.iter().map(|u| self.scatter(&mut q, u.raw_dim())).collect())
     }
@@ -263,15 +174,11 @@ impl WaveGaussian {
     }
 }
 
-fn both() -> InverseError {
-    InverseError::invalid("likelihood", "boundary noise and interface uncertainty together", "one of the two low-rank terms")
-}
-
 impl Likelihood for WaveGaussian {
     fn frequency_value(&self, f: usize, fields: &[Array3<Complex64>]) -> f64 {
-        let ss = match &self.interface {
+        let ss = match &self.model_error {
             // One pass over the dense factor instead of two.
-            Some(interface) => interface.quadratic(f, &self.flat_residual(f, fields), fields.len()),
+            Some(term) => term.quadratic(f, &self.flat_residual(f, fields), fields.len()),
             None => self.residual(f, fields).0,
         };
         self.noise.log_likelihood(f, ss, self.samples).0

@@ -40,6 +40,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use mre_solver::rng::SplitMix64;
 use nuts_rs::rand::rngs::ChaCha8Rng;
 use nuts_rs::rand::SeedableRng;
 use nuts_rs::{
@@ -52,7 +53,6 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, Fingerprint};
 use crate::density::LogDensity;
 use crate::error::{InverseError, Result};
-use crate::rng::SplitMix64;
 
 /// Settings of [`sample`] and [`sample_chains`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Synthetic data sets with closed-form solutions, for tests, benchmarks and studies.
 
 use mre_solver::model::phantom::Grid;
-use mre_solver::units::uniform01;
+use mre_solver::rng::uniform01;
 use mre_solver::wave::analytic::CylinderScattering;
 use ndarray::{Array3, Array5};
 use num_complex::Complex64;

@@ -2,7 +2,7 @@
 
 use mre_inverse::synthetic::BesselInclusion;
 use mre_inverse::{
-    BoundaryNoise, EncodedImages, Field, Gmrf, ImageGaussian, IndependentNormal, LogDensity, Measurements, Noise, Parameterisation,
+    EncodedImages, Field, Gmrf, ImageGaussian, IndependentNormal, LogDensity, Measurements, ModelErrorCovariance, Noise, Parameterisation,
     Posterior, Regions, WaveForward, WaveGaussian,
 };
 use ndarray::{Array3, Array6, Axis};
@@ -49,10 +49,10 @@ fn boundary_noise_likelihood_gradient_matches_finite_differences() {
     let regions = Regions::new(&labels, &data.mask).unwrap();
     let prior = IndependentNormal::log_moduli(regions.len(), 4000.0, 800.0, 1.0).unwrap();
     let at = regions.moduli(&[(3000f64).ln(), (6000f64).ln(), (600f64).ln(), (1200f64).ln()]);
-    let boundary = std::sync::Arc::new(BoundaryNoise::at(&forward, &at, &data.mask).unwrap());
+    let boundary = std::sync::Arc::new(ModelErrorCovariance::boundary_noise(&forward, &at, &data.mask).unwrap());
     let theta = vec![(3500f64).ln(), (5000f64).ln(), (500f64).ln(), (1500f64).ln()];
     for noise in [Noise::Inferred, Noise::Known(vec![2e-7, 3e-7])] {
-        let lik = WaveGaussian::new(&data, &interior(&forward), noise).unwrap().with_boundary_noise(boundary.clone()).unwrap();
+        let lik = WaveGaussian::new(&data, &interior(&forward), noise).unwrap().with_model_error_covariance(boundary.clone()).unwrap();
         let post = Posterior::new(&forward, &regions, &prior, &lik);
         check_gradient(&post, &theta, 1e-5, 2e-6);
     }

@@ -9,9 +9,9 @@
 use std::f64::consts::PI;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use mre_solver::files::{self, FileError};
 use ndarray::{s, ArrayView2};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -56,6 +56,17 @@ pub enum FigureError {
         /// What is wrong.
         problem: String,
     },
+}
+
+impl From<FileError> for FigureError {
+    /// An existing figure that may not be replaced becomes [`FigureError::Invalid`].
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::Io { path, action, source } => FigureError::Io { path, action, cause: source },
+            FileError::Exists { path } => FigureError::Invalid { path, problem: "already exists (pass --force to overwrite it)".into() },
+            other => FigureError::Invalid { path: other.path().to_path_buf(), problem: other.to_string() },
+        }
+    }
 }
 
 /// Colour map of a figure.
@@ -413,7 +424,8 @@ fn draw(
 ///   present.
 ///
 /// 3-D data show the central slice `z = nz / 2`. Each file is written under
-/// a temporary name and renamed into place (existing figures are replaced).
+/// a temporary name and renamed into place ([`mre_solver::files::write_new`]
+/// with `force`: existing figures are replaced).
 ///
 /// # Errors
 ///
@@ -434,7 +446,7 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
                     range: Option<(f64, f64)>|
      -> Result<(), FigureError> {
         let path = dir.join(name);
-        write_atomically(&path, |tmp| write_map_png(tmp, &title, map, unit, cmap, range))?;
+        files::write_new(&path, true, |tmp| write_map_png(tmp, &title, map, unit, cmap, range))?;
         written.push(path);
         Ok(())
     };
@@ -506,26 +518,6 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
 /// `components` is shorter.
 fn component_name(components: &str, c: usize) -> String {
     components.chars().nth(c).map_or_else(|| c.to_string(), String::from)
-}
-
-/// Runs `write` on a temporary `.png` path next to `path`, then renames it to
-/// `path`; the temporary file is removed on error.
-pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), FigureError>) -> Result<(), FigureError> {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    // Keep the .png extension: the encoder picks the format from it.
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{}.png", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let result = write(&tmp).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|cause| FigureError::Io {
-            path: path.to_path_buf(),
-            action: format!("rename {} into place", tmp.display()),
-            cause,
-        })
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

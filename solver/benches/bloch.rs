@@ -15,8 +15,9 @@ use std::time::Instant;
 use mre_solver::bloch::fast::{bench_precess_motion, fast, simd_backend};
 use mre_solver::bloch::{Isochromats, Precision};
 use mre_solver::model::scanner::Scanner;
+use mre_solver::rng::uniform01;
 use mre_solver::sequence::{GreMre, Meg, Polarities, Spoiling};
-use mre_solver::units::{uniform01, Axis};
+use mre_solver::units::Axis;
 use mre_solver::{Integration, SequencePlan};
 use num_complex::Complex64;
 

@@ -10,10 +10,12 @@
 pub mod bloch;
 pub mod classic;
 pub mod error;
+pub mod files;
 pub mod model;
 pub mod parallel;
 pub mod plan;
 pub mod recon;
+pub mod rng;
 pub mod sequence;
 pub mod simulate;
 pub mod units;

@@ -60,17 +60,6 @@ impl Axis {
     }
 }
 
-/// Deterministic 64-bit mixing (SplitMix64 finaliser). Random streams in
-/// mre-sim are keyed by (seed, global index), never by thread or rank.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Uniform number in [0, 1) from (seed, index, stream), deterministic.
-pub fn uniform01(seed: u64, index: u64, stream: u64) -> f64 {
-    let h = mix64(mix64(seed ^ mix64(stream)) ^ index);
-    (h >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
+/// The seeded generator's stateless helpers, kept here for existing callers; they live in
+/// [`crate::rng`] with the sequential generator.
+pub use crate::rng::{mix64, uniform01};

@@ -7,6 +7,7 @@ use mre_solver::classic::{ahi, bench_mdev, filter_wave, laplacian_phase, laplaci
 use mre_solver::model::motion::shear_wavenumber;
 use mre_solver::recon::ahi::algebraic_helmholtz;
 use mre_solver::recon::unwrap::wrap;
+use mre_solver::rng::SplitMix64;
 use mre_solver::wave::analytic::CylinderScattering;
 use mre_solver::{Grid, SolverError};
 use ndarray::{Array3, Array4, Axis};
@@ -18,21 +19,12 @@ const INCLUSION: (f64, f64, f64) = (9e3, 9e2, 1e3);
 /// Cylinder radius, m.
 const RADIUS_M: f64 = 12.25e-3;
 
-/// Deterministic standard normal numbers (splitmix64 + Box–Muller).
-struct Normal(u64);
+/// Deterministic standard normal numbers (the crate's SplitMix64, Box–Muller).
+struct Normal(SplitMix64);
 
 impl Normal {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
     fn sample(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+        self.0.normal()
     }
     /// Complex Gaussian of standard deviation `std` (`E|n|² = std²`).
     fn complex(&mut self, std: f64) -> Complex64 {
@@ -91,7 +83,7 @@ fn laplacian_unwrap_tolerates_noise() {
         let r2 = (y as f64 - 64.0).powi(2) + (x as f64 - 64.0).powi(2);
         40.0 * PI * (-r2 / (2.0 * 45.0f64.powi(2))).exp()
     });
-    let mut rng = Normal(3);
+    let mut rng = Normal(SplitMix64::new(3));
     let noisy = truth.mapv(|t| t + 0.3 * rng.sample());
     let un = laplacian_unwrap(&noisy.mapv(wrap));
     // Fraction of voxels equal to the noisy true phase up to the common 2π multiple.
@@ -233,7 +225,7 @@ fn noisy_inclusion(freq_hz: f64, seed: u64, filter: &Filter) -> (f64, Array4<Com
         exact.total(cx, cy) * 1e-5
     });
     let std = u.iter().map(|v| v.norm()).sum::<f64>() / u.len() as f64 / 30.0;
-    let mut rng = Normal(seed);
+    let mut rng = Normal(SplitMix64::new(seed));
     let noisy = u.mapv(|v| v + rng.complex(std));
     let filtered = filter_wave(&noisy, grid.voxel_size_m, filter).unwrap();
     (omega, filtered.insert_axis(Axis(0)))
@@ -327,7 +319,7 @@ fn filters_keep_a_constant_and_damp_noise() {
         let v = filter_wave(&u, [1e-3; 3], &f).unwrap();
         assert!(v.iter().all(|x| (x - u[[0, 0, 0]]).norm() < 1e-12), "{f:?}");
     }
-    let mut rng = Normal(7);
+    let mut rng = Normal(SplitMix64::new(7));
     let noise = Array3::from_shape_fn((1, 64, 64), |_| rng.complex(1.0));
     let v = filter_wave(&noise, [1e-3; 3], &Filter::Gaussian { sigma_m: 2e-3 }).unwrap();
     let rms = (v.iter().map(|x| x.norm_sqr()).sum::<f64>() / v.len() as f64).sqrt();

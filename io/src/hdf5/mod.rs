@@ -1,7 +1,8 @@
 //! Reading and writing mre-data v1 HDF5 files (`docs/mre-data-format.md`).
 //!
 //! * [`write_mre_data`] writes every present dataset of an [`MreData`]
-//!   atomically (temporary file in the same directory, then rename).
+//!   atomically (temporary file in the same directory, then rename:
+//!   [`mre_solver::files::write_new`]).
 //! * [`read_mre_data`] reads the layout back, also accepting files made by
 //!   other tools (h5py, MATLAB v7.3): complex compounds with members `r`/`i`
 //!   or `real`/`imag` in float64 or float32, integer or float attributes,
@@ -28,6 +29,8 @@ mod validate;
 mod write;
 
 use std::path::{Path, PathBuf};
+
+use mre_solver::files::FileError;
 
 pub use matlab::{read_matlab_array, MatlabArray};
 pub use read::{read_labels, read_mre_data};
@@ -139,6 +142,22 @@ impl H5Error {
             | H5Error::Shape { path, .. }
             | H5Error::Type { path, .. }
             | H5Error::Invalid { path, .. } => path,
+        }
+    }
+}
+
+impl From<FileError> for H5Error {
+    /// [`FileError::Exists`] stays [`H5Error::Exists`] (the CLI's "output exists" exit code).
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::Exists { path } => H5Error::Exists { path },
+            FileError::Io { path, action, source } => H5Error::Io { path, action, cause: source },
+            FileError::NotAFile { path } => H5Error::Invalid { path, object: "output path".into(), problem: "does not name a file".into() },
+            other => H5Error::Io {
+                path: other.path().to_path_buf(),
+                action: "write the file".into(),
+                cause: std::io::Error::other(other.to_string()),
+            },
         }
     }
 }

@@ -1,13 +1,12 @@
 //! Writing an [`MreData`] as an mre-data v1 file, atomically.
 
-use std::fs;
-use std::io;
 use std::mem::size_of;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use ::hdf5::plist::group_create::AttrCreationOrder;
 use ::hdf5::{File, Group, H5Type};
+use mre_solver::files;
+pub(crate) use mre_solver::files::exists;
 use ndarray::{ArrayBase, Data, Dimension};
 
 use super::attrs::Loc;
@@ -34,7 +33,7 @@ pub(crate) const PROVENANCE_KEYS: [&str; 8] = ["tool", "version", "config", "cre
 /// `provenance.created` is filled with the current UTC time.
 ///
 /// The file is written under a temporary name in the same directory
-/// (`.<name>.tmp-<pid>-<n>`), closed, and renamed to `path`, so `path` never
+/// (`.<name>.tmp-<random>`), closed, and renamed to `path`, so `path` never
 /// holds a partial file; the temporary file is removed on any error.
 ///
 /// # Errors
@@ -56,67 +55,15 @@ pub fn write_mre_data(path: &Path, data: &MreData, force: bool) -> Result<(), H5
 }
 
 /// Creates an HDF5 file under a fresh temporary name next to `path`, fills it with
-/// `contents`, flushes and closes it, and moves it to `path` ([`TempFile::persist`]: without
-/// `force` an existing `path` is never replaced). The temporary file is removed on any error.
+/// `contents`, flushes and closes it, and moves it to `path` ([`mre_solver::files::write_new`]:
+/// without `force` an existing `path` is never replaced). The temporary file is removed on any error.
 pub(crate) fn write_new_file(path: &Path, force: bool, contents: impl FnOnce(&File) -> Result<(), H5Error>) -> Result<(), H5Error> {
-    let tmp = TempFile::new(path)?;
-    let file = File::create_excl(&tmp.path).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.path.display()), e))?;
-    contents(&file)?;
-    file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))?;
-    tmp.persist(path, force)
-}
-
-/// Whether anything (file, directory, even a dangling symlink) is at `path`.
-pub(crate) fn exists(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok()
-}
-
-/// A temporary output file that is removed when dropped unless persisted.
-pub(crate) struct TempFile {
-    pub(crate) path: PathBuf,
-    armed: bool,
-}
-
-impl TempFile {
-    /// Chooses a fresh temporary name next to `target`.
-    pub(crate) fn new(target: &Path) -> Result<Self, H5Error> {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let name = target.file_name().ok_or_else(|| H5Error::Invalid {
-            path: target.to_path_buf(),
-            object: "output path".into(),
-            problem: "does not name a file".into(),
-        })?;
-        let tmp_name = format!(".{}.tmp-{}-{}", name.to_string_lossy(), std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-        Ok(Self { path: target.with_file_name(tmp_name), armed: true })
-    }
-
-    /// Moves the finished file to `target`. Without `force` an existing
-    /// `target` is never replaced (a hard link fails if it exists; where hard
-    /// links are unsupported, existence is checked just before the rename).
-    pub(crate) fn persist(mut self, target: &Path, force: bool) -> Result<(), H5Error> {
-        let io_err = |action: &str, cause| H5Error::Io { path: target.to_path_buf(), action: action.to_string(), cause };
-        if !force {
-            match fs::hard_link(&self.path, target) {
-                // `self` is dropped on return, removing the temporary name.
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(H5Error::Exists { path: target.to_path_buf() }),
-                Err(_) if exists(target) => return Err(H5Error::Exists { path: target.to_path_buf() }),
-                Err(_) => {}
-            }
-        }
-        fs::rename(&self.path, target).map_err(|e| io_err(&format!("rename {} into place", self.path.display()), e))?;
-        self.armed = false;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.armed {
-            // The file may not exist (creation failed); nothing to report.
-            let _ = fs::remove_file(&self.path);
-        }
-    }
+    files::write_new(path, force, |tmp| {
+        // The temporary file exists (empty): create truncates it.
+        let file = File::create(tmp).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.display()), e))?;
+        contents(&file)?;
+        file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))
+    })
 }
 
 /// Rejects provenance that cannot be stored unambiguously.

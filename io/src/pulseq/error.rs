@@ -119,6 +119,21 @@ pub enum PulseqWarning {
     },
 }
 
+impl From<mre_solver::files::FileError> for PulseqError {
+    /// [`FileError::Exists`](mre_solver::files::FileError::Exists) stays [`PulseqError::Exists`].
+    fn from(e: mre_solver::files::FileError) -> Self {
+        use mre_solver::files::FileError;
+        match e {
+            FileError::Exists { path } => PulseqError::Exists { path },
+            FileError::Io { path, source, .. } => PulseqError::Io { path, source },
+            other => PulseqError::Io {
+                path: other.path().to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+            },
+        }
+    }
+}
+
 pub(crate) fn io_error(path: impl Into<PathBuf>, source: std::io::Error) -> PulseqError {
     PulseqError::Io { path: path.into(), source }
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mre_solver::files;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -11,7 +12,7 @@ use super::info::SequenceInfo;
 use super::model::PulseqSequence;
 use super::timeline::ImportedSequence;
 use super::waveform::rf_shape;
-use crate::figures::{ensure_font, write_atomically, FigureError, FONT};
+use crate::figures::{ensure_font, FigureError, FONT};
 
 /// Number of TRs the waveform plot shows.
 pub const WAVEFORM_TRS: usize = 3;
@@ -45,10 +46,10 @@ pub fn write_sequence_plots(
         cause,
     })?;
     let [wave, kspace] = paths.clone();
-    write_atomically(&wave, |tmp| {
+    files::write_new(&wave, force, |tmp| {
         draw_waveforms(tmp, seq, imp, info).map_err(|message| FigureError::Draw { path: wave.clone(), message })
     })?;
-    write_atomically(&kspace, |tmp| draw_kspace(tmp, imp).map_err(|message| FigureError::Draw { path: kspace.clone(), message }))?;
+    files::write_new(&kspace, force, |tmp| draw_kspace(tmp, imp).map_err(|message| FigureError::Draw { path: kspace.clone(), message }))?;
     Ok(paths.to_vec())
 }
 

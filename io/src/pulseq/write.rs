@@ -10,6 +10,8 @@ use std::fmt::{self, Write as _};
 use std::fs;
 use std::path::Path;
 
+use mre_solver::files;
+
 use super::error::{io_error, PulseqError};
 use super::model::{ExtensionSpecs, GradEvent, PulseqSequence, Version};
 use super::signature::md5_hex;
@@ -150,20 +152,12 @@ impl PulseqSequence {
     }
 
     /// Write the sequence as a signed format 1.5.0 file. The text goes to a
-    /// temporary file next to `path` that is renamed when complete; an
-    /// existing `path` is replaced only with `force`.
+    /// temporary file next to `path` that is moved into place when complete
+    /// ([`mre_solver::files::write_new`]); an existing `path` is replaced only
+    /// with `force` ([`PulseqError::Exists`] otherwise).
     pub fn write(&self, path: impl AsRef<Path>, force: bool) -> Result<(), PulseqError> {
         let path = path.as_ref();
-        if path.exists() && !force {
-            return Err(PulseqError::Exists { path: path.to_path_buf() });
-        }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out.seq".into());
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        fs::write(&tmp, self.to_string()).map_err(|e| io_error(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_error(path, e)
-        })?;
+        files::write_new(path, force, |tmp| fs::write(tmp, self.to_string()).map_err(|e| io_error(path, e)))?;
         tracing::debug!(path = %path.display(), blocks = self.blocks.len(), "wrote Pulseq file");
         Ok(())
     }

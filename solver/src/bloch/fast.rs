@@ -36,7 +36,8 @@ use rayon::prelude::*;
 use super::sincos::{fma, sin_cos_reduced, Float, FmaMode};
 use super::{Isochromats, Precision};
 use crate::plan::{SequencePlan, NO_ADC};
-use crate::units::{uniform01, GAMMA_RAD_PER_S_PER_T as GAMMA};
+use crate::rng::uniform01;
+use crate::units::GAMMA_RAD_PER_S_PER_T as GAMMA;
 
 /// Block lengths are padded to a multiple of this many spins; it is also the number
 /// of independent partial sums of the ADC reduction (so that it vectorises).

@@ -244,7 +244,7 @@ pub fn sin_cos<T: Float, M: FmaMode>(x: T) -> (T, T) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::uniform01;
+    use crate::rng::uniform01;
 
     /// Max abs error of `sin_cos::<T, M>` vs f64 libm on `x` (inputs first rounded to T).
     fn max_err<T: Float, M: FmaMode>(xs: &[f64]) -> (f64, f64) {

@@ -8,7 +8,7 @@
 use ndarray::Array3;
 
 use crate::error::{Result, SolverError};
-use crate::units::uniform01;
+use crate::rng::uniform01;
 
 /// A regular voxel grid.
 #[derive(Debug, Clone, PartialEq)]
