@@ -14,9 +14,10 @@ mod inversion;
 mod laplacian;
 mod phase;
 
+pub use crate::recon::unwrap::{laplacian_phase, laplacian_unwrap};
 pub use filter::{filter_wave, Filter};
 pub use inversion::{ahi, bench_mdev, mdev};
-pub use phase::{laplacian_phase, laplacian_unwrap, wave_from_phase};
+pub use phase::wave_from_phase;
 
 use ndarray::Array3;
 
