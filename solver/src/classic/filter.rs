@@ -1,7 +1,7 @@
 //! Spatial low-pass filtering of complex wave fields inside a tissue mask: one Gaussian
 //! (normalised convolution restricted to the mask) and a Butterworth low-pass (FFT, rustfft).
 
-use ndarray::{Array3, Axis};
+use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
 use rayon::prelude::*;
 use rustfft::FftPlanner;
@@ -110,6 +110,27 @@ pub fn filter_wave_masked(u: &Array3<Complex64>, mask: &Array3<bool>, voxel_size
         Filter::GaussianVoxels { sigma_voxels } => Ok(gaussian_in_mask(u, mask, [sigma_voxels; 3])),
         Filter::Butterworth { cutoff_per_m, order } => Ok(butterworth(u, voxel_size_m, cutoff_per_m, order)),
     }
+}
+
+/// [`filter_wave_masked`] applied to every frequency and component of `waves`
+/// (`[nf, ncomp, nz, ny, nx]`, any unit), all on the grid of `mask`.
+///
+/// # Errors
+/// As [`filter_wave_masked`] (the first failing frequency and component).
+pub fn filter_waves_masked(
+    waves: &Array5<Complex64>,
+    mask: &Array3<bool>,
+    voxel_size_m: [f64; 3],
+    f: &Filter,
+) -> Result<Array5<Complex64>> {
+    let mut out = waves.clone();
+    for mut w in out.outer_iter_mut() {
+        for mut u in w.outer_iter_mut() {
+            let filtered = filter_wave_masked(&u.to_owned(), mask, voxel_size_m, f)?;
+            u.assign(&filtered);
+        }
+    }
+    Ok(out)
 }
 
 /// Separable Gaussian smoothing inside the mask, σ per axis in voxels (`[σ_z, σ_y, σ_x]`): each

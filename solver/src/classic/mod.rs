@@ -15,7 +15,7 @@ mod laplacian;
 mod phase;
 
 pub use crate::recon::unwrap::{laplacian_phase, laplacian_unwrap};
-pub use filter::{filter_wave, filter_wave_masked, Filter};
+pub use filter::{filter_wave, filter_wave_masked, filter_waves_masked, Filter};
 pub(crate) use inversion::ahi_modulus;
 pub use inversion::{ahi, bench_mdev, mdev};
 pub use phase::wave_from_phase;
