@@ -1,5 +1,5 @@
 //! The one path from k-space and wrapped phase to the complex wave field, shared by the
-//! simulator ([`crate::simulate`]), [`crate::classic::wave_from_phase`] and the `invert` command:
+//! simulator ([`crate::simulate::simulate_with`]), [`crate::classic::wave_from_phase`] and the `invert` command:
 //!
 //! k-space `[nf, ncomp, noffsets, ncoils, nz, ny, nx]` → [`kspace_to_images`] → complex images
 //! `[nf, ncomp, noffsets, nz, ny, nx]` → their phase (rad) → [`phase_to_wave`]: every offset
