@@ -4,7 +4,6 @@
 
 use ndarray::{s, Array3, Array5, Array6, ArrayD, IxDyn};
 use num_complex::Complex64;
-use rayon::prelude::*;
 use tracing::{info, info_span};
 
 use crate::bloch::{self, Isochromats, Precision};
@@ -14,7 +13,7 @@ use crate::model::phantom::{Grid, Phantom};
 use crate::model::scanner::Scanner;
 use crate::parallel::{Comm, Partition, Serial};
 use crate::plan::{Integration, SequencePlan};
-use crate::recon::{centred_ifft, equivalent_encoding, unwrap_least_squares, HarmonicFit};
+use crate::recon::{centred_ifft, equivalent_encoding, harmonic_in_mask, unwrap_offsets, HarmonicFit, Unwrap};
 use crate::sequence::{MreSequence, Polarities};
 
 /// Which Bloch kernel runs the plan.
@@ -351,19 +350,9 @@ pub fn simulate_with(
             }
             if opts.unwrap {
                 let _u = info_span!("unwrap").entered();
-                phases_k = phases_k.into_par_iter().map(|ph| unwrap_least_squares(&ph, &mask_b)).collect();
+                phases_k = unwrap_offsets(phases_k, &mask_b, Some(Unwrap::Masked));
             }
-            let mut wv = wave.slice_mut(s![fi, ci, .., .., ..]);
-            let mut samples = vec![0.0; noff];
-            for (idx, w) in wv.indexed_iter_mut() {
-                if !mask_b[idx] {
-                    continue;
-                }
-                for k in 0..noff {
-                    samples[k] = phases_k[k][idx];
-                }
-                *w = fit.fit(&samples);
-            }
+            harmonic_in_mask(&phases_k, &mask_b, wave.slice_mut(s![fi, ci, .., .., ..]), |samples| fit.fit(samples));
             timings.recon_s += clock.elapsed().as_secs_f64();
         }
     }

@@ -68,11 +68,11 @@ const NAN: Complex64 = Complex64::new(f64::NAN, f64::NAN);
 ///
 /// `waves`: complex displacement components `[ncomp, nz, ny, nx]` (m); `mask` `[nz, ny, nx]`;
 /// voxel size `[dz, dy, dx]` (m); angular frequency `omega` (rad/s); density (kg/m³).
-/// Per component `G*_c = −ρω² U_c / ∇²U_c` with the fourth-order Laplacian of
-/// [`crate::recon::ahi::algebraic_helmholtz`]; the components are combined by the
-/// `|∇²U_c|`-weighted average `G* = Σ_c |∇²U_c| G*_c / Σ_c |∇²U_c|`, so a component with
-/// little curvature (where noise dominates its quotient) counts little. NaN where the stencil
-/// leaves the mask or every Laplacian vanishes.
+/// Per component `G*_c = −ρω² U_c / ∇²U_c` with the fourth-order Laplacian
+/// (`[-1, 16, -30, 16, -1] / 12h²` along every axis longer than 4 voxels); the components are
+/// combined by the `|∇²U_c|`-weighted average `G* = Σ_c |∇²U_c| G*_c / Σ_c |∇²U_c|`, so a
+/// component with little curvature (where noise dominates its quotient) counts little. NaN where
+/// the stencil leaves the mask or every Laplacian vanishes.
 ///
 /// # Errors
 /// Shape mismatches, no component, non-positive `omega`, `density` or voxel size, NaN in `waves`.
@@ -81,11 +81,24 @@ pub fn ahi(waves: ArrayView4<Complex64>, mask: &Array3<bool>, voxel_size_m: [f64
     check_positive("density_kg_m3", density, "kg/m³")?;
     check_voxel_size(voxel_size_m)?;
     check_waves("waves", &waves, mask)?;
+    Ok(elastogram(&ahi_modulus(waves, mask, voxel_size_m, omega, density)))
+}
+
+/// The complex modulus map G* (Pa) of [`ahi`], without the checks of its input (the caller's
+/// contract: `waves` `[ncomp, nz, ny, nx]` on the grid of `mask`). Also serves
+/// [`crate::recon::algebraic_helmholtz`].
+pub(crate) fn ahi_modulus(
+    waves: ArrayView4<Complex64>,
+    mask: &Array3<bool>,
+    voxel_size_m: [f64; 3],
+    omega: f64,
+    density: f64,
+) -> Array3<Complex64> {
     let stencil = Stencil::new(mask, voxel_size_m);
     let owned: Vec<Cow<[Complex64]>> = waves.axis_iter(Axis(0)).map(contiguous).collect();
     let comps: Vec<&[Complex64]> = owned.iter().map(|u| &u[..]).collect();
     let rw2 = density * omega * omega;
-    let g = per_voxel(mask, |i| {
+    per_voxel(mask, |i| {
         let (mut num, mut den) = (Complex64::new(0.0, 0.0), 0.0);
         for u in &comps {
             let Some(lap) = stencil.apply(u, i) else { return NAN };
@@ -100,8 +113,7 @@ pub fn ahi(waves: ArrayView4<Complex64>, mask: &Array3<bool>, voxel_size_m: [f64
         } else {
             NAN
         }
-    });
-    Ok(elastogram(&g))
+    })
 }
 
 /// Multifrequency dual elasto-visco inversion (MDEV; Papazoglou et al. 2012, Hirsch et al.

@@ -1,5 +1,6 @@
-//! Fourth-order Laplacian restricted to a mask (the stencil of
-//! [`crate::recon::ahi::algebraic_helmholtz`]), on contiguous `[nz, ny, nx]` data.
+//! Fourth-order Laplacian restricted to a mask, on contiguous `[nz, ny, nx]` data: the one
+//! Laplacian of the direct inversions ([`super::ahi`], [`super::mdev`] and through them
+//! [`crate::recon::algebraic_helmholtz`]).
 
 use ndarray::Array3;
 use num_complex::Complex64;
@@ -13,6 +14,7 @@ pub(crate) struct Stencil {
 }
 
 impl Stencil {
+    /// The stencil on the grid of `mask` with voxel size `[dz, dy, dx]` (m).
     pub(crate) fn new(mask: &Array3<bool>, voxel_size_m: [f64; 3]) -> Self {
         let sh = [mask.shape()[0], mask.shape()[1], mask.shape()[2]];
         let strides = [sh[1] * sh[2], sh[2], 1];

@@ -6,17 +6,19 @@
 //!
 //! Pipeline: wrapped phase images `[noffsets, nz, ny, nx]` →
 //! [`wave_from_phase`] (Laplacian unwrapping per offset, temporal first harmonic, division by
-//! the motion-encoding efficiency) → complex displacement (m) → [`filter_wave`] → [`ahi`] or
-//! [`mdev`] → [`Elastogram`].
+//! the motion-encoding efficiency) → complex displacement (m) → [`filter_wave_masked`] (or
+//! [`filter_wave`] on the whole grid) → [`ahi`] or [`mdev`] → [`Elastogram`].
 
 mod filter;
 mod inversion;
 mod laplacian;
 mod phase;
 
-pub use filter::{filter_wave, Filter};
+pub use crate::recon::unwrap::{laplacian_phase, laplacian_unwrap};
+pub use filter::{filter_wave, filter_wave_masked, filter_waves_masked, Filter};
+pub(crate) use inversion::ahi_modulus;
 pub use inversion::{ahi, bench_mdev, mdev};
-pub use phase::{laplacian_phase, laplacian_unwrap, wave_from_phase};
+pub use phase::wave_from_phase;
 
 use ndarray::Array3;
 

@@ -1,16 +1,20 @@
-//! Algebraic Helmholtz inversion (AHI): `G* = −ρ ω² U / ∇²U` voxel by voxel.
+//! Algebraic Helmholtz inversion (AHI) of one component: `G* = −ρ ω² U / ∇²U` voxel by voxel.
 //!
-//! The Laplacian is the fourth-order central difference (`[-1, 16, -30, 16, -1] / 12h²`)
-//! along every axis with more than 4 voxels, so a plane wave at 6 voxels per
-//! wavelength is inverted to about 0.1 %. Voxels whose stencil leaves the mask
-//! give NaN.
+//! A thin wrapper around [`crate::classic::ahi`]'s inversion (the one AHI and the one
+//! fourth-order Laplacian of the crate, `[-1, 16, -30, 16, -1] / 12h²` along every axis with
+//! more than 4 voxels), returning the complex modulus, so a plane wave at 6 voxels per
+//! wavelength is inverted to about 0.1 %. Voxels whose stencil leaves the mask give NaN.
 
-use ndarray::Array3;
+use ndarray::{Array3, Axis};
 use num_complex::Complex64;
 
 /// Complex modulus map G* (Pa) from one complex displacement component `u`
 /// (m, `[nz, ny, nx]`), voxel size `[dz, dy, dx]` (m), angular frequency ω
-/// (rad/s) and density ρ (kg/m³).
+/// (rad/s) and density ρ (kg/m³). NaN where the stencil leaves `mask` or the Laplacian
+/// vanishes. Unlike [`crate::classic::ahi`] the input is not checked.
+///
+/// # Panics
+/// When `mask` and `u` differ in shape.
 pub fn algebraic_helmholtz(
     u: &Array3<Complex64>,
     mask: &Array3<bool>,
@@ -18,40 +22,8 @@ pub fn algebraic_helmholtz(
     omega: f64,
     density: f64,
 ) -> Array3<Complex64> {
-    let sh = u.shape().to_vec();
-    let nan = Complex64::new(f64::NAN, f64::NAN);
-    let mut out = Array3::from_elem((sh[0], sh[1], sh[2]), nan);
-    let axes: Vec<usize> = (0..3).filter(|&a| sh[a] > 4).collect();
-    for i in 0..sh[0] {
-        for j in 0..sh[1] {
-            'vox: for k in 0..sh[2] {
-                let idx = [i, j, k];
-                if !mask[idx] {
-                    continue;
-                }
-                let mut lap = Complex64::new(0.0, 0.0);
-                for &a in &axes {
-                    if idx[a] < 2 || idx[a] + 2 >= sh[a] {
-                        continue 'vox;
-                    }
-                    let mut acc = Complex64::new(0.0, 0.0);
-                    for (off, w) in [(-2i64, -1.0), (-1, 16.0), (0, -30.0), (1, 16.0), (2, -1.0)] {
-                        let mut n = idx;
-                        n[a] = (idx[a] as i64 + off) as usize;
-                        if !mask[n] {
-                            continue 'vox;
-                        }
-                        acc += u[n] * w;
-                    }
-                    lap += acc / (12.0 * voxel_size_m[a] * voxel_size_m[a]);
-                }
-                if lap.norm() > 0.0 {
-                    out[idx] = -density * omega * omega * u[idx] / lap;
-                }
-            }
-        }
-    }
-    out
+    assert_eq!(u.shape(), mask.shape(), "wave and mask differ in shape");
+    crate::classic::ahi_modulus(u.view().insert_axis(Axis(0)), mask, voxel_size_m, omega, density)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Spatial phase unwrapping by masked (weighted) least squares.
+//! Spatial phase unwrapping: by masked (weighted) least squares ([`unwrap_least_squares`]) and
+//! Laplacian-based on the whole grid ([`laplacian_unwrap`]); both share the DCT Poisson solver.
 //!
-//! Ghiglia & Romero: find ψ minimising `Σ_edges w_ij (ψ_i − ψ_j − W(φ_i − φ_j))²`
+//! Least squares: Ghiglia & Romero: find ψ minimising `Σ_edges w_ij (ψ_i − ψ_j − W(φ_i − φ_j))²`
 //! over the grid edges inside the mask (W wraps to (−π, π]), solved by
 //! preconditioned conjugate gradients with the unweighted Neumann Laplacian
 //! (diagonalised by the DCT-II, rustdct) as preconditioner. The result is then
@@ -186,6 +187,46 @@ pub fn unwrap_least_squares(phase: &Array3<f64>, mask: &Array3<bool>) -> Array3<
         }
     }
     out
+}
+
+/// Laplacian phase unwrapping (Schofield & Zhu 2003) of a wrapped phase `phase` (rad,
+/// `[nz, ny, nx]`, 2-D or 3-D).
+///
+/// The Laplacian of the true phase is computed from the wrapped one as
+/// `∇²φ = Im(e^{−iφ} ∇² e^{iφ})`, in its exact discrete form: the 7-point (5-point in 2-D)
+/// Laplacian with every neighbour difference taken as `arg(e^{−iφ_i} e^{iφ_j}) = W(φ_j − φ_i)`
+/// (the `Im(…)` expression is its small-difference limit `sin(φ_j − φ_i)`). The Poisson equation
+/// is then solved with Neumann boundaries by the DCT (rustdct), which gives the true phase up to
+/// a constant wherever neighbouring true differences stay below π. Finally every voxel is snapped
+/// to the nearest `φ + 2πn` (after the best constant shift), and the global `2π` multiple is
+/// chosen to bring the mean into (−π, π]: the result is then exactly the true phase up to one
+/// multiple of 2π. NaN in the input gives an unusable result (the caller checks).
+pub fn laplacian_unwrap(phase: &Array3<f64>) -> Array3<f64> {
+    let psi = laplacian_phase(phase);
+    // Best constant shift: circular mean of φ − ψ.
+    let (s, c) = Zip::from(phase).and(&psi).fold((0.0, 0.0), |(s, c), &p, &q| (s + (p - q).sin(), c + (p - q).cos()));
+    let shift = s.atan2(c);
+    let mut out = phase.as_standard_layout().into_owned();
+    Zip::from(&mut out).and(&psi).for_each(|o, &q| *o += 2.0 * PI * ((q + shift - *o) / (2.0 * PI)).round());
+    let n = out.len().max(1) as f64;
+    let turns = (out.sum() / n / (2.0 * PI)).round();
+    if turns != 0.0 {
+        out.mapv_inplace(|v| v - 2.0 * PI * turns);
+    }
+    out
+}
+
+/// The Poisson step of [`laplacian_unwrap`] alone: the solution ψ (rad, zero mean) of
+/// `∇²ψ = Im(e^{−iφ} ∇² e^{iφ})` with Neumann boundaries, before snapping to `φ + 2πn`.
+/// Equal to the true phase up to a constant where neighbouring true differences stay below π;
+/// a smooth, least-squares estimate elsewhere (noise, undersampled wraps).
+pub fn laplacian_phase(phase: &Array3<f64>) -> Array3<f64> {
+    let phase = phase.as_standard_layout().into_owned();
+    let sh = phase.shape();
+    let mask = Array3::from_elem(phase.raw_dim(), true);
+    // Graph Laplacian L = −∇² (positive semi-definite), applied with wrapped differences.
+    let rhs = masked_laplacian(&phase, &mask, true);
+    Dct3d::new([sh[0], sh[1], sh[2]]).solve(&rhs)
 }
 
 #[cfg(test)]
