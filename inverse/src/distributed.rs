@@ -194,16 +194,16 @@ pub fn mirror_checkpoints(comm: &dyn Comm, shared: &Path) -> Result<PathBuf, Str
         let path = mine.join(name);
         let written = if len[0] < 0.0 {
             match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("{}: {e}", path.display())),
                 _ => Ok(()),
             }
         } else {
             let mut b: Vec<u8> = words.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect();
             b.truncate(n);
-            std::fs::create_dir_all(&mine).and_then(|()| std::fs::write(&path, b))
+            mre_solver::files::write_replace(&path, &b).map_err(|e| e.to_string())
         };
         if let Err(e) = written {
-            problem.get_or_insert(format!("{}: {e}", path.display()));
+            problem.get_or_insert(e);
         }
     }
     if comm.all_ok(problem.is_none()) {

@@ -12,25 +12,16 @@ use std::path::Path;
 use mre_inverse::Measurements;
 use mre_io::data::MreData;
 use mre_io::hdf5::read_mre_data;
-use mre_solver::classic;
-use mre_solver::recon::{centred_ifft, first_harmonic, unwrap_least_squares};
-use ndarray::{s, Array3, Array5, Array6, Zip};
+use mre_solver::recon::{kspace_to_images, phase_to_wave};
+use ndarray::{Array3, Array5};
 use num_complex::Complex64;
-use rayon::prelude::*;
 
 use crate::choice::Choice;
 use crate::error::{ErrorKind, PipelineError, Result};
 
-/// Phase unwrapping for `/phase`, `/images` and `/kspace` data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Unwrap {
-    /// Laplacian-based on the whole grid (`∇²φ = Im(e^{−iφ}∇²e^{iφ})`, DCT Poisson solve).
-    #[default]
-    Laplacian,
-    /// Weighted least squares inside `/mask` only (DCT-preconditioned conjugate gradients):
-    /// for data with noise or wraps outside the tissue.
-    Masked,
-}
+/// Phase unwrapping for `/phase`, `/images` and `/kspace` data (`mre_solver::recon::Unwrap`;
+/// the default of `mre-sim invert` is [`Unwrap::Laplacian`]).
+pub use mre_solver::recon::Unwrap;
 
 impl Choice for Unwrap {
     const ALL: &'static [Self] = &[Unwrap::Laplacian, Unwrap::Masked];
@@ -46,6 +37,11 @@ impl Choice for Unwrap {
             Unwrap::Masked => "weighted least squares inside /mask only: for data with noise or wraps outside the tissue",
         }
     }
+}
+
+/// `source: dataset: problem` as invalid input.
+fn invalid(source: &str, dataset: &str, e: mre_solver::error::SolverError) -> PipelineError {
+    PipelineError::invalid(format!("{source}: {dataset}: {}", crate::error::chain(&e)))
 }
 
 /// An mre-data set ready to invert.
@@ -106,7 +102,7 @@ impl WaveInput {
             noise_std: m.noise_std.clone(),
             ..MreData::default()
         };
-        Self::from_data(source.to_string(), data, Unwrap::default())
+        Self::from_data(source.to_string(), data, Unwrap::Laplacian)
     }
 }
 
@@ -141,82 +137,14 @@ fn wave_field(source: &str, d: &MreData, mask: &Array3<bool>, unwrap: Unwrap) ->
         )));
     }
     if let Some(p) = &d.phase {
-        return Ok((phase_to_wave(p, mask, &xi, unwrap), "/phase"));
+        return Ok((phase_to_wave(p, mask, &xi, unwrap).map_err(|e| invalid(source, "/phase", e))?, "/phase"));
     }
     if let Some(i) = &d.images {
-        return Ok((phase_to_wave(&i.mapv(|c| c.arg()), mask, &xi, unwrap), "/images"));
+        return Ok((phase_to_wave(&i.mapv(|c| c.arg()), mask, &xi, unwrap).map_err(|e| invalid(source, "/images", e))?, "/images"));
     }
     if let Some(k) = &d.kspace {
-        let images = kspace_to_images(k, d.kspace_negative.as_ref());
-        return Ok((phase_to_wave(&images.mapv(|c| c.arg()), mask, &xi, unwrap), "/kspace"));
+        let images = kspace_to_images(k, d.kspace_negative.as_ref()).map_err(|e| invalid(source, "/kspace", e))?;
+        return Ok((phase_to_wave(&images.mapv(|c| c.arg()), mask, &xi, unwrap).map_err(|e| invalid(source, "/kspace", e))?, "/kspace"));
     }
     Err(PipelineError::invalid(format!("{source}: no /wave, /phase, /images or /kspace to invert")))
-}
-
-/// Unwraps every offset and takes the first harmonic over the offsets, / ξ.
-fn phase_to_wave(phase: &Array6<f64>, mask: &Array3<bool>, xi: &[Complex64], unwrap: Unwrap) -> Array5<Complex64> {
-    let (nf, nc, noff, nz, ny, nx) = phase.dim();
-    let mut wave = Array5::zeros((nf, nc, nz, ny, nx));
-    for (f, &xi_f) in xi.iter().enumerate().take(nf) {
-        for c in 0..nc {
-            let unwrapped: Vec<Array3<f64>> = (0..noff)
-                .into_par_iter()
-                .map(|k| {
-                    let p = phase.slice(s![f, c, k, .., .., ..]).to_owned();
-                    match unwrap {
-                        Unwrap::Laplacian => classic::laplacian_unwrap(&p),
-                        Unwrap::Masked => unwrap_least_squares(&p, mask),
-                    }
-                })
-                .collect();
-            let mut samples = vec![0.0; noff];
-            for ((z, y, x), w) in wave.slice_mut(s![f, c, .., .., ..]).indexed_iter_mut() {
-                if !mask[[z, y, x]] {
-                    continue;
-                }
-                for (sample, u) in samples.iter_mut().zip(&unwrapped) {
-                    *sample = u[[z, y, x]];
-                }
-                *w = first_harmonic(&samples) / xi_f;
-            }
-        }
-    }
-    wave
-}
-
-/// Complex images `[nf, ncomp, noffsets, nz, ny, nx]` from k-space
-/// `[nf, ncomp, noffsets, ncoils, nz, ny, nx]`: per coil the positive image
-/// times the conjugate phase of the negative-polarity image (or, without it
-/// and with several coils, of the coil's first-offset image), summed over
-/// coils. A per-voxel constant phase does not change the first harmonic.
-fn kspace_to_images(k: &ndarray::ArrayD<Complex64>, neg: Option<&ndarray::ArrayD<Complex64>>) -> Array6<Complex64> {
-    let sh = k.shape();
-    let (nf, nc, noff, ncoils, nz, ny, nx) = (sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], sh[6]);
-    let mut images = Array6::zeros((nf, nc, noff, nz, ny, nx));
-    let ifft = |a: &ndarray::ArrayD<Complex64>, idx: [usize; 4]| {
-        let v = a.slice(s![idx[0], idx[1], idx[2], idx[3], .., .., ..]).to_owned();
-        centred_ifft(&v)
-    };
-    let unit_conj = |c: &Complex64| if c.norm() > 0.0 { c.conj() / c.norm() } else { Complex64::new(0.0, 0.0) };
-    for f in 0..nf {
-        for c in 0..nc {
-            for coil in 0..ncoils {
-                let reference = match neg {
-                    None if ncoils > 1 => Some(ifft(k, [f, c, 0, coil]).mapv(|v| unit_conj(&v))),
-                    _ => None,
-                };
-                for off in 0..noff {
-                    let pos = ifft(k, [f, c, off, coil]);
-                    let img = match (neg, &reference) {
-                        (Some(n), _) => Zip::from(&pos).and(&ifft(n, [f, c, off, coil])).map_collect(|a, b| a * unit_conj(b)),
-                        (None, Some(r)) => &pos * r,
-                        (None, None) => pos,
-                    };
-                    let mut dst = images.slice_mut(s![f, c, off, .., .., ..]);
-                    dst += &img;
-                }
-            }
-        }
-    }
-    images
 }
