@@ -3,7 +3,7 @@
 
 use std::f64::consts::PI;
 
-use mre_solver::classic::{ahi, bench_mdev, filter_wave, laplacian_phase, laplacian_unwrap, mdev, wave_from_phase, Elastogram, Filter};
+use mre_solver::classic::{ahi, filter_wave, laplacian_phase, laplacian_unwrap, mdev, wave_from_phase, Elastogram, Filter};
 use mre_solver::model::motion::shear_wavenumber;
 use mre_solver::recon::ahi::algebraic_helmholtz;
 use mre_solver::recon::unwrap::wrap;
@@ -336,10 +336,11 @@ fn filters_keep_a_constant_and_damp_noise() {
 }
 
 /// MDEV benchmark on two threads: `cargo test --release -p mre-solver --test classic -- --ignored --nocapture`.
+#[cfg(feature = "bench")]
 #[test]
 #[ignore]
 fn bench_mdev_two_threads() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    let s = pool.install(bench_mdev);
+    let s = pool.install(mre_solver::classic::bench_mdev);
     println!("MDEV 128×128×25 × 3 components × 8 frequencies on 2 threads: {s:.3} s");
 }

@@ -815,6 +815,7 @@ fn singular_system_is_reported() {
 }
 
 /// Timings for the report: `cargo test -p mre-solver --release --test wave bench -- --ignored --nocapture`.
+#[cfg(feature = "bench")]
 #[test]
 #[ignore]
 fn bench_2d_256() {
@@ -837,6 +838,7 @@ fn bench_2d_256() {
 }
 
 /// Needs more than 20 GB of memory and several minutes (killed at 19 GB after 5 min on a 23 GB machine).
+#[cfg(feature = "bench")]
 #[test]
 #[ignore]
 fn bench_3d_64() {
@@ -846,6 +848,7 @@ fn bench_3d_64() {
 
 /// One timing per process, for peak-memory measurements with `/usr/bin/time -v`:
 /// `MRE_WAVE_BENCH=2d:256` or `MRE_WAVE_BENCH=3d:32` (default).
+#[cfg(feature = "bench")]
 #[test]
 #[ignore]
 fn bench_env() {

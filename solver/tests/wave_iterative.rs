@@ -303,6 +303,7 @@ fn explore() {
 }
 
 /// `bench_helmholtz_3d_iterative` at 32, 48 and 64 (`MRE_MG_BENCH="32 48 64"`).
+#[cfg(feature = "bench")]
 #[test]
 #[ignore]
 fn bench_iterative() {

@@ -486,6 +486,7 @@ fn free_faces_give_a_traction_free_block() {
 }
 
 /// `N=24 cargo test --release -p mre-solver --test wave_navier -- --ignored --nocapture bench`
+#[cfg(feature = "bench")]
 #[test]
 #[ignore]
 fn bench() {

@@ -169,6 +169,7 @@ pub fn mdev(waves: &[(f64, ArrayView4<Complex64>)], mask: &Array3<bool>, voxel_s
     Ok(elastogram(&g))
 }
 
+#[cfg(feature = "bench")]
 /// Seconds taken by [`mdev`] on 128×128×25 voxels × 3 components × 8 frequencies (30–100 Hz)
 /// of synthetic damped plane waves (G' = 3 kPa, G'' = 0.3 kPa, 1.5 mm voxels), on the current
 /// rayon pool. Only the inversion is timed, not the set-up.

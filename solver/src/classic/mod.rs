@@ -17,7 +17,9 @@ mod phase;
 pub use crate::recon::unwrap::{laplacian_phase, laplacian_unwrap};
 pub use filter::{filter_wave, filter_wave_masked, filter_waves_masked, Filter};
 pub(crate) use inversion::ahi_modulus;
-pub use inversion::{ahi, bench_mdev, mdev};
+#[cfg(feature = "bench")]
+pub use inversion::bench_mdev;
+pub use inversion::{ahi, mdev};
 pub use phase::wave_from_phase;
 
 use ndarray::Array3;

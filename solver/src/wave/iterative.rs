@@ -126,7 +126,7 @@ pub struct SolveStats {
 /// (`ω² → ω²(1 − iβ)`, rediscretised on grids coarsened by 2, damped Jacobi smoothing, LU on the
 /// coarsest grid). Adjoint solves use `Kᴴ = conj(K)`: `K⁻ᴴ r = conj(K⁻¹ conj(r))`.
 ///
-/// Cost (benchmark problem of [`crate::wave::bench_helmholtz_3d_iterative`], one thread):
+/// Cost (benchmark problem of `bench_helmholtz_3d_iterative` (feature `bench`), one thread):
 /// see the README benchmark section; memory is a few dozen grid-sized complex vectors.
 /// Single-threaded and deterministic (the same result on every machine and thread count).
 pub struct IterativeSolver {

@@ -73,11 +73,13 @@
 //! standard one (the nested-dissection separators are the same).
 
 pub mod analytic;
+#[cfg(feature = "bench")]
 mod bench;
 mod gradient;
 mod iterative;
 mod multigrid;
 mod navier;
+#[cfg(feature = "bench")]
 mod navier_bench;
 mod operator;
 mod ordering;
@@ -91,11 +93,13 @@ use num_complex::Complex64;
 use crate::error::{Result, SolverError};
 use crate::model::phantom::{Grid, Phantom};
 
+#[cfg(feature = "bench")]
 pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
 pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
 pub use multigrid::{Prolongation, Smoother};
 pub use navier::{NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
+#[cfg(feature = "bench")]
 pub use navier_bench::bench_navier_3d;
 pub use operator::WaveOperator;
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};

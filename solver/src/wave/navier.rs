@@ -95,7 +95,7 @@
 //! Cost: about 4 unknowns per voxel (3 displacement faces and a pressure), so a separator
 //! carries 4× the unknowns of the scalar solver's and the factorisation costs about what the
 //! scalar solver needs for a grid twice as fine. Measured single-threaded (assembly,
-//! factorisation with its check, one solve; [`crate::wave::bench_navier_3d`], busy 2-core
+//! factorisation with its check, one solve; `bench_navier_3d` (feature `bench`), busy 2-core
 //! machine): 16³ 3.9 s and 0.6 GB peak, 24³ 50 s and 4.0 GB; 32³ needs more than 18 GB
 //! (the factorisation ran out of memory under an 18 GB address-space limit). Keep 3-D grids at about 24³
 //! or below; 2-D problems (`nz = 1`) are cheap.

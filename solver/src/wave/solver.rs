@@ -104,7 +104,7 @@ fn out_of_memory() -> SolverError {
 /// column order.
 ///
 /// Cost, single-threaded, assembly + factorisation + one solve (benchmark problem, see
-/// [`crate::wave::bench_helmholtz_2d`]; busy 2-core machine): 2-D 256² 0.6 s and 0.3 GB
+/// `bench_helmholtz_2d` (feature `bench`); busy 2-core machine): 2-D 256² 0.6 s and 0.3 GB
 /// peak; 3-D 32³ 6 s and 1 GB, 40³ 31 s and 2.5 GB, 48³ 64 s and 5.5 GB; 64³ needs more
 /// than 20 GB. 3-D cost grows like N² in time and N^1.4 in memory: above ~32³ use
 /// [`crate::wave::IterativeSolver`] (64³ in ~20 s and 0.3 GB) or [`crate::wave::WaveSolver::auto`].
