@@ -1,4 +1,4 @@
-//! The domain objects a config builds, ready for [`mre_solver::simulate`].
+//! The domain objects a config builds, ready for [`mre_solver::simulate()`].
 
 use mre_solver::model::motion::Displacement;
 use mre_solver::model::phantom::{Grid, Phantom};
@@ -102,7 +102,7 @@ impl BuiltRun {
         }
     }
 
-    /// The experiment to hand to [`mre_solver::simulate`].
+    /// The experiment to hand to [`mre_solver::simulate()`].
     ///
     /// # Panics
     /// If the motion of a `source = "wave"` run was not solved with [`BuiltRun::prepare`].
