@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex};
 
 use mre_solver::model::phantom::Grid;
-use mre_solver::wave::{Boundary, Dirichlet, FaceCondition, Medium, ScalarProblem, ScalarSolver, Scheme};
+use mre_solver::wave::{Boundary, Dirichlet, Face, FaceCondition, Medium, ScalarProblem, ScalarSolver, Scheme};
 use ndarray::{s, Array3, Zip};
 use num_complex::Complex64;
 
@@ -30,27 +30,17 @@ use crate::forward::{check_moduli, shared_template, FieldObjective, ForwardModel
 /// Where the actuator drives and how the other faces absorb.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActuatorDrive {
-    /// Driven faces `(axis, side)`: axis in `[z, y, x]` order, side 0 = low index, 1 = high.
-    pub faces: Vec<(usize, usize)>,
+    /// Driven faces of the data grid.
+    pub faces: Vec<Face>,
     /// Thickness of the absorbing layers added outside every other face, voxels.
     pub pml_voxels: usize,
 }
 
 impl ActuatorDrive {
-    /// Parse a face name: `x-`, `x+`, `y-`, `y+`, `z-`, `z+`.
-    pub fn parse_face(name: &str) -> Option<(usize, usize)> {
-        let axis = match name.chars().next()? {
-            'z' => 0,
-            'y' => 1,
-            'x' => 2,
-            _ => return None,
-        };
-        let side = match &name[1..] {
-            "-" => 0,
-            "+" => 1,
-            _ => return None,
-        };
-        Some((axis, side))
+    /// Parse a face name: `x-`, `x+`, `y-`, `y+`, `z-`, `z+`, or the config's `x-low`,
+    /// `x-high`, … (see [`Face`]).
+    pub fn parse_face(name: &str) -> Option<Face> {
+        name.parse().ok()
     }
 }
 
@@ -95,11 +85,11 @@ impl ActuatorForward {
         if drive.faces.is_empty() {
             return Err(InverseError::invalid("drive faces", "none", "at least one driven face (e.g. x-)"));
         }
-        for &(axis, side) in &drive.faces {
-            if axis > 2 || side > 1 || shape[axis] < 3 {
+        for face in &drive.faces {
+            if shape[face.axis.index()] < 3 {
                 return Err(InverseError::invalid(
                     "drive face",
-                    format!("axis {axis} side {side}"),
+                    face,
                     format!("a face of an axis with at least 3 voxels (grid {shape:?})"),
                 ));
             }
@@ -107,25 +97,26 @@ impl ActuatorForward {
         if drive.pml_voxels == 0 {
             return Err(InverseError::invalid("pml_voxels", 0, "at least 1 absorbing voxel (8–12 are usual)"));
         }
-        let driven_face = |axis: usize, side: usize| drive.faces.contains(&(axis, side));
+        let driven_face = |axis: usize, side: usize| drive.faces.iter().any(|f| f.index() == (axis, side));
         let pad = [0, 1, 2].map(|a| [0, 1].map(|side| if !driven_face(a, side) && shape[a] > 1 { drive.pml_voxels } else { 0 }));
         let mut boundary = Boundary::absorbing(drive.pml_voxels);
-        for &(axis, side) in &drive.faces {
+        for face in &drive.faces {
+            let (axis, side) = face.index();
             boundary = boundary.with_face(axis, side, FaceCondition::Free);
         }
         let padded_shape = [0, 1, 2].map(|a| shape[a] + pad[a][0] + pad[a][1]);
         let padded_grid = Grid::new(padded_shape, data.grid.voxel_size_m)?;
         boundary.validate(&padded_grid)?;
         let mut driven = Array3::from_elem(padded_shape, false);
-        for &(axis, side) in &drive.faces {
-            let index = if side == 0 { 0 } else { padded_shape[axis] - 1 };
-            driven.index_axis_mut(ndarray::Axis(axis), index).fill(true);
+        for face in &drive.faces {
+            let axis = face.axis.index();
+            driven.index_axis_mut(ndarray::Axis(axis), face.layer(padded_shape[axis])).fill(true);
         }
         // the driven layer of the data grid carries the (profiled) drive, not a prediction
         let mut predicted = data.mask.clone();
-        for &(axis, side) in &drive.faces {
-            let index = if side == 0 { 0 } else { shape[axis] - 1 };
-            predicted.index_axis_mut(ndarray::Axis(axis), index).fill(false);
+        for face in &drive.faces {
+            let axis = face.axis.index();
+            predicted.index_axis_mut(ndarray::Axis(axis), face.layer(shape[axis])).fill(false);
         }
         if !predicted.iter().any(|&p| p) {
             return Err(InverseError::invalid("/mask", "no masked voxel off the driven faces", "data inside the domain"));

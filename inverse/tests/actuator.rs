@@ -8,7 +8,8 @@ use mre_inverse::{
     Parameterisation, Posterior, Regions, WaveGaussian,
 };
 use mre_solver::model::phantom::Grid;
-use mre_solver::wave::{Boundary, Dirichlet, FaceCondition, Medium, ScalarProblem, ScalarSolver};
+use mre_solver::units::Axis;
+use mre_solver::wave::{Boundary, Dirichlet, Face, FaceCondition, Medium, ScalarProblem, ScalarSolver, Side};
 use ndarray::{Array3, Array5, Array6};
 use num_complex::Complex64;
 
@@ -148,10 +149,13 @@ fn actuator_model_refuses_bad_drives() {
     let (data, _) = data(24, 1, 6, &[60.0], 20.0);
     let e = ActuatorForward::new(&data, &ActuatorDrive { faces: vec![], pml_voxels: 8 }).unwrap_err().to_string();
     assert!(e.contains("driven face"), "{e}");
-    let e = ActuatorForward::new(&data, &ActuatorDrive { faces: vec![(0, 0)], pml_voxels: 8 }).unwrap_err().to_string();
+    let e =
+        ActuatorForward::new(&data, &ActuatorDrive { faces: vec![Face::new(Axis::Z, Side::Low)], pml_voxels: 8 }).unwrap_err().to_string();
     assert!(e.contains("at least 3 voxels"), "{e}");
-    let e = ActuatorForward::new(&data, &ActuatorDrive { faces: vec![(2, 0)], pml_voxels: 0 }).unwrap_err().to_string();
+    let e =
+        ActuatorForward::new(&data, &ActuatorDrive { faces: vec![Face::new(Axis::X, Side::Low)], pml_voxels: 0 }).unwrap_err().to_string();
     assert!(e.contains("absorbing"), "{e}");
-    assert_eq!(ActuatorDrive::parse_face("y+"), Some((1, 1)));
+    assert_eq!(ActuatorDrive::parse_face("y+").map(Face::index), Some((1, 1)));
+    assert_eq!(ActuatorDrive::parse_face("y-high"), ActuatorDrive::parse_face("y+"));
     assert_eq!(ActuatorDrive::parse_face("w+"), None);
 }

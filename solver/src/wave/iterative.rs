@@ -496,16 +496,47 @@ pub enum WaveSolver {
     Iterative(IterativeSolver),
 }
 
+/// Which kind of [`WaveSolver`] to build. The one place that decides between the direct and
+/// the iterative solver ([`SolverChoice::is_iterative`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SolverChoice {
+    /// Direct for 2-D (and 1-D) grids and 3-D grids up to [`AUTO_DIRECT_MAX_VOXELS_3D`]
+    /// voxels, iterative above.
+    #[default]
+    Auto,
+    /// Sparse LU ([`ScalarSolver`]).
+    Direct,
+    /// Shifted-Laplacian preconditioned GMRES ([`IterativeSolver`]).
+    Iterative,
+}
+
+impl SolverChoice {
+    /// Whether this choice means the iterative solver on `grid`.
+    pub fn is_iterative(self, grid: &Grid) -> bool {
+        match self {
+            Self::Auto => grid.shape.iter().all(|&n| n > 1) && grid.len() > AUTO_DIRECT_MAX_VOXELS_3D,
+            Self::Direct => false,
+            Self::Iterative => true,
+        }
+    }
+}
+
 impl WaveSolver {
     /// The direct solver for 2-D (and 1-D) grids and 3-D grids up to
-    /// [`AUTO_DIRECT_MAX_VOXELS_3D`] voxels, the iterative one (default options) above.
+    /// [`AUTO_DIRECT_MAX_VOXELS_3D`] voxels, the iterative one (default options) above
+    /// ([`SolverChoice::Auto`]; the LU factorisation runs on the current rayon pool).
     pub fn auto(p: &ScalarProblem) -> Result<Self> {
-        let shape = p.medium.grid.shape;
-        let three_d = shape.iter().all(|&n| n > 1);
-        if three_d && shape.iter().product::<usize>() > AUTO_DIRECT_MAX_VOXELS_3D {
+        Self::with_choice(p, SolverChoice::Auto, 0)
+    }
+
+    /// The solver `choice` says for `p`'s grid: the iterative one (default options), or the
+    /// sparse LU factorised on `direct_threads` threads (0 = the current rayon pool, 1 =
+    /// sequential, whose factors and solutions do not depend on the thread count).
+    pub fn with_choice(p: &ScalarProblem, choice: SolverChoice, direct_threads: usize) -> Result<Self> {
+        if choice.is_iterative(&p.medium.grid) {
             IterativeSolver::new(p).map(Self::Iterative)
         } else {
-            ScalarSolver::new(p).map(Self::Direct)
+            ScalarSolver::with_threads(p, direct_threads).map(Self::Direct)
         }
     }
 

@@ -75,6 +75,8 @@
 pub mod analytic;
 #[cfg(feature = "bench")]
 mod bench;
+mod driven;
+mod face;
 mod gradient;
 mod iterative;
 mod multigrid;
@@ -95,8 +97,10 @@ use crate::model::phantom::{Grid, Phantom};
 
 #[cfg(feature = "bench")]
 pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
+pub use driven::DrivenWave;
+pub use face::{Face, ParseFaceError, Side};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
-pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
+pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, SolverChoice, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
 pub use multigrid::{Prolongation, Smoother};
 pub use navier::{NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
 #[cfg(feature = "bench")]
