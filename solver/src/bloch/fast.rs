@@ -644,6 +644,7 @@ mod tests {
     use crate::bloch::reference;
     use crate::model::scanner::Scanner;
     use crate::plan::Integration;
+    use crate::rng::uniform01;
     use crate::sequence::gre_mre::tests::example;
 
     /// Random isochromats: `n` spins, 3 relaxation classes, motion on `axes`.

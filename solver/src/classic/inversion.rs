@@ -1,11 +1,14 @@
 //! Direct inversions: algebraic Helmholtz inversion (AHI) and multifrequency dual
 //! elasto-visco inversion (MDEV).
 
+#[cfg(feature = "bench")]
 use std::f64::consts::PI;
 
 use std::borrow::Cow;
 
-use ndarray::{Array3, Array4, ArrayView3, ArrayView4, Axis};
+#[cfg(feature = "bench")]
+use ndarray::Array4;
+use ndarray::{Array3, ArrayView3, ArrayView4, Axis};
 use num_complex::Complex64;
 use rayon::prelude::*;
 

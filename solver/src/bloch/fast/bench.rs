@@ -4,7 +4,6 @@
 use super::*;
 use crate::rng::uniform01;
 
-
 /// Result of [`bench_precess_motion`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PrecessBench {
