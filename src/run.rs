@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mre_io::config::{BuiltRun, InvertMethod, RunConfig, Source};
+use mre_io::config::{BuiltRun, RunConfig, Source};
 use mre_pipeline::agree;
 use mre_pipeline::invert::{default_output, InvertOptions};
 use mre_pipeline::simulate::{check_outputs, describe, simulate, write_outputs};
@@ -113,7 +113,6 @@ pub fn run(args: &RunArgs, quiet: bool, procs: &Processes) -> Result<(), CliErro
     let progress = CliProgress::new(!quiet && root);
     let invert = cfg.invert.as_ref().map(|inv| (InvertOptions::from_config(inv, cfg.output.figures), invert_output(inv, &path)));
     let bayes = invert.as_ref().is_some_and(|(o, _)| o.method == mre_pipeline::Method::Bayes);
-    debug_assert_eq!(bayes, cfg.invert.as_ref().is_some_and(|i| i.method == InvertMethod::Bayes));
     let Some((data, summary)) = simulate(&cfg, &mut built, config, comm, &progress)? else {
         // Not rank 0: its share of the signal went to rank 0, which writes. A Bayesian
         // `[invert]` uses every rank once rank 0 has written the data.

@@ -35,6 +35,7 @@ mod linalg;
 pub mod map;
 pub mod model_error;
 pub mod nuts;
+pub mod options;
 pub mod param;
 pub mod posterior;
 pub mod prior;

@@ -14,36 +14,7 @@ use crate::error::{ErrorKind, PipelineError, Result};
 use crate::input::WaveInput;
 use crate::invert::Method;
 
-/// Spatial filter applied to the complex wave field before a direct inversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Filter {
-    /// No filtering.
-    #[default]
-    None,
-    /// Gaussian smoothing, σ = 1 voxel, inside the mask (normalised convolution).
-    Gaussian,
-    /// Butterworth low-pass in k-space, order 4, cut-off 1/(6 voxels) cycles per metre
-    /// (`mre_solver::classic::filter_wave`; mirror-extended at the grid edges).
-    Butterworth,
-}
-
-impl Choice for Filter {
-    const ALL: &'static [Self] = &[Filter::None, Filter::Gaussian, Filter::Butterworth];
-    fn name(self) -> &'static str {
-        match self {
-            Filter::None => "none",
-            Filter::Gaussian => "gaussian",
-            Filter::Butterworth => "butterworth",
-        }
-    }
-    fn help(self) -> &'static str {
-        match self {
-            Filter::None => "no filtering",
-            Filter::Gaussian => "Gaussian smoothing, σ = 1 voxel, inside the mask (normalised convolution)",
-            Filter::Butterworth => "Butterworth low-pass in k-space, order 4, cut-off 1/(6 voxels)",
-        }
-    }
-}
+pub use mre_inverse::options::Filter;
 
 /// AHI or MDEV of `input` after `filter`, as an mre-result (region rows per non-zero label of
 /// `/labels`, or of the mask).

@@ -103,6 +103,13 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// An error of writing an HDF5 output: [`ErrorKind::OutputExists`] for an existing file that
+/// was not to be overwritten, a failure otherwise.
+pub fn write_error(e: mre_io::hdf5::H5Error) -> PipelineError {
+    let kind = if matches!(e, mre_io::hdf5::H5Error::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
+    PipelineError::from_error(kind, &e)
+}
+
 /// Result of the pipelines.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 

@@ -19,31 +19,17 @@ use mre_io::data::{MreData, Provenance};
 use mre_io::hdf5::{read_matlab_array, write_mre_data, H5Error, MatlabArray};
 use ndarray::{Array3, Ix3, Ix5, Ix6};
 
-use crate::choice::Choice;
 use crate::error::{ErrorKind, PipelineError, Result};
 
-/// What the imported array holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// Complex displacement (rows, cols, slices, components, frequencies), m.
-    Wave,
-    /// Wrapped phase (real, rad) or complex images (rows, cols, slices, time steps, components, frequencies).
-    Phase,
-}
-
-impl Choice for Layout {
-    const ALL: &'static [Self] = &[Layout::Wave, Layout::Phase];
-    fn name(self) -> &'static str {
-        match self {
-            Layout::Wave => "wave",
-            Layout::Phase => "phase",
-        }
-    }
-    fn help(self) -> &'static str {
-        match self {
-            Layout::Wave => "complex displacement (rows, cols, slices, components, frequencies), m",
-            Layout::Phase => "wrapped phase (real, rad) or complex images (rows, cols, slices, time steps, components, frequencies)",
-        }
+mre_inverse::choice_enum! {
+    /// What the imported array holds.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Layout {
+        /// Complex displacement (rows, cols, slices, components, frequencies), m.
+        Wave => ("wave", "complex displacement (rows, cols, slices, components, frequencies), m"),
+        /// Wrapped phase (real, rad) or complex images (rows, cols, slices, time steps,
+        /// components, frequencies).
+        Phase => ("phase", "wrapped phase (real, rad) or complex images (rows, cols, slices, time steps, components, frequencies)"),
     }
 }
 

@@ -16,28 +16,12 @@ use mre_solver::recon::{kspace_to_images, phase_to_wave};
 use ndarray::{Array3, Array5};
 use num_complex::Complex64;
 
-use crate::choice::Choice;
 use crate::error::{ErrorKind, PipelineError, Result};
 
 /// Phase unwrapping for `/phase`, `/images` and `/kspace` data (`mre_solver::recon::Unwrap`;
-/// the default of `mre-sim invert` is [`Unwrap::Laplacian`]).
+/// the default of `mre-sim invert` is [`Unwrap::Laplacian`]; its names in
+/// [`mre_inverse::options`]).
 pub use mre_solver::recon::Unwrap;
-
-impl Choice for Unwrap {
-    const ALL: &'static [Self] = &[Unwrap::Laplacian, Unwrap::Masked];
-    fn name(self) -> &'static str {
-        match self {
-            Unwrap::Laplacian => "laplacian",
-            Unwrap::Masked => "masked",
-        }
-    }
-    fn help(self) -> &'static str {
-        match self {
-            Unwrap::Laplacian => "Laplacian-based on the whole grid (DCT Poisson solve)",
-            Unwrap::Masked => "weighted least squares inside /mask only: for data with noise or wraps outside the tissue",
-        }
-    }
-}
 
 /// `source: dataset: problem` as invalid input.
 fn invalid(source: &str, dataset: &str, e: mre_solver::error::SolverError) -> PipelineError {

@@ -4,48 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mre_io::config::{InvertConfig, InvertDrive, InvertFilter, InvertLikelihood, InvertMethod, InvertModelError, InvertParameterization};
+use mre_io::config::InvertConfig;
 use mre_io::figures::{write_map_png, Colormap};
-use mre_io::hdf5::{write_mre_result, H5Error, MreResult};
+use mre_io::hdf5::{write_mre_result, MreResult};
 use mre_solver::parallel::Comm;
 use ndarray::Axis;
 use tracing::info;
 
-use crate::bayes::{self, BayesOptions, DriveKind, LikelihoodKind, ModelErrorKind, Parameterization};
+use crate::bayes::{self, BayesOptions};
 use crate::choice::Choice;
 use crate::classic::{self, Filter};
-use crate::error::{agree, ErrorKind, PipelineError, Result};
+use crate::error::{agree, write_error, ErrorKind, PipelineError, Result};
 use crate::input::{Unwrap, WaveInput};
 
-/// Inversion method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Algebraic Helmholtz inversion, voxel by voxel, averaged over frequencies and components.
-    Ahi,
-    /// Multifrequency dual elasto-visco inversion.
-    Mdev,
-    /// Bayesian inversion against the wave-equation forward model (mre-inverse): posterior
-    /// mean, standard deviation and 90 % intervals, with draws and diagnostics.
-    Bayes,
-}
-
-impl Choice for Method {
-    const ALL: &'static [Self] = &[Method::Ahi, Method::Mdev, Method::Bayes];
-    fn name(self) -> &'static str {
-        match self {
-            Method::Ahi => "ahi",
-            Method::Mdev => "mdev",
-            Method::Bayes => "bayes",
-        }
-    }
-    fn help(self) -> &'static str {
-        match self {
-            Method::Ahi => "algebraic Helmholtz inversion, voxel by voxel, averaged over frequencies and components",
-            Method::Mdev => "multifrequency dual elasto-visco inversion",
-            Method::Bayes => "Bayesian inversion against the wave-equation forward model: posterior mean, std, 90 % intervals, draws",
-        }
-    }
-}
+pub use mre_inverse::options::Method;
 
 /// Options of an inversion; [`InvertOptions::new`] gives the defaults of `mre-sim invert`.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,49 +46,22 @@ impl InvertOptions {
 
     /// The inversion of `[invert]` in a run config (the defaults for what it leaves out).
     pub fn from_config(c: &InvertConfig, figures: bool) -> Self {
-        let method = match c.method {
-            InvertMethod::Ahi => Method::Ahi,
-            InvertMethod::Mdev => Method::Mdev,
-            InvertMethod::Bayes => Method::Bayes,
-        };
-        let mut o = Self::new(method);
+        let mut o = Self::new(c.method);
         o.figures = figures;
-        o.filter = match c.filter {
-            InvertFilter::None => Filter::None,
-            InvertFilter::Gaussian => Filter::Gaussian,
-            InvertFilter::Butterworth => Filter::Butterworth,
-        };
+        o.filter = c.filter;
         let b = &mut o.bayes;
-        b.parameterization = c.parameterization.map(|p| match p {
-            InvertParameterization::Regions => Parameterization::Regions,
-            InvertParameterization::Field => Parameterization::Field,
-        });
-        if let Some(l) = c.likelihood {
-            b.likelihood = match l {
-                InvertLikelihood::Wave => LikelihoodKind::Wave,
-                InvertLikelihood::Images => LikelihoodKind::Images,
-            };
-        }
+        b.parameterization = c.parameterization;
+        b.likelihood = c.likelihood.unwrap_or(b.likelihood);
         b.chains = c.chains.unwrap_or(b.chains);
         b.tune = c.tune.unwrap_or(b.tune);
         b.draws = c.draws.unwrap_or(b.draws);
         b.seed = c.seed.unwrap_or(b.seed);
         b.field_spacing = c.field_spacing.or(b.field_spacing);
-        if let Some(d) = c.drive {
-            b.drive = match d {
-                InvertDrive::Boundary => DriveKind::Boundary,
-                InvertDrive::Actuator => DriveKind::Actuator,
-            };
-        }
+        b.drive = c.drive.unwrap_or(b.drive);
         if let Some(faces) = &c.drive_faces {
             b.drive_faces = faces.clone();
         }
-        if let Some(m) = c.model_error {
-            b.model_error = match m {
-                InvertModelError::Auto => ModelErrorKind::Auto,
-                InvertModelError::None => ModelErrorKind::None,
-            };
-        }
+        b.model_error = c.model_error.unwrap_or(b.model_error);
         o
     }
 
@@ -232,10 +177,7 @@ fn stage_name(m: Method) -> &'static str {
 
 /// Write `result` to `out` (an existing file only with `force`) and, with `figures`, its PNGs.
 pub fn write_result(out: &Path, result: &MreResult, force: bool, figures: bool) -> Result<Written> {
-    write_mre_result(out, result, force).map_err(|e| {
-        let kind = if matches!(e, H5Error::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
-        PipelineError::from_error(kind, &e)
-    })?;
+    write_mre_result(out, result, force).map_err(write_error)?;
     let figures = if figures { write_figures(out, result)? } else { Vec::new() };
     Ok(Written { result: out.to_path_buf(), figures })
 }

@@ -7,13 +7,12 @@ use std::time::Instant;
 
 use mre_io::config::{BuiltRun, BuiltSequence, RunConfig};
 use mre_io::data::{GroundTruth, MreData, Provenance};
-use mre_io::hdf5::H5Error;
 use mre_io::mrd::{mrd_path_for, write_mrd, GreMreScan, MrdDataset, ScanDescription};
 use mre_solver::parallel::Comm;
 use mre_solver::sequence::MreSequence;
 use mre_solver::simulate::{simulate_with, Progress, SimulationOutput, Timings};
 
-use crate::error::{agree, ErrorKind, PipelineError, Result};
+use crate::error::{agree, write_error, ErrorKind, PipelineError, Result};
 use crate::invert::check_output;
 
 /// What a simulation cost, for the summary line.
@@ -181,11 +180,6 @@ pub fn check_outputs(path: &Path, cfg: &RunConfig, invert_result: Option<&Path>,
         )));
     }
     Ok(())
-}
-
-fn write_error(e: H5Error) -> PipelineError {
-    let kind = if matches!(e, H5Error::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
-    PipelineError::from_error(kind, &e)
 }
 
 /// The files [`write_outputs`] wrote, in order, with a note each (e.g. the MRD acquisitions).

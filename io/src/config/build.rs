@@ -11,8 +11,8 @@ use mre_solver::{Integration, KernelChoice, Precision, SimulationOptions, Solver
 use num_complex::Complex64;
 
 use super::{
-    BuiltRun, ConfigError, IntegrationConfig, InvertMethod, KernelConfig, MotionSource, PrecisionConfig, RunConfig, ShapeKind, Source,
-    WaveScheme, WaveSolverChoice,
+    BuiltRun, ConfigError, IntegrationConfig, KernelConfig, MotionSource, PrecisionConfig, RunConfig, ShapeKind, Source, WaveScheme,
+    WaveSolverChoice,
 };
 
 impl From<WaveScheme> for Scheme {
@@ -64,7 +64,7 @@ impl RunConfig {
 
     /// `[invert]`: the Bayes-only keys with a classic method, counts below their minimum.
     fn check_invert(&self, src: &Source) -> Result<(), ConfigError> {
-        if let Some(inv) = self.invert.as_ref().filter(|i| i.method != InvertMethod::Bayes) {
+        if let Some(inv) = self.invert.as_ref().filter(|i| i.method != mre_inverse::options::Method::Bayes) {
             if let Some(key) = inv.bayes_keys().first() {
                 return Err(src.error(&format!("invert.{key}"), "only used with method = \"bayes\""));
             }

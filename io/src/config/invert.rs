@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use mre_inverse::options::{DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, Parameterization};
 use serde::{Deserialize, Serialize};
 
 /// `[invert]`: an inversion of the simulated data in the same run.
@@ -10,20 +11,20 @@ use serde::{Deserialize, Serialize};
 pub struct InvertConfig {
     /// `"ahi"` (algebraic Helmholtz), `"mdev"` (multifrequency dual elasto-visco) or `"bayes"`
     /// (Bayesian inversion against the wave-equation forward model).
-    pub method: InvertMethod,
+    pub method: Method,
     /// Filter of the wave field before the inversion: `"none"`, `"gaussian"` or `"butterworth"`.
     #[serde(default)]
-    pub filter: InvertFilter,
+    pub filter: Filter,
     /// Result file (mre-result v1); default `<data stem>-<method>.h5` beside the data file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
     /// `"bayes"`: `"regions"` (log G', log G'' per label) or `"field"` (smooth fields);
     /// default regions (the simulated data have labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameterization: Option<InvertParameterization>,
+    pub parameterization: Option<Parameterization>,
     /// `"bayes"`: `"wave"` (the displacement field) or `"images"` (the motion-encoded images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub likelihood: Option<InvertLikelihood>,
+    pub likelihood: Option<LikelihoodKind>,
     /// `"bayes"`, regions: NUTS chains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chains: Option<usize>,
@@ -42,7 +43,7 @@ pub struct InvertConfig {
     /// `"bayes"`: forward model driven by the measured `"boundary"` (default) or by an
     /// `"actuator"` on `drive_faces` with absorbing layers elsewhere (regions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drive: Option<InvertDrive>,
+    pub drive: Option<DriveKind>,
     /// `"bayes"` with `drive = "actuator"`: driven faces, e.g. `["x-"]` or `["x-low"]` (`[z, y, x]` grid axes;
     /// see [`mre_solver::wave::Face`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,27 +52,7 @@ pub struct InvertConfig {
     /// `"auto"` (default: the discretisation error from a 3× finer grid and the interface
     /// positions inside their voxels) or `"none"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_error: Option<InvertModelError>,
-}
-
-/// Approximation-error model of `[invert] method = "bayes"`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InvertModelError {
-    /// Discretisation error from a finer grid and interface uncertainty, where they apply.
-    Auto,
-    /// The plain model.
-    None,
-}
-
-/// Forward-model drive of `[invert] method = "bayes"`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InvertDrive {
-    /// The measured displacement on the mask's boundary layer is prescribed.
-    Boundary,
-    /// The whole grid, driven by an actuator plane with absorbing layers elsewhere.
-    Actuator,
+    pub model_error: Option<ModelErrorKind>,
 }
 
 impl InvertConfig {
@@ -93,49 +74,4 @@ impl InvertConfig {
         .filter_map(|(k, set)| set.then_some(k))
         .collect()
     }
-}
-
-/// Parameterisation of `[invert] method = "bayes"`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InvertParameterization {
-    /// log G' and log G'' per label (posterior by NUTS).
-    Regions,
-    /// Smooth log G' and log G'' fields on a control grid (MAP + Laplace).
-    Field,
-}
-
-/// Likelihood of `[invert] method = "bayes"`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InvertLikelihood {
-    /// Complex Gaussian on the displacement field.
-    Wave,
-    /// Complex Gaussian on the motion-encoded images.
-    Images,
-}
-
-/// Inversion method of `[invert]`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InvertMethod {
-    /// Algebraic Helmholtz inversion.
-    Ahi,
-    /// Multifrequency dual elasto-visco inversion.
-    Mdev,
-    /// Bayesian inversion (mre-inverse): posterior mean, standard deviation and intervals.
-    Bayes,
-}
-
-/// Spatial filter of the wave field before a classic inversion.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InvertFilter {
-    /// No filter.
-    #[default]
-    None,
-    /// Gaussian, σ = 1 voxel, inside the mask.
-    Gaussian,
-    /// Butterworth low-pass, order 4.
-    Butterworth,
 }

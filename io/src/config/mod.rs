@@ -32,7 +32,7 @@ mod tests;
 
 pub use built::{BuiltRun, BuiltSequence};
 pub use error::{locate, ConfigError, Source};
-pub use invert::{InvertConfig, InvertDrive, InvertFilter, InvertLikelihood, InvertMethod, InvertModelError, InvertParameterization};
+pub use invert::InvertConfig;
 pub use schema::{
     InclusionConfig, IntegrationConfig, KernelConfig, MegConfig, MotionConfig, MotionSource, OutputConfig, PhantomConfig, PolarityConfig,
     PrecisionConfig, PulseqFiles, RunConfig, ScannerConfig, SequenceConfig, SequenceKind, ShapeKind, SimulationConfig, SpoilingConfig,

@@ -1,0 +1,274 @@
+//! The named choices of an inversion (method, filter, parameterisation, likelihood, drive,
+//! approximation-error model, sampler): one enum per choice with one list of names and
+//! descriptions, which the CLI (`--method bayes`), the configs (`[invert] method = "bayes"`,
+//! through serde), the Python package and the error messages all use.
+
+use std::fmt;
+
+/// An option with a fixed set of named values.
+pub trait Choice: Copy + PartialEq + Send + Sync + 'static {
+    /// Every value, in the order the help lists them.
+    const ALL: &'static [Self];
+
+    /// The value's name on the command line and in configs (lowercase).
+    fn name(self) -> &'static str;
+
+    /// One line on what the value does.
+    fn help(self) -> &'static str;
+
+    /// The value called `name`, or an error listing the names.
+    fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL.iter().copied().find(|v| v.name() == name).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|v| v.name()).collect();
+            format!("`{name}`: expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Declares an enum of named choices: each variant with its doc comment, its name and one line
+/// of help. Generates the [`Choice`] implementation, `Display` (the name) and serde
+/// (de)serialisation as the name, so a config and the command line accept the same words.
+///
+/// ```
+/// mre_inverse::choice_enum! {
+///     /// Colour of the figures.
+///     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///     pub enum Colour {
+///         /// Shades of grey.
+///         Grey => ("grey", "shades of grey"),
+///         /// Viridis.
+///         Viridis => ("viridis", "perceptually uniform blue–green–yellow"),
+///     }
+/// }
+/// use mre_inverse::options::Choice;
+/// assert_eq!(Colour::parse("grey"), Ok(Colour::Grey));
+/// assert_eq!(Colour::Viridis.to_string(), "viridis");
+/// ```
+#[macro_export]
+macro_rules! choice_enum {
+    (
+        $(#[$attr:meta])*
+        $vis:vis enum $ty:ident {
+            $( $(#[$vattr:meta])* $variant:ident => ($name:literal, $help:literal) ),+ $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        $vis enum $ty {
+            $( $(#[$vattr])* $variant, )+
+        }
+
+        impl $crate::options::Choice for $ty {
+            const ALL: &'static [Self] = &[$( $ty::$variant ),+];
+            fn name(self) -> &'static str {
+                match self { $( $ty::$variant => $name, )+ }
+            }
+            fn help(self) -> &'static str {
+                match self { $( $ty::$variant => $help, )+ }
+            }
+        }
+
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str($crate::options::Choice::name(*self))
+            }
+        }
+
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                s.serialize_str($crate::options::Choice::name(*self))
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                d.deserialize_str($crate::options::ChoiceVisitor::<$ty>::new())
+            }
+        }
+    };
+}
+
+/// serde visitor of a [`Choice`] given by its name (used by [`choice_enum!`]).
+#[doc(hidden)]
+pub struct ChoiceVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T> ChoiceVisitor<T> {
+    /// A visitor.
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for ChoiceVisitor<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Choice> serde::de::Visitor<'_> for ChoiceVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = T::ALL.iter().map(|v| format!("\"{}\"", v.name())).collect();
+        write!(f, "one of {}", names.join(", "))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        T::parse(v).map_err(E::custom)
+    }
+}
+
+crate::choice_enum! {
+    /// Inversion method.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Method {
+        /// Algebraic Helmholtz inversion, voxel by voxel, averaged over frequencies and components.
+        Ahi => ("ahi", "algebraic Helmholtz inversion, voxel by voxel, averaged over frequencies and components"),
+        /// Multifrequency dual elasto-visco inversion.
+        Mdev => ("mdev", "multifrequency dual elasto-visco inversion"),
+        /// Bayesian inversion against the wave-equation forward model: posterior mean,
+        /// standard deviation and 90 % intervals, with draws and diagnostics.
+        Bayes => ("bayes", "Bayesian inversion against the wave-equation forward model: posterior mean, std, 90 % intervals, draws"),
+    }
+}
+
+crate::choice_enum! {
+    /// Spatial filter applied to the complex wave field before a direct inversion (AHI, MDEV);
+    /// the named presets of `mre_solver::classic::Filter`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Filter {
+        /// No filtering.
+        #[default]
+        None => ("none", "no filtering"),
+        /// Gaussian smoothing, σ = 1 voxel, inside the mask (normalised convolution).
+        Gaussian => ("gaussian", "Gaussian smoothing, σ = 1 voxel, inside the mask (normalised convolution)"),
+        /// Butterworth low-pass in k-space, order 4, cut-off 1/(6 voxels) cycles per metre
+        /// (mirror-extended at the grid edges).
+        Butterworth => ("butterworth", "Butterworth low-pass in k-space, order 4, cut-off 1/(6 voxels)"),
+    }
+}
+
+crate::choice_enum! {
+    /// Parameterisation of the moduli.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Parameterization {
+        /// log G' and log G'' per label of `/labels` (posterior by NUTS or independence sampling).
+        Regions => ("regions", "log G' and log G'' per label of /labels (posterior by sampling)"),
+        /// Smooth log G' and log G'' fields on a control grid with a GMRF prior (MAP + Laplace).
+        Field => ("field", "smooth log G' and log G'' fields on a control grid with a GMRF prior (MAP + Laplace)"),
+    }
+}
+
+crate::choice_enum! {
+    /// Likelihood.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum LikelihoodKind {
+        /// Complex Gaussian on the displacement field `/wave`.
+        #[default]
+        Wave => ("wave", "complex Gaussian on the displacement field /wave"),
+        /// Complex Gaussian on the motion-encoded images `/images` (no phase unwrapping).
+        Images => ("images", "complex Gaussian on the motion-encoded images /images (no phase unwrapping)"),
+    }
+}
+
+crate::choice_enum! {
+    /// How the forward model is driven.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum DriveKind {
+        /// The measured displacement on the mask's boundary layer is prescribed (no actuator model).
+        #[default]
+        Boundary => ("boundary", "the measured displacement on the mask's boundary layer is prescribed"),
+        /// The whole grid is modelled, driven by an actuator plane (`drive_faces`) with absorbing
+        /// layers outside the other faces; the drive amplitude is fitted (regions only).
+        Actuator => ("actuator", "the whole grid driven by an actuator plane with absorbing layers (regions only)"),
+    }
+}
+
+crate::choice_enum! {
+    /// Approximation-error model (regions, measured boundary, wave likelihood).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum ModelErrorKind {
+        /// After a first MAP: subtract the discretisation error estimated on a 3× finer grid (when
+        /// that grid has at most 2 million voxels) and integrate out where the region interfaces
+        /// lie inside their voxels; then MAP, Laplace and draws with that likelihood.
+        #[default]
+        Auto => ("auto", "discretisation error from a 3× finer grid and interface positions integrated out"),
+        /// The plain model (the label staircase and the voxel-size discretisation taken as exact).
+        None => ("none", "the plain model (staircase and discretisation taken as exact)"),
+    }
+}
+
+crate::choice_enum! {
+    /// Posterior sampler for `regions`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum SamplerKind {
+        /// Independence Metropolis–Hastings around the Laplace approximation (one evaluation per draw).
+        #[default]
+        Independence => ("independence", "independence Metropolis–Hastings around the Laplace approximation"),
+        /// No-U-Turn sampler in whitened coordinates (about five gradient evaluations per draw).
+        Nuts => ("nuts", "No-U-Turn sampler in whitened coordinates"),
+    }
+}
+
+/// Phase unwrapping of `/phase`, `/images` and `/kspace` data before an inversion.
+impl Choice for mre_solver::recon::Unwrap {
+    const ALL: &'static [Self] = &[Self::Laplacian, Self::Masked];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Laplacian => "laplacian",
+            Self::Masked => "masked",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Self::Laplacian => "Laplacian-based on the whole grid (DCT Poisson solve)",
+            Self::Masked => "weighted least squares inside /mask only: for data with noise or wraps outside the tissue",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Choice + serde::Serialize + serde::de::DeserializeOwned + fmt::Debug>() {
+        for &v in T::ALL {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.name()));
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), v);
+            assert_eq!(T::parse(v.name()), Ok(v));
+            assert!(!v.help().is_empty());
+        }
+        let err = serde_json::from_str::<T>("\"no-such-choice\"").unwrap_err().to_string();
+        assert!(err.contains("`no-such-choice`: expected one of"), "{err}");
+        assert!(err.contains(T::ALL[0].name()), "{err}");
+    }
+
+    #[test]
+    fn every_choice_serialises_as_its_name_and_parses_back() {
+        round_trip::<Method>();
+        round_trip::<Filter>();
+        round_trip::<Parameterization>();
+        round_trip::<LikelihoodKind>();
+        round_trip::<DriveKind>();
+        round_trip::<ModelErrorKind>();
+        round_trip::<SamplerKind>();
+    }
+
+    #[test]
+    fn names_are_distinct_within_each_choice() {
+        fn distinct<T: Choice>() {
+            let mut names: Vec<_> = T::ALL.iter().map(|v| v.name()).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), T::ALL.len());
+        }
+        distinct::<Method>();
+        distinct::<Filter>();
+        distinct::<Parameterization>();
+        distinct::<LikelihoodKind>();
+        distinct::<DriveKind>();
+        distinct::<ModelErrorKind>();
+        distinct::<SamplerKind>();
+        distinct::<mre_solver::recon::Unwrap>();
+    }
+}
