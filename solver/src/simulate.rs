@@ -331,14 +331,7 @@ pub fn simulate_with(
                     kn.slice_mut(s![fi, ci, k, 0, .., .., ..]).assign(&kneg);
                     let ineg = centred_ifft(&kneg.to_owned());
                     // magnitude of the + image with the phase difference (background removed)
-                    ndarray::Zip::from(&ipos).and(&ineg).map_collect(|a, b| {
-                        let nb = b.norm();
-                        if nb > 0.0 {
-                            a * b.conj() / nb
-                        } else {
-                            Complex64::new(0.0, 0.0)
-                        }
-                    })
+                    crate::recon::polarity_difference(&ipos, &ineg)
                 } else {
                     ipos
                 };

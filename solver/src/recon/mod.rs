@@ -12,5 +12,5 @@ pub mod unwrap;
 pub use ahi::algebraic_helmholtz;
 pub use fft::centred_ifft;
 pub use harmonic::{equivalent_encoding, first_harmonic, HarmonicFit};
-pub use pipeline::{harmonic_in_mask, kspace_to_images, phase_to_wave, unwrap_offsets, Unwrap};
+pub use pipeline::{harmonic_in_mask, kspace_to_images, phase_to_wave, polarity_difference, unwrap_offsets, Unwrap};
 pub use unwrap::{laplacian_phase, laplacian_unwrap, unwrap_least_squares};

@@ -121,6 +121,13 @@ fn unit_conj(c: &Complex64) -> Complex64 {
     }
 }
 
+/// The positive-polarity image `pos` times the conjugate phase of the negative-polarity image
+/// `neg` (voxel by voxel; 0 where `neg` is 0): the magnitude of `pos` with the phase
+/// difference `φ₊ − φ₋`, which removes the background phase and doubles the motion phase.
+pub fn polarity_difference(pos: &Array3<Complex64>, neg: &Array3<Complex64>) -> Array3<Complex64> {
+    Zip::from(pos).and(neg).map_collect(|a, b| a * unit_conj(b))
+}
+
 /// Complex images `[nf, ncomp, noffsets, nz, ny, nx]` from k-space `k`
 /// `[nf, ncomp, noffsets, ncoils, nz, ny, nx]` (centred inverse FFT, [`centred_ifft`]): per
 /// coil the positive-polarity image times the conjugate phase of the negative-polarity image
@@ -154,7 +161,7 @@ pub fn kspace_to_images(k: &ArrayD<Complex64>, neg: Option<&ArrayD<Complex64>>) 
                 for off in 0..noff {
                     let pos = ifft(k, [f, c, off, coil]);
                     let img = match (neg, &reference) {
-                        (Some(n), _) => Zip::from(&pos).and(&ifft(n, [f, c, off, coil])).map_collect(|a, b| a * unit_conj(b)),
+                        (Some(n), _) => polarity_difference(&pos, &ifft(n, [f, c, off, coil])),
                         (None, Some(r)) => &pos * r,
                         (None, None) => pos,
                     };
