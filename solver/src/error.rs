@@ -32,6 +32,10 @@ pub enum SolverError {
     /// An iterative solver stopped at its iteration limit before reaching its tolerance.
     #[error("iterative solver did not converge: {0}")]
     NotConverged(String),
+    /// A request exceeds the memory budget or the machine's address space
+    /// ([`crate::limits`]).
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
 }
 
 impl SolverError {

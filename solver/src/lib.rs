@@ -11,6 +11,7 @@ pub mod bloch;
 pub mod classic;
 pub mod error;
 pub mod files;
+pub mod limits;
 pub mod model;
 pub mod parallel;
 pub mod plan;
