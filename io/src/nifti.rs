@@ -479,3 +479,223 @@ fn value(scalar: Scalar, b: &[u8], le: bool) -> f64 {
         Scalar::F64 | Scalar::C128 => num!(f64),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// Fields of a test header; everything else is zero.
+    #[derive(Debug, Clone)]
+    struct Fields {
+        big_endian: bool,
+        dim: [i16; 8],
+        datatype: i16,
+        bitpix: i16,
+        vox_offset: f32,
+        slope: f32,
+        inter: f32,
+        magic: [u8; 4],
+    }
+
+    impl Fields {
+        fn float32(dims: &[i16]) -> Self {
+            let mut dim = [1i16; 8];
+            dim[0] = dims.len() as i16;
+            dim[1..=dims.len()].copy_from_slice(dims);
+            Fields { big_endian: false, dim, datatype: 16, bitpix: 32, vox_offset: 352.0, slope: 0.0, inter: 0.0, magic: *b"n+1\0" }
+        }
+
+        /// Header, 4 extension bytes, padding (0x7f) up to `vox_offset` (when sensible), `data`.
+        fn file(&self, data: &[u8]) -> Vec<u8> {
+            let mut h = vec![0u8; HEADER_BYTES];
+            let be = self.big_endian;
+            let put16 =
+                |h: &mut Vec<u8>, o: usize, v: i16| h[o..o + 2].copy_from_slice(&if be { v.to_be_bytes() } else { v.to_le_bytes() });
+            let put32 = |h: &mut Vec<u8>, o: usize, v: [u8; 4], r: [u8; 4]| h[o..o + 4].copy_from_slice(if be { &r } else { &v });
+            put32(&mut h, 0, 348i32.to_le_bytes(), 348i32.to_be_bytes());
+            for (i, d) in self.dim.iter().enumerate() {
+                put16(&mut h, 40 + 2 * i, *d);
+            }
+            put16(&mut h, 70, self.datatype);
+            put16(&mut h, 72, self.bitpix);
+            for (o, v) in [(108, self.vox_offset), (112, self.slope), (116, self.inter)] {
+                put32(&mut h, o, v.to_le_bytes(), v.to_be_bytes());
+            }
+            h[344..348].copy_from_slice(&self.magic);
+            h.extend_from_slice(&[0; 4]);
+            if self.vox_offset.is_finite() && self.vox_offset > 352.0 && self.vox_offset < 65536.0 {
+                h.resize(self.vox_offset as usize, 0x7f);
+            }
+            h.extend_from_slice(data);
+            h
+        }
+    }
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        if is_gz(&p) {
+            let mut e = flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap();
+        } else {
+            std::fs::write(&p, bytes).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn both_byte_orders_compressed_or_not_give_the_same_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
+        for big_endian in [false, true] {
+            for name in ["v.nii", "v.nii.gz"] {
+                let mut f = Fields::float32(&[4, 3, 2]);
+                f.big_endian = big_endian;
+                f.vox_offset = 400.0;
+                let data: Vec<u8> = values.iter().flat_map(|v| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }).collect();
+                let p = write(dir.path(), name, &f.file(&data));
+                let NiftiVolume::Real(a) = read_nifti(&p).unwrap() else { panic!("real") };
+                assert_eq!(a.shape(), [4, 3, 2]);
+                // x fastest in the file.
+                assert_eq!(a[[1, 0, 0]], f64::from(values[1]));
+                assert_eq!(a[[0, 1, 0]], f64::from(values[4]));
+                assert_eq!(a[[3, 2, 1]], f64::from(values[23]));
+            }
+        }
+    }
+
+    #[test]
+    fn integer_types_are_scaled_and_complex128_is_complex() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fields::float32(&[2, 2]);
+        f.datatype = 512; // UINT16
+        f.bitpix = 16;
+        f.slope = 0.5;
+        f.inter = 1.0;
+        let p = write(dir.path(), "u.nii", &f.file(&[0, 0, 1, 0, 0xff, 0xff, 4, 0]));
+        assert_eq!(
+            read_nifti(&p).unwrap(),
+            NiftiVolume::Real(ArrayD::from_shape_vec(IxDyn(&[2, 2]).f(), vec![1.0, 1.5, 32768.5, 3.0]).unwrap())
+        );
+        f.datatype = 1792;
+        f.bitpix = 128;
+        f.inter = 0.0;
+        let data: Vec<u8> = [1.0f64, -2.0, 0.25, 8.0, 0.0, 0.0, 3.0, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let p = write(dir.path(), "c.nii", &f.file(&data));
+        let NiftiVolume::Complex(a) = read_nifti(&p).unwrap() else { panic!("complex") };
+        assert_eq!(a[[0, 0]], Complex64::new(0.5, -1.0));
+        assert_eq!(a[[1, 0]], Complex64::new(0.125, 4.0));
+        assert_eq!(a[[1, 1]], Complex64::new(1.5, 0.5));
+    }
+
+    #[test]
+    fn nibabel_nan_scaling_means_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fields::float32(&[2]);
+        f.slope = f32::NAN;
+        f.inter = f32::NAN;
+        let p = write(dir.path(), "n.nii", &f.file(&[0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]));
+        assert_eq!(read_nifti(&p).unwrap(), NiftiVolume::Real(ArrayD::from_shape_vec(IxDyn(&[2]), vec![1.0, 2.0]).unwrap()));
+    }
+
+    #[test]
+    fn other_formats_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fields::float32(&[1]);
+        f.magic = *b"ni1\0";
+        let e = read_nifti(&write(dir.path(), "p.nii", &f.file(&[0; 4]))).unwrap_err().to_string();
+        assert!(e.contains("p.nii: NIfTI header field magic = \"ni1\"") && e.contains(".hdr + .img"), "{e}");
+        let mut nifti2 = vec![0u8; 600];
+        nifti2[0..4].copy_from_slice(&540i32.to_le_bytes());
+        let e = read_nifti(&write(dir.path(), "two.nii", &nifti2)).unwrap_err().to_string();
+        assert!(e.contains("sizeof_hdr = 540") && e.contains("NIfTI-2"), "{e}");
+        let e = read_nifti(&write(dir.path(), "short.nii", &[0; 100])).unwrap_err().to_string();
+        assert!(e.contains("short.nii: truncated"), "{e}");
+        let e = read_nifti(Path::new("/dev/null")).unwrap_err().to_string();
+        assert!(e.contains("/dev/null") && e.contains("not a regular file"), "{e}");
+    }
+
+    /// Cases per property: `PROPTEST_CASES`, or `default` (a few seconds in CI).
+    fn cases(default: u32) -> ProptestConfig {
+        let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases: n, failure_persistence: None, ..ProptestConfig::default() }
+    }
+
+    /// Interesting and random values of each field.
+    fn fields() -> impl Strategy<Value = Fields> {
+        let dim = prop_oneof![Just(0i16), Just(1), Just(2), Just(3), Just(-1), Just(i16::MAX), Just(i16::MIN), any::<i16>()];
+        let datatype = prop_oneof![
+            prop::sample::select(vec![0i16, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304]),
+            any::<i16>()
+        ];
+        let vox = prop_oneof![
+            prop::sample::select(vec![0.0f32, 348.0, 352.0, 352.5, 356.0, 1024.0, -352.0, 1e9, 3e38]),
+            Just(f32::NAN),
+            Just(f32::INFINITY),
+            any::<f32>()
+        ];
+        let scl = prop_oneof![prop::sample::select(vec![0.0f32, 1.0, -0.5, 1e-3]), Just(f32::NAN), Just(f32::NEG_INFINITY), any::<f32>()];
+        let magic = prop_oneof![Just(*b"n+1\0"), Just(*b"ni1\0"), any::<[u8; 4]>()];
+        (
+            any::<bool>(),
+            prop_oneof![0i16..=8, any::<i16>()],
+            prop::array::uniform7(dim),
+            datatype,
+            any::<i16>(),
+            vox,
+            scl.clone(),
+            scl,
+            magic,
+        )
+            .prop_map(|(big_endian, d0, d, datatype, bitpix, vox_offset, slope, inter, magic)| {
+                let mut dim = [d0; 8];
+                dim[1..].copy_from_slice(&d);
+                Fields { big_endian, dim, datatype, bitpix, vox_offset, slope, inter, magic }
+            })
+    }
+
+    /// The property: no panic, and an error names the file.
+    fn ok_or_names_file(p: &Path) -> Result<(), TestCaseError> {
+        match read_nifti(p) {
+            Ok(v) => prop_assert!(!v.shape().is_empty() && v.shape().len() <= 7),
+            Err(e) => prop_assert!(e.to_string().starts_with(&p.display().to_string()), "{e}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(cases(64))]
+
+        /// Random headers (every field the reader looks at), random data and truncation.
+        #[test]
+        fn random_headers_never_panic(
+            f in fields(),
+            data in prop::collection::vec(any::<u8>(), 0..512),
+            cut in prop::option::of(0usize..1200),
+            gz in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes = f.file(&data);
+            if let Some(c) = cut { bytes.truncate(c); }
+            let p = write(dir.path(), if gz { "f.nii.gz" } else { "f.nii" }, &bytes);
+            ok_or_names_file(&p)?;
+        }
+
+        /// A valid file with random bytes of its header overwritten, then maybe truncated.
+        #[test]
+        fn mutated_headers_never_panic(
+            edits in prop::collection::vec((0usize..352, any::<u8>()), 1..8),
+            cut in prop::option::of(0usize..500),
+            gz in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes = Fields::float32(&[4, 3, 2, 2]).file(&[0x3f; 4 * 48]);
+            for (i, b) in edits { bytes[i] = b; }
+            if let Some(c) = cut { bytes.truncate(c); }
+            let p = write(dir.path(), if gz { "m.nii.gz" } else { "m.nii" }, &bytes);
+            ok_or_names_file(&p)?;
+        }
+    }
+}
