@@ -169,3 +169,16 @@ fn a_declared_wave_beyond_the_budget_is_refused_naming_file_and_dataset() {
     assert!(e.contains("dataset /wave of shape [1, 1, 1, 100000, 100000] needs at least 149.0 GiB"), "{e}");
     assert!(e.contains("memory budget is 64.0 MiB (--max-memory)"), "{e}");
 }
+
+#[test]
+fn datasets_that_fit_alone_but_not_together_are_refused() {
+    limits::set_max_memory(64 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sum.h5");
+    // 40 MiB each: /wave [1, 1, 1, 1620, 1620] complex, /phase [1, 1, 1, 1, 2290, 2290] real.
+    let wave = Spec { name: "/wave", shape: vec![1, 1, 1, 1620, 1620], kind: Kind::ComplexRI, value: 0.0 };
+    let phase = Spec { name: "/phase", shape: vec![1, 1, 1, 1, 2290, 2290], kind: Kind::F64, value: 0.0 };
+    write_file(&path, 1, "z", 1, &[wave, phase]);
+    let e = read_mre_data(&path).unwrap_err().to_string();
+    assert!(e.contains("reading datasets /wave, /phase together needs at least 80.1 MiB"), "{e}");
+}

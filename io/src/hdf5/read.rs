@@ -68,6 +68,7 @@ pub fn read_mre_data(path: &Path) -> Result<MreData, H5Error> {
 
     // --- datasets -------------------------------------------------------------
     let root: &Group = &file;
+    check_total(path, root)?;
     let wave = optional(path, root, "/wave")?.map(|ds| read_complex_array::<Ix5>(path, &ds, "/wave", WAVE_AXES)).transpose()?;
     let phase = optional(path, root, "/phase")?.map(|ds| read_real_array::<Ix6>(path, &ds, "/phase", PHASE_AXES)).transpose()?;
     let images = optional(path, root, "/images")?.map(|ds| read_complex_array::<Ix6>(path, &ds, "/images", PHASE_AXES)).transpose()?;
@@ -134,6 +135,38 @@ pub fn read_labels(path: &Path, dataset: &str) -> Result<Array3<u16>, H5Error> {
 pub(crate) fn open(path: &Path) -> Result<File, H5Error> {
     fs::metadata(path).map_err(|cause| H5Error::Io { path: path.to_path_buf(), action: "open the file".into(), cause })?;
     File::open(path).map_err(|e| h5err(path, "cannot open as an HDF5 file", e))
+}
+
+/// The datasets of an mre-data file and the bytes per element they are read into.
+const DATASETS: [(&str, u64); 11] = [
+    ("/wave", 16),
+    ("/phase", 8),
+    ("/images", 16),
+    ("/kspace", 16),
+    ("/kspace_negative", 16),
+    ("/magnitude", 8),
+    ("/mask", 8),
+    ("/labels", 8),
+    ("/noise_std", 8),
+    ("/ground_truth/storage_modulus_pa", 8),
+    ("/ground_truth/loss_modulus_pa", 8),
+];
+
+/// Checks that the datasets present, together, fit in the memory budget (each one is also
+/// checked alone when it is read).
+fn check_total(path: &Path, root: &Group) -> Result<(), H5Error> {
+    let mut total: u128 = 0;
+    let mut parts = Vec::new();
+    for (name, bytes) in DATASETS {
+        if let Some(ds) = optional(path, root, name)? {
+            // Alone first, so that one oversized dataset is named with its shape.
+            let n = checked::check(path, &ds, &format!("dataset {name}"), bytes as usize)?;
+            total = total.saturating_add(n as u128 * u128::from(bytes));
+            parts.push(name);
+        }
+    }
+    mre_solver::limits::check_memory(&format!("reading datasets {} together", parts.join(", ")), total)
+        .map_err(|limit| H5Error::Limit { path: path.to_path_buf(), limit })
 }
 
 /// Checks the root attributes `format = "mre-data"` and `version = 1`.
