@@ -2,7 +2,7 @@
 //!
 //! Files of mre-sim: the TOML run config and its translation into domain types
 //! ([`config`]), the mre-data and mre-result HDF5 contracts ([`hdf5`], [`data`]), MATLAB
-//! v7.3 arrays, ISMRMRD raw data ([`mrd`]), Pulseq sequences ([`pulseq`]) and PNG
+//! v7.3 arrays, NIfTI-1 volumes ([`nifti`]), ISMRMRD raw data ([`mrd`]), Pulseq sequences ([`pulseq`]) and PNG
 //! figures ([`figures`]).
 
 pub use mre_solver as solver;
@@ -11,4 +11,5 @@ pub mod data;
 pub mod figures;
 pub mod hdf5;
 pub mod mrd;
+pub mod nifti;
 pub mod pulseq;

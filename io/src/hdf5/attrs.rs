@@ -7,6 +7,7 @@ use ::hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLe
 use ::hdf5::{Attribute, Location};
 use ndarray::ArrayView1;
 
+use super::checked;
 use super::{attr_object, h5err, H5Error};
 
 /// A location (file root, group or dataset) together with the names needed
@@ -77,6 +78,17 @@ impl Loc<'_> {
         H5Error::Missing { path: self.path.to_path_buf(), object: self.obj(name), expected: expected.to_string() }
     }
 
+    /// Reads attribute `name` as `T` values through the size check of
+    /// [`checked::read_attr`].
+    fn read<T: ::hdf5::H5Type>(&self, name: &str, a: &Attribute) -> Result<Vec<T>, H5Error> {
+        checked::read_attr(self.path, a, &self.obj(name))
+    }
+
+    /// The number of values of attribute `name` (overflow-checked).
+    fn count(&self, name: &str, a: &Attribute) -> Result<usize, H5Error> {
+        checked::element_count(self.path, a, &self.obj(name))
+    }
+
     fn descriptor(&self, name: &str, a: &Attribute) -> Result<TypeDescriptor, H5Error> {
         a.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.h5("read the type of", name, e))
     }
@@ -93,7 +105,7 @@ impl Loc<'_> {
                 expected: "a number (integer or float)".into(),
             });
         }
-        a.read_raw::<f64>().map_err(|e| self.h5("read", name, e))
+        self.read::<f64>(name, a)
     }
 
     /// Reads an optional `f64` array attribute (a scalar counts as one element).
@@ -148,7 +160,7 @@ impl Loc<'_> {
                 expected: "an integer".into(),
             });
         }
-        let v = a.read_raw::<i64>().map_err(|e| self.h5("read", name, e))?;
+        let v = self.read::<i64>(name, &a)?;
         match v.as_slice() {
             [x] => Ok(Some(*x)),
             _ => {
@@ -174,7 +186,7 @@ impl Loc<'_> {
     }
 
     fn string_from(&self, name: &str, a: &Attribute, desc: &TypeDescriptor) -> Result<String, H5Error> {
-        if a.size() != 1 {
+        if self.count(name, a)? != 1 {
             return Err(H5Error::Shape {
                 path: self.path.to_path_buf(),
                 object: self.obj(name),
@@ -182,10 +194,9 @@ impl Loc<'_> {
                 expected: "a single string".into(),
             });
         }
-        let rd = |e| self.h5("read", name, e);
         let s = match desc {
-            TypeDescriptor::VarLenUnicode => first(a.read_raw::<VarLenUnicode>().map_err(rd)?).map(|s| s.as_str().to_owned()),
-            TypeDescriptor::VarLenAscii => first(a.read_raw::<VarLenAscii>().map_err(rd)?).map(|s| s.as_str().to_owned()),
+            TypeDescriptor::VarLenUnicode => first(self.read::<VarLenUnicode>(name, a)?).map(|s| s.as_str().to_owned()),
+            TypeDescriptor::VarLenAscii => first(self.read::<VarLenAscii>(name, a)?).map(|s| s.as_str().to_owned()),
             TypeDescriptor::FixedAscii(n) => self.fixed_ascii(name, a, *n)?,
             TypeDescriptor::FixedUnicode(n) => self.fixed_unicode(name, a, *n)?,
             other => {
@@ -211,26 +222,22 @@ impl Loc<'_> {
     /// Fixed-length strings are read through the smallest supported capacity
     /// (HDF5 converts between fixed-length string sizes).
     fn fixed_ascii(&self, name: &str, a: &Attribute, n: usize) -> Result<Option<String>, H5Error> {
-        let rd = |e| self.h5("read", name, e);
         Ok(match n {
-            0..=256 => first(a.read_raw::<FixedAscii<256>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            257..=4096 => first(a.read_raw::<FixedAscii<4096>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            0..=256 => first(self.read::<FixedAscii<256>>(name, a)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            257..=4096 => first(self.read::<FixedAscii<4096>>(name, a)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
             4097..=MAX_FIXED => {
-                first(a.read_raw::<FixedAscii<MAX_FIXED>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                first(self.read::<FixedAscii<MAX_FIXED>>(name, a)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
             }
             _ => return Err(self.too_long(name, n)),
         })
     }
 
     fn fixed_unicode(&self, name: &str, a: &Attribute, n: usize) -> Result<Option<String>, H5Error> {
-        let rd = |e| self.h5("read", name, e);
         Ok(match n {
-            0..=256 => first(a.read_raw::<FixedUnicode<256>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
-            257..=4096 => {
-                first(a.read_raw::<FixedUnicode<4096>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
-            }
+            0..=256 => first(self.read::<FixedUnicode<256>>(name, a)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            257..=4096 => first(self.read::<FixedUnicode<4096>>(name, a)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()),
             4097..=MAX_FIXED => {
-                first(a.read_raw::<FixedUnicode<MAX_FIXED>>().map_err(rd)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                first(self.read::<FixedUnicode<MAX_FIXED>>(name, a)?).map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
             }
             _ => return Err(self.too_long(name, n)),
         })
@@ -243,25 +250,26 @@ impl Loc<'_> {
             return Ok(None);
         };
         let desc = self.descriptor(name, &a)?;
+        let scalar = self.count(name, &a)? == 1;
         match desc {
             TypeDescriptor::VarLenUnicode
             | TypeDescriptor::VarLenAscii
             | TypeDescriptor::FixedAscii(_)
             | TypeDescriptor::FixedUnicode(_)
-                if a.size() == 1 =>
+                if scalar =>
             {
                 self.string_from(name, &a, &desc).map(Some)
             }
-            TypeDescriptor::Integer(_) if a.size() == 1 => {
-                let v = a.read_raw::<i64>().map_err(|e| self.h5("read", name, e))?;
+            TypeDescriptor::Integer(_) if scalar => {
+                let v = self.read::<i64>(name, &a)?;
                 Ok(v.first().map(i64::to_string))
             }
-            TypeDescriptor::Unsigned(_) if a.size() == 1 => {
-                let v = a.read_raw::<u64>().map_err(|e| self.h5("read", name, e))?;
+            TypeDescriptor::Unsigned(_) if scalar => {
+                let v = self.read::<u64>(name, &a)?;
                 Ok(v.first().map(u64::to_string))
             }
-            TypeDescriptor::Float(_) if a.size() == 1 => {
-                let v = a.read_raw::<f64>().map_err(|e| self.h5("read", name, e))?;
+            TypeDescriptor::Float(_) if scalar => {
+                let v = self.read::<f64>(name, &a)?;
                 Ok(v.first().map(f64::to_string))
             }
             _ => Ok(None),

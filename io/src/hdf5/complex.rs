@@ -14,7 +14,8 @@ use ::hdf5::{Dataset, H5Type};
 use ndarray::ArrayD;
 use num_complex::Complex64;
 
-use super::{h5err, H5Error};
+use super::checked;
+use super::H5Error;
 
 /// MATLAB-style complex value (compound members `real`, `imag`).
 #[derive(H5Type, Clone, Copy, Debug, Default, PartialEq)]
@@ -74,9 +75,12 @@ pub(crate) fn read_complex(path: &Path, object: &str, ds: &Dataset, desc: &TypeD
         found: describe_type(desc),
         expected: COMPLEX_EXPECTED.into(),
     })?;
-    let rd = |e| h5err(path, format!("cannot read {object}"), e);
     match names {
-        ComplexNames::RI => ds.read_dyn::<Complex64>().map_err(rd),
-        ComplexNames::RealImag => Ok(ds.read_dyn::<RealImag>().map_err(rd)?.mapv_into_any(|c| Complex64::new(c.real, c.imag))),
+        ComplexNames::RI => checked::read_dyn::<Complex64>(path, ds, object),
+        ComplexNames::RealImag => {
+            // The conversion below holds both arrays for a moment.
+            checked::check(path, ds, object, 2 * std::mem::size_of::<Complex64>())?;
+            Ok(checked::read_dyn::<RealImag>(path, ds, object)?.mapv_into_any(|c| Complex64::new(c.real, c.imag)))
+        }
     }
 }

@@ -17,8 +17,9 @@ use ndarray::{ArrayD, Axis};
 use num_complex::Complex64;
 
 use super::attrs::is_numeric;
+use super::checked;
 use super::complex::{complex_names, describe_type, read_complex};
-use super::read::{descriptor, open, optional, read_error};
+use super::read::{descriptor, open, optional};
 use super::H5Error;
 
 /// A real or complex array with axes in MATLAB order.
@@ -76,7 +77,7 @@ pub fn read_matlab_array(path: &Path, dataset: &str, axis_names: &[&str]) -> Res
     if complex_names(&desc).is_some() {
         Ok(MatlabArray::Complex(to_matlab_order(read_complex(path, &object, &ds, &desc)?, ndim)))
     } else if is_numeric(&desc) {
-        Ok(MatlabArray::Real(to_matlab_order(ds.read_dyn::<f64>().map_err(read_error(path, &name))?, ndim)))
+        Ok(MatlabArray::Real(to_matlab_order(checked::read_dyn::<f64>(path, &ds, &object)?, ndim)))
     } else {
         Err(H5Error::Type {
             path: path.to_path_buf(),

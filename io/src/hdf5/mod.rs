@@ -12,7 +12,9 @@
 //! * [`read_labels`] reads an integer label map from any HDF5 file.
 //!
 //! Every error is an [`H5Error`] whose message names the file, the dataset or
-//! attribute, and what was expected.
+//! attribute, and what was expected. Every array is read through one checked helper that
+//! compares its declared size with the memory budget ([`mre_solver::limits`]) and, for
+//! contiguous storage, with the file length before anything is allocated.
 //!
 //! Inside this module the HDF5 crate is always spelled `::hdf5`, because this
 //! module itself is called `hdf5`.
@@ -20,6 +22,7 @@
 //! [`MreData`]: crate::data::MreData
 
 mod attrs;
+pub(crate) mod checked;
 mod complex;
 mod matlab;
 mod read;
@@ -119,6 +122,17 @@ pub enum H5Error {
         expected: String,
     },
 
+    /// A dataset or attribute declares more data than the memory budget allows (or than the
+    /// address space holds); nothing was read.
+    #[error("{}: {limit}", path.display())]
+    Limit {
+        /// The HDF5 file.
+        path: PathBuf,
+        /// The size check that failed; its message names the dataset and its shape (not a
+        /// `source`, so that the message is printed once).
+        limit: mre_solver::limits::LimitError,
+    },
+
     /// A value is out of range, not finite, or otherwise invalid.
     #[error("{}: {object} {problem}", path.display())]
     Invalid {
@@ -141,6 +155,7 @@ impl H5Error {
             | H5Error::Missing { path, .. }
             | H5Error::Shape { path, .. }
             | H5Error::Type { path, .. }
+            | H5Error::Limit { path, .. }
             | H5Error::Invalid { path, .. } => path,
         }
     }

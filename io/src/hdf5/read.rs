@@ -10,6 +10,7 @@ use ndarray::{Array, Array3, ArrayD, Axis, Dimension, Ix3, Ix5, Ix6, IxDyn};
 use num_complex::Complex64;
 
 use super::attrs::{is_numeric, Loc};
+use super::checked;
 use super::complex::{describe_type, read_complex};
 use super::validate::{ndim_error, validate, KSPACE_AXES, MAP_AXES, PHASE_AXES, WAVE_AXES};
 use super::write::PROVENANCE_KEYS;
@@ -67,6 +68,7 @@ pub fn read_mre_data(path: &Path) -> Result<MreData, H5Error> {
 
     // --- datasets -------------------------------------------------------------
     let root: &Group = &file;
+    check_total(path, root)?;
     let wave = optional(path, root, "/wave")?.map(|ds| read_complex_array::<Ix5>(path, &ds, "/wave", WAVE_AXES)).transpose()?;
     let phase = optional(path, root, "/phase")?.map(|ds| read_real_array::<Ix6>(path, &ds, "/phase", PHASE_AXES)).transpose()?;
     let images = optional(path, root, "/images")?.map(|ds| read_complex_array::<Ix6>(path, &ds, "/images", PHASE_AXES)).transpose()?;
@@ -135,6 +137,38 @@ pub(crate) fn open(path: &Path) -> Result<File, H5Error> {
     File::open(path).map_err(|e| h5err(path, "cannot open as an HDF5 file", e))
 }
 
+/// The datasets of an mre-data file and the bytes per element they are read into.
+const DATASETS: [(&str, u64); 11] = [
+    ("/wave", 16),
+    ("/phase", 8),
+    ("/images", 16),
+    ("/kspace", 16),
+    ("/kspace_negative", 16),
+    ("/magnitude", 8),
+    ("/mask", 8),
+    ("/labels", 8),
+    ("/noise_std", 8),
+    ("/ground_truth/storage_modulus_pa", 8),
+    ("/ground_truth/loss_modulus_pa", 8),
+];
+
+/// Checks that the datasets present, together, fit in the memory budget (each one is also
+/// checked alone when it is read).
+fn check_total(path: &Path, root: &Group) -> Result<(), H5Error> {
+    let mut total: u128 = 0;
+    let mut parts = Vec::new();
+    for (name, bytes) in DATASETS {
+        if let Some(ds) = optional(path, root, name)? {
+            // Alone first, so that one oversized dataset is named with its shape.
+            let n = checked::check(path, &ds, &format!("dataset {name}"), bytes as usize)?;
+            total = total.saturating_add(n as u128 * u128::from(bytes));
+            parts.push(name);
+        }
+    }
+    mre_solver::limits::check_memory(&format!("reading datasets {} together", parts.join(", ")), total)
+        .map_err(|limit| H5Error::Limit { path: path.to_path_buf(), limit })
+}
+
 /// Checks the root attributes `format = "mre-data"` and `version = 1`.
 fn check_format(path: &Path, file: &File) -> Result<(), H5Error> {
     let root = Loc { path, loc: file, name: "/" };
@@ -181,11 +215,6 @@ pub(crate) fn descriptor(path: &Path, ds: &Dataset, name: &str) -> Result<TypeDe
     ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| h5err(path, format!("cannot read the type of dataset {name}"), e))
 }
 
-pub(crate) fn read_error<'a>(path: &'a Path, name: &str) -> impl Fn(::hdf5::Error) -> H5Error + 'a {
-    let object = format!("cannot read dataset {name}");
-    move |e| h5err(path, object.clone(), e)
-}
-
 /// Converts a dynamic array whose rank was already checked.
 fn fix_rank<T, D: Dimension>(path: &Path, name: &str, a: ArrayD<T>) -> Result<Array<T, D>, H5Error> {
     let shape = a.shape().to_vec();
@@ -213,7 +242,7 @@ pub(crate) fn read_real_array<D: Dimension>(path: &Path, ds: &Dataset, name: &st
             expected: "float64 (or another real number type)".into(),
         });
     }
-    let a = ds.read_dyn::<f64>().map_err(read_error(path, name))?;
+    let a = checked::read_dyn::<f64>(path, ds, &object)?;
     fix_rank(path, name, a)
 }
 
@@ -244,14 +273,11 @@ fn read_integer_map(path: &Path, ds: &Dataset, name: &str, allow_float: bool) ->
     }
     let desc = descriptor(path, ds, name)?;
     let a: ArrayD<f64> = match desc {
-        TypeDescriptor::Boolean => ds.read_dyn::<bool>().map_err(read_error(path, name))?.mapv(|b| f64::from(u8::from(b))),
-        TypeDescriptor::Integer(_) => ds
-            .read_dyn::<i64>()
-            .map_err(read_error(path, name))?
-            // Exact for |v| < 2^53; larger values are rejected later anyway.
-            .mapv(|v| v as f64),
-        TypeDescriptor::Unsigned(_) => ds.read_dyn::<u64>().map_err(read_error(path, name))?.mapv(|v| v as f64),
-        TypeDescriptor::Float(_) if allow_float => ds.read_dyn::<f64>().map_err(read_error(path, name))?,
+        TypeDescriptor::Boolean => checked::read_dyn::<bool>(path, ds, &object)?.mapv(|b| f64::from(u8::from(b))),
+        // Exact for |v| < 2^53; larger values are rejected later anyway.
+        TypeDescriptor::Integer(_) => checked::read_dyn::<i64>(path, ds, &object)?.mapv(|v| v as f64),
+        TypeDescriptor::Unsigned(_) => checked::read_dyn::<u64>(path, ds, &object)?.mapv(|v| v as f64),
+        TypeDescriptor::Float(_) if allow_float => checked::read_dyn::<f64>(path, ds, &object)?,
         other => {
             return Err(H5Error::Type {
                 path: path.to_path_buf(),
@@ -299,8 +325,9 @@ fn read_mask(path: &Path, ds: &Dataset, name: &str) -> Result<Array3<u8>, H5Erro
 /// Reads `/noise_std`: a scalar (one value), or one value per frequency.
 fn read_noise_std(path: &Path, ds: &Dataset, nf: usize) -> Result<Vec<f64>, H5Error> {
     let name = "/noise_std";
-    let shape = ds.shape();
-    let n = ds.size();
+    let object = format!("dataset {name}");
+    let shape = checked::shape(path, ds, &object)?;
+    let n = checked::element_count(path, ds, &object)?;
     if shape.len() > 1 || (n != 1 && n != nf) {
         return Err(H5Error::Shape {
             path: path.to_path_buf(),
@@ -319,7 +346,7 @@ fn read_noise_std(path: &Path, ds: &Dataset, nf: usize) -> Result<Vec<f64>, H5Er
         });
     }
     // Values are checked (finite, non-negative) by validation.
-    ds.read_raw::<f64>().map_err(read_error(path, name))
+    checked::read_raw::<f64>(path, ds, &object)
 }
 
 fn read_ground_truth(path: &Path, file: &File) -> Result<Option<GroundTruth>, H5Error> {

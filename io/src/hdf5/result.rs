@@ -16,7 +16,8 @@ use ::hdf5::{File, Group, H5Type};
 use ndarray::{Array1, Array3, Ix3};
 
 use super::attrs::Loc;
-use super::read::{descriptor, open, optional, read_error, read_real_array};
+use super::checked;
+use super::read::{descriptor, open, optional, read_real_array};
 use super::validate::MAP_AXES;
 use super::write::{create_group, exists, write_array, write_new_file};
 use super::{h5err, rfc3339_utc_now, H5Error, FORMAT_VERSION};
@@ -250,8 +251,13 @@ pub fn read_mre_result(path: &Path) -> Result<MreResult, H5Error> {
         None => Vec::new(),
         Some(ds) => {
             let desc = descriptor(path, &ds, "/regions")?;
-            ds.read_raw::<RegionSummary>().map_err(|e| {
-                h5err(path, format!("cannot read dataset /regions (type {desc}; expected the compound table of the mre-result format)"), e)
+            checked::read_raw::<RegionSummary>(path, &ds, "dataset /regions").map_err(|e| match e {
+                H5Error::Hdf5 { cause, .. } => h5err(
+                    path,
+                    format!("cannot read dataset /regions (type {desc}; expected the compound table of the mre-result format)"),
+                    cause,
+                ),
+                e => e,
             })?
         }
     };
@@ -292,7 +298,7 @@ fn read_result_provenance(path: &Path, file: &File) -> Result<ResultProvenance, 
             problem: format!("is {s:?}; expected a number"),
         })
     };
-    let names = g.attr_names().map_err(read_error(path, "/provenance"))?;
+    let names = g.attr_names().map_err(|e| h5err(path, "cannot list the attributes of /provenance", e))?;
     let mut extra = Vec::new();
     for name in names.iter().filter(|n| !RESULT_PROVENANCE_KEYS.contains(&n.as_str())) {
         if let Some(v) = l.as_text(name)? {

@@ -12,6 +12,7 @@ use num_complex::Complex32;
 
 use super::acquisition::{Acquisition, AcquisitionHeader};
 use super::MrdDataset;
+use crate::hdf5::checked;
 use crate::hdf5::{exists, h5err, write_new_file, H5Error};
 
 /// Group of the dataset inside the file (ismrmrd's default `dataset_name`).
@@ -129,8 +130,12 @@ pub fn read_mrd(path: &Path) -> Result<MrdContents, H5Error> {
     let rd = |object: &'static str| move |e| h5err(path, format!("cannot read {object}"), e);
     let desc = xml_ds.dtype().and_then(|t| t.to_descriptor()).map_err(rd("/dataset/xml"))?;
     let xml = match desc {
-        TypeDescriptor::VarLenAscii => xml_ds.read_raw::<VarLenAscii>().map_err(rd("/dataset/xml"))?.first().map(|s| s.to_string()),
-        TypeDescriptor::VarLenUnicode => xml_ds.read_raw::<VarLenUnicode>().map_err(rd("/dataset/xml"))?.first().map(|s| s.to_string()),
+        TypeDescriptor::VarLenAscii => {
+            checked::read_raw::<VarLenAscii>(path, &xml_ds, "dataset /dataset/xml")?.first().map(|s| s.to_string())
+        }
+        TypeDescriptor::VarLenUnicode => {
+            checked::read_raw::<VarLenUnicode>(path, &xml_ds, "dataset /dataset/xml")?.first().map(|s| s.to_string())
+        }
         other => {
             return Err(H5Error::Type {
                 path: path.to_path_buf(),
@@ -147,7 +152,7 @@ pub fn read_mrd(path: &Path) -> Result<MrdContents, H5Error> {
         expected: "one string".into(),
     })?;
 
-    let records = open("data")?.read_raw::<AcqRecord>().map_err(rd("/dataset/data"))?;
+    let records = checked::read_raw::<AcqRecord>(path, &open("data")?, "dataset /dataset/data")?;
     let acquisitions = records
         .iter()
         .enumerate()
