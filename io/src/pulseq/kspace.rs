@@ -64,6 +64,9 @@ impl ChannelWave {
         if n == 0 || t < self.t[0] || t > self.t[n - 1] {
             return 0.0;
         }
+        if n == 1 {
+            return self.g[0];
+        }
         let i = (self.t.partition_point(|&x| x <= t)).clamp(1, n - 1) - 1;
         let (t0, t1) = (self.t[i], self.t[i + 1]);
         if t1 > t0 {

@@ -74,6 +74,8 @@ struct Parser<'a> {
     signature: SignatureFields,
     warnings: Vec<PulseqWarning>,
     saw_blocks: bool,
+    /// Decompressed samples of the shapes declared so far.
+    shape_samples: u64,
 }
 
 /// Parse the text of a `.seq` file; `file` names it in messages.
@@ -105,6 +107,7 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<(PulseqSequence, Vec<Pulse
         signature: SignatureFields::default(),
         warnings: Vec::new(),
         saw_blocks: false,
+        shape_samples: 0,
     };
     let mut last_line = 0;
     for (i, raw) in text.lines().enumerate() {
@@ -569,6 +572,12 @@ impl Parser<'_> {
             }
             ["num_samples", n] => {
                 let n = self.count(n, "num_samples")?;
+                // the decompressed samples of all shapes are held at once: check them all
+                // against the memory budget before this one is expanded
+                let total = self.shape_samples.saturating_add(n);
+                let what = format!("num_samples {n} ({total} samples in the shapes so far)");
+                mre_solver::limits::check_memory(&what, u128::from(total) * 8).map_err(|e| self.err(e.to_string()))?;
+                self.shape_samples = total;
                 let n = usize::try_from(n).map_err(|_| self.err("num_samples is too large"))?;
                 match self.shape.as_mut() {
                     Some(s) if s.num_samples.is_none() && s.values.is_empty() => s.num_samples = Some(n),
