@@ -286,7 +286,7 @@ impl PulseqMre {
         // 0.1 % (it is free of the gradient-amplitude rounding), and for a single partition
         let mut fov = [0.0; 3];
         for (a, &n) in matrix.iter().enumerate() {
-            let defined = fov_def.as_ref().and_then(|f| f.get(2 - a).copied()).filter(|v| *v > 0.0);
+            let defined = fov_def.as_ref().and_then(|f| f.get(2 - a).copied()).filter(|v| v.is_finite() && *v > 0.0);
             fov[a] = match (step(a, n), defined) {
                 (Some(dk), Some(d)) if (d * dk - 1.0).abs() < 1e-3 => d,
                 (Some(dk), _) => 1.0 / dk,

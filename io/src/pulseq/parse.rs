@@ -58,6 +58,8 @@ struct RowLines {
     adc: BTreeMap<u32, usize>,
     extensions: BTreeMap<u32, usize>,
     labels: Vec<(usize, String)>,
+    /// Line of each `[DEFINITIONS]` entry, in file order.
+    definitions: Vec<usize>,
 }
 
 struct Parser<'a> {
@@ -136,30 +138,13 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<(PulseqSequence, Vec<Pulse
     if !p.saw_blocks {
         return Err(p.invalid("no [BLOCKS] section (truncated file?)"));
     }
+    p.check_rasters()?;
     p.check_references()?;
     let Parser { seq, mut warnings, signature, .. } = p;
     finish(seq, file, &mut warnings).map(|seq| (seq, warnings, signature))
 }
 
 fn finish(mut seq: PulseqSequence, file: &str, warnings: &mut Vec<PulseqWarning>) -> Result<PulseqSequence, PulseqError> {
-    let defaults = Rasters::default();
-    for (key, default_s) in [
-        ("GradientRasterTime", defaults.gradient_s),
-        ("RadiofrequencyRasterTime", defaults.rf_s),
-        ("AdcRasterTime", defaults.adc_s),
-        ("BlockDurationRaster", defaults.block_s),
-    ] {
-        match seq.definition_numbers(key).as_deref() {
-            Some([v]) if *v > 0.0 && v.is_finite() => {}
-            Some(_) => {
-                return Err(PulseqError::Invalid {
-                    file: file.into(),
-                    message: format!("[DEFINITIONS] {key} must be one positive time in s, found {:?}", seq.definition(key).unwrap_or("")),
-                })
-            }
-            None => warnings.push(PulseqWarning::MissingRaster { file: file.into(), key: key.into(), default_s }),
-        }
-    }
     if !seq.version.is_v15() {
         let what = super::compat::upgrade_v14(&mut seq, file)?;
         warnings.push(PulseqWarning::Upgraded { file: file.into(), version: seq.version.to_string(), what });
@@ -174,6 +159,30 @@ fn finish(mut seq: PulseqSequence, file: &str, warnings: &mut Vec<PulseqWarning>
 }
 
 impl Parser<'_> {
+    /// Raster times: one positive finite time each (everything else is timed in rasters);
+    /// a missing one is a warning and pypulseq's default is used.
+    fn check_rasters(&mut self) -> Result<(), PulseqError> {
+        let defaults = Rasters::default();
+        for (key, default_s) in [
+            ("GradientRasterTime", defaults.gradient_s),
+            ("RadiofrequencyRasterTime", defaults.rf_s),
+            ("AdcRasterTime", defaults.adc_s),
+            ("BlockDurationRaster", defaults.block_s),
+        ] {
+            match self.seq.definition_numbers(key).as_deref() {
+                Some([v]) if *v > 0.0 && v.is_finite() => {}
+                Some(_) | None if self.seq.definition(key).is_some() => {
+                    let i = self.seq.definitions.iter().position(|(k, _)| k == key).unwrap_or(0);
+                    let line = self.rows.definitions.get(i).copied().unwrap_or(0);
+                    let found = self.seq.definition(key).unwrap_or("");
+                    return Err(self.err_at(line, "[DEFINITIONS]", format!("{key} must be one positive time in s, found `{found}`")));
+                }
+                _ => self.warnings.push(PulseqWarning::MissingRaster { file: self.file.into(), key: key.into(), default_s }),
+            }
+        }
+        Ok(())
+    }
+
     fn err(&self, message: impl Into<String>) -> PulseqError {
         self.err_at(self.line, &self.section_name, message)
     }
@@ -286,6 +295,7 @@ impl Parser<'_> {
             Section::Version => self.version_row(&toks),
             Section::Definitions => {
                 self.seq.definitions.push((toks[0].to_string(), toks[1..].join(" ")));
+                self.rows.definitions.push(self.line);
                 Ok(())
             }
             Section::Blocks => self.block_row(&toks),
