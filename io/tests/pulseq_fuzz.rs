@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use mre_io::pulseq::info::summarise_imported;
 use mre_io::pulseq::{parse_str, LabelMap, PulseqMre, TimelineOptions};
 use mre_solver::model::scanner::Scanner;
 use mre_solver::sequence::MreSequence;
@@ -188,7 +189,7 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Parse `text` as `name`, convert it, and (written to `dir`) read it as an MRE acquisition
+/// Parse `text` as `name`, convert and summarise it, and (written to `dir`) read it as an MRE acquisition
 /// and build its timeline and shot encodings. Every error must name the file.
 fn exercise(text: &str, name: &str, dir: &Path) -> Result<(), TestCaseError> {
     let names_file = |e: &dyn std::fmt::Display, file: &str| {
@@ -200,9 +201,13 @@ fn exercise(text: &str, name: &str, dir: &Path) -> Result<(), TestCaseError> {
         Err(e) => return names_file(&e, name),
         Ok(read) => {
             // the conversion names a parsed sequence by its Name definition
-            if let Err(e) = read.sequence.to_timeline(&TimelineOptions::default()) {
-                let label = read.sequence.definition("Name").unwrap_or("sequence").to_string();
-                names_file(&e, &label)?;
+            match read.sequence.to_timeline(&TimelineOptions::default()) {
+                Err(e) => {
+                    let label = read.sequence.definition("Name").unwrap_or("sequence").to_string();
+                    names_file(&e, &label)?;
+                }
+                // what `mre-sim seq info` prints
+                Ok(imp) => drop(summarise_imported(&read.sequence, &imp).to_string()),
             }
         }
     }

@@ -245,3 +245,39 @@ fn describe(b: &Block, c: &TimelineCost) -> String {
         parts.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pulseq::model::ExtensionLink;
+
+    #[test]
+    fn extension_lists_are_measured_once_and_loops_found() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/pulseq/bssfp.seq")).unwrap();
+        let mut seq = crate::pulseq::parse_str(&text, "bssfp.seq").unwrap().sequence;
+        let link = |next| ExtensionLink { type_id: 1, ref_id: 1, next };
+        // 1 → 2 → 3 → end; 4 → 5 → 4 loops; 6 → 4 leads into the loop
+        seq.extension_list = [(1, link(2)), (2, link(3)), (3, link(0)), (4, link(5)), (5, link(4)), (6, link(4))].into_iter().collect();
+        let len = extension_lengths(&seq);
+        assert_eq!([len[&1], len[&2], len[&3]], [Some(3), Some(2), Some(1)]);
+        assert_eq!([len[&4], len[&5], len[&6]], [None, None, None]);
+    }
+
+    #[test]
+    fn the_budget_names_the_block_that_tips_it() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/pulseq/gre_64.seq")).unwrap();
+        let mut seq = crate::pulseq::parse_str(&text, "gre_64.seq").unwrap().sequence;
+        let total = check_timeline_cost(&seq, |_, m| m, |_, m| m).unwrap();
+        assert_eq!(total.adc_samples, seq.adc_sample_count());
+        // an ADC of u32::MAX samples in the first block that plays one
+        let first = seq.blocks.iter().position(|b| b.adc != 0).unwrap();
+        let id = seq.blocks[first].adc;
+        seq.adc.get_mut(&id).unwrap().num_samples = u32::MAX;
+        let e = check_timeline_cost(&seq, |_, m| (usize::MAX, m), |i, m| (i, m)).unwrap_err();
+        assert_eq!(e.0, first, "{}", e.1);
+        assert!(e.1.contains(&format!("ADC {id} with 4294967295 samples")), "{}", e.1);
+        // and the conversion refuses it before building anything
+        let e = seq.to_timeline(&crate::pulseq::TimelineOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("memory budget"), "{e}");
+    }
+}
