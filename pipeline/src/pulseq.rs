@@ -93,11 +93,8 @@ pub struct Summary {
 /// `<stem>_waveforms.png` and `<stem>_kspace.png` into that directory (replacing existing
 /// ones only with `force`).
 pub fn info(file: &Path, plots: Option<&Path>, force: bool) -> Result<Summary> {
-    let read = read_pulseq(file).map_err(|e| {
-        let kind =
-            if matches!(e, PulseqError::Parse { .. } | PulseqError::Invalid { .. }) { ErrorKind::InvalidInput } else { ErrorKind::Failure };
-        PipelineError::from_error(kind, &e)
-    })?;
+    // the file is input: missing, unreadable, a device, too large or malformed → exit 2
+    let read = read_pulseq(file).map_err(|e| PipelineError::from_error(ErrorKind::InvalidInput, &e))?;
     let imp = read
         .sequence
         .to_timeline(&TimelineOptions::default())

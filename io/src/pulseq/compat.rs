@@ -33,7 +33,10 @@ pub(crate) fn upgrade_v14(seq: &mut PulseqSequence, file: &str) -> Result<String
         let shape = rf_shape(seq, rf, &rasters).map_err(|e| invalid(format!("RF {id}: {e}")))?;
         let peak = shape.signal_hz.iter().map(|s| s.norm()).fold(0.0, f64::max);
         let idx: Vec<usize> = (0..shape.t_s.len()).filter(|&i| shape.signal_hz[i].norm() >= peak * 0.99999).collect();
-        let center_s = 0.5 * (shape.t_s[idx[0]] + shape.t_s[idx[idx.len() - 1]]);
+        let (Some(&lo), Some(&hi)) = (idx.first(), idx.last()) else {
+            return Err(invalid(format!("RF {id}: no sample reaches the peak magnitude {peak} Hz (samples not finite?)")));
+        };
+        let center_s = 0.5 * (shape.t_s[lo] + shape.t_s[hi]);
         let area: num_complex::Complex64 = shape.signal_hz.windows(2).zip(shape.t_s.windows(2)).map(|(s, t)| s[0] * (t[1] - t[0])).sum();
         let flip_deg = area.norm() * 360.0;
         let offres_ppm = 1e6 * rf.freq_offset_hz / B0_T / GAMMA_HZ_PER_T;

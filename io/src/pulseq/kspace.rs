@@ -64,6 +64,9 @@ impl ChannelWave {
         if n == 0 || t < self.t[0] || t > self.t[n - 1] {
             return 0.0;
         }
+        if n == 1 {
+            return self.g[0];
+        }
         let i = (self.t.partition_point(|&x| x <= t)).clamp(1, n - 1) - 1;
         let (t0, t1) = (self.t[i], self.t[i + 1]);
         if t1 > t0 {
@@ -167,6 +170,9 @@ mod tests {
         assert!((w.integral_to(0.5) - 0.25).abs() < 1e-15);
         assert!((w.integral_to(5.0) - 2.0).abs() < 1e-15);
         assert_eq!(w.max_abs_in(0.2, 0.4), 0.8);
+        // a single corner (a one-sample extended trapezoid) has a value only at its time
+        let one = ChannelWave::new(vec![1.0], vec![3.0]);
+        assert_eq!([one.value_at(1.0), one.value_at(0.5), one.max_abs_in(1.0, 1.0)], [3.0, 0.0, 3.0]);
         // excite at 1 then refocus at 1.5: k(2) = -(k(1.5)-k(1)) + (k(2)-k(1.5))
         let waves = [w.clone(), ChannelWave::default(), ChannelWave::default()];
         let k = kspace_at(&waves, &[(1.0, KEvent::Excite), (1.5, KEvent::Refocus)], &[1.2, 2.0]);

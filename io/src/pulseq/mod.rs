@@ -22,6 +22,7 @@
 //! the motion encoding) and [`plot`] (its waveforms and k-space as PNGs).
 
 mod compat;
+mod cost;
 pub mod error;
 pub mod export;
 pub mod info;
@@ -61,11 +62,35 @@ pub struct PulseqRead {
     pub signature: SignatureStatus,
 }
 
+/// Largest `.seq` file read, bytes (1 GiB: a pypulseq file of a long 3-D acquisition is a
+/// few hundred MB). Devices, FIFOs and directories are refused whatever their length.
+pub const MAX_SEQ_BYTES: u64 = 1 << 30;
+
 /// Read a `.seq` file. Errors name the file, line and section; a signature
 /// mismatch is a warning naming the file.
+///
+/// The file is read with a bound ([`MAX_SEQ_BYTES`] and the memory budget of
+/// [`mre_solver::limits`]), and every size it declares (shape lengths after
+/// decompression, ADC samples, the timeline its blocks make) is checked against the
+/// budget before anything of that size is allocated.
 pub fn read_pulseq(path: impl AsRef<Path>) -> Result<PulseqRead, PulseqError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| error::io_error(path, e))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        // the text is held while it is parsed: a file larger than the budget cannot be read
+        if meta.is_file() {
+            mre_solver::limits::check_memory(&format!("reading {}", path.display()), meta.len().into())
+                .map_err(|e| PulseqError::Invalid { file: path.display().to_string(), message: e.to_string() })?;
+        }
+    }
+    let bytes = mre_solver::limits::read_bounded(path, MAX_SEQ_BYTES).map_err(|e| {
+        // a device or an over-long file: the limit's own message names the path
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<mre_solver::limits::LimitError>()) {
+            Some(mre_solver::limits::LimitError::File { path, problem }) => {
+                PulseqError::Invalid { file: path.clone(), message: format!("{problem}; expected a Pulseq .seq file") }
+            }
+            _ => error::io_error(path, e),
+        }
+    })?;
     let name = path.display().to_string();
     let text =
         String::from_utf8(bytes).map_err(|e| PulseqError::Invalid { file: name.clone(), message: format!("not UTF-8 text: {e}") })?;

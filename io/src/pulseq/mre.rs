@@ -102,7 +102,11 @@ impl PulseqMre {
             for w in &read.warnings {
                 tracing::warn!("{w}");
             }
-            let imported = read.sequence.to_timeline(&TimelineOptions::default())?;
+            let imported = read.sequence.to_timeline(&TimelineOptions::default()).map_err(|e| match e {
+                // the conversion names the sequence by its Name definition: name the file
+                PulseqError::Invalid { message, .. } => invalid(file, message),
+                other => other,
+            })?;
             let fov_def = read.sequence.definition_numbers("FOV");
             let c = Self::component(*axis, file, imported, labels, phase_offsets, fov_def, fov_z_m)?;
             match &mut out {
@@ -151,9 +155,12 @@ impl PulseqMre {
                 return Err(invalid(file, format!("negative {} label at an ADC sample: expected indices from 0", l.as_str())));
             }
         }
-        let max = |l: Label| adc.iter().map(|a| a.labels.get(l)).max().unwrap_or(0) as usize;
+        // labels are non-negative here; a count is the largest value + 1 (saturating: the
+        // matrix check below refuses what does not fit)
+        let max = |l: Label| adc.iter().map(|a| a.labels.get(l)).max().unwrap_or(0).clamp(0, i64::MAX) as u64;
+        let count = |l: Label| usize::try_from(max(l).saturating_add(1)).unwrap_or(usize::MAX);
         let labelled = adc.iter().any(|a| a.labels.get(map.line) != 0);
-        let n_off = phase_offsets.unwrap_or_else(|| max(map.offset) + 1);
+        let n_off = phase_offsets.unwrap_or_else(|| count(map.offset));
         if n_off < 3 {
             return Err(invalid(
                 file,
@@ -169,7 +176,7 @@ impl PulseqMre {
         }
         let n_pol = if both { 2 } else { 1 };
         let (nz, ny) = if labelled {
-            (max(map.partition) + 1, max(map.line) + 1)
+            (count(map.partition), count(map.line))
         } else {
             let shots = n_off * n_pol;
             if events % shots != 0 {
@@ -188,8 +195,27 @@ impl PulseqMre {
             (1, events / shots)
         };
         let matrix = [nz, ny, nx];
+        let n_shots = n_off.saturating_mul(n_pol);
+        // every k-space point is filled by one ADC sample: a matrix with more points than
+        // the file has samples (a label far beyond the acquisition) cannot be complete, and
+        // is refused before it is allocated
+        let points = [n_shots, nz, ny, nx].iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+        if points.is_none_or(|p| p > adc.len()) {
+            let (line_max, part_max, off_max) = (max(map.line), max(map.partition), max(map.offset));
+            let at = adc.iter().max_by_key(|a| a.labels.get(map.line)).map_or(0, |a| a.adc_event);
+            return Err(invalid(
+                file,
+                format!(
+                    "matrix {matrix:?} × {n_shots} shots ({} label up to {line_max} (at ADC event {at}), {} up to {part_max}, {} up to {off_max}, {n_off} offsets) has {} k-space points but the file has {} ADC samples: the labels index beyond the acquisition",
+                    map.line.as_str(),
+                    map.partition.as_str(),
+                    map.offset.as_str(),
+                    points.map_or_else(|| "more".to_string(), |p| p.to_string()),
+                    adc.len()
+                ),
+            ));
+        }
         let vol = nz * ny * nx;
-        let n_shots = n_off * n_pol;
         let mut destination = vec![u32::MAX; adc.len()];
         let mut filled = vec![usize::MAX; n_shots * vol];
         for (i, a) in adc.iter().enumerate() {
@@ -260,7 +286,7 @@ impl PulseqMre {
         // 0.1 % (it is free of the gradient-amplitude rounding), and for a single partition
         let mut fov = [0.0; 3];
         for (a, &n) in matrix.iter().enumerate() {
-            let defined = fov_def.as_ref().and_then(|f| f.get(2 - a).copied()).filter(|v| *v > 0.0);
+            let defined = fov_def.as_ref().and_then(|f| f.get(2 - a).copied()).filter(|v| v.is_finite() && *v > 0.0);
             fov[a] = match (step(a, n), defined) {
                 (Some(dk), Some(d)) if (d * dk - 1.0).abs() < 1e-3 => d,
                 (Some(dk), _) => 1.0 / dk,

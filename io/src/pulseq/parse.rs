@@ -58,6 +58,8 @@ struct RowLines {
     adc: BTreeMap<u32, usize>,
     extensions: BTreeMap<u32, usize>,
     labels: Vec<(usize, String)>,
+    /// Line of each `[DEFINITIONS]` entry, in file order.
+    definitions: Vec<usize>,
 }
 
 struct Parser<'a> {
@@ -74,6 +76,8 @@ struct Parser<'a> {
     signature: SignatureFields,
     warnings: Vec<PulseqWarning>,
     saw_blocks: bool,
+    /// Decompressed samples of the shapes declared so far.
+    shape_samples: u64,
 }
 
 /// Parse the text of a `.seq` file; `file` names it in messages.
@@ -105,6 +109,7 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<(PulseqSequence, Vec<Pulse
         signature: SignatureFields::default(),
         warnings: Vec::new(),
         saw_blocks: false,
+        shape_samples: 0,
     };
     let mut last_line = 0;
     for (i, raw) in text.lines().enumerate() {
@@ -133,30 +138,13 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<(PulseqSequence, Vec<Pulse
     if !p.saw_blocks {
         return Err(p.invalid("no [BLOCKS] section (truncated file?)"));
     }
+    p.check_rasters()?;
     p.check_references()?;
     let Parser { seq, mut warnings, signature, .. } = p;
     finish(seq, file, &mut warnings).map(|seq| (seq, warnings, signature))
 }
 
 fn finish(mut seq: PulseqSequence, file: &str, warnings: &mut Vec<PulseqWarning>) -> Result<PulseqSequence, PulseqError> {
-    let defaults = Rasters::default();
-    for (key, default_s) in [
-        ("GradientRasterTime", defaults.gradient_s),
-        ("RadiofrequencyRasterTime", defaults.rf_s),
-        ("AdcRasterTime", defaults.adc_s),
-        ("BlockDurationRaster", defaults.block_s),
-    ] {
-        match seq.definition_numbers(key).as_deref() {
-            Some([v]) if *v > 0.0 && v.is_finite() => {}
-            Some(_) => {
-                return Err(PulseqError::Invalid {
-                    file: file.into(),
-                    message: format!("[DEFINITIONS] {key} must be one positive time in s, found {:?}", seq.definition(key).unwrap_or("")),
-                })
-            }
-            None => warnings.push(PulseqWarning::MissingRaster { file: file.into(), key: key.into(), default_s }),
-        }
-    }
     if !seq.version.is_v15() {
         let what = super::compat::upgrade_v14(&mut seq, file)?;
         warnings.push(PulseqWarning::Upgraded { file: file.into(), version: seq.version.to_string(), what });
@@ -171,6 +159,30 @@ fn finish(mut seq: PulseqSequence, file: &str, warnings: &mut Vec<PulseqWarning>
 }
 
 impl Parser<'_> {
+    /// Raster times: one positive finite time each (everything else is timed in rasters);
+    /// a missing one is a warning and pypulseq's default is used.
+    fn check_rasters(&mut self) -> Result<(), PulseqError> {
+        let defaults = Rasters::default();
+        for (key, default_s) in [
+            ("GradientRasterTime", defaults.gradient_s),
+            ("RadiofrequencyRasterTime", defaults.rf_s),
+            ("AdcRasterTime", defaults.adc_s),
+            ("BlockDurationRaster", defaults.block_s),
+        ] {
+            match self.seq.definition_numbers(key).as_deref() {
+                Some([v]) if *v > 0.0 && v.is_finite() => {}
+                Some(_) | None if self.seq.definition(key).is_some() => {
+                    let i = self.seq.definitions.iter().position(|(k, _)| k == key).unwrap_or(0);
+                    let line = self.rows.definitions.get(i).copied().unwrap_or(0);
+                    let found = self.seq.definition(key).unwrap_or("");
+                    return Err(self.err_at(line, "[DEFINITIONS]", format!("{key} must be one positive time in s, found `{found}`")));
+                }
+                _ => self.warnings.push(PulseqWarning::MissingRaster { file: self.file.into(), key: key.into(), default_s }),
+            }
+        }
+        Ok(())
+    }
+
     fn err(&self, message: impl Into<String>) -> PulseqError {
         self.err_at(self.line, &self.section_name, message)
     }
@@ -283,6 +295,7 @@ impl Parser<'_> {
             Section::Version => self.version_row(&toks),
             Section::Definitions => {
                 self.seq.definitions.push((toks[0].to_string(), toks[1..].join(" ")));
+                self.rows.definitions.push(self.line);
                 Ok(())
             }
             Section::Blocks => self.block_row(&toks),
@@ -569,6 +582,12 @@ impl Parser<'_> {
             }
             ["num_samples", n] => {
                 let n = self.count(n, "num_samples")?;
+                // the decompressed samples of all shapes are held at once: check them all
+                // against the memory budget before this one is expanded
+                let total = self.shape_samples.saturating_add(n);
+                let what = format!("num_samples {n} ({total} samples in the shapes so far)");
+                mre_solver::limits::check_memory(&what, u128::from(total) * 8).map_err(|e| self.err(e.to_string()))?;
+                self.shape_samples = total;
                 let n = usize::try_from(n).map_err(|_| self.err("num_samples is too large"))?;
                 match self.shape.as_mut() {
                     Some(s) if s.num_samples.is_none() && s.values.is_empty() => s.num_samples = Some(n),

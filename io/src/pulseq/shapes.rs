@@ -106,7 +106,9 @@ pub fn compress(samples: &[f64]) -> Option<Vec<f64>> {
     (packed.len() < samples.len()).then_some(packed)
 }
 
-/// pypulseq's `decompress_shape`, with every index checked.
+/// pypulseq's `decompress_shape`, with every index checked, the size checked against the
+/// memory budget ([`mre_solver::limits`]) before it is allocated, and samples that the
+/// cumulative sum takes beyond the range of `f64` refused.
 pub fn decompress(num_samples: usize, packed: &[f64]) -> Result<Vec<f64>, String> {
     if packed.len() == num_samples {
         return Ok(packed.to_vec());
@@ -114,6 +116,7 @@ pub fn decompress(num_samples: usize, packed: &[f64]) -> Result<Vec<f64>, String
     if packed.len() > num_samples {
         return Err(format!("{} packed values for {num_samples} samples (expected at most {num_samples})", packed.len()));
     }
+    mre_solver::limits::check_array(&format!("num_samples {num_samples}"), &[num_samples as u64], 8).map_err(|e| e.to_string())?;
     let mut out = vec![0.0; num_samples];
     let mut pack = 0usize;
     let mut unpack = 0usize;
@@ -147,8 +150,14 @@ pub fn decompress(num_samples: usize, packed: &[f64]) -> Result<Vec<f64>, String
     }
     out[unpack..].copy_from_slice(&packed[pack..]);
     let mut acc = 0.0;
-    for v in &mut out {
+    for (i, v) in out.iter_mut().enumerate() {
         acc += *v;
+        if !acc.is_finite() {
+            return Err(format!(
+                "sample {} of the decompressed shape is {acc} (the packed differences add up beyond the range of numbers)",
+                i + 1
+            ));
+        }
         *v = acc;
     }
     Ok(out)
@@ -181,5 +190,15 @@ mod tests {
         assert!(decompress(3, &[0.0, 1.0, 1.0, 1.0]).is_err());
         assert!(decompress(5, &[0.0, 1.0, 1.0, -1.0]).is_err());
         assert_eq!(decompress(4, &[0.0, 1.0, 1.0, -1.0]).unwrap(), [0.0, 1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn hostile_packings_are_refused_before_allocating() {
+        // 1e18 samples from four packed values: refused by the budget, not allocated
+        let e = decompress(1_000_000_000_000_000_000, &[0.0, 1.0, 1.0, 1e18 - 3.0]).unwrap_err();
+        assert!(e.contains("num_samples 1000000000000000000 needs at least"), "{e}");
+        // differences that add up to infinity
+        let e = decompress(6, &[1e308, 1e308, 4.0]).unwrap_err();
+        assert!(e.contains("sample 2 of the decompressed shape is inf"), "{e}");
     }
 }

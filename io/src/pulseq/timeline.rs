@@ -39,6 +39,7 @@ use mre_solver::sequence::{AdcSample, GradientPiece, PieceShape, RfPulse, Timeli
 use mre_solver::units::GAMMA_RAD_PER_S_PER_T;
 use num_complex::Complex64;
 
+use super::cost::{check_timeline_cost, EventId};
 use super::error::PulseqError;
 use super::kspace::{channel_waves, kspace_at, ChannelWave, KEvent};
 use super::labels::{LabelName, LabelValues};
@@ -140,6 +141,19 @@ impl PulseqSequence {
     /// definition.
     pub fn to_timeline(&self, opts: &TimelineOptions) -> Result<ImportedSequence, PulseqError> {
         let invalid = |message: String| PulseqError::Invalid { file: self.definition("Name").unwrap_or("sequence").to_string(), message };
+        // what the timeline will hold, against the memory budget, before any of it is built
+        // (the reader checked this already, naming the lines; a hand-built model is checked here)
+        check_timeline_cost(
+            self,
+            |e, m| {
+                invalid(match e {
+                    EventId::Rf(id) => format!("RF {id}: {m}"),
+                    EventId::Gradient(id) => format!("gradient {id}: {m}"),
+                    EventId::Adc(id) => format!("ADC {id}: {m}"),
+                })
+            },
+            |_, m| invalid(m),
+        )?;
         let (block_start_s, duration_s) = self.block_starts_s();
         let waves = channel_waves(self, &block_start_s).map_err(invalid)?;
         let larmor_mhz = 1e-6 * GAMMA_HZ_PER_T * opts.b0_t;
@@ -222,6 +236,7 @@ impl PulseqSequence {
             info.k_per_m = [k[2], k[1], k[0]];
         }
         tl.rf.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+        check_finite(&tl, &adc).map_err(invalid)?;
         tracing::debug!(
             blocks = self.blocks.len(),
             rotations = tl.rf.len(),
@@ -283,6 +298,35 @@ impl PulseqSequence {
         }));
         Ok(())
     }
+}
+
+/// Every time, angle, phase, gradient and k-space position of a converted sequence is a
+/// number (sums of values that are each in range can still overflow).
+fn check_finite(tl: &Timeline, adc: &[AdcSampleInfo]) -> Result<(), String> {
+    let bad = |what: &str, i: usize| {
+        Err(format!("{what} {i} of the timeline is not a finite number (times or amplitudes beyond the range of numbers)"))
+    };
+    if !tl.duration_s.is_finite() {
+        return Err(format!("total duration {} s is not a finite number", tl.duration_s));
+    }
+    if let Some(i) = tl.rf.iter().position(|p| !(p.time_s.is_finite() && p.angle_rad.is_finite() && p.phase_rad.is_finite())) {
+        return bad("RF rotation", i);
+    }
+    if let Some(i) = tl.gradients.iter().position(|p| {
+        let PieceShape::Linear { from, to } = p.shape else { return false };
+        !(p.start_s.is_finite() && p.duration_s.is_finite() && from.iter().chain(&to).all(|v| v.is_finite()))
+    }) {
+        return bad("gradient piece", i);
+    }
+    if let Some(i) = tl
+        .adc
+        .iter()
+        .zip(adc)
+        .position(|(a, info)| !(a.time_s.is_finite() && a.phase_rad.is_finite() && info.k_per_m.iter().all(|k| k.is_finite())))
+    {
+        return bad("ADC sample", i);
+    }
+    Ok(())
 }
 
 /// Straight segments of the channels as solver pieces, T/m `[z, y, x]`, sorted by start.

@@ -1,6 +1,7 @@
 //! Cross-section references of a parsed file, checked against the line of the
 //! row that makes them: blocks → events, events → shapes, extension lists → rows.
 
+use super::super::cost::{check_timeline_cost, EventId};
 use super::super::error::{PulseqError, PulseqWarning};
 use super::super::model::{GradEvent, GradTiming};
 use super::super::shapes::Shape;
@@ -12,6 +13,7 @@ impl Parser<'_> {
         let seq = &self.seq;
         let shape_len = |id: u32| seq.shapes.get(&id).map(Shape::len);
         let mut seen = std::collections::HashSet::new();
+        let ext_len = super::super::cost::extension_lengths(seq);
         for (b, &line) in seq.blocks.iter().zip(&self.rows.blocks) {
             let at = |msg: String| self.err_at(line, "[BLOCKS]", format!("block {}: {msg}", b.id));
             if !seen.insert(b.id) {
@@ -28,7 +30,14 @@ impl Parser<'_> {
             if b.adc != 0 && !seq.adc.contains_key(&b.adc) {
                 return Err(at(format!("references ADC event {}, which [ADC] does not define", b.adc)));
             }
-            seq.block_extensions(b).map_err(at)?;
+            // each list is followed once for all blocks (a block per entry of a long list
+            // would otherwise take quadratic time)
+            match ext_len.get(&b.ext) {
+                _ if b.ext == 0 => {}
+                None => return Err(at(format!("extension list entry {} is not in [EXTENSIONS]", b.ext))),
+                Some(None) => return Err(at(format!("extension list starting at {} loops", b.ext))),
+                Some(Some(_)) => {}
+            }
         }
         for (id, rf) in &seq.rf {
             let at = |msg: String| self.err_at(self.rows.rf[id], "[RF]", format!("RF {id}: {msg}"));
@@ -84,6 +93,24 @@ impl Parser<'_> {
             }
             seq.resolve_extension(link).map_err(at)?;
         }
+        // what the timeline will hold: every event's waveform finite, the blocks within the
+        // memory budget, checked here to name the line
+        let event_line = |e: EventId| match e {
+            EventId::Rf(id) => (self.rows.rf.get(&id).copied().unwrap_or(0), "[RF]", format!("RF {id}")),
+            EventId::Gradient(id) => {
+                let (line, section) = self.rows.gradients.get(&id).copied().unwrap_or((0, "[GRADIENTS]"));
+                (line, section, format!("gradient {id}"))
+            }
+            EventId::Adc(id) => (self.rows.adc.get(&id).copied().unwrap_or(0), "[ADC]", format!("ADC {id}")),
+        };
+        check_timeline_cost(
+            seq,
+            |e, msg| {
+                let (line, section, name) = event_line(e);
+                self.err_at(line, section, format!("{name}: {msg}"))
+            },
+            |i, msg| self.err_at(self.rows.blocks.get(i).copied().unwrap_or(0), "[BLOCKS]", msg),
+        )?;
         for (line, name) in &self.rows.labels {
             self.warnings.push(PulseqWarning::UnknownLabel { file: self.file.into(), line: *line, name: name.clone() });
         }
