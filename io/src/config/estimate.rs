@@ -390,7 +390,8 @@ fn duration(s: f64) -> String {
 
 impl RunConfig {
     /// The size of this run as far as the config tells before anything is built: the tissue
-    /// voxels count as one (they are painted later), a Pulseq acquisition is not read yet.
+    /// voxels are the grid's with a background tissue, else count as one (they are painted
+    /// later); a Pulseq acquisition is not read yet.
     pub fn size(&self) -> RunSize {
         let s = &self.sequence;
         let shape = self.phantom.shape;
@@ -418,9 +419,15 @@ impl RunConfig {
         let grid = mre_solver::model::phantom::Grid { shape, voxel_size_m: self.phantom.voxel_size_m };
         // Grid::len would overflow: the estimate refuses the grid anyway
         let grid_fits = limits::checked_product("", &shape.map(|n| n as u64)).is_ok();
+        // a background tissue fills every voxel (inclusions paint tissues too); otherwise the
+        // painted count is not known yet: at least one
+        let tissue_voxels = match (&self.phantom.background, &self.phantom.labels_file, grid_fits) {
+            (Some(_), None, true) => shape.iter().product(),
+            _ => 1,
+        };
         RunSize {
             grid: shape,
-            tissue_voxels: 1,
+            tissue_voxels,
             spins_per_voxel: self.phantom.spins_per_voxel,
             moving: self.motion.source != MotionSource::None,
             frequencies: self.motion.frequencies_hz.len(),
