@@ -18,7 +18,10 @@ use tracing_subscriber::EnvFilter;
 
 /// Magnetic resonance elastography: simulate the whole MRE experiment.
 #[derive(Debug, Parser)]
-#[command(name = "mre-sim", version, about, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+// Not `args_conflicts_with_subcommands`: with it, clap refuses a global option (`-q`,
+// `--max-memory`) given after a subcommand; the run's own arguments are refused with a
+// subcommand in `main` instead.
+#[command(name = "mre-sim", version, about, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,6 +33,15 @@ struct Cli {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Memory budget, e.g. 8G, 512M or a number of bytes (default: MRE_SIM_MAX_MEMORY, else the
+    /// available memory). Sizes that would not fit are refused before anything is allocated.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+}
+
+/// `--max-memory`: a size ([`mre_solver::limits::parse_size`]).
+fn parse_size(s: &str) -> Result<u64, String> {
+    mre_solver::limits::parse_size(s)
 }
 
 /// Arguments of a simulation run (`mre-sim CONFIG.toml ...`).
@@ -145,6 +157,34 @@ fn init_logging(verbose: u8, quiet: bool, rank: usize) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        let r = &cli.run;
+        if let Some(arg) = [
+            r.config.as_ref().map(|c| c.display().to_string()),
+            r.output.as_ref().map(|_| "--output".to_string()),
+            (!r.set.is_empty()).then(|| "--set".to_string()),
+            r.force.then(|| "--force".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("'{arg}' belongs to a run (mre-sim CONFIG.toml), not to a subcommand"),
+                )
+                .exit();
+        }
+    }
+    // the budget applies to every subcommand; a malformed MRE_SIM_MAX_MEMORY is refused up front
+    if let Some(bytes) = cli.max_memory {
+        mre_solver::limits::set_max_memory(bytes);
+    } else if let Err(msg) = mre_solver::limits::budget() {
+        eprintln!("error: {msg}");
+        return ExitCode::from(exit::INVALID_INPUT);
+    }
     let procs = match launch::Processes::start() {
         Ok(p) => p,
         Err(msg) => {

@@ -93,8 +93,8 @@ pub fn simulate(
 }
 
 /// `mre-sim check`: what the run `built` of `cfg` (read from `config`) would simulate — the
-/// isochromats, TRs, scan time, minimum TE or the Pulseq files — and the resolved config, as
-/// text. An error when the shots' motion encodings do not determine the displacement.
+/// isochromats, TRs, scan time, minimum TE or the Pulseq files, the estimated peak memory and
+/// kernel time ([`BuiltRun::estimate`]) — and the resolved config, as text. An error when the shots' motion encodings do not determine the displacement.
 pub fn describe(config: &Path, cfg: &RunConfig, built: &BuiltRun) -> Result<String> {
     let experiments = built.frequencies_hz.len() * built.sequence.components().len();
     // the shots' motion encodings must determine the displacement (no isochromat is touched)
@@ -137,6 +137,9 @@ pub fn describe(config: &Path, cfg: &RunConfig, built: &BuiltRun) -> Result<Stri
             );
         }
     }
+    // refused by RunConfig::build already when it does not fit
+    let estimate = built.estimate(cfg.simulation.threads).map_err(|e| PipelineError::invalid(format!("{}: {e}", config.display())))?;
+    text += &format!("# {estimate}\n");
     text += &format!("# resolved configuration:\n{}", cfg.to_toml());
     Ok(text)
 }

@@ -2,6 +2,7 @@
 //! config key (and so the file and line) it is about. The conversions live here and only
 //! here; `sequence` builds the acquisition.
 
+use mre_solver::limits;
 use mre_solver::model::motion::{Displacement, HarmonicField, NoMotion, PlaneShearWave};
 use mre_solver::model::phantom::{Grid, Inclusion, InclusionShape, Phantom, Tissue};
 use mre_solver::model::scanner::Scanner;
@@ -11,8 +12,8 @@ use mre_solver::{Integration, KernelChoice, Precision, SimulationOptions, Solver
 use num_complex::Complex64;
 
 use super::{
-    BuiltRun, ConfigError, IntegrationConfig, KernelConfig, MotionSource, PrecisionConfig, RunConfig, ShapeKind, Source, WaveScheme,
-    WaveSolverChoice,
+    BuiltRun, ConfigError, IntegrationConfig, KernelConfig, MotionSource, PrecisionConfig, RunConfig, ShapeKind, SizeError, Source,
+    WaveScheme, WaveSolverChoice,
 };
 
 impl From<WaveScheme> for Scheme {
@@ -40,8 +41,18 @@ type BuiltMotion = (Vec<Box<dyn Displacement>>, Option<DrivenWave>, f64);
 
 impl RunConfig {
     /// Validate and build the domain objects.
+    ///
+    /// Before any array is made, the run's size is estimated from the config
+    /// ([`RunConfig::size`]) and refused when it overflows or does not fit the memory budget
+    /// ([`mre_solver::limits`]); once built, it is estimated and checked again with the tissue
+    /// voxels counted and the acquisition read ([`BuiltRun::estimate`]). The errors name the
+    /// key that makes the run large and the estimate.
     pub fn build(&self, src: &Source) -> Result<BuiltRun, ConfigError> {
         self.check_invert(src)?;
+        let threads = self.simulation.threads;
+        limits::check_threads("threads", threads).map_err(|m| src.error("simulation.threads", m))?;
+        let fits = |e: SizeError| src.error(e.key, e.message);
+        self.size().estimate().and_then(|e| e.check()).map_err(fits)?;
         let phantom = self.build_phantom(src)?;
         let (motion, wave, density) = self.build_motion(src, &phantom)?;
         let scanner = self.build_scanner(src)?;
@@ -50,7 +61,7 @@ impl RunConfig {
             None => self.builtin_sequence(src, &self.phantom, &self.motion, &phantom, &scanner)?,
         };
         let options = self.build_options(src, &scanner)?;
-        Ok(BuiltRun {
+        let built = BuiltRun {
             phantom,
             frequencies_hz: self.motion.frequencies_hz.clone(),
             motion,
@@ -59,7 +70,9 @@ impl RunConfig {
             options,
             density_kg_m3: density,
             wave,
-        })
+        };
+        built.estimate(threads).and_then(|e| e.check()).map_err(fits)?;
+        Ok(built)
     }
 
     /// `[invert]`: the Bayes-only keys with a classic method, counts below their minimum.

@@ -105,7 +105,19 @@ pub fn locate(text: &str, key: &str) -> Option<usize> {
 /// Turn a toml deserialisation error into a [`ConfigError`] with line and the
 /// dotted key: the key written on the error's line, under the last table header.
 pub(super) fn de_error(file: &str, text: &str, e: toml::de::Error) -> ConfigError {
-    let line = e.span().map(|sp| text[..sp.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().trim();
+    // A table missing from the whole document: its span is empty at 0 (or the document), and
+    // line 1 (often a comment) would mislead. Name the table, without a line.
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+        if e.span().is_none_or(|sp| sp.start == 0 && (sp.end == 0 || sp.end >= text.trim_end().len())) {
+            let message = match field {
+                "tissue" => "missing: no [[tissue]] tables; at least one tissue is expected (the [phantom] is made of tissues)".into(),
+                f => format!("missing: the [{f}] table is required"),
+            };
+            return ConfigError { file: file.into(), line: None, key: field.into(), message };
+        }
+    }
+    let line = e.span().map(|sp| text.as_bytes()[..sp.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
     let key = line
         .and_then(|l| {
             let lines: Vec<&str> = text.lines().collect();
@@ -129,5 +141,5 @@ pub(super) fn de_error(file: &str, text: &str, e: toml::de::Error) -> ConfigErro
             })
         })
         .unwrap_or_else(|| "(document)".into());
-    ConfigError { file: file.into(), line, key, message: e.message().trim().to_string() }
+    ConfigError { file: file.into(), line, key, message: message.to_string() }
 }

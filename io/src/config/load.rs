@@ -2,19 +2,23 @@
 
 use std::path::{Path, PathBuf};
 
+use mre_solver::limits;
+
 use super::error::de_error;
 use super::overrides::apply_override;
 use super::{ConfigError, RunConfig, Source};
 
 impl RunConfig {
-    /// Parse `path`, apply `overrides` (`section.key=value`), deserialize.
+    /// Parse `path` (a regular file of at most [`limits::MAX_CONFIG_BYTES`]), apply `overrides`
+    /// (`section.key=value`), deserialize.
     pub fn load(path: &Path, overrides: &[String]) -> Result<(Self, Source), ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        // bounded: a device or a mistaken data file is refused, not read until memory runs out
+        let text = limits::read_to_string_bounded(path, limits::MAX_CONFIG_BYTES).map_err(|e| ConfigError {
             file: file.clone(),
             line: None,
             key: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message: format!("cannot read the config file: {}", read_error(path, &e)),
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::parse(&text, &file, dir, overrides)
@@ -50,4 +54,12 @@ impl RunConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serialises")
     }
+}
+
+/// The reason of a failed bounded read of `path`, without repeating the path (the error names
+/// the file already).
+fn read_error(path: &Path, e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix).map_or_else(|| text.clone(), str::to_string)
 }

@@ -17,11 +17,14 @@
 //! - `load`, `overrides`: reading a file and applying `--set section.key=value`;
 //! - `build`, `sequence`: schema → domain types, every check naming its key;
 //! - `built`: the result, [`BuiltRun`];
+//! - `estimate`: the peak memory and time of a run ([`RunSize`], [`Estimate`]), checked against
+//!   the memory budget before the phantom is painted and again once the run is built;
 //! - `error`: [`ConfigError`] and the `file:line: key:` locations.
 
 mod build;
 mod built;
 mod error;
+mod estimate;
 mod invert;
 mod load;
 mod overrides;
@@ -32,6 +35,7 @@ mod tests;
 
 pub use built::{BuiltRun, BuiltSequence};
 pub use error::{locate, ConfigError, Source};
+pub use estimate::{effective_threads, AcquisitionSize, Estimate, Part, RunSize, SizeError, ISOCHROMAT_STEPS_PER_CORE_S};
 pub use invert::InvertConfig;
 pub use schema::{
     InclusionConfig, IntegrationConfig, KernelConfig, MegConfig, MotionConfig, MotionSource, OutputConfig, PhantomConfig, PolarityConfig,

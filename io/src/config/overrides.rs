@@ -32,7 +32,11 @@ pub(super) fn apply_override(doc: &mut toml::Table, assignment: &str) -> Result<
             toml::Value::Table(t) => t,
             toml::Value::Array(a) => {
                 // `tissue.0.t1_s`: numeric index into an array of tables
-                let idx: usize = next.parse().map_err(|_| bad(format!("'{k}' is a list: give an index, e.g. {k}.0.{next}")))?;
+                // digits only: `+1` would parse, and then not name the key the errors match
+                let idx: usize = Some(next)
+                    .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| bad(index_message(k, next, &keys[i + 1..], a.len())))?;
                 return apply_in_array(a, idx, &keys[i + 2..], parsed, assignment).map(|()| path.to_string());
             }
             _ => return Err(bad(format!("'{k}' is not a table"))),
@@ -40,6 +44,21 @@ pub(super) fn apply_override(doc: &mut toml::Table, assignment: &str) -> Result<
     }
     cur.insert(keys[keys.len() - 1].to_string(), parsed);
     Ok(path.to_string())
+}
+
+/// What is wrong with `next`, the part after the list `list` (of `len` entries) in a dotted
+/// key whose remaining parts are `rest` (`next` first): not a number (a key where the index
+/// belongs) or a number that is not a valid index (negative, signed, too large).
+fn index_message(list: &str, next: &str, rest: &[&str], len: usize) -> String {
+    let looks_numeric = next.starts_with(['-', '+']) || next.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if looks_numeric {
+        let after = rest.get(1..).filter(|r| !r.is_empty()).map_or_else(|| "key".to_string(), |r| r.join("."));
+        format!(
+            "'{next}' is not an index of the list '{list}' ({len} entries): expected a non-negative integer below {len}, e.g. {list}.0.{after}"
+        )
+    } else {
+        format!("'{list}' is a list: give an index, e.g. {list}.0.{next}")
+    }
 }
 
 /// Set `keys` (one key) of entry `idx` of the array of tables `a` to `value`.

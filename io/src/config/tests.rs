@@ -132,6 +132,12 @@ fn bad_overrides_name_set_and_say_what_is_expected() {
         ("sequence..te_s=1", vec!["--set", "expected a dotted key like sequence.te_s"]),
         ("tissue.t1_s=0.9", vec!["--set", "'tissue' is a list: give an index, e.g. tissue.0.t1_s"]),
         ("tissue.5.t1_s=0.9", vec!["--set", "index 5 is out of range (the list has 2 entries)"]),
+        (
+            "tissue.-1.t1_s=1",
+            vec!["--set", "'-1' is not an index of the list 'tissue'", "non-negative integer below 2", "e.g. tissue.0.t1_s"],
+        ),
+        ("tissue.+1.t1_s=1", vec!["--set", "'+1' is not an index", "e.g. tissue.0.t1_s"]),
+        ("tissue.99999999999999999999.t1_s=1", vec!["--set", "is not an index of the list 'tissue'", "non-negative integer"]),
         ("tissue.0.x.y=1", vec!["--set", "only one key below a list index"]),
         ("sequence.te_s.x=1", vec!["--set", "'te_s' is not a table"]),
     ];
@@ -223,6 +229,61 @@ fn errors_in_the_file_name_its_line_and_key() {
     let e = RunConfig::load(Path::new("/nonexistent/run.toml"), &[]).unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("/nonexistent/run.toml", None));
     assert_contains(&e, &["cannot read the config file"], "missing file");
+    assert_eq!(e.to_string().matches("/nonexistent/run.toml").count(), 1, "the file is named once: {e}");
+    // a device is refused before it is read, by name
+    let e = RunConfig::load(Path::new("/dev/zero"), &[]).unwrap_err();
+    assert_eq!(e.to_string(), "/dev/zero: cannot read the config file: not a regular file (a device, FIFO or directory)");
+    // a file longer than a config can be
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.toml");
+    std::fs::write(&long, vec![b'#'; mre_solver::limits::MAX_CONFIG_BYTES as usize + 1]).unwrap();
+    let e = RunConfig::load(&long, &[]).unwrap_err();
+    assert_contains(&e, &["long.toml: cannot read the config file: longer than 16.0 MiB"], "long file");
+}
+
+#[test]
+fn a_missing_table_is_named_without_a_misleading_line() {
+    let text =
+        format!("# a comment on line 1\n{}", &SMALL[..SMALL.find("[[tissue]]").unwrap()]) + &SMALL[SMALL.find("[motion]").unwrap()..];
+    let e = parse(&text, &[]).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (None, "tissue"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "small.toml: tissue: missing: no [[tissue]] tables; at least one tissue is expected (the [phantom] is made of tissues)"
+    );
+    let text = format!("# comment\n{}", &SMALL[SMALL.find("[[tissue]]").unwrap()..]);
+    let e = parse(&text, &[]).unwrap_err();
+    assert_eq!((e.line, e.to_string().as_str()), (None, "small.toml: phantom: missing: the [phantom] table is required"));
+    // a key missing inside a table keeps its table's line
+    let e = parse(&SMALL.replace("amplitude_t_per_m = 0.03", ""), &[]).unwrap_err();
+    assert_eq!(e.key, "sequence.meg", "{e}");
+    assert!(e.line.is_some(), "{e}");
+}
+
+#[test]
+fn sizes_that_cannot_fit_are_refused_by_key_before_the_phantom_is_made() {
+    // each far beyond any machine's memory: refused whatever the budget of the test machine
+    let cases = [
+        ("phantom.shape=[4294967296,4294967296,2]", "phantom.shape", "overflows"),
+        ("phantom.shape=[1,100000,100000]", "phantom.shape", "needs at least"),
+        ("phantom.spins_per_voxel=1000000000000", "phantom.spins_per_voxel", "needs at least"),
+        ("sequence.dummy_scans=100000000000", "sequence.dummy_scans", "needs at least"),
+        ("sequence.phase_offsets=100000000", "sequence.phase_offsets", "needs at least"),
+        ("simulation.threads=100000", "simulation.threads", "at most 4096 threads"),
+    ];
+    for (set, key, words) in cases {
+        let e = error(SMALL, &[set]);
+        assert_eq!((e.file.as_str(), e.key.as_str()), ("--set", key), "{set}: {e}");
+        assert_contains(&e, &[words], set);
+    }
+    // the refusal carries the estimate and where the budget comes from; with a background
+    // tissue every voxel of the grid counts before the phantom is painted: 32² × 10¹² × 128 B
+    let e = error(SMALL, &["phantom.spins_per_voxel=1000000000000"]);
+    assert_contains(
+        &e,
+        &["the run (isochromats 116.4 PiB (phantom.spins_per_voxel)", "but the memory budget is", "--max-memory"],
+        "estimate",
+    );
 }
 
 #[test]

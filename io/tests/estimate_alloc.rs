@@ -1,0 +1,110 @@
+//! The memory estimate of a run against what the simulation really allocates: a counting
+//! global allocator records the peak of live heap bytes while small runs of the quickstart
+//! phantom simulate, each run dominated by another part of the estimate (isochromats, image
+//! arrays, sequence plan). The documented factor: the measured peak lies between half the
+//! estimate and twice it (the estimate leaves out per-thread workspaces and vector growth).
+//!
+//! A separate test binary: the allocator is global, and the budget override of the last test
+//! must not reach other tests.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use mre_io::config::RunConfig;
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// One measurement at a time (the counters are global).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn quickstart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/quickstart.toml")
+}
+
+/// The estimate of the quickstart with `set` and the measured peak of its simulation (heap
+/// bytes above what was live before it started, with the built run counted in both).
+fn estimate_and_peak(set: &[&str]) -> (u128, u128) {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let (cfg, src) = RunConfig::load(&quickstart(), &set).unwrap();
+    let built = cfg.build(&src).unwrap();
+    let estimate = built.estimate(1).unwrap();
+    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+    let out = mre_solver::simulate(&built.experiment(), &built.options, &()).unwrap();
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u128;
+    drop(out);
+    (estimate.memory_bytes, peak)
+}
+
+fn assert_within_factor(what: &str, set: &[&str]) {
+    let (estimate, peak) = estimate_and_peak(set);
+    let ratio = peak as f64 / estimate as f64;
+    eprintln!("{what}: estimate {estimate} B, measured peak {peak} B, ratio {ratio:.2}");
+    assert!((0.5..=2.0).contains(&ratio), "{what}: measured peak {peak} B is {ratio:.2} × the estimate {estimate} B");
+}
+
+/// A 32² grid of 6 mm voxels (the quickstart's field of view), 64 isochromats per voxel.
+const SMALL: [&str; 2] = ["phantom.shape=[1,32,32]", "phantom.voxel_size_m=[0.005,0.006,0.006]"];
+
+#[test]
+fn the_estimate_matches_the_allocations_of_small_runs() {
+    assert_within_factor("isochromats", &[SMALL[0], SMALL[1], "phantom.spins_per_voxel=64", "sequence.dummy_scans=0"]);
+    assert_within_factor("sequence plan", &[SMALL[0], SMALL[1], "phantom.spins_per_voxel=1", "sequence.dummy_scans=20000"]);
+    assert_within_factor(
+        "image arrays",
+        &[SMALL[0], SMALL[1], "phantom.spins_per_voxel=1", "sequence.phase_offsets=64", "sequence.dummy_scans=0"],
+    );
+}
+
+#[test]
+fn more_samples_than_an_index_holds_are_refused_even_within_the_budget() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    mre_solver::limits::set_max_memory(u64::MAX / 2);
+    // 2 × 40 000 shots × 256 × 256 voxels: more than 2³² k-space samples per acquisition
+    let set = [
+        "sequence.phase_offsets=40000".to_string(),
+        "phantom.shape=[1,256,256]".into(),
+        "phantom.voxel_size_m=[0.005,0.00075,0.00075]".into(),
+    ];
+    let (cfg, src) = RunConfig::load(&quickstart(), &set).unwrap();
+    let e = cfg.build(&src).err().expect("refused");
+    mre_solver::limits::set_max_memory(0);
+    assert_eq!(e.key, "sequence.phase_offsets", "{e}");
+    assert!(e.message.contains("k-space samples") && e.message.contains("4294967295"), "{e}");
+}
