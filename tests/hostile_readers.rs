@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 use common::{run, text, write_bessel_data};
 use num_complex::Complex64;
 
+/// The tests of this file one at a time: a child `mre-sim` started by one test inherits the
+/// descriptors of the HDF5 files another test has open at that moment, and with them the
+/// HDF5 library's lock on the file, so that test's next open of its own file fails
+/// ("unable to lock file"). Each test holds this for its whole body.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Virtual-memory limit of the size cases, KiB (the binary with its libraries needs a few
 /// hundred MB; the hostile files declare 149 GiB or more).
 const ULIMIT_KIB: u64 = 4_000_000;
@@ -175,6 +185,7 @@ fn phase_in_file_order(dir: &Path) -> Vec<f64> {
 
 #[test]
 fn nifti_rgb_and_other_unsupported_datatypes_are_refused_by_name() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     for (code, bitpix, name) in [(128, 24, "RGB24"), (2304, 32, "RGBA32"), (1536, 128, "FLOAT128"), (1, 1, "BINARY"), (77, 8, "77")] {
         let mut n = Nii::float32(&[3, 2, 1, 2], &ramp());
@@ -188,6 +199,7 @@ fn nifti_rgb_and_other_unsupported_datatypes_are_refused_by_name() {
 
 #[test]
 fn nifti_vox_offset_is_honoured_or_refused() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // The volume after 672 bytes of extensions (filled with 0x7f, which as float32 would read
     // as 3.4e38): read from byte 1024, bit for bit.
@@ -222,6 +234,7 @@ fn nifti_vox_offset_is_honoured_or_refused() {
 
 #[test]
 fn nifti_complex64_is_read_as_complex_images() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let values: Vec<Complex64> = (0..12).map(|i| Complex64::from_polar(1.0 + i as f64, 0.25 * i as f64 - 1.3)).collect();
     let mut n = Nii::float32(&[3, 2, 1, 2], &[]);
@@ -249,6 +262,7 @@ fn nifti_complex64_is_read_as_complex_images() {
 
 #[test]
 fn nifti_scaling_is_honoured_or_refused() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // int16 counts scaled to radians: value = 0.001·count − 1.
     let counts: Vec<i16> = (0..12).map(|i| 100 * i - 300).collect();
@@ -283,6 +297,7 @@ fn nifti_scaling_is_honoured_or_refused() {
 
 #[test]
 fn nifti_dim_errors_name_the_right_field() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let mut n = Nii::float32(&[3, 0, 1, 2], &ramp());
     n.write(dir.path(), "d.nii");
@@ -298,6 +313,7 @@ fn nifti_dim_errors_name_the_right_field() {
 
 #[test]
 fn nifti_truncated_or_oversized_volumes_are_refused_before_allocation() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.h5");
     // Truncated by one voxel.
@@ -365,6 +381,7 @@ fn hostile_mre_data(dir: &Path, name: &str, chunked: bool) -> PathBuf {
 
 #[test]
 fn invert_refuses_a_wave_larger_than_the_memory_budget() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     for chunked in [false, true] {
         hostile_mre_data(dir.path(), "w.h5", chunked);
@@ -376,6 +393,7 @@ fn invert_refuses_a_wave_larger_than_the_memory_budget() {
 
 #[test]
 fn a_run_refuses_a_motion_file_larger_than_the_memory_budget() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     hostile_mre_data(dir.path(), "motion.h5", false);
     let config = r#"
@@ -438,6 +456,7 @@ fn import_mat(dir: &Path, set: &[&str]) -> Output {
 
 #[test]
 fn import_refuses_a_mat_array_larger_than_the_memory_budget() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let mat = dir.path().join("in.mat");
     hdf5::File::create(&mat).unwrap().close().unwrap();
@@ -464,6 +483,7 @@ fn import_refuses_a_mat_array_larger_than_the_memory_budget() {
 
 #[test]
 fn import_errors_name_the_input_or_the_option_not_the_output() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let mat = dir.path().join("in.mat");
     let mut w = ndarray::Array2::<Complex64>::from_elem((3, 4), Complex64::new(1e-6, 0.0));
