@@ -12,6 +12,7 @@ use mre_io::pulseq::{read_pulseq, PulseqError, TimelineOptions};
 use mre_solver::sequence::{GreMre, MreSequence};
 
 use crate::error::{ErrorKind, PipelineError, Result};
+use crate::outputs::{self, Output};
 
 /// File name of the export for MEG frequency `f` and axis `axis` when there are several.
 fn variant_path(output: &Path, f_hz: f64, axis: &str) -> PathBuf {
@@ -50,11 +51,8 @@ pub fn export_builtin(config: &Path, built: &BuiltRun, output: &Path, force: boo
     } else {
         variants.iter().map(|(_, s)| variant_path(output, s.meg.frequency_hz, s.meg.axis.name())).collect()
     };
-    if !force {
-        if let Some(p) = paths.iter().find(|p| p.exists()) {
-            return Err(PipelineError::exists(format!("{} already exists (use --force to overwrite it)", p.display())));
-        }
-    }
+    let outs: Vec<Output> = paths.iter().map(|p| Output::new(p, "Pulseq file")).collect();
+    outputs::prepare(&outs, force)?;
     for ((_, s), path) in variants.iter().zip(&paths) {
         let file = from_gre_mre(s, &built.scanner).map_err(|e| match e {
             ExportError::IdealSpoiling | ExportError::OffRaster { .. } => PipelineError::invalid(format!("{}: {e}", config.display())),
@@ -107,7 +105,7 @@ pub fn info(file: &Path, plots: Option<&Path>, force: bool) -> Result<Summary> {
     if let Some(dir) = plots {
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
         written = write_sequence_plots(dir, &stem, &read.sequence, &imp, &info, force).map_err(|e| {
-            let kind = if matches!(e, mre_io::figures::FigureError::Invalid { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
+            let kind = if matches!(e, mre_io::figures::FigureError::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
             PipelineError::from_error(kind, &e)
         })?;
     }

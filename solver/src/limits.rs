@@ -153,14 +153,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// # Errors
 /// The product does not fit in `usize`.
 pub fn checked_product(what: &str, factors: &[u64]) -> Result<usize, LimitError> {
-    factors
-        .iter()
-        .try_fold(1u64, |acc, &f| acc.checked_mul(f))
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| LimitError::Overflow {
-            what: what.into(),
-            detail: factors.iter().map(u64::to_string).collect::<Vec<_>>().join(" × "),
-        })
+    factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(f)).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| LimitError::Overflow {
+        what: what.into(),
+        detail: factors.iter().map(u64::to_string).collect::<Vec<_>>().join(" × "),
+    })
 }
 
 /// Checks that `bytes` for `what` fit in the memory budget.
