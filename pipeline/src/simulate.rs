@@ -171,7 +171,16 @@ pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenan
 /// ([`MreFigures::paths`]), with `[output] mrd` its MRD file, and the result of `[invert]`
 /// (`invert`: its path and options) with its figures.
 pub fn run_outputs(path: &Path, cfg: &RunConfig, built: &BuiltRun, invert: Option<(&Path, &InvertOptions)>) -> Vec<Output> {
+    // The main files first (the first existing one is the one reported), then the figures.
+    let invert: Vec<Output> = invert
+        .map(|(result, options)| result_outputs(result, options).into_iter().map(|o| Output { role: invert_role(o.role), ..o }).collect())
+        .unwrap_or_default();
+    let (results, invert_figures): (Vec<Output>, Vec<Output>) = invert.into_iter().partition(|o| o.role == "[invert] result");
     let mut v = vec![Output::new(path, "mre-data")];
+    v.extend(results);
+    if cfg.output.mrd {
+        v.push(Output::new(mrd_path_for(path), "MRD raw data"));
+    }
     if cfg.output.figures {
         let figures = MreFigures {
             frequencies_hz: built.frequencies_hz.clone(),
@@ -183,12 +192,7 @@ pub fn run_outputs(path: &Path, cfg: &RunConfig, built: &BuiltRun, invert: Optio
         };
         v.extend(figures.paths(directory_of(path), &figure_stem(path)).into_iter().map(|p| Output::new(p, "figure")));
     }
-    if cfg.output.mrd {
-        v.push(Output::new(mrd_path_for(path), "MRD raw data"));
-    }
-    if let Some((result, options)) = invert {
-        v.extend(result_outputs(result, options).into_iter().map(|o| Output { role: invert_role(o.role), ..o }));
-    }
+    v.extend(invert_figures);
     v
 }
 
