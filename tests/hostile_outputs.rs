@@ -149,6 +149,37 @@ fn a_dangling_symlink_at_the_output_is_exit_3_before_the_work() {
 }
 
 #[test]
+fn seq_outputs_are_checked_before_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = root().join("configs/quickstart.toml");
+    // An existing .seq is kept; a dangling symbolic link is refused too.
+    std::fs::write(dir.path().join("q.seq"), b"mine").unwrap();
+    let o = run(&["seq", "export", cfg.to_str().unwrap(), "q.seq", "--set", "sequence.spoiling=gradient"], dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("q.seq (Pulseq file) exists"), "{}", text(&o));
+    assert_eq!(std::fs::read(dir.path().join("q.seq")).unwrap(), b"mine");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.path().join("nowhere.seq"), dir.path().join("l.seq")).unwrap();
+        let o = run(&["seq", "export", cfg.to_str().unwrap(), "l.seq", "--set", "sequence.spoiling=gradient"], dir.path());
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    }
+    // A missing directory is created; a file in its way is exit 2.
+    let o = run(&["seq", "export", cfg.to_str().unwrap(), "new/dir/q.seq", "--set", "sequence.spoiling=gradient"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["seq", "export", cfg.to_str().unwrap(), "q.seq/x.seq", "--set", "sequence.spoiling=gradient"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // `seq info --plots`: an existing plot is kept, checked before the file is read.
+    std::fs::write(dir.path().join("q_kspace.png"), b"mine").unwrap();
+    let o = run(&["seq", "info", "new/dir/q.seq", "--plots", "."], dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("q_kspace.png (plot) exists"), "{}", text(&o));
+    assert_eq!(std::fs::read(dir.path().join("q_kspace.png")).unwrap(), b"mine");
+    assert!(!dir.path().join("q_waveforms.png").exists());
+}
+
+#[test]
 fn invert_creates_a_missing_output_directory() {
     let dir = tempfile::tempdir().unwrap();
     let data = common::write_bessel_data(dir.path(), "d.h5", 32, false);

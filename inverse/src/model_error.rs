@@ -221,3 +221,44 @@ pub fn likelihood_from_state(
     };
     Ok((lik, state.report()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::likelihood::Noise;
+    use crate::{IndependentNormal, LogDensity, Posterior};
+
+    #[test]
+    fn a_stored_state_rebuilds_the_likelihood_bit_for_bit() {
+        let spec = crate::synthetic::BesselInclusion {
+            n: 24,
+            voxel_m: 2e-3,
+            frequencies_hz: vec![60.0],
+            radius_m: 0.01,
+            snr: Some(30.0),
+            ..Default::default()
+        };
+        let (m, labels, _) = spec.generate().unwrap();
+        let forward = WaveForward::new(&m).unwrap();
+        let regions = crate::param::Regions::new(&labels, &m.mask).unwrap();
+        let theta = [3000f64.ln(), 6000f64.ln(), 600f64.ln(), 1200f64.ln()];
+        let opts = ModelErrorOptions::default();
+        let state = model_error_state(&m, &forward, &regions, &theta, Noise::Inferred, &opts).unwrap();
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&state, &mut bytes).unwrap();
+        let back: ModelErrorState = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(back, state);
+        let (fresh, report) = with_model_error(&m, &forward, &regions, &theta, Noise::Inferred, &opts).unwrap();
+        let (loaded, loaded_report) = likelihood_from_state(&m, &forward, Noise::Inferred, &back).unwrap();
+        assert_eq!(report, loaded_report);
+        assert!(report.interface.is_some() && report.refine == Some(3), "{report:?}");
+        let prior = IndependentNormal::log_moduli(regions.len(), 3000.0, 1000.0, 2.0).unwrap();
+        let x = [8.1, 8.6, 6.3, 7.0];
+        let logp = |lik: &crate::likelihood::WaveGaussian| {
+            let mut g = vec![0.0; 4];
+            let v = Posterior::new(&forward, &regions, &prior, lik).logp_grad(&x, &mut g).unwrap();
+            (v.to_bits(), g.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
+        };
+        assert_eq!(logp(&fresh), logp(&loaded));
+    }
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use mre_io::config::{BuiltRun, BuiltSequence};
 use mre_io::pulseq::export::{from_gre_mre, ExportError};
 use mre_io::pulseq::info::{summarise_imported, SequenceInfo};
-use mre_io::pulseq::plot::write_sequence_plots;
+use mre_io::pulseq::plot::{plot_paths, write_sequence_plots};
 use mre_io::pulseq::{read_pulseq, PulseqError, TimelineOptions};
 use mre_solver::sequence::{GreMre, MreSequence};
 
@@ -91,6 +91,12 @@ pub struct Summary {
 /// `<stem>_waveforms.png` and `<stem>_kspace.png` into that directory (replacing existing
 /// ones only with `force`).
 pub fn info(file: &Path, plots: Option<&Path>, force: bool) -> Result<Summary> {
+    if let Some(dir) = plots {
+        // Before the file is read: the plots are free (or `force`) and their directory takes files.
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
+        let outs: Vec<Output> = plot_paths(dir, &stem).into_iter().map(|p| Output::new(p, "plot")).collect();
+        outputs::prepare(&outs, force)?;
+    }
     let read = read_pulseq(file).map_err(|e| {
         let kind =
             if matches!(e, PulseqError::Parse { .. } | PulseqError::Invalid { .. }) { ErrorKind::InvalidInput } else { ErrorKind::Failure };
