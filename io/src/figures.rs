@@ -315,8 +315,10 @@ fn colour_bar_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 /// `range` is the data value at the bottom and top of the colour bar;
 /// `None` chooses it from the data (see [`Colormap`]). Values outside the
 /// range get the end colours. The figure is about 600 × 500 px; large maps
-/// enlarge it so that each voxel is at least 4 × 4 px. An existing file at
-/// `path` is replaced.
+/// enlarge it so that each voxel is at least 4 × 4 px. The PNG is written to
+/// `path` directly (an existing file there is replaced): outputs call this on
+/// the temporary path of [`mre_solver::files::write_new`], as
+/// [`write_mre_figures`] does, so that nothing is clobbered or left partial.
 ///
 /// # Errors
 ///
