@@ -272,7 +272,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
                 invalid(&r.input.source, "--parameterization regions needs dataset /labels (a label per voxel), which this file does not have; use --parameterization field")
             })?;
             let regions = Regions::new(labels, &r.input.mask).map_err(|e| invalid(&r.input.source, e))?;
-            check_regions(r, labels, &regions)?;
+            check_regions(r, labels, &regions, &forward)?;
             let prior = IndependentNormal::log_moduli(regions.len(), a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std)
                 .map_err(|e| invalid(&r.input.source, e))?;
             let sampler = match a.sampler {
@@ -335,9 +335,10 @@ pub const MIN_REGION_VOXELS: usize = 10;
 
 /// Refuses regions the data cannot support: a label with fewer than [`MIN_REGION_VOXELS`]
 /// voxels in the mask, or more region parameters than the dense stages (Laplace Hessian and
-/// its factor, the reduced-basis snapshots, the draws) fit in the memory budget
+/// its factor, the reduced-basis snapshots, the draws, the interface term of the
+/// approximation-error model) fit in the memory budget
 /// ([`mre_solver::limits::check_memory`]).
-fn check_regions(r: &BayesRun<'_>, labels: &Array3<u16>, regions: &Regions) -> Result<()> {
+fn check_regions(r: &BayesRun<'_>, labels: &Array3<u16>, regions: &Regions, forward: &Forward) -> Result<()> {
     let src = &r.input.source;
     let mut counts = std::collections::BTreeMap::<u16, usize>::new();
     labels.iter().zip(&r.input.mask).filter(|(_, &m)| m).for_each(|(&l, _)| *counts.entry(l).or_default() += 1);
@@ -359,9 +360,17 @@ fn check_regions(r: &BayesRun<'_>, labels: &Array3<u16>, regions: &Regions) -> R
     let snapshots = 1 + 2 * d + d * d.saturating_sub(1) / 2;
     let reduced = if a.full_model || a.drive == DriveKind::Actuator { 0 } else { snapshots * (d + 2 * voxels) * 8 };
     let draws = a.chains as u128 * u128::from(a.draws) * d * 8;
+    // The interface term of the approximation-error model: a dense factor with a column per
+    // interface voxel (the boundary-noise columns have their own budget).
+    let interface = match (forward, a.model_error, a.likelihood) {
+        (Forward::Boundary(f), ModelErrorKind::Auto, LikelihoodKind::Wave) if regions.len() > 1 => {
+            mre_inverse::interface::ModelErrorCovariance::memory_bytes(f, regions, &r.input.mask, false) as u128
+        }
+        _ => 0,
+    };
     let what =
         format!("{src}: {} regions of /labels ({d} parameters) in the dense Laplace, reduced-basis and sampling stages", regions.len());
-    mre_solver::limits::check_memory(&what, dense + reduced + draws).map_err(|e| PipelineError::invalid(e.to_string()))
+    mre_solver::limits::check_memory(&what, dense + reduced + draws + interface).map_err(|e| PipelineError::invalid(e.to_string()))
 }
 
 /// Format of the stage checkpoints written here (`plain-map.cbor`, `model-error.cbor`).
