@@ -147,7 +147,8 @@ fn init_logging(verbose: u8, quiet: bool, rank: usize) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) if rank > 0 => "off",
-        (false, 0) => "warn,mre_sim=info",
+        // The Bayesian inversion's stage lines show that a long run is alive.
+        (false, 0) => "warn,mre_sim=info,mre_pipeline::bayes=info",
         (false, 1) => "info",
         (false, _) => "debug",
     };

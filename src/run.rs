@@ -90,11 +90,9 @@ fn set_up(args: &RunArgs, root: bool) -> Result<(PathBuf, RunConfig, BuiltRun), 
     let (cfg, _src, built) = load(config, &args.set)?;
     let path = output_path(args, &cfg, config);
     if root {
-        let result = cfg.invert.as_ref().map(|inv| invert_output(inv, &path));
-        check_outputs(&path, &cfg, result.as_deref(), args.force)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-        }
+        // Every output (data, figures, MRD, the [invert] result and its figures) before the work.
+        let invert = cfg.invert.as_ref().map(|inv| (invert_output(inv, &path), InvertOptions::from_config(inv, cfg.output.figures)));
+        check_outputs(&path, &cfg, &built, invert.as_ref().map(|(p, o)| (p.as_path(), o)), args.force)?;
     }
     if cfg.simulation.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(cfg.simulation.threads).build_global().context("cannot start the thread pool")?;

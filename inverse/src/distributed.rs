@@ -141,8 +141,9 @@ pub fn gather_draws(comm: &dyn Comm, local: Draws, ids: &[usize], chains: usize,
     })
 }
 
-/// Files of the MAP and Laplace stages in a checkpoint directory.
-const MODE_FILES: [&str; 2] = ["map.cbor", "laplace.cbor"];
+/// Files of the MAP and Laplace stages in a checkpoint directory, and the finished first stage
+/// and approximation-error model of `mre_pipeline::bayes`.
+const MODE_FILES: [&str; 4] = ["map.cbor", "laplace.cbor", "plain-map.cbor", "model-error.cbor"];
 
 /// The checkpoint directory of this rank's MAP and Laplace stages: `shared` on rank 0,
 /// `<shared>/rank-<r>` on the others, holding a copy of rank 0's files (so that every rank

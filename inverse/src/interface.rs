@@ -103,6 +103,16 @@ pub struct ModelErrorCovariance {
     per_frequency: Vec<(Mat<f64>, Vec<f64>)>,
 }
 
+/// A [`ModelErrorCovariance`] as plain numbers (serialisable): per frequency the factor's
+/// rows, columns, column-major values and weights.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCovariance {
+    spread: f64,
+    voxels: usize,
+    boundary: usize,
+    per_frequency: Vec<(usize, usize, Vec<f64>, Vec<f64>)>,
+}
+
 impl ModelErrorCovariance {
     /// The term for `forward`'s prediction at `theta` of `regions` (on the voxels of `weight`,
     /// the likelihood's), with noise level `sigma` per frequency (known, or estimated at
@@ -201,6 +211,43 @@ impl ModelErrorCovariance {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { spread: 0.0, voxels: 0, boundary: boundary.len(), per_frequency })
+    }
+
+    /// The term as plain numbers, for a checkpoint ([`ModelErrorCovariance::from_stored`]
+    /// rebuilds it bit for bit).
+    pub fn to_stored(&self) -> StoredCovariance {
+        let per_frequency = self
+            .per_frequency
+            .iter()
+            .map(|(q, c)| {
+                let data = (0..q.ncols()).flat_map(|j| (0..q.nrows()).map(move |i| q[(i, j)])).collect();
+                (q.nrows(), q.ncols(), data, c.clone())
+            })
+            .collect();
+        StoredCovariance { spread: self.spread, voxels: self.voxels, boundary: self.boundary, per_frequency }
+    }
+
+    /// The term of [`ModelErrorCovariance::to_stored`].
+    ///
+    /// # Errors
+    ///
+    /// A factor whose data do not match its shape (a damaged checkpoint).
+    pub fn from_stored(s: &StoredCovariance) -> Result<Self> {
+        let per_frequency = s
+            .per_frequency
+            .iter()
+            .map(|(rows, cols, data, c)| {
+                if data.len() != rows * cols || c.len() != *cols {
+                    return Err(InverseError::invalid(
+                        "stored model-error covariance",
+                        format!("{} values", data.len()),
+                        format!("{rows} × {cols}"),
+                    ));
+                }
+                Ok((Mat::from_fn(*rows, *cols, |i, j| data[j * rows + i]), c.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { spread: s.spread, voxels: s.voxels, boundary: s.boundary, per_frequency })
     }
 
     /// Number of interface voxels (0 without the interface term).

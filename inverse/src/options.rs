@@ -272,3 +272,53 @@ mod tests {
         distinct::<mre_solver::recon::Unwrap>();
     }
 }
+
+/// The smallest number of NUTS warm-up draws per chain ([`check_counts`]): fewer do not adapt
+/// the step size.
+pub const MIN_TUNE: u64 = 10;
+
+/// A count of the Bayesian inversion outside its meaningful range: the option's key (as in
+/// `[invert]`, e.g. `"chains"`; the command line's `--chains`) and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfRange {
+    /// The key: `chains`, `tune`, `draws` or `field_spacing`.
+    pub key: &'static str,
+    /// The value given.
+    pub value: u64,
+    /// What is expected, e.g. `"at least 1"`.
+    pub expected: String,
+}
+
+/// The one check of the counts of a Bayesian inversion, used by `[invert]` in a run config and
+/// by the command line (through `mre_pipeline::bayes::BayesOptions::validate`): `chains`,
+/// `draws` and `field_spacing` at least 1 (no chain or no draw gives no posterior; a spacing of
+/// 0 voxels no grid), `tune` at least [`MIN_TUNE`]. `None`: not given (the default applies).
+///
+/// # Errors
+///
+/// The first count out of range.
+pub fn check_counts(chains: Option<u64>, tune: Option<u64>, draws: Option<u64>, field_spacing: Option<u64>) -> Result<(), OutOfRange> {
+    let checks = [("chains", chains, 1), ("tune", tune, MIN_TUNE), ("draws", draws, 1), ("field_spacing", field_spacing, 1)];
+    for (key, value, min) in checks {
+        if let Some(v) = value.filter(|&v| v < min) {
+            return Err(OutOfRange { key, value: v, expected: format!("at least {min}") });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+
+    #[test]
+    fn counts_below_their_minimum_are_named() {
+        assert_eq!(check_counts(Some(4), Some(150), Some(250), None), Ok(()));
+        assert_eq!(check_counts(None, None, None, None), Ok(()));
+        let e = check_counts(Some(0), None, None, None).unwrap_err();
+        assert_eq!((e.key, e.value, e.expected.as_str()), ("chains", 0, "at least 1"));
+        assert_eq!(check_counts(None, Some(9), None, None).unwrap_err().key, "tune");
+        assert_eq!(check_counts(None, None, Some(0), None).unwrap_err().key, "draws");
+        assert_eq!(check_counts(None, None, None, Some(0)).unwrap_err().key, "field_spacing");
+    }
+}

@@ -45,6 +45,12 @@ pub enum FigureError {
         /// The plotters error.
         message: String,
     },
+    /// The figure exists and replacing it was not asked for.
+    #[error("{}: already exists (pass --force to overwrite it)", path.display())]
+    Exists {
+        /// The existing figure.
+        path: PathBuf,
+    },
     /// The vendored font could not be loaded (should not happen).
     #[error("cannot load the embedded DejaVu Sans font")]
     Font,
@@ -59,11 +65,11 @@ pub enum FigureError {
 }
 
 impl From<FileError> for FigureError {
-    /// An existing figure that may not be replaced becomes [`FigureError::Invalid`].
+    /// An existing figure that may not be replaced becomes [`FigureError::Exists`].
     fn from(e: FileError) -> Self {
         match e {
             FileError::Io { path, action, source } => FigureError::Io { path, action, cause: source },
-            FileError::Exists { path } => FigureError::Invalid { path, problem: "already exists (pass --force to overwrite it)".into() },
+            FileError::Exists { path } => FigureError::Exists { path },
             other => FigureError::Invalid { path: other.path().to_path_buf(), problem: other.to_string() },
         }
     }
@@ -309,8 +315,10 @@ fn colour_bar_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 /// `range` is the data value at the bottom and top of the colour bar;
 /// `None` chooses it from the data (see [`Colormap`]). Values outside the
 /// range get the end colours. The figure is about 600 × 500 px; large maps
-/// enlarge it so that each voxel is at least 4 × 4 px. An existing file at
-/// `path` is replaced.
+/// enlarge it so that each voxel is at least 4 × 4 px. The PNG is written to
+/// `path` directly (an existing file there is replaced): outputs call this on
+/// the temporary path of [`mre_solver::files::write_new`], as
+/// [`write_mre_figures`] does, so that nothing is clobbered or left partial.
 ///
 /// # Errors
 ///
@@ -412,8 +420,72 @@ fn draw(
 
 // ------------------------------------------------------- MRE data figures --
 
+/// Which of the standard figures ([`write_mre_figures`]) a data set gets: known before the
+/// data exist (from a run's frequencies and encoded components), so that every figure path
+/// can be checked before a simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MreFigures {
+    /// Vibration frequencies, Hz (one phase figure each, one wave figure per component each).
+    pub frequencies_hz: Vec<f64>,
+    /// Letters of the encoded components (`"xyz"`), one wave figure per frequency each.
+    pub components: Vec<String>,
+    /// `/magnitude` is present.
+    pub magnitude: bool,
+    /// `/phase` is present.
+    pub phase: bool,
+    /// `/wave` is present.
+    pub wave: bool,
+    /// The ground-truth storage modulus is present.
+    pub ground_truth: bool,
+}
+
+impl MreFigures {
+    /// The figures of `data`.
+    pub fn of(data: &MreData) -> Self {
+        let n_phase = data.phase.as_ref().map_or(0, |p| p.dim().0);
+        let n_wave = data.wave.as_ref().map_or(0, |w| w.dim().0);
+        let n_comp = data.wave.as_ref().map_or(0, |w| w.dim().1);
+        Self {
+            frequencies_hz: data.frequencies_hz.iter().copied().take(n_phase.max(n_wave)).collect(),
+            components: (0..n_comp).map(|c| component_name(&data.components, c)).collect(),
+            magnitude: data.magnitude.is_some(),
+            phase: data.phase.is_some(),
+            wave: data.wave.is_some(),
+            ground_truth: data.ground_truth.is_some(),
+        }
+    }
+
+    /// The paths [`write_mre_figures`] writes into `dir` for `stem`, in the order written.
+    pub fn paths(&self, dir: &Path, stem: &str) -> Vec<PathBuf> {
+        let mut names = Vec::new();
+        if self.magnitude {
+            names.push(format!("{stem}_magnitude.png"));
+        }
+        if self.phase {
+            names.extend(self.frequencies_hz.iter().map(|f| phase_name(stem, *f)));
+        }
+        if self.wave {
+            for f in &self.frequencies_hz {
+                names.extend(self.components.iter().map(|c| wave_name(stem, *f, c)));
+            }
+        }
+        if self.ground_truth {
+            names.push(format!("{stem}_storage_modulus.png"));
+        }
+        names.into_iter().map(|n| dir.join(n)).collect()
+    }
+}
+
+fn phase_name(stem: &str, freq: f64) -> String {
+    format!("{stem}_phase_f{freq}Hz.png")
+}
+
+fn wave_name(stem: &str, freq: f64, comp: &str) -> String {
+    format!("{stem}_wave_f{freq}Hz_{comp}.png")
+}
+
 /// Writes the standard figures of `data` into `dir` (created if needed) and
-/// returns their paths:
+/// returns their paths ([`MreFigures::paths`]):
 ///
 /// * `<stem>_magnitude.png`: `/magnitude` (grey);
 /// * `<stem>_phase_f<freq>Hz.png`: `/phase`, first component and first
@@ -424,14 +496,15 @@ fn draw(
 ///   present.
 ///
 /// 3-D data show the central slice `z = nz / 2`. Each file is written under
-/// a temporary name and renamed into place ([`mre_solver::files::write_new`]
-/// with `force`: existing figures are replaced).
+/// a temporary name and renamed into place ([`mre_solver::files::write_new`]):
+/// an existing figure is replaced only with `force`.
 ///
 /// # Errors
 ///
-/// [`FigureError`] if the directory cannot be created or a figure cannot be
-/// drawn or written; figures already written are kept.
-pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<PathBuf>, FigureError> {
+/// [`FigureError`] if the directory cannot be created, a figure exists
+/// ([`FigureError::Exists`], without `force`) or cannot be drawn or written;
+/// figures already written are kept.
+pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData, force: bool) -> Result<Vec<PathBuf>, FigureError> {
     fs::create_dir_all(dir).map_err(|cause| FigureError::Io {
         path: dir.to_path_buf(),
         action: "create the figure directory".into(),
@@ -446,7 +519,7 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
                     range: Option<(f64, f64)>|
      -> Result<(), FigureError> {
         let path = dir.join(name);
-        files::write_new(&path, true, |tmp| write_map_png(tmp, &title, map, unit, cmap, range))?;
+        files::write_new(&path, force, |tmp| write_map_png(tmp, &title, map, unit, cmap, range))?;
         written.push(path);
         Ok(())
     };
@@ -472,7 +545,7 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
         let comp = component_name(&data.components, 0);
         for (f, freq) in data.frequencies_hz.iter().enumerate().take(p.dim().0) {
             emit(
-                format!("{stem}_phase_f{freq}Hz.png"),
+                phase_name(stem, *freq),
                 format!("Phase, {freq} Hz, {comp} encoding, offset 0 (z = {z})"),
                 masked(p.slice(s![f, 0, 0, z, .., ..]), z).view(),
                 "rad",
@@ -488,7 +561,7 @@ pub fn write_mre_figures(dir: &Path, stem: &str, data: &MreData) -> Result<Vec<P
                 let comp = component_name(&data.components, c);
                 let re = masked(w.slice(s![f, c, z, .., ..]).mapv(|u| u.re * 1e6).view(), z);
                 emit(
-                    format!("{stem}_wave_f{freq}Hz_{comp}.png"),
+                    wave_name(stem, *freq, &comp),
                     format!("Wave Re(u_{comp}), {freq} Hz (z = {z})"),
                     re.view(),
                     "µm",
@@ -607,7 +680,9 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("figs");
-        let paths = write_mre_figures(&out, "run", &data).unwrap();
+        let paths = write_mre_figures(&out, "run", &data, false).unwrap();
+        // The paths are known before the data are drawn.
+        assert_eq!(MreFigures::of(&data).paths(&out, "run"), paths);
         let mut names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(
@@ -628,6 +703,13 @@ mod tests {
         for p in &paths {
             assert!(fs::metadata(p).unwrap().len() > 1024, "{}", p.display());
         }
+        // An existing figure is not replaced without force, and is with it.
+        fs::write(&paths[1], b"mine").unwrap();
+        let e = write_mre_figures(&out, "run", &data, false).unwrap_err();
+        assert!(matches!(&e, FigureError::Exists { .. }), "{e}");
+        assert_eq!(fs::read(&paths[1]).unwrap(), b"mine");
+        write_mre_figures(&out, "run", &data, true).unwrap();
+        assert!(fs::metadata(&paths[1]).unwrap().len() > 1024);
     }
 
     #[test]

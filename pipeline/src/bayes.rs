@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions as StageOptions, BayesResult, Mode, Sampler};
+use mre_inverse::checkpoint::{self, Fingerprint};
 use mre_inverse::distributed::{self, DistributedPosterior};
 use mre_inverse::gauss_newton;
 use mre_inverse::independence::IndependenceOptions;
+use mre_inverse::map::MapResult;
 use mre_inverse::map::{maximize, MapOptions};
-use mre_inverse::model_error::{with_model_error, ModelErrorOptions, ModelErrorReport};
+use mre_inverse::model_error::{likelihood_from_state, model_error_state, ModelErrorOptions, ModelErrorReport, ModelErrorState};
 use mre_inverse::nuts::NutsOptions;
+use mre_inverse::options::Choice;
 use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::LogDensity;
@@ -101,6 +104,38 @@ impl Default for BayesOptions {
             prior_log_std: 2.0,
             checkpoint_every: 50,
         }
+    }
+}
+
+impl BayesOptions {
+    /// Refuses options that cannot give a posterior, naming the option (`--chains 0: …`): the
+    /// counts through [`mre_inverse::options::check_counts`] (the check of `[invert]` in a run
+    /// config too), `checkpoint_every` at least 1, and positive finite prior medians, prior
+    /// width and smoothness. Called by [`run`] before any work.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] naming the first bad option and what is expected.
+    pub fn validate(&self) -> Result<()> {
+        let flag = |key: &str| format!("--{}", key.replace('_', "-"));
+        let as_u64 = |v: usize| v as u64;
+        mre_inverse::options::check_counts(Some(as_u64(self.chains)), Some(self.tune), Some(self.draws), self.field_spacing.map(as_u64))
+            .map_err(|e| {
+                PipelineError::invalid(format!("{} {}: expected {} ([invert] {} in a config)", flag(e.key), e.value, e.expected, e.key))
+            })?;
+        if self.checkpoint_every == 0 {
+            return Err(PipelineError::invalid("--checkpoint-every 0: expected at least 1 draw per checkpoint segment"));
+        }
+        let positive = [
+            ("prior_storage_pa", self.prior_storage_pa),
+            ("prior_loss_pa", self.prior_loss_pa),
+            ("prior_log_std", self.prior_log_std),
+            ("smoothness", self.smoothness),
+        ];
+        if let Some((key, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(PipelineError::invalid(format!("{} {v}: expected a positive finite number", flag(key))));
+        }
+        Ok(())
     }
 }
 
@@ -203,6 +238,12 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         }
     };
     let predicted = forward.model().predicted();
+    if !predicted.iter().any(|&p| p) {
+        return Err(invalid(
+            &r.input.source,
+            "no voxel of the mask lies inside its boundary layer: the wave model has nothing to predict (the mask or the grid is too small)",
+        ));
+    }
     let noise = match &d.noise_std {
         Some(s) if a.likelihood == LikelihoodKind::Wave => Noise::Known(s.clone()),
         _ => Noise::Inferred,
@@ -231,6 +272,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
                 invalid(&r.input.source, "--parameterization regions needs dataset /labels (a label per voxel), which this file does not have; use --parameterization field")
             })?;
             let regions = Regions::new(labels, &r.input.mask).map_err(|e| invalid(&r.input.source, e))?;
+            check_regions(r, labels, &regions, &forward)?;
             let prior = IndependentNormal::log_moduli(regions.len(), a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std)
                 .map_err(|e| invalid(&r.input.source, e))?;
             let sampler = match a.sampler {
@@ -257,6 +299,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             let n_max = sh.iter().copied().max().unwrap_or(1);
             let spacing = a.field_spacing.unwrap_or_else(|| (n_max.saturating_sub(1)).div_ceil(16).max(1));
             let field = Field::new([sh[0], sh[1], sh[2]], spacing).map_err(|e| invalid(&r.input.source, e))?;
+            let dim = 2 * field.nodes().iter().map(|&n| n as u128).product::<u128>();
+            let what =
+                format!("{}: the field's {dim} parameters (spacing {spacing} voxels) in the Gauss–Newton Laplace stage", r.input.source);
+            mre_solver::limits::check_memory(&what, 3 * dim * dim * 8 + u128::from(a.draws) * dim * 8)
+                .map_err(|e| PipelineError::invalid(e.to_string()))?;
             let prior = Gmrf::new(
                 field.nodes(),
                 vec![(a.prior_storage_pa.ln(), a.smoothness, a.prior_log_std), (a.prior_loss_pa.ln(), a.smoothness, a.prior_log_std)],
@@ -278,6 +325,106 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         _ => None,
     };
     Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error })
+}
+
+/// The fewest voxels (inside the mask) a label needs to be a region of the `regions`
+/// parameterisation: a region is fitted from the wave inside it, and a label per voxel or a
+/// few voxels per label gives more parameters than the data can support (and dense stages
+/// that grow as the square of the parameters). Merge small labels or use the field.
+pub const MIN_REGION_VOXELS: usize = 10;
+
+/// Refuses regions the data cannot support: a label with fewer than [`MIN_REGION_VOXELS`]
+/// voxels in the mask, or more region parameters than the dense stages (Laplace Hessian and
+/// its factor, the reduced-basis snapshots, the draws, the interface term of the
+/// approximation-error model) fit in the memory budget
+/// ([`mre_solver::limits::check_memory`]).
+fn check_regions(r: &BayesRun<'_>, labels: &Array3<u16>, regions: &Regions, forward: &Forward) -> Result<()> {
+    let src = &r.input.source;
+    let mut counts = std::collections::BTreeMap::<u16, usize>::new();
+    labels.iter().zip(&r.input.mask).filter(|(_, &m)| m).for_each(|(&l, _)| *counts.entry(l).or_default() += 1);
+    let small: Vec<(u16, usize)> = counts.iter().filter(|(_, &n)| n < MIN_REGION_VOXELS).map(|(&l, &n)| (l, n)).collect();
+    if let Some(&(label, n)) = small.first() {
+        return Err(PipelineError::invalid(format!(
+            "{src}: /labels: label {label} has {n} voxel(s) in the mask, and {} of the {} labels have fewer than {MIN_REGION_VOXELS}: the regions parameterisation needs at least {MIN_REGION_VOXELS} voxels per region (merge small labels, or use --parameterization field)",
+            small.len(),
+            counts.len()
+        )));
+    }
+    let a = r.args;
+    let d = 2 * regions.len() as u128;
+    let voxels = r.input.mask.len() as u128;
+    // Lower bounds of what the stages allocate: the Laplace Hessian, its Cholesky factor and the
+    // covariance (d² each); the reduced model's 1 + 2d + d(d−1)/2 snapshot points and their G'
+    // and G'' maps; the draws of every chain.
+    let dense = 3 * d * d * 8;
+    let snapshots = 1 + 2 * d + d * d.saturating_sub(1) / 2;
+    let reduced = if a.full_model || a.drive == DriveKind::Actuator { 0 } else { snapshots * (d + 2 * voxels) * 8 };
+    let draws = a.chains as u128 * u128::from(a.draws) * d * 8;
+    // The interface term of the approximation-error model: a dense factor with a column per
+    // interface voxel (the boundary-noise columns have their own budget).
+    let interface = match (forward, a.model_error, a.likelihood) {
+        (Forward::Boundary(f), ModelErrorKind::Auto, LikelihoodKind::Wave) if regions.len() > 1 => {
+            mre_inverse::interface::ModelErrorCovariance::memory_bytes(f, regions, &r.input.mask, false) as u128
+        }
+        _ => 0,
+    };
+    let what =
+        format!("{src}: {} regions of /labels ({d} parameters) in the dense Laplace, reduced-basis and sampling stages", regions.len());
+    mre_solver::limits::check_memory(&what, dense + reduced + draws + interface).map_err(|e| PipelineError::invalid(e.to_string()))
+}
+
+/// Format of the stage checkpoints written here (`plain-map.cbor`, `model-error.cbor`).
+const STAGE_FORMAT: u32 = 1;
+
+/// What the stages before the final posterior depend on: the data (wave, mask, labels, grid,
+/// frequencies, density, noise), the options that define the posterior (not the sampler's
+/// chains, draws or seed) and the start point.
+fn run_fingerprint(r: &BayesRun<'_>, kind: Parameterization, x0: &[f64]) -> u64 {
+    let d = &r.input.data;
+    let a = r.args;
+    let mut h = Fingerprint::default().str("mre-pipeline/bayes/stages").u64(u64::from(STAGE_FORMAT));
+    h = r.input.wave.iter().fold(h.u64(r.input.wave.len() as u64), |h, v| h.u64(v.re.to_bits()).u64(v.im.to_bits()));
+    h = r.input.mask.iter().fold(h.u64(r.input.mask.len() as u64), |h, &m| h.u64(u64::from(m)));
+    if let Some(l) = &d.labels {
+        h = l.iter().fold(h.str("labels"), |h, &v| h.u64(u64::from(v)));
+    }
+    h = h.f64s(&d.frequencies_hz).f64s(&d.voxel_size_m).f64s(&[d.density_kg_m3]);
+    if let Some(n) = &d.noise_std {
+        h = h.str("noise").f64s(n);
+    }
+    h = h.str(kind.name()).str(a.likelihood.name()).str(a.drive.name()).str(&a.drive_faces.join(",")).u64(a.pml_voxels as u64);
+    h = h.str(a.model_error.name()).u64(a.field_spacing.map_or(0, |v| v as u64 + 1));
+    h.f64s(&[a.smoothness, a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std]).f64s(x0).value()
+}
+
+/// A finished stage from its checkpoint `path` when every rank has it for the fingerprint
+/// `fingerprint` (else every rank recomputes it, with a log line saying why).
+fn load_stage<T: serde::de::DeserializeOwned>(path: Option<&Path>, fingerprint: u64, stage: &str, comm: &dyn Comm) -> Option<T> {
+    let loaded = path.and_then(|p| match checkpoint::load_cbor::<(u32, u64, T)>(p) {
+        Ok(Some((STAGE_FORMAT, f, v))) if f == fingerprint => Some(v),
+        Ok(Some(_)) => {
+            info!(stage, path = %p.display(), "stage checkpoint belongs to other data or options; recomputing the stage");
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(stage, error = %e, "stage checkpoint unreadable; recomputing the stage");
+            None
+        }
+    });
+    if !comm.all_ok(loaded.is_some()) {
+        return None;
+    }
+    if let Some(p) = path {
+        info!(stage, path = %p.display(), "stage loaded from the checkpoint, not recomputed");
+    }
+    loaded
+}
+
+/// Saves a finished stage for [`load_stage`].
+fn save_stage<T: serde::Serialize>(path: Option<&Path>, fingerprint: u64, value: &T) -> Result<()> {
+    let Some(p) = path else { return Ok(()) };
+    checkpoint::save_cbor(p, &(STAGE_FORMAT, fingerprint, value)).map_err(failure)
 }
 
 /// Run the inversion on the ranks of `comm`; returns the result to write on rank 0 (`None`
@@ -312,10 +459,38 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
                 Some(d) => d,
                 None => &plain,
             };
-            let first = agree(comm, maximize(density, &x0, &opts.map, map_file(&dir).as_deref()).map_err(failure))?;
+            let fingerprint = run_fingerprint(&r, s.kind, &x0);
+            let plain_file = dir.as_ref().map(|d| d.join("plain-map.cbor"));
+            info!(stage = "1/4", parameters = x0.len(), "MAP of the plain model");
+            let first: MapResult = match load_stage(plain_file.as_deref(), fingerprint, "plain MAP", comm) {
+                Some(m) => m,
+                None => {
+                    let m = agree(comm, maximize(density, &x0, &opts.map, map_file(&dir).as_deref()).map_err(failure))?;
+                    agree(comm, save_stage(plain_file.as_deref(), fingerprint, &m))?;
+                    m
+                }
+            };
             info!(iterations = first.iterations, "MAP of the plain model; the approximation-error model is taken there");
-            let built = with_model_error(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
-                .map_err(|e| invalid(&r.input.source, e));
+            info!(stage = "2/4", "approximation-error model at the plain MAP");
+            let me_print = Fingerprint::default()
+                .u64(fingerprint)
+                .f64s(&first.x)
+                .u64(plan.options.refine.map_or(0, |f| f as u64 + 1))
+                .f64s(&[plan.options.interface_spread.unwrap_or(-1.0)])
+                .u64(u64::from(plan.options.boundary_noise))
+                .value();
+            let me_file = dir.as_ref().map(|d| d.join("model-error.cbor"));
+            let state = match load_stage::<ModelErrorState>(me_file.as_deref(), me_print, "approximation-error model", comm) {
+                Some(st) => st,
+                None => {
+                    let st = model_error_state(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
+                        .map_err(|e| invalid(&r.input.source, e));
+                    let st = agree(comm, st)?;
+                    agree(comm, save_stage(me_file.as_deref(), me_print, &st))?;
+                    st
+                }
+            };
+            let built = likelihood_from_state(&plan.meas, forward, plan.noise.clone(), &state).map_err(|e| invalid(&r.input.source, e));
             (Some(agree(comm, built)?), first.x, dir.as_ref().map(|d| d.join("model-error")))
         }
         _ => (None, x0, dir.clone()),
@@ -331,6 +506,7 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
         None => &posterior,
     };
     let (x0, dir) = (x_start, mode_dir);
+    info!(stage = "3/4", parameters = x0.len(), "MAP and Laplace approximation of the posterior");
     let mode = match s.kind {
         Parameterization::Regions => find_mode(density, &x0, &opts, dir.as_deref(), size == 1).map_err(failure),
         // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
@@ -349,6 +525,7 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     let mode = agree(comm, mode)?;
     // Regions: draws with the reduced-basis model built around the Laplace approximation
     // (the same on every rank), checked against the full model on rank 0.
+    info!("reduced-basis model around the Laplace approximation");
     let reduced = match (s.kind, r.args.full_model, &s.forward) {
         (Parameterization::Regions, false, Forward::Boundary(forward)) => {
             Some(agree(comm, ReducedWaveForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
@@ -360,6 +537,7 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
         Some(p) => p,
         None => &posterior,
     };
+    info!(stage = "4/4", "posterior draws");
     let draws = match &s.sampler {
         Sampler::Nuts(NutsOptions { chains, draws, .. }) | Sampler::Independence(IndependenceOptions { chains, draws, .. }) => {
             let ids = distributed::my_chains(*chains, rank, size);

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mre_io::config::InvertConfig;
-use mre_io::figures::{write_map_png, Colormap};
+use mre_io::figures::{write_map_png, Colormap, FigureError};
 use mre_io::hdf5::{write_mre_result, MreResult};
+use mre_solver::files;
 use mre_solver::parallel::Comm;
 use ndarray::Axis;
 use tracing::info;
@@ -16,6 +17,7 @@ use crate::choice::Choice;
 use crate::classic::{self, Filter};
 use crate::error::{agree, write_error, ErrorKind, PipelineError, Result};
 use crate::input::{Unwrap, WaveInput};
+use crate::outputs::{self, Output};
 
 pub use mre_inverse::options::Method;
 
@@ -65,6 +67,19 @@ impl InvertOptions {
         o
     }
 
+    /// Refuses options that cannot give a result, naming the option ([`BayesOptions::validate`]
+    /// for the Bayesian inversion).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`].
+    pub fn validate(&self) -> Result<()> {
+        match self.method {
+            Method::Bayes => self.bayes.validate(),
+            _ => Ok(()),
+        }
+    }
+
     /// The checkpoint directory for a result written to `output`.
     pub fn checkpoint_for(&self, output: &Path) -> PathBuf {
         self.checkpoint.clone().unwrap_or_else(|| checkpoint_dir(output))
@@ -83,10 +98,108 @@ pub fn checkpoint_dir(output: &Path) -> PathBuf {
     output.with_file_name(format!("{name}.checkpoint"))
 }
 
-/// An error unless `out` is free to write (or `force`).
+/// An error unless `out` is free to write (or `force`): anything at the path, also a dangling
+/// symbolic link, is [`ErrorKind::OutputExists`] ([`outputs::check_free`]).
 pub fn check_output(out: &Path, force: bool) -> Result<()> {
-    if out.exists() && !force {
-        return Err(PipelineError::exists(format!("{} exists; use --force to overwrite it or --output to write elsewhere", out.display())));
+    outputs::check_free(&[Output::new(out, "output")], force)
+}
+
+/// Every file [`invert_file`] writes for `options` into `output`: the mre-result and (with
+/// `options.figures`) its PNGs ([`figure_path`]).
+pub fn result_outputs(output: &Path, options: &InvertOptions) -> Vec<Output> {
+    let mut v = vec![Output::new(output, "mre-result")];
+    if options.figures {
+        let mut figures = vec![Figure::StorageModulus];
+        if options.method == Method::Bayes {
+            figures.push(Figure::StorageModulusStd);
+        }
+        figures.push(Figure::PhaseAngle);
+        v.extend(figures.into_iter().map(|f| Output::new(figure_path(output, f), "figure")));
+    }
+    v
+}
+
+/// The PNG elastograms of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    /// G' (kPa): `<stem>-storage-modulus.png`.
+    StorageModulus,
+    /// Posterior std of G' (kPa, Bayesian inversion): `<stem>-storage-modulus-std.png`.
+    StorageModulusStd,
+    /// Phase angle arg G* (rad): `<stem>-phase-angle.png`.
+    PhaseAngle,
+}
+
+/// Where the figure `f` of the result `out` goes: beside it, named after its stem.
+pub fn figure_path(out: &Path, f: Figure) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "result".into(), |s| s.to_string_lossy().into_owned());
+    let suffix = match f {
+        Figure::StorageModulus => "storage-modulus",
+        Figure::StorageModulusStd => "storage-modulus-std",
+        Figure::PhaseAngle => "phase-angle",
+    };
+    out.with_file_name(format!("{stem}-{suffix}.png"))
+}
+
+/// The fewest voxels along the longest axis of the grid: the direct inversions' Laplacian is a
+/// 5-point stencil (an axis is differentiated only when it has at least this many voxels), and
+/// the wave model needs voxels inside the mask's boundary layer.
+pub const MIN_STENCIL_VOXELS: usize = 5;
+
+/// Refuses input that an inversion cannot turn into moduli (it would end with all-NaN maps or
+/// the prior): a grid with fewer than [`MIN_STENCIL_VOXELS`] voxels along every axis,
+/// non-finite wave values in the mask, and a frequency whose wave has no signal in the mask
+/// (every component constant, e.g. all zero). A single constant component next to others with
+/// signal is only a warning. (An empty mask is refused by [`WaveInput::from_data`].)
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`] naming the data and the reason.
+pub fn check_input(input: &WaveInput) -> Result<()> {
+    let src = &input.source;
+    let sh = input.mask.shape();
+    if sh.iter().all(|&n| n < MIN_STENCIL_VOXELS) {
+        return Err(PipelineError::invalid(format!(
+            "{src}: grid {sh:?} is too small for the finite-difference stencil of the inversions: expected at least {MIN_STENCIL_VOXELS} voxels along at least one axis"
+        )));
+    }
+    if !input.mask.iter().any(|&m| m) {
+        return Err(PipelineError::invalid(format!("{src}: the mask selects no voxel; nothing to invert")));
+    }
+    let freqs = &input.data.frequencies_hz;
+    let comps = &input.data.components;
+    let comp = |c: usize| comps.chars().nth(c).map_or_else(|| c.to_string(), String::from);
+    for (f, per_f) in input.wave.outer_iter().enumerate() {
+        let hz = freqs.get(f).copied().unwrap_or(f64::NAN);
+        let mut constant = Vec::new();
+        for (c, u) in per_f.outer_iter().enumerate() {
+            let mut values = u.iter().zip(&input.mask).filter(|(_, &m)| m).map(|(v, _)| *v);
+            let first = values.next().unwrap_or_default();
+            let mut varies = false;
+            for v in std::iter::once(first).chain(values) {
+                if !(v.re.is_finite() && v.im.is_finite()) {
+                    return Err(PipelineError::invalid(format!(
+                        "{src}: the wave ({}) at {hz} Hz, component {} has non-finite values in the mask",
+                        input.level,
+                        comp(c)
+                    )));
+                }
+                varies |= v != first;
+            }
+            if !varies {
+                constant.push((comp(c), first));
+            }
+        }
+        if constant.len() == per_f.len_of(ndarray::Axis(0)) {
+            let (_, value) = &constant[0];
+            return Err(PipelineError::invalid(format!(
+                "{src}: the wave ({}) at {hz} Hz has no signal in the mask: every component is constant ({value}); nothing to invert",
+                input.level
+            )));
+        }
+        for (c, value) in constant {
+            tracing::warn!(data = %src, frequency_hz = hz, component = %c, %value, "a wave component is constant in the mask (no signal)");
+        }
     }
     Ok(())
 }
@@ -97,10 +210,15 @@ pub fn check_output(out: &Path, force: bool) -> Result<()> {
 /// together.
 pub fn invert(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&Path>, comm: &dyn Comm) -> Result<Option<MreResult>> {
     info!(data = %input.source, level = input.level, method = options.method.name(), ranks = comm.size(), "inverting");
+    agree(comm, options.validate().and_then(|()| check_input(input)))?;
     match options.method {
         Method::Bayes => bayes::run(input, &options.bayes, checkpoint, comm),
         m => {
-            let r = if comm.is_root() { classic::invert_classic(input, m, options.filter).map(Some) } else { Ok(None) };
+            let r = if comm.is_root() {
+                classic::invert_classic(input, m, options.filter).and_then(|r| finite(input, m, r)).map(Some)
+            } else {
+                Ok(None)
+            };
             agree(comm, r)
         }
     }
@@ -138,14 +256,17 @@ pub fn invert_file(
 ) -> Result<Option<(MreResult, Written)>> {
     let start = Instant::now();
     let root = comm.is_root();
-    agree(comm, if root { check_output(output, force) } else { Ok(()) })?;
+    let outs = result_outputs(output, options);
+    agree(comm, options.validate().and_then(|()| if root { outputs::check_free(&outs, force) } else { Ok(()) }))?;
     if comm.size() > 1 && options.method != Method::Bayes {
         // Direct methods run on rank 0 alone.
         let r = if root { invert_file(data, output, options, force, &mre_solver::parallel::Serial, status) } else { Ok(None) };
         return agree(comm, r);
     }
     status.stage(&format!("{}: reading", data.display()));
-    let input = agree(comm, WaveInput::read(data, options.unwrap))?;
+    let input = agree(comm, WaveInput::read(data, options.unwrap).and_then(|i| check_input(&i).map(|()| i)))?;
+    // Before the work: the directories exist (created) and accept the files.
+    agree(comm, if root { outputs::prepare(&outs, force) } else { Ok(()) })?;
     status.stage(&format!("{}: {}", data.display(), stage_name(options.method)));
     let checkpoint = options.checkpoint_for(output);
     let result = invert(&input, options, Some(&checkpoint), comm)?;
@@ -178,44 +299,113 @@ fn stage_name(m: Method) -> &'static str {
 /// Write `result` to `out` (an existing file only with `force`) and, with `figures`, its PNGs.
 pub fn write_result(out: &Path, result: &MreResult, force: bool, figures: bool) -> Result<Written> {
     write_mre_result(out, result, force).map_err(write_error)?;
-    let figures = if figures { write_figures(out, result)? } else { Vec::new() };
+    let figures = if figures { write_figures(out, result, force)? } else { Vec::new() };
     Ok(Written { result: out.to_path_buf(), figures })
 }
 
-/// PNGs of G' (kPa) and the phase angle (rad) of the middle slice, named
-/// `<result stem>-storage-modulus.png` and `<result stem>-phase-angle.png`.
-pub fn write_figures(out: &Path, r: &MreResult) -> Result<Vec<PathBuf>> {
-    let stem = out.file_stem().map_or_else(|| "result".into(), |s| s.to_string_lossy().into_owned());
+/// PNGs of G' (kPa) and the phase angle (rad) of the middle slice, and with a posterior the
+/// std of G' ([`figure_path`]); an existing figure is replaced only with `force`.
+pub fn write_figures(out: &Path, r: &MreResult, force: bool) -> Result<Vec<PathBuf>> {
     let z = r.storage_modulus_pa.len_of(Axis(0)) / 2;
-    let storage_kpa = r.storage_modulus_pa.index_axis(Axis(0), z).mapv(|v| v / 1000.0);
     let mut written = Vec::new();
-    let p = out.with_file_name(format!("{stem}-storage-modulus.png"));
-    let finite = storage_kpa.iter().any(|v| v.is_finite());
-    let range = if finite { None } else { Some((0.0, 1.0)) };
-    write_map_png(&p, &format!("storage modulus G' (slice {z})"), storage_kpa.view(), "kPa", Colormap::Viridis, range)
-        .map_err(|e| PipelineError::from_error(ErrorKind::Failure, &e))?;
-    written.push(p);
-    if let Some(std) = &r.storage_modulus_std_pa {
-        let p = out.with_file_name(format!("{stem}-storage-modulus-std.png"));
-        let map = std.index_axis(Axis(0), z).mapv(|v| v / 1000.0);
-        let range = if map.iter().any(|v| v.is_finite()) { None } else { Some((0.0, 1.0)) };
-        write_map_png(&p, &format!("posterior std of G' (slice {z})"), map.view(), "kPa", Colormap::Viridis, range)
-            .map_err(|e| PipelineError::from_error(ErrorKind::Failure, &e))?;
+    let mut emit = |f: Figure, title: String, map: ndarray::ArrayView2<f64>, unit: &str, range: Option<(f64, f64)>| -> Result<()> {
+        let p = figure_path(out, f);
+        let range = range.or_else(|| (!map.iter().any(|v| v.is_finite())).then_some((0.0, 1.0)));
+        files::write_new(&p, force, |tmp| write_map_png(tmp, &title, map, unit, Colormap::Viridis, range)).map_err(|e| {
+            let kind = if matches!(e, FigureError::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
+            PipelineError::from_error(kind, &e)
+        })?;
         written.push(p);
+        Ok(())
+    };
+    let storage_kpa = r.storage_modulus_pa.index_axis(Axis(0), z).mapv(|v| v / 1000.0);
+    emit(Figure::StorageModulus, format!("storage modulus G' (slice {z})"), storage_kpa.view(), "kPa", None)?;
+    if let Some(std) = &r.storage_modulus_std_pa {
+        let map = std.index_axis(Axis(0), z).mapv(|v| v / 1000.0);
+        emit(Figure::StorageModulusStd, format!("posterior std of G' (slice {z})"), map.view(), "kPa", None)?;
     }
     if let Some(phi) = &r.phase_angle_rad {
-        let p = out.with_file_name(format!("{stem}-phase-angle.png"));
         let map = phi.index_axis(Axis(0), z);
-        write_map_png(
-            &p,
-            &format!("phase angle arg G* (slice {z})"),
-            map,
-            "rad",
-            Colormap::Viridis,
-            Some((0.0, std::f64::consts::FRAC_PI_2)),
-        )
-        .map_err(|e| PipelineError::from_error(ErrorKind::Failure, &e))?;
-        written.push(p);
+        emit(Figure::PhaseAngle, format!("phase angle arg G* (slice {z})"), map, "rad", Some((0.0, std::f64::consts::FRAC_PI_2)))?;
     }
     Ok(written)
+}
+
+/// A direct inversion that gives no finite modulus anywhere in the mask is refused rather than
+/// written as an all-NaN map.
+fn finite(input: &WaveInput, m: Method, r: MreResult) -> Result<MreResult> {
+    if r.storage_modulus_pa.iter().zip(&input.mask).any(|(g, &k)| k && g.is_finite()) {
+        return Ok(r);
+    }
+    Err(PipelineError::invalid(format!(
+        "{}: {} gives no finite modulus in any voxel of the mask (too few voxels with the whole {MIN_STENCIL_VOXELS}-point stencil inside the mask, or no signal)",
+        input.source,
+        m.name()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mre_io::data::MreData;
+    use ndarray::Array5;
+    use num_complex::Complex64;
+
+    fn input(wave: Array5<Complex64>) -> Result<WaveInput> {
+        let n = wave.shape()[0];
+        let data = MreData {
+            frequencies_hz: (0..n).map(|f| 60.0 + 30.0 * f as f64).collect(),
+            voxel_size_m: [2e-3; 3],
+            density_kg_m3: 1000.0,
+            components: "z".into(),
+            encoding_efficiency_rad_per_m: vec![0.0; n],
+            encoding_phase_rad: vec![0.0; n],
+            wave: Some(wave),
+            ..MreData::default()
+        };
+        WaveInput::from_data("memory".into(), data, Unwrap::Laplacian)
+    }
+
+    #[test]
+    fn the_library_refuses_meaningless_input_for_every_method() {
+        let ramp = |(f, _, _, y, x): (usize, usize, usize, usize, usize)| Complex64::new((x * y + f) as f64 * 1e-7, 1e-7);
+        let cases = [
+            (Array5::zeros((1, 1, 1, 16, 16)), "no signal in the mask"),
+            // One frequency with signal, one without: refused, naming that frequency.
+            (
+                Array5::from_shape_fn((2, 1, 1, 16, 16), |i| if i.0 == 1 { Complex64::new(0.0, 0.0) } else { ramp(i) }),
+                "at 90 Hz has no signal",
+            ),
+            (Array5::from_elem((1, 1, 1, 1, 1), Complex64::new(1.0, 0.0)), "too small"),
+            (Array5::from_shape_fn((1, 1, 1, 16, 16), |i| if i.4 == 3 { Complex64::new(f64::NAN, 0.0) } else { ramp(i) }), "non-finite"),
+        ];
+        for (wave, reason) in cases {
+            let input = input(wave).unwrap();
+            for method in [Method::Ahi, Method::Mdev, Method::Bayes] {
+                let e = invert(&input, &InvertOptions::new(method), None, &mre_solver::parallel::Serial).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{method}: {e}");
+                assert!(e.to_string().contains(reason) && e.to_string().starts_with("memory: "), "{method}: {e}");
+            }
+        }
+        // Options that give no posterior are refused by the library too.
+        let good = input(Array5::from_shape_fn((1, 1, 1, 16, 16), ramp)).unwrap();
+        let mut o = InvertOptions::new(Method::Bayes);
+        o.bayes.chains = 0;
+        let e = invert(&good, &o, None, &mre_solver::parallel::Serial).unwrap_err();
+        assert!(e.kind() == ErrorKind::InvalidInput && e.to_string().contains("--chains 0"), "{e}");
+    }
+
+    #[test]
+    fn the_outputs_of_an_inversion_are_listed_before_it_runs() {
+        let out = Path::new("dir/r.h5");
+        let names = |o: &InvertOptions| result_outputs(out, o).into_iter().map(|o| o.path).collect::<Vec<_>>();
+        assert_eq!(
+            names(&InvertOptions::new(Method::Ahi)),
+            [out, Path::new("dir/r-storage-modulus.png"), Path::new("dir/r-phase-angle.png")]
+        );
+        assert_eq!(names(&InvertOptions::new(Method::Bayes)).len(), 4);
+        let mut o = InvertOptions::new(Method::Mdev);
+        o.figures = false;
+        assert_eq!(names(&o), [out]);
+    }
 }

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use mre_io::config::{BuiltRun, BuiltSequence};
 use mre_io::pulseq::export::{from_gre_mre, ExportError};
 use mre_io::pulseq::info::{summarise_imported, SequenceInfo};
-use mre_io::pulseq::plot::write_sequence_plots;
+use mre_io::pulseq::plot::{plot_paths, write_sequence_plots};
 use mre_io::pulseq::{read_pulseq, PulseqError, TimelineOptions};
 use mre_solver::sequence::{GreMre, MreSequence};
 
 use crate::error::{ErrorKind, PipelineError, Result};
+use crate::outputs::{self, Output};
 
 /// File name of the export for MEG frequency `f` and axis `axis` when there are several.
 fn variant_path(output: &Path, f_hz: f64, axis: &str) -> PathBuf {
@@ -50,11 +51,8 @@ pub fn export_builtin(config: &Path, built: &BuiltRun, output: &Path, force: boo
     } else {
         variants.iter().map(|(_, s)| variant_path(output, s.meg.frequency_hz, s.meg.axis.name())).collect()
     };
-    if !force {
-        if let Some(p) = paths.iter().find(|p| p.exists()) {
-            return Err(PipelineError::exists(format!("{} already exists (use --force to overwrite it)", p.display())));
-        }
-    }
+    let outs: Vec<Output> = paths.iter().map(|p| Output::new(p, "Pulseq file")).collect();
+    outputs::prepare(&outs, force)?;
     for ((_, s), path) in variants.iter().zip(&paths) {
         let file = from_gre_mre(s, &built.scanner).map_err(|e| match e {
             ExportError::IdealSpoiling | ExportError::OffRaster { .. } => PipelineError::invalid(format!("{}: {e}", config.display())),
@@ -93,6 +91,12 @@ pub struct Summary {
 /// `<stem>_waveforms.png` and `<stem>_kspace.png` into that directory (replacing existing
 /// ones only with `force`).
 pub fn info(file: &Path, plots: Option<&Path>, force: bool) -> Result<Summary> {
+    if let Some(dir) = plots {
+        // Before the file is read: the plots are free (or `force`) and their directory takes files.
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
+        let outs: Vec<Output> = plot_paths(dir, &stem).into_iter().map(|p| Output::new(p, "plot")).collect();
+        outputs::prepare(&outs, force)?;
+    }
     // the file is input: missing, unreadable, a device, too large or malformed → exit 2
     let read = read_pulseq(file).map_err(|e| PipelineError::from_error(ErrorKind::InvalidInput, &e))?;
     let imp = read
@@ -104,7 +108,7 @@ pub fn info(file: &Path, plots: Option<&Path>, force: bool) -> Result<Summary> {
     if let Some(dir) = plots {
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sequence".into());
         written = write_sequence_plots(dir, &stem, &read.sequence, &imp, &info, force).map_err(|e| {
-            let kind = if matches!(e, mre_io::figures::FigureError::Invalid { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
+            let kind = if matches!(e, mre_io::figures::FigureError::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
             PipelineError::from_error(kind, &e)
         })?;
     }

@@ -7,13 +7,15 @@ use std::time::Instant;
 
 use mre_io::config::{BuiltRun, BuiltSequence, RunConfig};
 use mre_io::data::{GroundTruth, MreData, Provenance};
+use mre_io::figures::{FigureError, MreFigures};
 use mre_io::mrd::{mrd_path_for, write_mrd, GreMreScan, MrdDataset, ScanDescription};
 use mre_solver::parallel::Comm;
 use mre_solver::sequence::MreSequence;
 use mre_solver::simulate::{simulate_with, Progress, SimulationOutput, Timings};
 
 use crate::error::{agree, write_error, ErrorKind, PipelineError, Result};
-use crate::invert::check_output;
+use crate::invert::{result_outputs, InvertOptions};
+use crate::outputs::{self, directory_of, Output};
 
 /// What a simulation cost, for the summary line.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -168,21 +170,57 @@ pub fn to_mre_data(out: SimulationOutput, built: &BuiltRun, provenance: Provenan
     }
 }
 
-/// An error unless the files a run of `cfg` writes are free (or `force`): the data file
-/// `path`, its MRD file (`[output] mrd`) and the result of `[invert]` at `invert_result`.
-pub fn check_outputs(path: &Path, cfg: &RunConfig, invert_result: Option<&Path>, force: bool) -> Result<()> {
-    check_output(path, force)?;
-    if let Some(result) = invert_result.filter(|r| r.exists() && !force) {
-        return Err(PipelineError::exists(format!("{} ([invert] result) exists; use --force to overwrite it", result.display())));
+/// Every file a run of `cfg` writes: the data file `path`, with `[output] figures` its PNGs
+/// ([`MreFigures::paths`]), with `[output] mrd` its MRD file, and the result of `[invert]`
+/// (`invert`: its path and options) with its figures.
+pub fn run_outputs(path: &Path, cfg: &RunConfig, built: &BuiltRun, invert: Option<(&Path, &InvertOptions)>) -> Vec<Output> {
+    // The main files first (the first existing one is the one reported), then the figures.
+    let invert: Vec<Output> = invert
+        .map(|(result, options)| result_outputs(result, options).into_iter().map(|o| Output { role: invert_role(o.role), ..o }).collect())
+        .unwrap_or_default();
+    let (results, invert_figures): (Vec<Output>, Vec<Output>) = invert.into_iter().partition(|o| o.role == "[invert] result");
+    let mut v = vec![Output::new(path, "mre-data")];
+    v.extend(results);
+    if cfg.output.mrd {
+        v.push(Output::new(mrd_path_for(path), "MRD raw data"));
     }
-    let mrd = mrd_path_for(path);
-    if cfg.output.mrd && !force && mrd.exists() {
-        return Err(PipelineError::exists(format!(
-            "{} (MRD raw data) exists; use --force to overwrite it or --output to write elsewhere",
-            mrd.display()
-        )));
+    if cfg.output.figures {
+        let figures = MreFigures {
+            frequencies_hz: built.frequencies_hz.clone(),
+            components: built.sequence.components().iter().map(|a| a.name().to_string()).collect(),
+            magnitude: true,
+            phase: true,
+            wave: true,
+            ground_truth: true,
+        };
+        v.extend(figures.paths(directory_of(path), &figure_stem(path)).into_iter().map(|p| Output::new(p, "figure")));
     }
-    Ok(())
+    v.extend(invert_figures);
+    v
+}
+
+fn invert_role(role: &'static str) -> &'static str {
+    match role {
+        "mre-result" => "[invert] result",
+        "figure" => "[invert] figure",
+        other => other,
+    }
+}
+
+/// An error unless every file of [`run_outputs`] can be written, checked before the
+/// simulation ([`outputs::prepare`]): an existing one (or a dangling symbolic link) unless
+/// `force` is [`ErrorKind::OutputExists`]; missing directories are created; a directory that
+/// does not accept a new file is [`ErrorKind::InvalidInput`].
+pub fn check_outputs(path: &Path, cfg: &RunConfig, built: &BuiltRun, invert: Option<(&Path, &InvertOptions)>, force: bool) -> Result<()> {
+    if let Some((_, options)) = invert {
+        options.validate()?;
+    }
+    outputs::prepare(&run_outputs(path, cfg, built, invert), force)
+}
+
+/// The stem of the data file's figures.
+fn figure_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "mre-sim".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// The files [`write_outputs`] wrote, in order, with a note each (e.g. the MRD acquisitions).
@@ -194,9 +232,10 @@ pub fn write_outputs(path: &Path, data: &MreData, built: &BuiltRun, cfg: &RunCon
     mre_io::hdf5::write_mre_data(path, data, force).map_err(write_error)?;
     let mut written = vec![(path.to_path_buf(), String::new())];
     if cfg.output.figures {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let stem = path.file_stem().map_or_else(|| "mre-sim".into(), |s| s.to_string_lossy().into_owned());
-        let figs = mre_io::figures::write_mre_figures(dir, &stem, data).map_err(|e| PipelineError::from_error(ErrorKind::Failure, &e))?;
+        let figs = mre_io::figures::write_mre_figures(directory_of(path), &figure_stem(path), data, force).map_err(|e| {
+            let kind = if matches!(e, FigureError::Exists { .. }) { ErrorKind::OutputExists } else { ErrorKind::Failure };
+            PipelineError::from_error(kind, &e)
+        })?;
         written.extend(figs.into_iter().map(|f| (f, String::new())));
     }
     if let Some(mrd) = write_mrd_beside(path, data, built, cfg, force)? {

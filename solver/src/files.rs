@@ -6,6 +6,10 @@
 //! * [`write_replace`] for checkpoints: the bytes are written and synced under a temporary
 //!   name, then renamed over the previous checkpoint.
 //!
+//! * [`prepare_new`] before the work: an existing output (also a dangling symbolic link) is
+//!   refused, the directory is created and must accept a new file, so a command fails in
+//!   seconds instead of after its computation.
+//!
 //! Either way the target never holds a partial file (a run killed while writing leaves the old
 //! file or the new one), and the temporary file is removed on every error.
 //!
@@ -67,6 +71,48 @@ pub fn exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
+/// Checks, before a computation, that [`write_new`]`(path, force, …)` can succeed, so that a
+/// run fails in seconds rather than after its work: nothing is at `path` (not even a dangling
+/// symbolic link) unless `force`, `path` is not a directory, its directory exists (created
+/// here, with its parents, when missing) and a new file can be created in it (a temporary file
+/// is created and removed).
+///
+/// # Errors
+///
+/// [`FileError::Exists`] for anything at `path` without `force`, [`FileError::NotAFile`] for
+/// a path without a file name or naming a directory, [`FileError::Io`] when the directory
+/// cannot be created or does not accept a new file (read-only, no permission, a file in
+/// the way).
+pub fn prepare_new(path: &Path, force: bool) -> Result<(), FileError> {
+    check_free(path, force)?;
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(FileError::NotAFile { path: path.to_path_buf() });
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| FileError::io(path, format!("create the directory {}", dir.display()), e))?;
+    }
+    // Dropping the temporary file removes it.
+    temporary(path).map(drop)
+}
+
+/// [`FileError::Exists`] when anything (a file, a directory, a dangling symbolic link) is at
+/// `path` and `force` is false; nothing is created.
+///
+/// # Errors
+///
+/// As said.
+pub fn check_free(path: &Path, force: bool) -> Result<(), FileError> {
+    if !force && exists(path) {
+        return Err(FileError::Exists { path: path.to_path_buf() });
+    }
+    Ok(())
+}
+
+/// Whether `path` is a symbolic link whose target does not exist.
+pub fn is_dangling_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) && std::fs::metadata(path).is_err()
+}
+
 /// Writes a new output file at `path` through `write`, atomically.
 ///
 /// `write` gets a temporary path in the directory of `path` (an empty file there already,
@@ -84,9 +130,7 @@ pub fn exists(path: &Path) -> bool {
 /// [`FileError::NotAFile`], or [`FileError::Io`] if the temporary file cannot be created or
 /// moved. The temporary file is removed on every error.
 pub fn write_new<T, E: From<FileError>>(path: &Path, force: bool, write: impl FnOnce(&Path) -> Result<T, E>) -> Result<T, E> {
-    if !force && exists(path) {
-        return Err(FileError::Exists { path: path.to_path_buf() }.into());
-    }
+    check_free(path, force)?;
     let tmp = temporary(path)?.into_temp_path();
     let value = write(&tmp)?;
     let moved = if force {
@@ -250,6 +294,34 @@ mod tests {
             e => panic!("{e:?}"),
         }
         assert!(matches!(write_new(Path::new("/"), true, |_| Ok::<(), FileError>(())), Err(FileError::NotAFile { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn outputs_are_prepared_before_the_work() {
+        let dir = scratch("prepare");
+        // A missing directory is created; nothing else is left behind.
+        let path = dir.join("new").join("sub").join("out.h5");
+        prepare_new(&path, false).unwrap();
+        assert!(path.parent().unwrap().is_dir());
+        assert!(entries(path.parent().unwrap()).is_empty());
+        // An existing file, and a dangling symbolic link, are refused without force.
+        let file = dir.join("file.png");
+        fs::write(&file, b"old").unwrap();
+        assert!(matches!(prepare_new(&file, false), Err(FileError::Exists { .. })));
+        prepare_new(&file, true).unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"old");
+        #[cfg(unix)]
+        {
+            let link = dir.join("link.h5");
+            std::os::unix::fs::symlink(dir.join("missing-target"), &link).unwrap();
+            assert!(is_dangling_link(&link) && !is_dangling_link(&file));
+            assert!(matches!(prepare_new(&link, false), Err(FileError::Exists { .. })));
+        }
+        // A directory at the path, and a file where the directory should be.
+        assert!(matches!(prepare_new(&dir.join("new"), true), Err(FileError::NotAFile { .. })));
+        let e = prepare_new(&file.join("out.h5"), false).unwrap_err();
+        assert!(matches!(e, FileError::Io { .. }) && e.to_string().contains("create the directory"), "{e}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

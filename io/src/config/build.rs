@@ -83,14 +83,10 @@ impl RunConfig {
             }
         }
         if let Some(inv) = &self.invert {
-            let positive =
-                [("chains", inv.chains.map(|v| v as u64)), ("draws", inv.draws), ("field_spacing", inv.field_spacing.map(|v| v as u64))];
-            if let Some((key, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
-                return Err(src.error(&format!("invert.{key}"), "must be at least 1"));
-            }
-            if inv.tune.is_some_and(|t| t < 10) {
-                return Err(src.error("invert.tune", "must be at least 10"));
-            }
+            // The same check as the command line's (`BayesOptions::validate`).
+            let as_u64 = |v: Option<usize>| v.map(|v| v as u64);
+            mre_inverse::options::check_counts(as_u64(inv.chains), inv.tune, inv.draws, as_u64(inv.field_spacing))
+                .map_err(|e| src.error(&format!("invert.{}", e.key), format!("must be {}", e.expected)))?;
         }
         Ok(())
     }

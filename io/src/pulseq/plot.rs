@@ -23,8 +23,8 @@ pub fn plot_paths(dir: &Path, stem: &str) -> [PathBuf; 2] {
 }
 
 /// Write the waveform and k-space plots into `dir` (created if needed); an
-/// existing plot is replaced only with `force` ([`FigureError::Invalid`]
-/// names it otherwise). Returns the paths.
+/// existing plot (or a dangling symbolic link) is replaced only with `force`
+/// ([`FigureError::Exists`] names it otherwise). Returns the paths.
 pub fn write_sequence_plots(
     dir: &Path,
     stem: &str,
@@ -36,9 +36,7 @@ pub fn write_sequence_plots(
     ensure_font()?;
     let paths = plot_paths(dir, stem);
     for p in &paths {
-        if p.exists() && !force {
-            return Err(FigureError::Invalid { path: p.clone(), problem: "already exists (pass --force to overwrite it)".into() });
-        }
+        files::check_free(p, force)?;
     }
     std::fs::create_dir_all(dir).map_err(|cause| FigureError::Io {
         path: dir.to_path_buf(),
