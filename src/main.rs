@@ -153,7 +153,12 @@ fn init_logging(verbose: u8, quiet: bool, rank: usize) {
         (false, _) => "debug",
     };
     let filter = EnvFilter::try_from_env("MRE_SIM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {

@@ -42,6 +42,7 @@ fn error(output: &Output, e: &FileError) -> PipelineError {
         FileError::NotAFile { .. } if path.is_dir() => {
             PipelineError::invalid(format!("{} ({role}) is a directory; expected the path of a file", path.display()))
         }
+        FileError::Io { action, source, .. } => PipelineError::invalid(format!("{} ({role}): cannot {action}: {source}", path.display())),
         other => PipelineError::new(ErrorKind::InvalidInput, format!("{} ({role}): {}", path.display(), crate::error::chain(other))),
     }
 }

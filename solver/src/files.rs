@@ -175,6 +175,17 @@ pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 }
 
 /// A new, empty temporary file next to `target` (removed when dropped).
+/// `e` without the path tempfile appends to its messages (`… at path "/d/.x.tmp-Ab12"`): the
+/// OS error alone, since the message names the target already.
+fn without_path(e: io::Error) -> io::Error {
+    // tempfile keeps the OS error inside a private type whose message ends in ` at path "…"`.
+    let message = e.to_string();
+    match message.rfind(" at path \"") {
+        Some(i) => io::Error::new(e.kind(), &message[..i]),
+        None => e,
+    }
+}
+
 fn temporary(target: &Path) -> Result<tempfile::NamedTempFile, FileError> {
     let name = target.file_name().ok_or_else(|| FileError::NotAFile { path: target.to_path_buf() })?;
     let dir = match target.parent() {
@@ -197,7 +208,7 @@ fn temporary(target: &Path) -> Result<tempfile::NamedTempFile, FileError> {
         // As `File::create`: everyone may read and write, less the umask (tempfile's own default is 0o600).
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    builder.tempfile_in(dir).map_err(|e| FileError::io(target, format!("create a temporary file in {}", dir.display()), e))
+    builder.tempfile_in(dir).map_err(|e| FileError::io(target, format!("create a temporary file in {}", dir.display()), without_path(e)))
 }
 
 #[cfg(test)]
@@ -295,6 +306,15 @@ mod tests {
         }
         assert!(matches!(write_new(Path::new("/"), true, |_| Ok::<(), FileError>(())), Err(FileError::NotAFile { .. })));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn an_unwritable_directory_is_named_once() {
+        // /proc takes no new files, even for root.
+        let e = prepare_new(Path::new("/proc/out.h5"), false).unwrap_err().to_string();
+        assert!(e.starts_with("/proc/out.h5: cannot create a temporary file in /proc: "), "{e}");
+        assert!(!e.contains("at path") && !e.contains(".tmp-"), "{e}");
     }
 
     #[test]
