@@ -331,12 +331,13 @@ fn import_matlab_wave_and_phase() {
             "--components",
             "z",
             "--output",
-            "w.h5",
+            "new/dir/w.h5",
         ],
         dir.path(),
     );
+    // A missing output directory is created, as a run and `invert` do.
     assert!(o.status.success(), "{}", text(&o));
-    let d = mre_io::hdf5::read_mre_data(&dir.path().join("w.h5")).unwrap();
+    let d = mre_io::hdf5::read_mre_data(&dir.path().join("new/dir/w.h5")).unwrap();
     let w = d.wave.unwrap();
     assert_eq!(w.shape(), [2, 1, 1, 6, 5]); // [nf, ncomp, nz = slices, ny = rows, nx = cols]
     for ((f, _, _, r, c), v) in w.indexed_iter() {

@@ -304,6 +304,9 @@ pub fn import(args: &ImportOptions) -> Result<MreData> {
 pub fn import_file(args: &ImportOptions, output: &Path, force: bool) -> Result<()> {
     crate::invert::check_output(output, force)?;
     let data = import(args)?;
+    // The input is valid: create the output's directory (as a run and `invert` do) and check
+    // that it takes files.
+    crate::outputs::prepare(&[crate::outputs::Output::new(output, "mre-data")], force)?;
     write_mre_data(output, &data, force).map_err(|e| match e {
         H5Error::Exists { .. } => PipelineError::from_error(ErrorKind::OutputExists, &e),
         // Everything else reported before writing is a problem of the input or options.
