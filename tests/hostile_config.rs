@@ -6,16 +6,12 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::text;
 
-/// Address space of a bounded run, KiB (about 4 GB: the peak the issue allows is 1 GB, the
-/// rest is the virtual reservations of the runtime).
-const ULIMIT_V_KIB: u64 = 4_000_000;
 /// What a refusal may take.
 const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -27,41 +23,10 @@ fn quickstart() -> String {
     root().join("configs/quickstart.toml").display().to_string()
 }
 
-/// `mre-sim args` in `cwd` under `ulimit -v` and [`DEADLINE`], with `env` set and no
-/// `MRE_SIM_MAX_MEMORY` unless given.
+/// `mre-sim args` in `cwd` with `env` set under the bounds of [`common::run_bounded`]
+/// (`ulimit -v`, peak RSS under 1 GiB, killed after [`DEADLINE`]).
 fn bounded_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg(format!("ulimit -v {ULIMIT_V_KIB}; exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_mre-sim"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("MRE_SIM_LOG")
-        .env_remove("MRE_SIM_MAX_MEMORY")
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().expect("sh runs");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if start.elapsed() > DEADLINE {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("mre-sim {args:?} still running after {DEADLINE:?}: the input was not refused up front");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
-    Output { status, stdout, stderr }
+    common::run_bounded(args, cwd, env, DEADLINE)
 }
 
 fn bounded(args: &[&str], cwd: &Path) -> Output {

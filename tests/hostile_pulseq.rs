@@ -9,10 +9,9 @@
 
 mod common;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::{run, text};
 
@@ -24,37 +23,10 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-/// `mre-sim args` in `cwd` under `ulimit -v 4000000` with a 1 GiB memory budget, killed
-/// after [`DEADLINE`].
+/// `mre-sim args` in `cwd` with a 1 GiB memory budget under the bounds of
+/// [`common::run_bounded`] (`ulimit -v`, peak RSS under 1 GiB, killed after [`DEADLINE`]).
 fn bounded(args: &[&str], cwd: &Path) -> Output {
-    let out = tempfile::tempdir().unwrap();
-    let (o, e) = (out.path().join("stdout"), out.path().join("stderr"));
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 4000000; exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_mre-sim"))
-        .args(args)
-        .current_dir(cwd)
-        .env("MRE_SIM_MAX_MEMORY", "1G")
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
-        .env_remove("MRE_SIM_LOG")
-        .stdout(Stdio::from(File::create(&o).unwrap()))
-        .stderr(Stdio::from(File::create(&e).unwrap()))
-        .spawn()
-        .expect("start mre-sim");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > DEADLINE {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("mre-sim {args:?} still running after {DEADLINE:?} (killed): the input is not refused up front");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output { status, stdout: std::fs::read(&o).unwrap(), stderr: std::fs::read(&e).unwrap() }
+    common::run_bounded(args, cwd, &[("MRE_SIM_MAX_MEMORY", "1G")], DEADLINE)
 }
 
 /// True when `text` has `<…file>:<line>: in <section>`.

@@ -8,8 +8,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::{run, text, write_bessel_data};
 use num_complex::Complex64;
@@ -24,44 +24,18 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Virtual-memory limit of the size cases, KiB (the binary with its libraries needs a few
-/// hundred MB; the hostile files declare 149 GiB or more).
-const ULIMIT_KIB: u64 = 4_000_000;
 /// Wall-time limit of the size cases.
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// `mre-sim args` in `cwd` under `ulimit -v` and a 1 GiB memory budget, killed after
-/// [`DEADLINE`] (a failure naming the command).
+/// `mre-sim args` in `cwd` with a 1 GiB memory budget under the bounds of
+/// [`common::run_bounded`] (`ulimit -v`, peak RSS under 1 GiB, killed after [`DEADLINE`]).
 fn run_bounded(args: &[&str], cwd: &Path) -> Output {
     run_with_budget(args, cwd, "1G")
 }
 
 /// [`run_bounded`] with the memory budget `budget` (`MRE_SIM_MAX_MEMORY`).
 fn run_with_budget(args: &[&str], cwd: &Path, budget: &str) -> Output {
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg(format!("ulimit -v {ULIMIT_KIB}; exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_mre-sim"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
-        .env("MRE_SIM_MAX_MEMORY", budget)
-        .env_remove("MRE_SIM_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("start mre-sim");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait for mre-sim").is_some() {
-            return child.wait_with_output().expect("collect output");
-        }
-        if start.elapsed() > DEADLINE {
-            child.kill().ok();
-            let o = child.wait_with_output().expect("collect output");
-            panic!("mre-sim {args:?} still running after {DEADLINE:?}; killed. Output so far:\n{}", text(&o));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::run_bounded(args, cwd, &[("MRE_SIM_MAX_MEMORY", budget)], DEADLINE)
 }
 
 /// Asserts exit code 2, a message containing every word of `words`, and no file `output`.

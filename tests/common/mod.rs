@@ -57,3 +57,78 @@ pub fn result_bits(path: &Path) -> (Vec<u64>, Vec<u64>) {
     let storage = r.storage_modulus_pa.iter().map(|x| x.to_bits()).collect();
     (samples, storage)
 }
+
+/// Address space of a [`run_bounded`] process, KiB (about 4 GB: the binary's runtime reserves
+/// address space it never touches; an allocation of a hostile size beyond it aborts instead of
+/// returning exit 2).
+pub const ULIMIT_V_KIB: u64 = 4_000_000;
+
+/// Peak resident memory a refusal may take, bytes (issue 17: under 1 GB).
+pub const PEAK_RSS_LIMIT: u64 = 1 << 30;
+
+/// `mre-sim args` in `cwd` under `ulimit -v` ([`ULIMIT_V_KIB`]), with `env` set (and no
+/// `MRE_SIM_MAX_MEMORY` or `MRE_SIM_LOG` from the caller's environment unless given), killed
+/// after `deadline` with a failure naming the command. Asserts that the process's peak
+/// resident memory (its `wait4` resource usage) stayed under [`PEAK_RSS_LIMIT`].
+pub fn run_bounded(args: &[&str], cwd: &Path, env: &[(&str, &str)], deadline: std::time::Duration) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let out = tempfile::tempdir().unwrap();
+    let (so, se) = (out.path().join("stdout"), out.path().join("stderr"));
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -v {ULIMIT_V_KIB}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_mre-sim"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MRE_SIM_LOG")
+        .env_remove("MRE_SIM_MAX_MEMORY")
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&so).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&se).unwrap()));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c.spawn().expect("start mre-sim");
+    let pid = child.id() as libc::pid_t;
+    let start = std::time::Instant::now();
+    // Reaped here with wait4 (not through `child`) to read the process's own peak RSS.
+    let (status, usage) = loop {
+        let mut status = 0;
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our child, not yet reaped; `status` and `usage` are valid for writes.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if r == pid {
+            break (status, usage);
+        }
+        if start.elapsed() > deadline {
+            // SAFETY: signalling our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let mut s = 0;
+            // SAFETY: as above.
+            unsafe { libc::waitpid(pid, &mut s, 0) };
+            let so = String::from_utf8_lossy(&std::fs::read(&so).unwrap_or_default()).into_owned();
+            let se = String::from_utf8_lossy(&std::fs::read(&se).unwrap_or_default()).into_owned();
+            panic!(
+                "mre-sim {args:?} still running after {deadline:?} (killed): the input was not refused up front. Output so far:\n{so}{se}"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(child);
+    let o = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read(&so).unwrap(),
+        stderr: std::fs::read(&se).unwrap(),
+    };
+    let peak = usage.ru_maxrss as u64 * 1024; // KiB on Linux
+    assert!(
+        peak < PEAK_RSS_LIMIT,
+        "mre-sim {args:?}: peak resident memory {} MiB, over the 1 GiB a refusal may take:\n{}",
+        peak >> 20,
+        text(&o)
+    );
+    o
+}
