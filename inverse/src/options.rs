@@ -307,6 +307,20 @@ pub fn check_counts(chains: Option<u64>, tune: Option<u64>, draws: Option<u64>, 
     Ok(())
 }
 
+/// The one check of the real-valued options of a Bayesian inversion (prior medians, prior
+/// width, smoothness), used by `[invert]` and the command line alike: each given value must be
+/// positive and finite. Returns the first offending key and value.
+///
+/// # Errors
+///
+/// The first value that is not a positive finite number.
+pub fn check_positive(values: &[(&'static str, Option<f64>)]) -> Result<(), (&'static str, f64)> {
+    match values.iter().find_map(|&(k, v)| v.filter(|v| !(v.is_finite() && *v > 0.0)).map(|v| (k, v))) {
+        Some(bad) => Err(bad),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod count_tests {
     use super::*;
@@ -320,5 +334,14 @@ mod count_tests {
         assert_eq!(check_counts(None, Some(9), None, None).unwrap_err().key, "tune");
         assert_eq!(check_counts(None, None, Some(0), None).unwrap_err().key, "draws");
         assert_eq!(check_counts(None, None, None, Some(0)).unwrap_err().key, "field_spacing");
+    }
+
+    #[test]
+    fn reals_must_be_positive_and_finite() {
+        assert_eq!(check_positive(&[("a", Some(1.0)), ("b", None)]), Ok(()));
+        assert_eq!(check_positive(&[("a", Some(1.0)), ("b", Some(0.0))]), Err(("b", 0.0)));
+        assert_eq!(check_positive(&[("a", Some(f64::INFINITY))]), Err(("a", f64::INFINITY)));
+        assert!(check_positive(&[("a", Some(f64::NAN))]).is_err());
+        assert_eq!(check_positive(&[("a", Some(-2.0))]), Err(("a", -2.0)));
     }
 }

@@ -126,15 +126,15 @@ impl BayesOptions {
         if self.checkpoint_every == 0 {
             return Err(PipelineError::invalid("--checkpoint-every 0: expected at least 1 draw per checkpoint segment"));
         }
-        let positive = [
-            ("prior_storage_pa", self.prior_storage_pa),
-            ("prior_loss_pa", self.prior_loss_pa),
-            ("prior_log_std", self.prior_log_std),
-            ("smoothness", self.smoothness),
-        ];
-        if let Some((key, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
-            return Err(PipelineError::invalid(format!("{} {v}: expected a positive finite number", flag(key))));
-        }
+        mre_inverse::options::check_positive(&[
+            ("prior_storage_pa", Some(self.prior_storage_pa)),
+            ("prior_loss_pa", Some(self.prior_loss_pa)),
+            ("prior_log_std", Some(self.prior_log_std)),
+            ("smoothness", Some(self.smoothness)),
+        ])
+        .map_err(|(key, v)| {
+            PipelineError::invalid(format!("{} {v}: expected a positive finite number ([invert] {key} in a config)", flag(key)))
+        })?;
         Ok(())
     }
 }

@@ -54,6 +54,11 @@ impl InvertOptions {
         let b = &mut o.bayes;
         b.parameterization = c.parameterization;
         b.likelihood = c.likelihood.unwrap_or(b.likelihood);
+        b.sampler = c.sampler.unwrap_or(b.sampler);
+        b.smoothness = c.smoothness.unwrap_or(b.smoothness);
+        b.prior_storage_pa = c.prior_storage_pa.unwrap_or(b.prior_storage_pa);
+        b.prior_loss_pa = c.prior_loss_pa.unwrap_or(b.prior_loss_pa);
+        b.prior_log_std = c.prior_log_std.unwrap_or(b.prior_log_std);
         b.chains = c.chains.unwrap_or(b.chains);
         b.tune = c.tune.unwrap_or(b.tune);
         b.draws = c.draws.unwrap_or(b.draws);
@@ -347,6 +352,7 @@ fn finite(input: &WaveInput, m: Method, r: MreResult) -> Result<MreResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bayes::{DriveKind, LikelihoodKind, ModelErrorKind, Parameterization, SamplerKind};
     use mre_io::data::MreData;
     use ndarray::Array5;
     use num_complex::Complex64;
@@ -364,6 +370,43 @@ mod tests {
             ..MreData::default()
         };
         WaveInput::from_data("memory".into(), data, Unwrap::Laplacian)
+    }
+
+    #[test]
+    fn every_invert_key_of_a_config_reaches_the_options() {
+        let text = r#"
+            method = "bayes"
+            filter = "gaussian"
+            parameterization = "field"
+            likelihood = "images"
+            sampler = "nuts"
+            chains = 3
+            tune = 20
+            draws = 30
+            seed = 9
+            field_spacing = 4
+            smoothness = 0.3
+            prior_storage_pa = 2500.0
+            prior_loss_pa = 400.0
+            prior_log_std = 1.5
+            drive = "actuator"
+            drive_faces = ["y+"]
+            model_error = "none"
+        "#;
+        let c: InvertConfig = toml::from_str(text).unwrap();
+        let o = InvertOptions::from_config(&c, false);
+        let b = &o.bayes;
+        assert_eq!((o.method, o.filter, o.figures), (Method::Bayes, Filter::Gaussian, false));
+        assert_eq!(
+            (b.parameterization, b.likelihood, b.sampler),
+            (Some(Parameterization::Field), LikelihoodKind::Images, SamplerKind::Nuts)
+        );
+        assert_eq!((b.chains, b.tune, b.draws, b.seed, b.field_spacing), (3, 20, 30, 9, Some(4)));
+        assert_eq!((b.smoothness, b.prior_storage_pa, b.prior_loss_pa, b.prior_log_std), (0.3, 2500.0, 400.0, 1.5));
+        assert_eq!((b.drive, b.drive_faces.clone(), b.model_error), (DriveKind::Actuator, vec!["y+".to_string()], ModelErrorKind::None));
+        // Keys left out keep the command line's defaults.
+        let c: InvertConfig = toml::from_str("method = \"bayes\"").unwrap();
+        assert_eq!(InvertOptions::from_config(&c, true).bayes, BayesOptions::default());
     }
 
     #[test]

@@ -87,6 +87,13 @@ impl RunConfig {
             let as_u64 = |v: Option<usize>| v.map(|v| v as u64);
             mre_inverse::options::check_counts(as_u64(inv.chains), inv.tune, inv.draws, as_u64(inv.field_spacing))
                 .map_err(|e| src.error(&format!("invert.{}", e.key), format!("must be {}", e.expected)))?;
+            mre_inverse::options::check_positive(&[
+                ("prior_storage_pa", inv.prior_storage_pa),
+                ("prior_loss_pa", inv.prior_loss_pa),
+                ("prior_log_std", inv.prior_log_std),
+                ("smoothness", inv.smoothness),
+            ])
+            .map_err(|(key, v)| src.error(&format!("invert.{key}"), format!("{v}: expected a positive finite number")))?;
         }
         Ok(())
     }

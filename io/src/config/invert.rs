@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mre_inverse::options::{DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, Parameterization};
+use mre_inverse::options::{DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, Parameterization, SamplerKind};
 use serde::{Deserialize, Serialize};
 
 /// `[invert]`: an inversion of the simulated data in the same run.
@@ -25,7 +25,11 @@ pub struct InvertConfig {
     /// `"bayes"`: `"wave"` (the displacement field) or `"images"` (the motion-encoded images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub likelihood: Option<LikelihoodKind>,
-    /// `"bayes"`, regions: NUTS chains.
+    /// `"bayes"`, regions: posterior sampler, `"independence"` (default: independence
+    /// Metropolis–Hastings around the Laplace approximation) or `"nuts"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<SamplerKind>,
+    /// `"bayes"`, regions: chains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chains: Option<usize>,
     /// `"bayes"`, regions: NUTS warm-up draws per chain.
@@ -40,6 +44,20 @@ pub struct InvertConfig {
     /// `"bayes"`, field: control-node spacing, voxels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_spacing: Option<usize>,
+    /// `"bayes"`, field: expected change of log G between neighbouring control nodes (GMRF
+    /// smoothness, natural log; default 0.15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothness: Option<f64>,
+    /// `"bayes"`: prior median of G', Pa (default 3000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_storage_pa: Option<f64>,
+    /// `"bayes"`: prior median of G'', Pa (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_loss_pa: Option<f64>,
+    /// `"bayes"`: prior width of log G' and log G'' (natural log; default 2, a factor 7.4 either
+    /// way at 1σ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_log_std: Option<f64>,
     /// `"bayes"`: forward model driven by the measured `"boundary"` (default) or by an
     /// `"actuator"` on `drive_faces` with absorbing layers elsewhere (regions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,11 +79,16 @@ impl InvertConfig {
         [
             ("parameterization", self.parameterization.is_some()),
             ("likelihood", self.likelihood.is_some()),
+            ("sampler", self.sampler.is_some()),
             ("chains", self.chains.is_some()),
             ("tune", self.tune.is_some()),
             ("draws", self.draws.is_some()),
             ("seed", self.seed.is_some()),
             ("field_spacing", self.field_spacing.is_some()),
+            ("smoothness", self.smoothness.is_some()),
+            ("prior_storage_pa", self.prior_storage_pa.is_some()),
+            ("prior_loss_pa", self.prior_loss_pa.is_some()),
+            ("prior_log_std", self.prior_log_std.is_some()),
             ("drive", self.drive.is_some()),
             ("drive_faces", self.drive_faces.is_some()),
             ("model_error", self.model_error.is_some()),

@@ -190,6 +190,19 @@ fn more_broken_cases() -> Vec<Broken> {
         ("unknown invert key", vec![], vec!["invert.method=bayes", "invert.seeds=7"], vec!["seeds", "unknown field"]),
         ("too few tune draws", vec![], vec!["invert.method=bayes", "invert.tune=5"], vec!["invert.tune", "at least 10"]),
         ("no draws", vec![], vec!["invert.method=bayes", "invert.draws=0"], vec!["invert.draws", "at least 1"]),
+        (
+            "zero prior median",
+            vec![],
+            vec!["invert.method=bayes", "invert.prior_storage_pa=0"],
+            vec!["invert.prior_storage_pa", "positive finite"],
+        ),
+        ("prior with ahi", vec![], vec!["invert.method=ahi", "invert.prior_log_std=1.5"], vec!["invert.prior_log_std", "only used with"]),
+        (
+            "unknown sampler",
+            vec![],
+            vec!["invert.method=bayes", "invert.sampler=gibbs"],
+            vec!["invert.sampler", "gibbs", "independence, nuts"],
+        ),
     ]
 }
 
