@@ -11,7 +11,6 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{result_bits, run, text};
-use mre_inverse::synthetic::BesselInclusion;
 use mre_io::data::MreData;
 use mre_io::hdf5::write_mre_data;
 use ndarray::{Array3, Array5};
@@ -56,23 +55,12 @@ fn write_wave(dir: &Path, name: &str, wave: Array5<Complex64>) -> PathBuf {
     p
 }
 
-/// A 40² Bessel inclusion with the labels `labels(y, x)`.
+/// A 40² Bessel inclusion ([`common::bessel_data`]) without a mask, with the labels
+/// `labels(y, x)`.
 fn write_labelled(dir: &Path, name: &str, labels: impl Fn(usize, usize) -> u16) -> PathBuf {
-    let n = 40;
-    let spec =
-        BesselInclusion { n, voxel_m: 2e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.016, snr: Some(30.0), ..Default::default() };
-    let (m, _, _) = spec.generate().unwrap();
-    let data = MreData {
-        frequencies_hz: m.frequencies_hz.clone(),
-        voxel_size_m: m.grid.voxel_size_m,
-        density_kg_m3: m.density_kg_m3,
-        components: "z".into(),
-        encoding_efficiency_rad_per_m: vec![0.0; 2],
-        encoding_phase_rad: vec![0.0; 2],
-        wave: Some(m.wave.clone()),
-        labels: Some(Array3::from_shape_fn((1, n, n), |(_, y, x)| labels(y, x))),
-        ..MreData::default()
-    };
+    let (mut data, _) = common::bessel_data(40);
+    data.mask = None;
+    data.labels = Some(Array3::from_shape_fn((1, 40, 40), |(_, y, x)| labels(y, x)));
     let p = dir.join(name);
     write_mre_data(&p, &data, false).unwrap();
     p

@@ -27,9 +27,9 @@ pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// An `n`² two-frequency (60 and 90 Hz) Bessel inclusion (SNR 30) as an mre-data file in
-/// `dir`, with or without labels.
-pub fn write_bessel_data(dir: &Path, name: &str, n: usize, labels: bool) -> PathBuf {
+/// An `n`² two-frequency (60 and 90 Hz) Bessel inclusion (SNR 30) as mre-data with its mask,
+/// and its labels (background 1, inclusion 2) apart.
+pub fn bessel_data(n: usize) -> (MreData, ndarray::Array3<u16>) {
     let spec =
         BesselInclusion { n, voxel_m: 2e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.016, snr: Some(30.0), ..Default::default() };
     let (m, l, _) = spec.generate().unwrap();
@@ -42,9 +42,15 @@ pub fn write_bessel_data(dir: &Path, name: &str, n: usize, labels: bool) -> Path
         encoding_phase_rad: vec![0.0; 2],
         wave: Some(m.wave.clone()),
         mask: Some(m.mask.mapv(u8::from)),
-        labels: labels.then_some(l),
         ..MreData::default()
     };
+    (data, l)
+}
+
+/// [`bessel_data`] as an mre-data file in `dir`, with or without labels.
+pub fn write_bessel_data(dir: &Path, name: &str, n: usize, labels: bool) -> PathBuf {
+    let (mut data, l) = bessel_data(n);
+    data.labels = labels.then_some(l);
     let p = dir.join(name);
     write_mre_data(&p, &data, false).unwrap();
     p
