@@ -7,7 +7,7 @@ use mre_io::config::RunConfig;
 use mre_solver::bloch::fast::bench_precess_motion;
 use mre_solver::bloch::Precision;
 use mre_solver::simulate::simulate;
-use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
+use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative, bench_navier_3d_iterative};
 
 use crate::CliError;
 
@@ -55,6 +55,27 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
         } else {
             println!("{kernel} n = {n}, 1 thread: {seconds:.3} s ({what})");
         }
+    }
+    // Navier (vector) solver: assembly + block preconditioner set-up + one GMRES solve, 64³
+    // (4 unknowns per voxel), one thread, next to the scalar iterative solver on the same grid.
+    let n = 64;
+    let r = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| anyhow!(e))?
+        .install(|| bench_navier_3d_iterative(n))
+        .map_err(|e| anyhow!(e))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "kernel": "wave_navier_3d_iterative", "n": n, "threads": 1, "seconds": r.navier_seconds,
+                "iterations": r.navier_iterations, "scalar_seconds": r.scalar_seconds, "scalar_iterations": r.scalar_iterations })
+        );
+    } else {
+        println!(
+            "wave_navier_3d_iterative n = {n}, 1 thread: {:.3} s, {} GMRES iterations (scalar on the same grid: {:.3} s, {} iterations)",
+            r.navier_seconds, r.navier_iterations, r.scalar_seconds, r.scalar_iterations
+        );
     }
     // Classic inversion: MDEV of 128×128×25 voxels × 3 components × 8 frequencies, all threads.
     let seconds = mre_solver::classic::bench_mdev();

@@ -103,8 +103,11 @@ pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
 pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, SolverChoice, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
 pub use multigrid::{Prolongation, Smoother};
 pub use navier::{NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
+pub use navier::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D};
 #[cfg(feature = "bench")]
 pub use navier_bench::bench_navier_3d;
+#[cfg(feature = "bench")]
+pub use navier_bench::{bench_navier_3d_iterative, IterativeBench};
 pub use operator::WaveOperator;
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};
 pub use solver::{solve_frequencies, ScalarSolver};

@@ -799,6 +799,11 @@ impl NavierSolver {
     }
 }
 
+// The iterative solver is a child module so that it can use the assembly and layout above.
+#[path = "navier_iterative.rs"]
+mod iterative;
+pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D};
+
 #[cfg(test)]
 mod tests {
     use super::*;

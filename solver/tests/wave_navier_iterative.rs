@@ -1,0 +1,204 @@
+//! The block-preconditioned GMRES Navier solver (`NavierIterative`) against the sparse LU
+//! (`NavierSolver`): the same linear system, so with a tight residual tolerance the solutions
+//! agree to 1e-8 (relative). Heavy: run in release (`scripts/test.sh` does).
+
+use std::f64::consts::PI;
+
+use mre_solver::wave::*;
+use mre_solver::{Grid, SolverError};
+use ndarray::Array3;
+use num_complex::Complex64;
+
+const H: f64 = 1e-3;
+const G: f64 = 3e3;
+const RHO: f64 = 1e3;
+
+fn c(re: f64, im: f64) -> Complex64 {
+    Complex64::new(re, im)
+}
+
+/// Tiny deterministic generator of numbers in [−1, 1).
+struct Lcg(u64);
+impl Lcg {
+    fn sym(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        2.0 * ((self.0 >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+    }
+    fn field(&mut self, grid: &Grid) -> Array3<Complex64> {
+        let s = grid.shape;
+        Array3::from_shape_fn((s[0], s[1], s[2]), |_| c(self.sym(), self.sym()))
+    }
+}
+
+/// Bulk modulus (Pa) of Poisson ratio `nu` for the shear modulus `g` (Pa).
+fn bulk(g: f64, nu: f64) -> f64 {
+    2.0 * g * (1.0 + nu) / (3.0 * (1.0 - 2.0 * nu))
+}
+
+/// A lossy medium (10 % loss) with a stiffer, lossier spherical (or, in 2-D, cylindrical)
+/// inclusion off centre and a denser block.
+fn medium(shape: [usize; 3]) -> Medium {
+    let grid = Grid::new(shape, [H; 3]).unwrap();
+    let mut m = Medium::homogeneous(grid, G, 0.1 * G, RHO);
+    let ctr = shape.map(|n| n as f64 * 0.55);
+    let r = shape[1] as f64 / 5.0;
+    for ((z, y, x), g) in m.storage_modulus_pa.indexed_iter_mut() {
+        let dz = if shape[0] > 1 { z as f64 - ctr[0] } else { 0.0 };
+        if dz * dz + (y as f64 - ctr[1]).powi(2) + (x as f64 - ctr[2]).powi(2) <= r * r {
+            *g = 3.0 * G;
+            m.loss_modulus_pa[[z, y, x]] = 0.5 * G;
+        }
+    }
+    m.density_kg_m3[[shape[0] / 3, shape[1] / 3, shape[2] / 3]] = 1.2 * RHO;
+    m
+}
+
+/// Relative difference `‖a − b‖/‖b‖` over the three components.
+fn rel(a: &[Array3<Complex64>; 3], b: &[Array3<Complex64>; 3]) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for (a, b) in a.iter().zip(b) {
+        num += a.iter().zip(b).map(|(x, y)| (x - y).norm_sqr()).sum::<f64>();
+        den += b.iter().map(|y| y.norm_sqr()).sum::<f64>();
+    }
+    (num / den).sqrt()
+}
+
+fn tight() -> IterativeOptions {
+    IterativeOptions { tolerance: 1e-11, max_iterations: 4000, ..NavierIterative::default_options() }
+}
+
+/// Iterative and direct forward and adjoint solves of `p` agree to 1e-8 (relative), for a
+/// random force and (if given) a Dirichlet drive; returns the forward iteration count.
+fn agree(p: &VectorProblem, label: &str) -> usize {
+    agree_with(p, tight(), label)
+}
+
+fn agree_with(p: &VectorProblem, options: IterativeOptions, label: &str) -> usize {
+    let grid = &p.medium.grid;
+    let mut rng = Lcg(7);
+    let force = [rng.field(grid), rng.field(grid), rng.field(grid)].map(|f| f * 1e3);
+    let direct = NavierSolver::with_threads(p, 1).unwrap();
+    let iter = NavierIterative::with_options(p, options).unwrap();
+    println!("{label}: multigrid levels {:?}", iter.levels());
+    let (fi, stats) = iter.solve_fields_with_stats(&force).unwrap();
+    let fd = direct.solve_fields(&force).unwrap();
+    let e = rel(&fi.faces, &fd.faces);
+    let ep = rel(
+        &[fi.pressure_pa.clone(), fi.pressure_pa.clone(), fi.pressure_pa.clone()],
+        &[fd.pressure_pa.clone(), fd.pressure_pa.clone(), fd.pressure_pa.clone()],
+    );
+    let rhs = [rng.field(grid), rng.field(grid), rng.field(grid)];
+    let ai = iter.solve_adjoint(&rhs).unwrap();
+    let ad = direct.solve_adjoint(&rhs).unwrap();
+    let ea = rel(&ai, &ad);
+    println!(
+        "{label}: {} unknowns, {} iterations, residual {:.1e}; displacement {e:.1e}, pressure {ep:.1e}, adjoint {ea:.1e} ({} iterations)",
+        iter.len(),
+        stats.iterations,
+        stats.relative_residual,
+        iter.last_iterations()
+    );
+    assert!(e < 1e-8, "{label}: displacement differs by {e:e}");
+    assert!(ep < 1e-8, "{label}: pressure differs by {ep:e}");
+    assert!(ea < 1e-8, "{label}: adjoint differs by {ea:e}");
+    stats.iterations
+}
+
+fn problem(m: &Medium, nu: f64, boundary: Boundary, dirichlet: Option<VectorDirichlet>) -> VectorProblem<'_> {
+    VectorProblem { medium: m, bulk_modulus_pa: bulk(G, nu), omega_rad_per_s: 2.0 * PI * 60.0, boundary, dirichlet }
+}
+
+#[test]
+fn plane_strain_iterative_equals_direct() {
+    let m = medium([1, 48, 40]);
+    for nu in [0.3, 0.4999] {
+        // PML on every face.
+        agree(&problem(&m, nu, Boundary::absorbing(8), None), &format!("2-D ν = {nu}, PML"));
+        // A driven x-low column (in-plane and anti-plane displacement), a free y-high face.
+        let d = VectorDirichlet::from_fn(&m.grid, |i| i[2] == 0, |i| [c(1e-6, 0.0), c(0.0, 2e-6 * i[1] as f64 / 48.0), c(1e-6, 1e-6)]);
+        let b = Boundary::absorbing(8).with_face(1, 1, FaceCondition::Free).with_face(2, 0, FaceCondition::Fixed);
+        agree(&problem(&m, nu, b, Some(d)), &format!("2-D ν = {nu}, drive + free face"));
+    }
+}
+
+#[test]
+fn small_3d_iterative_equals_direct() {
+    let m = medium([14, 16, 12]);
+    for nu in [0.3, 0.4999] {
+        agree(&problem(&m, nu, Boundary::absorbing(4), None), &format!("3-D ν = {nu}, PML"));
+        let d = VectorDirichlet::from_fn(&m.grid, |i| i[0] == 0, |i| [c(0.0, 0.0), c(0.0, 0.0), c(1e-6, 1e-7 * i[2] as f64)]);
+        let b = Boundary::absorbing(4).with_face(0, 0, FaceCondition::Fixed).with_face(1, 1, FaceCondition::Free);
+        agree(&problem(&m, nu, b, Some(d)), &format!("3-D ν = {nu}, drive + free face"));
+    }
+}
+
+#[test]
+fn with_multigrid_levels_iterative_equals_direct() {
+    // The grids above are solved on the coarsest level directly; here every block has two
+    // levels (17·16·16 → 9·8·8 for u_z).
+    let m = medium([16, 16, 16]);
+    let options = IterativeOptions { coarsest_unknowns: 800, ..tight() };
+    for nu in [0.3, 0.4999] {
+        agree_with(&problem(&m, nu, Boundary::absorbing(4), None), options, &format!("3-D 16³ two-level ν = {nu}, PML"));
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let m = medium([12, 14, 16]);
+    let d = VectorDirichlet::from_fn(&m.grid, |i| i[0] == 0, |_| [c(0.0, 0.0), c(1e-6, 0.0), c(0.0, 1e-6)]);
+    let p = problem(&m, 0.4999, Boundary::absorbing(4).with_face(0, 0, FaceCondition::Fixed), Some(d));
+    let force = {
+        let mut rng = Lcg(3);
+        [rng.field(&m.grid), rng.field(&m.grid), rng.field(&m.grid)]
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let s = NavierIterative::new(&p).unwrap();
+            (s.solve(&force).unwrap(), s.solve_adjoint(&force).unwrap(), s.last_iterations())
+        })
+    };
+    let (u1, a1, n1) = run(1);
+    for threads in [2, 3] {
+        let (u, a, n) = run(threads);
+        assert_eq!(n, n1, "{threads} threads: iteration count");
+        assert!(u.iter().zip(&u1).all(|(x, y)| x == y), "{threads} threads: forward solution differs");
+        assert!(a.iter().zip(&a1).all(|(x, y)| x == y), "{threads} threads: adjoint solution differs");
+    }
+}
+
+#[test]
+fn non_convergence_is_an_error_naming_size_frequency_iterations_and_residual() {
+    let m = medium([10, 12, 14]);
+    let p = problem(&m, 0.4999, Boundary::absorbing(3), None);
+    let options = IterativeOptions { max_iterations: 3, ..NavierIterative::default_options() };
+    let s = NavierIterative::with_options(&p, options).unwrap();
+    let mut force = [Array3::zeros((10, 12, 14)), Array3::zeros((10, 12, 14)), Array3::zeros((10, 12, 14))];
+    force[2][[5, 6, 7]] = c(1.0, 0.0);
+    match s.solve(&force) {
+        Err(SolverError::NotConverged(msg)) => {
+            println!("{msg}");
+            for part in ["10×12×14", "60.0000 Hz", "after 3 iterations", "relative residual"] {
+                assert!(msg.contains(part), "message lacks {part:?}: {msg}");
+            }
+        }
+        other => panic!("expected NotConverged, got {other:?}"),
+    }
+    // BiCGStab is refused with a clear error.
+    let bicg = IterativeOptions { method: KrylovMethod::BiCgStab, ..IterativeOptions::default() };
+    let e = NavierIterative::with_options(&p, bicg).unwrap_err();
+    assert!(e.to_string().contains("Gmres"), "{e}");
+}
+
+#[test]
+fn auto_choice_is_direct_for_2d_and_small_3d() {
+    let small = Grid::new([16, 16, 16], [H; 3]).unwrap();
+    let large = Grid::new([17, 16, 16], [H; 3]).unwrap();
+    let flat = Grid::new([1, 512, 512], [H; 3]).unwrap();
+    assert!(!SolverChoice::Auto.is_iterative_navier(&small));
+    assert!(SolverChoice::Auto.is_iterative_navier(&large));
+    assert!(!SolverChoice::Auto.is_iterative_navier(&flat));
+    assert!(SolverChoice::Iterative.is_iterative_navier(&small));
+    assert!(!SolverChoice::Direct.is_iterative_navier(&large));
+}
