@@ -7,7 +7,7 @@ use mre_solver::model::motion::{Displacement, HarmonicField, NoMotion, PlaneShea
 use mre_solver::model::phantom::{Grid, Inclusion, InclusionShape, Phantom, Tissue};
 use mre_solver::model::scanner::Scanner;
 use mre_solver::units::Axis;
-use mre_solver::wave::{Boundary, DrivenWave, Face, FaceCondition, Medium, Scheme, SolverChoice};
+use mre_solver::wave::{Boundary, DrivenWave, Face, FaceCondition, Medium, Scheme, SolverChoice, WaveEquation};
 use mre_solver::{Integration, KernelChoice, Precision, SimulationOptions, SolverError};
 use num_complex::Complex64;
 
@@ -271,6 +271,7 @@ impl RunConfig {
             polarization: pol.map(|v| v / norm),
             scheme: wc.scheme.into(),
             solver: wc.solver.into(),
+            equation: WaveEquation::Scalar,
         })
     }
 

@@ -1,20 +1,42 @@
-//! The tissue motion of a phantom driven by an actuator: the scalar wave equation solved on
-//! the phantom grid at every vibration frequency, the driven face layers prescribed.
+//! The tissue motion of a phantom driven by an actuator: the scalar wave equation or the
+//! Navier equation solved on the phantom grid at every vibration frequency, the driven face
+//! layers prescribed.
 
 use ndarray::{Array3, Array4};
 use num_complex::Complex64;
 use rayon::prelude::*;
 
-use super::{Boundary, Dirichlet, Face, FaceCondition, Medium, ScalarProblem, Scheme, SolverChoice, WaveSolver};
+use super::{
+    Boundary, Dirichlet, Face, FaceCondition, Medium, NavierWaveSolver, ScalarProblem, Scheme, SolverChoice, VectorDirichlet,
+    VectorProblem, WaveSolver,
+};
 use crate::error::{Result, SolverError};
 use crate::model::motion::HarmonicField;
 use crate::model::phantom::{Grid, Phantom};
 use crate::parallel::Comm;
 
+/// The wave equation of a [`DrivenWave`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum WaveEquation {
+    /// The scalar (antiplane) equation `∇·(G*∇u) + ρω²u = 0`; the displacement is
+    /// `polarization · u`.
+    #[default]
+    Scalar,
+    /// The Navier equation (`wave::navier`, mixed u–p, valid up to the incompressible limit)
+    /// with one bulk modulus `K` (Pa) for the whole phantom; the driven layers move with
+    /// `amplitude · polarization` and the three components are the physical displacement
+    /// (in 2-D, `nz = 1`: plane strain in `y–x` plus the anti-plane `z` component).
+    Navier {
+        /// Bulk modulus K, Pa (> 2G'/3 in every voxel; soft tissue ≈ 2.2e9).
+        bulk_modulus_pa: f64,
+    },
+}
+
 /// An actuator-driven wave: the voxel layers of the `drive` faces move with `amplitude_m`
-/// (phase 0), the other faces behave as `boundary` says. The scalar (antiplane) solution
-/// `u` of `∇·(G*∇u) + ρω²u = 0` on the phantom grid, with G*, ρ from its tissues, gives the
-/// displacement `polarization · u`.
+/// (phase 0), the other faces behave as `boundary` says; G*, ρ from the phantom's tissues.
+/// [`WaveEquation::Scalar`]: the solution `u` of `∇·(G*∇u) + ρω²u = 0` gives the
+/// displacement `polarization · u`; [`WaveEquation::Navier`]: the vector solution with the
+/// driven layers moving along `polarization`.
 #[derive(Debug, Clone)]
 pub struct DrivenWave {
     /// Face conditions and PML.
@@ -29,6 +51,8 @@ pub struct DrivenWave {
     pub scheme: Scheme,
     /// Linear solver.
     pub solver: SolverChoice,
+    /// Wave equation (default scalar).
+    pub equation: WaveEquation,
 }
 
 impl DrivenWave {
@@ -43,6 +67,32 @@ impl DrivenWave {
         for face in &self.drive {
             let (axis, index) = (face.axis.index(), face.layer(sh[face.axis.index()]));
             mask.indexed_iter_mut().filter(|((z, y, x), _)| [*z, *y, *x][axis] == index).for_each(|(_, m)| *m = true);
+        }
+        if let WaveEquation::Navier { bulk_modulus_pa } = self.equation {
+            let drive = self.polarization.map(|p| Complex64::new(self.amplitude_m * p, 0.0));
+            let dirichlet = VectorDirichlet::from_fn(grid, |i| mask[i], |_| drive);
+            return frequencies_hz
+                .par_iter()
+                .map(|&f| {
+                    let _span = tracing::info_span!("Navier solve", frequency_hz = f).entered();
+                    let problem = VectorProblem {
+                        medium: &medium,
+                        bulk_modulus_pa,
+                        omega_rad_per_s: 2.0 * std::f64::consts::PI * f,
+                        boundary: self.boundary.clone(),
+                        dirichlet: Some(dirichlet.clone()),
+                    };
+                    // A sequential LU, or the iterative solver (deterministic for any pool).
+                    let solver = NavierWaveSolver::with_choice(&problem, self.solver, 1)?;
+                    let zero = Array3::zeros((sh[0], sh[1], sh[2]));
+                    let u = solver.solve(&[zero.clone(), zero.clone(), zero])?;
+                    let mut amp = Array4::<Complex64>::zeros((3, sh[0], sh[1], sh[2]));
+                    for (c, uc) in u.iter().enumerate() {
+                        amp.index_axis_mut(ndarray::Axis(0), c).assign(uc);
+                    }
+                    HarmonicField::new(grid.clone(), amp)
+                })
+                .collect();
         }
         let values = mask.mapv(|m| if m { Complex64::new(self.amplitude_m, 0.0) } else { Complex64::new(0.0, 0.0) });
         let dirichlet = Dirichlet { mask, values };

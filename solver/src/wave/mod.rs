@@ -97,7 +97,7 @@ use crate::model::phantom::{Grid, Phantom};
 
 #[cfg(feature = "bench")]
 pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
-pub use driven::DrivenWave;
+pub use driven::{DrivenWave, WaveEquation};
 pub use face::{Face, ParseFaceError, Side};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
 pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, SolverChoice, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
