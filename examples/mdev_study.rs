@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         storage_modulus_q95_pa: None,
         regions: Vec::new(),
         samples: None,
+        residual_z: None,
         provenance: ResultProvenance {
             tool: "mre-sim".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -33,6 +33,7 @@ pub mod laplace;
 pub mod likelihood;
 mod linalg;
 pub mod map;
+pub mod model_check;
 pub mod model_error;
 pub mod nuts;
 pub mod options;

@@ -116,6 +116,12 @@ impl WaveGaussian {
         fields.iter().enumerate().map(|(f, u)| self.noise_estimate(f, u)).collect()
     }
 
+    /// The data this likelihood fits, `[f][c]` (with the approximation-error model: the
+    /// measured wave minus the discretisation error).
+    pub fn data(&self) -> &[Vec<Array3<Complex64>>] {
+        &self.data
+    }
+
     /// Number of complex samples per frequency (voxels × components).
     pub fn samples_per_frequency(&self) -> usize {
         self.samples

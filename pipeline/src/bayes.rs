@@ -14,6 +14,7 @@ use mre_inverse::gauss_newton;
 use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::MapResult;
 use mre_inverse::map::{maximize, MapOptions};
+use mre_inverse::model_check::{wave_forward_response, ModelCheck, NoiseResponse, Replicates};
 use mre_inverse::model_error::{likelihood_from_state, model_error_state, ModelErrorOptions, ModelErrorReport, ModelErrorState};
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::options::Choice;
@@ -36,6 +37,7 @@ pub use mre_inverse::options::{DriveKind, LikelihoodKind, ModelErrorKind, Parame
 
 use crate::error::{agree, ErrorKind, PipelineError, Result};
 use crate::input::WaveInput;
+use crate::model_check::CheckInput;
 
 /// Options of the Bayesian inversion; `Default` gives the defaults of `mre-sim invert
 /// --method bayes`.
@@ -159,6 +161,9 @@ struct Setup {
     start_pa: (f64, f64),
     /// The approximation-error model to build after a first MAP, with what it needs.
     model_error: Option<ModelErrorPlan>,
+    /// The measurements and the known noise level (if the likelihood uses one), for the model check.
+    meas: Measurements,
+    known_noise: Option<Vec<f64>>,
 }
 
 /// The data and options of one run.
@@ -324,7 +329,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         }
         _ => None,
     };
-    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error })
+    let known_noise = match &noise {
+        Noise::Known(s) => Some(s.clone()),
+        Noise::Inferred => None,
+    };
+    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error, meas, known_noise })
 }
 
 /// The fewest voxels (inside the mask) a label needs to be a region of the `regions`
@@ -558,7 +567,39 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     }
     let noise_est = posterior.noise_estimates(&result.map.x).map_err(failure)?;
     let model_error = corrected.as_ref().map(|(_, report)| report);
-    Ok(Some(to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, model_error, start.elapsed().as_secs_f64())))
+    let check = check_posterior(&s, corrected.as_ref().map(|(l, _)| l), &result);
+    let components = r.input.data.components.clone();
+    let mut out = to_result(&result, s.param.as_ref(), s.kind, r, &noise_est, model_error, start.elapsed().as_secs_f64());
+    let input = CheckInput {
+        meas: &s.meas,
+        reference: corrected.as_ref().map(|(l, _)| l.data()),
+        known_noise: s.known_noise.as_deref(),
+        components: &components,
+    };
+    crate::model_check::record(&mut out, check, &input);
+    Ok(Some(out))
+}
+
+/// The model check ([`crate::model_check`]) at the posterior mean of θ, against the data the
+/// likelihood fits (`corrected`'s with the approximation-error model), with the simulated
+/// propagation of the noise of the measured boundary values.
+fn check_posterior(s: &Setup, corrected: Option<&WaveGaussian>, b: &BayesResult) -> std::result::Result<ModelCheck, String> {
+    let draws = b.draws();
+    let mut mean = vec![0.0; s.param.dim()];
+    for d in &draws {
+        mean.iter_mut().zip(d).for_each(|(m, v)| *m += v / draws.len() as f64);
+    }
+    let moduli = s.param.moduli(&mean);
+    let boundary = |noise: &Replicates| wave_forward_response(&s.meas, &moduli, noise);
+    // The actuator model's prediction does not take the data's values (only the profiled
+    // drive amplitude, one number per frequency and component).
+    let response: Option<&NoiseResponse<'_>> = match &s.forward {
+        Forward::Boundary(_) => Some(&boundary),
+        Forward::Actuator(_) => None,
+    };
+    let input =
+        CheckInput { meas: &s.meas, reference: corrected.map(WaveGaussian::data), known_noise: s.known_noise.as_deref(), components: "" };
+    crate::model_check::run(s.forward.model(), response, &moduli, &input)
 }
 
 /// Median G' and G'' of a Gaussian-filtered AHI over the mask and frequencies: the starting point.
@@ -670,6 +711,7 @@ fn to_result(
         storage_modulus_q95_pa: Some(stats.storage.q95.clone()),
         regions,
         samples: Some(samples),
+        residual_z: None,
         provenance: ResultProvenance {
             tool: "mre-sim".into(),
             version: env!("CARGO_PKG_VERSION").into(),

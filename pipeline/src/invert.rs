@@ -119,6 +119,9 @@ pub fn result_outputs(output: &Path, options: &InvertOptions) -> Vec<Output> {
             figures.push(Figure::StorageModulusStd);
         }
         figures.push(Figure::PhaseAngle);
+        if options.method == Method::Bayes {
+            figures.push(Figure::ResidualZ);
+        }
         v.extend(figures.into_iter().map(|f| Output::new(figure_path(output, f), "figure")));
     }
     v
@@ -133,6 +136,9 @@ pub enum Figure {
     StorageModulusStd,
     /// Phase angle arg G* (rad): `<stem>-phase-angle.png`.
     PhaseAngle,
+    /// The model check's residual (Bayesian inversion): the local RMS of `/residual_z` over
+    /// 5×5 voxels, the largest over frequencies and components: `<stem>-residual-z.png`.
+    ResidualZ,
 }
 
 /// Where the figure `f` of the result `out` goes: beside it, named after its stem.
@@ -142,6 +148,7 @@ pub fn figure_path(out: &Path, f: Figure) -> PathBuf {
         Figure::StorageModulus => "storage-modulus",
         Figure::StorageModulusStd => "storage-modulus-std",
         Figure::PhaseAngle => "phase-angle",
+        Figure::ResidualZ => "residual-z",
     };
     out.with_file_name(format!("{stem}-{suffix}.png"))
 }
@@ -333,7 +340,47 @@ pub fn write_figures(out: &Path, r: &MreResult, force: bool) -> Result<Vec<PathB
         let map = phi.index_axis(Axis(0), z);
         emit(Figure::PhaseAngle, format!("phase angle arg G* (slice {z})"), map, "rad", Some((0.0, std::f64::consts::FRAC_PI_2)))?;
     }
+    if let Some(rz) = &r.residual_z {
+        let map = local_rms(rz, z);
+        let hi = map.iter().copied().filter(|v| v.is_finite()).fold(3.0, f64::max);
+        emit(Figure::ResidualZ, format!("model check: local RMS residual / noise (slice {z})"), map.view(), "|z|", Some((0.0, hi)))?;
+    }
     Ok(written)
+}
+
+/// The local RMS of the standardised residual `rz` `[nf, ncomp, nz, ny, nx]` over 5×5 voxels
+/// of slice `z` (finite values only), the largest over frequencies and components: about 1
+/// where the model fits, larger where a systematic residual adds to the noise.
+fn local_rms(rz: &ndarray::Array5<num_complex::Complex64>, z: usize) -> ndarray::Array2<f64> {
+    let sh = rz.shape();
+    let (ny, nx) = (sh[3], sh[4]);
+    let mut out = ndarray::Array2::from_elem((ny, nx), f64::NAN);
+    for per_f in rz.outer_iter() {
+        for field in per_f.outer_iter() {
+            let slice = field.index_axis(Axis(0), z);
+            for y in 0..ny {
+                for x in 0..nx {
+                    if !slice[[y, x]].re.is_finite() {
+                        continue;
+                    }
+                    let (mut s, mut n) = (0.0, 0usize);
+                    for yy in y.saturating_sub(2)..(y + 3).min(ny) {
+                        for xx in x.saturating_sub(2)..(x + 3).min(nx) {
+                            let v = slice[[yy, xx]];
+                            if v.re.is_finite() && v.im.is_finite() {
+                                s += v.norm_sqr();
+                                n += 1;
+                            }
+                        }
+                    }
+                    let rms = (s / n as f64).sqrt();
+                    let o = &mut out[[y, x]];
+                    *o = if o.is_nan() { rms } else { o.max(rms) };
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A direct inversion that gives no finite modulus anywhere in the mask is refused rather than
@@ -446,7 +493,8 @@ mod tests {
             names(&InvertOptions::new(Method::Ahi)),
             [out, Path::new("dir/r-storage-modulus.png"), Path::new("dir/r-phase-angle.png")]
         );
-        assert_eq!(names(&InvertOptions::new(Method::Bayes)).len(), 4);
+        assert_eq!(names(&InvertOptions::new(Method::Bayes)).len(), 5);
+        assert!(names(&InvertOptions::new(Method::Bayes)).contains(&PathBuf::from("dir/r-residual-z.png")));
         let mut o = InvertOptions::new(Method::Mdev);
         o.figures = false;
         assert_eq!(names(&o), [out]);

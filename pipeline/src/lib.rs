@@ -37,6 +37,7 @@ pub mod error;
 pub mod import;
 pub mod input;
 pub mod invert;
+mod model_check;
 pub mod outputs;
 pub mod pulseq;
 pub mod simulate;

@@ -247,7 +247,12 @@ pub(crate) fn read_real_array<D: Dimension>(path: &Path, ds: &Dataset, name: &st
 }
 
 /// Reads a complex dataset with axes `lead` + `[nz, ny, nx]`.
-fn read_complex_array<D: Dimension>(path: &Path, ds: &Dataset, name: &str, lead: &[&str]) -> Result<Array<Complex64, D>, H5Error> {
+pub(crate) fn read_complex_array<D: Dimension>(
+    path: &Path,
+    ds: &Dataset,
+    name: &str,
+    lead: &[&str],
+) -> Result<Array<Complex64, D>, H5Error> {
     let object = format!("dataset {name}");
     let shape = ds.shape();
     if shape.len() != lead.len() + 3 {

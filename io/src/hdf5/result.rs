@@ -13,12 +13,13 @@
 use std::path::Path;
 
 use ::hdf5::{File, Group, H5Type};
-use ndarray::{Array1, Array3, Ix3};
+use ndarray::{Array1, Array3, Array5, Ix3, Ix5};
+use num_complex::Complex64;
 
 use super::attrs::Loc;
 use super::checked;
-use super::read::{descriptor, open, optional, read_real_array};
-use super::validate::MAP_AXES;
+use super::read::{descriptor, open, optional, read_complex_array, read_real_array};
+use super::validate::{MAP_AXES, WAVE_AXES};
 use super::write::{create_group, exists, write_array, write_new_file};
 use super::{h5err, rfc3339_utc_now, H5Error, FORMAT_VERSION};
 
@@ -102,6 +103,9 @@ pub struct MreResult {
     pub regions: Vec<RegionSummary>,
     /// `/samples` `[nchains, ndraws, nparams]`.
     pub samples: Option<Array3<f64>>,
+    /// `/residual_z` `[nf, ncomp, nz, ny, nx]`: the standardised residual of the model check,
+    /// `(d − u(θ̂)) / σ̂` (complex, NaN outside the checked voxels; Bayesian results).
+    pub residual_z: Option<Array5<Complex64>>,
     /// `/provenance`.
     pub provenance: ResultProvenance,
 }
@@ -144,6 +148,16 @@ fn validate_result(path: &Path, r: &MreResult) -> Result<(), H5Error> {
                     expected: format!("[nz, ny, nx] = {reference:?} as /storage_modulus_pa"),
                 });
             }
+        }
+    }
+    if let Some(z) = &r.residual_z {
+        if &z.shape()[2..] != reference {
+            return Err(H5Error::Shape {
+                path: path.to_path_buf(),
+                object: "dataset /residual_z".into(),
+                shape: z.shape().to_vec(),
+                expected: format!("[nf, ncomp, nz, ny, nx] with [nz, ny, nx] = {reference:?} as /storage_modulus_pa"),
+            });
         }
     }
     for (i, (key, _)) in r.provenance.extra.iter().enumerate() {
@@ -192,6 +206,9 @@ fn write_contents(path: &Path, file: &File, r: &MreResult) -> Result<(), H5Error
     write_array(path, g, "", "regions", &Array1::from(r.regions.clone()))?;
     if let Some(s) = &r.samples {
         write_array(path, g, "", "samples", s)?;
+    }
+    if let Some(z) = &r.residual_z {
+        write_array(path, g, "", "residual_z", z)?;
     }
     let pg = create_group(path, file, "provenance", true)?;
     let p = &r.provenance;
@@ -262,6 +279,8 @@ pub fn read_mre_result(path: &Path) -> Result<MreResult, H5Error> {
         }
     };
     let samples = optional(path, g, "/samples")?.map(|ds| read_real_array::<Ix3>(path, &ds, "/samples", &[])).transpose()?;
+    let residual_z =
+        optional(path, g, "/residual_z")?.map(|ds| read_complex_array::<Ix5>(path, &ds, "/residual_z", WAVE_AXES)).transpose()?;
     let provenance = read_result_provenance(path, &file)?;
     let result = MreResult {
         storage_modulus_pa: required("storage_modulus_pa")?,
@@ -274,6 +293,7 @@ pub fn read_mre_result(path: &Path) -> Result<MreResult, H5Error> {
         storage_modulus_q95_pa: map("storage_modulus_q95_pa")?,
         regions,
         samples,
+        residual_z,
         provenance,
     };
     validate_result(path, &result)?;
@@ -346,6 +366,13 @@ mod tests {
             loss_modulus_pa: g2,
             regions: vec![row(1, 3000.0), row(7, 5000.0)],
             samples: Some(Array3::from_shape_fn((2, 5, 3), |(c, d, p)| (c * 100 + d * 10 + p) as f64)),
+            residual_z: Some(Array5::from_shape_fn((2, 1, 2, 3, 4), |(f, _, z, y, x)| {
+                if x == 0 {
+                    Complex64::new(f64::NAN, f64::NAN)
+                } else {
+                    Complex64::new((f * 7 + z + y) as f64 * 0.1, -(x as f64))
+                }
+            })),
             provenance: ResultProvenance {
                 tool: "mre-sim".into(),
                 version: "0.1.0".into(),
@@ -377,6 +404,8 @@ mod tests {
         assert!(same(r.storage_modulus_q05_pa.as_ref().unwrap(), back.storage_modulus_q05_pa.as_ref().unwrap()));
         assert!(back.storage_modulus_std_pa.is_none() && back.storage_modulus_q95_pa.is_none());
         assert_eq!(back.samples, r.samples);
+        let (z, zb) = (r.residual_z.as_ref().unwrap(), back.residual_z.as_ref().unwrap());
+        assert!(z.shape() == zb.shape() && z.iter().zip(zb).all(|(a, b)| a == b || (a.re.is_nan() && b.re.is_nan())));
         assert_eq!(back.regions.len(), 2);
         assert_eq!(back.regions[1].label, 7);
         assert_eq!(back.regions[1].storage_q95_pa, 5002.0);
@@ -421,6 +450,10 @@ mod tests {
         r.loss_modulus_pa = Array3::zeros((1, 3, 4));
         let err = write_mre_result(&path, &r, false).unwrap_err().to_string();
         assert!(err.contains("/loss_modulus_pa"), "{err}");
+        let mut r = example();
+        r.residual_z = Some(Array5::zeros((1, 1, 2, 3, 5)));
+        let err = write_mre_result(&path, &r, false).unwrap_err().to_string();
+        assert!(err.contains("/residual_z"), "{err}");
         assert!(!path.exists());
     }
 
