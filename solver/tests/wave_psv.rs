@@ -53,10 +53,11 @@ fn homogeneous_cylinder_scatters_nothing() {
     }
 }
 
-/// Background 3 kPa; soft and stiff inclusions, lossy, at ν = 0.3 and 0.4999 (K from G').
+/// Background 3 kPa; soft and stiff inclusions, lossy, at ν = 0.3, 0.4999 and 0.49999999
+/// (K/G ≈ 1.7e7, k_p a ~ 1e-4: the incompressible limit; K from G').
 fn cases() -> Vec<(String, ElasticCylinderScattering)> {
     let mut v = Vec::new();
-    for nu in [0.3, 0.4999] {
+    for nu in [0.3, 0.4999, 0.499_999_99] {
         for (label, g2, l2, rho2, a, hz) in [
             ("stiff", 9e3, 9e2, 1100.0, 0.012, 60.0),
             ("soft", 1e3, 2e2, 1000.0, 0.015, 60.0),
@@ -103,6 +104,26 @@ fn displacement_and_traction_are_continuous_at_the_interface() {
         // σ_θθ is not continuous (different moduli): the check above is not trivially satisfied.
         let jump_tt = out.iter().zip(&ins).map(|(o, i)| rel(o.s_thetatheta, i.s_thetatheta, s_scale)).fold(0.0, f64::max);
         assert!(jump_tt > 1e-3, "{name}: σ_θθ continuous too ({jump_tt:e})?");
+    }
+}
+
+#[test]
+fn incompressible_limit_is_regular() {
+    // As ν → 0.5 (k_p a → 0) the fields converge to the incompressible solution, the
+    // difference shrinking like 1 − 2ν: 10× per step of ν = 0.49, 0.499, …, compared with
+    // ν = 0.5 − 5e-10 (K/G ≈ 1e9).
+    let at = |nu: f64| {
+        let s = ElasticCylinderScattering::new(OMEGA, medium(3e3, 3e2, nu), medium(9e3, 9e2, nu), 0.012).unwrap();
+        assert!(s.series_tail() < 1e-16 && s.condition() < 1e4, "ν = {nu}");
+        [(0.0, 0.0), (0.006, 0.004), (0.0121, -0.002), (-0.02, 0.015), (0.03, 0.03)].map(|(x, y)| s.displacement(x, y))
+    };
+    let limit = at(0.5 - 5e-10);
+    let diff = |nu: f64| at(nu).iter().zip(&limit).flat_map(|(u, v)| [(u[0] - v[0]).norm(), (u[1] - v[1]).norm()]).fold(0.0, f64::max);
+    let d: Vec<f64> = [0.49, 0.499, 0.4999, 0.49999].iter().map(|&nu| diff(nu)).collect();
+    println!("max |u(ν) − u(0.5 − 5e-10)| for ν = 0.49 … 0.49999: {:?}", d.iter().map(|v| format!("{v:.2e}")).collect::<Vec<_>>());
+    for w in d.windows(2) {
+        let ratio = w[0] / w[1];
+        assert!((7.0..14.0).contains(&ratio), "{d:?}");
     }
 }
 
