@@ -230,6 +230,22 @@ fn lossless_scattering_conserves_energy() {
 }
 
 #[test]
+fn poisson_ratio_gives_the_solvers_lame_parameter() {
+    // K = 2G'(1 + ν)/(3(1 − 2ν)) from the storage modulus: λ = K − 2G*/3 = 2G'ν/(1 − 2ν) − i2G''/3,
+    // and the Poisson ratio of the storage part, (3K − 2G')/(2(3K + G')), is ν again.
+    for nu in [0.3, 0.45, 0.4999] {
+        let m = medium(3e3, 6e2, nu);
+        let k = m.bulk_modulus_pa;
+        assert!(((3.0 * k - 6e3) / (2.0 * (3.0 * k + 3e3)) / nu - 1.0).abs() < 1e-12);
+        let want = Complex64::new(6e3 * nu / (1.0 - 2.0 * nu), -4e2);
+        assert!(rel(m.lame_lambda(), want, want.norm()) < 1e-12, "{} vs {want}", m.lame_lambda());
+        assert!(rel(m.p_wave_modulus(), m.lame_lambda() + 2.0 * m.shear_modulus(), want.norm()) < 1e-12);
+        let (kp, ks) = m.wavenumbers(OMEGA);
+        assert!(kp.im < 0.0 && ks.im < 0.0 && kp.re > 0.0 && ks.re > kp.re);
+    }
+}
+
+#[test]
 fn invalid_parameters_are_errors() {
     let good = medium(3e3, 3e2, 0.3);
     for nu in [0.5, 0.6, 0.0, -0.2, f64::NAN] {
