@@ -6,8 +6,9 @@
 //! The solver runs are driven by the series prescribed on the outer voxel layer (Dirichlet data
 //! of the exact total field, no PML: with exact data on the boundary of the computed region
 //! there is nothing to absorb, and a PML inside the prescribed layer would make the data there
-//! wrong). Lossy media keep the Dirichlet box away from resonance. Each test ~15 s in release
-//! on a busy 2-core machine, peak memory ~4 GB (the 96² LU factorisation at ν = 0.4999).
+//! wrong). Lossy media keep the Dirichlet box away from resonance. Each of the two solver tests takes
+//! 15–30 s in release on a busy 2-core machine, peak memory ~4 GB (the 96² LU factorisation
+//! at ν = 0.4999).
 
 use std::f64::consts::PI;
 use std::time::Instant;
@@ -418,13 +419,13 @@ fn navier_convergence(nu: f64, contrast: bool, grids: &[usize]) -> Vec<Errors> {
 /// second order; with the staircased cylinder (a voxel belongs to it when its centre does) the
 /// error keeps decreasing but irregularly between grids (as for the scalar solver, see
 /// `wave_scattering.rs`): the overall L2 order from the coarsest to the finest grid is checked.
-/// Measured (this set-up, 32², 48², 64², 96²): control orders 2.39, 2.12, 2.02 (ν = 0.3) and
-/// 1.78, 1.84, 1.89 (ν = 0.4999); with the cylinder total L2 errors 2.36, 1.27, 0.30, 0.20 %
+/// Measured (this set-up): control orders 2.39, 2.12 (32² → 48² → 64²; 2.02 on to 96²) at
+/// ν = 0.3 and 1.78, 1.84 (1.89) at ν = 0.4999; with the cylinder (32², 48², 64², 96²) total L2 errors 2.36, 1.27, 0.30, 0.20 %
 /// (overall order 2.24) and 1.00, 0.75, 0.25, 0.15 % (1.73); the largest pointwise error, next to
 /// the staircase, falls from 4.1 to 1.1 % and from 2.2 to 1.0 %.
 fn check_convergence(nu: f64) {
     let grids = [32, 48, 64, 96];
-    let control = navier_convergence(nu, false, &grids);
+    let control = navier_convergence(nu, false, &grids[..3]);
     for (w, n) in control.windows(2).zip(grids.windows(2)) {
         let order = (w[0].total / w[1].total).ln() / (n[1] as f64 / n[0] as f64).ln();
         assert!(order > 1.7, "ν = {nu}, no contrast, {}² → {}²: order {order:.2} ({:?})", n[0], n[1], control);
