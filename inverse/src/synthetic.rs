@@ -7,7 +7,7 @@ use ndarray::{Array3, Array5};
 use num_complex::Complex64;
 
 use crate::data::Measurements;
-use crate::error::Result;
+use crate::error::{InverseError, Result};
 
 /// Circular complex Gaussian noise sample with `E|n|² = 1`, keyed by (seed, index).
 pub fn complex_normal(seed: u64, index: u64) -> Complex64 {
@@ -207,6 +207,13 @@ impl PsvInclusion {
         let mut wave = Array5::zeros((self.frequencies_hz.len(), 2, 1, n, n));
         for (f, &hz) in self.frequencies_hz.iter().enumerate() {
             let s = ElasticCylinderScattering::new(2.0 * std::f64::consts::PI * hz, bg, incl, self.radius_m)?;
+            if s.series_tail() > 1e-12 {
+                return Err(InverseError::invalid(
+                    "PsvInclusion frequencies_hz",
+                    format!("{hz} Hz (the P–SV series did not converge: relative tail {:e})", s.series_tail()),
+                    "a frequency at which the series converges (|k a| up to ~150)",
+                ));
+            }
             let u = Array3::from_shape_fn((1, n, n), |(_, y, x)| s.displacement(pos(x), pos(y)));
             // [u_y, u_x] from the series → components "xy".
             let mut fields = [u.mapv(|v| v[1] * 1e-5), u.mapv(|v| v[0] * 1e-5)];
