@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mre_inverse::synthetic::BesselInclusion;
-use mre_io::data::MreData;
+use mre_inverse::synthetic::{BesselInclusion, PsvInclusion};
+use mre_io::data::{GroundTruth, MreData};
 use mre_io::hdf5::{read_mre_result, write_mre_data};
 
 /// `mre-sim` with `args` in `cwd`.
@@ -50,6 +50,46 @@ pub fn bessel_data(n: usize) -> (MreData, ndarray::Array3<u16>) {
 /// [`bessel_data`] as an mre-data file in `dir`, with or without labels.
 pub fn write_bessel_data(dir: &Path, name: &str, n: usize, labels: bool) -> PathBuf {
     let (mut data, l) = bessel_data(n);
+    data.labels = labels.then_some(l);
+    let p = dir.join(name);
+    write_mre_data(&p, &data, false).unwrap();
+    p
+}
+
+/// An `n`² two-frequency (60 and 90 Hz) plane-strain P–SV inclusion ([`PsvInclusion`]:
+/// background 3 kPa, inclusion 6 kPa of radius 16 mm, voxels of 2 mm, one bulk modulus from the
+/// background Poisson ratio `nu`, SNR 30) as mre-data with the two in-plane components
+/// (`components = "xy"`), its mask and ground truth, and its labels (background 1, inclusion 2)
+/// apart.
+pub fn psv_data(n: usize, nu: f64) -> (MreData, ndarray::Array3<u16>) {
+    let spec = PsvInclusion {
+        n,
+        voxel_m: 2e-3,
+        frequencies_hz: vec![60.0, 90.0],
+        radius_m: 0.016,
+        poisson_ratio: nu,
+        snr: Some(30.0),
+        ..Default::default()
+    };
+    let (m, l, (storage, loss)) = spec.generate().unwrap();
+    let data = MreData {
+        frequencies_hz: m.frequencies_hz.clone(),
+        voxel_size_m: m.grid.voxel_size_m,
+        density_kg_m3: m.density_kg_m3,
+        components: PsvInclusion::COMPONENTS.into(),
+        encoding_efficiency_rad_per_m: vec![0.0; 2],
+        encoding_phase_rad: vec![0.0; 2],
+        wave: Some(m.wave.clone()),
+        mask: Some(m.mask.mapv(u8::from)),
+        ground_truth: Some(GroundTruth { storage_modulus_pa: storage, loss_modulus_pa: loss }),
+        ..MreData::default()
+    };
+    (data, l)
+}
+
+/// [`psv_data`] as an mre-data file in `dir`, with or without labels.
+pub fn write_psv_data(dir: &Path, name: &str, n: usize, nu: f64, labels: bool) -> PathBuf {
+    let (mut data, l) = psv_data(n, nu);
     data.labels = labels.then_some(l);
     let p = dir.join(name);
     write_mre_data(&p, &data, false).unwrap();

@@ -6,6 +6,9 @@
 //! - [`CylinderScattering`]: a plane shear wave scattered by a circular cylinder, the exact
 //!   solution of the 2-D scalar equation `∇·(G*∇u) + ρω²u = 0` with piecewise-constant
 //!   `G*` and `ρ`, used to validate the finite-volume solver.
+//! - [`ElasticCylinderScattering`]: the plane-strain (P–SV) scattering of a plane shear wave by
+//!   a circular viscoelastic cylinder (Pao & Mow), the exact solution of the 2-D Navier
+//!   equation, used to validate the vector solver and the vector inversion.
 //!
 //! # Conventions
 //! Time dependence `u = Re{U e^{iωt}}` as everywhere in the solver: a wave travelling along
@@ -40,6 +43,10 @@ use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
 use num_complex::Complex64;
 
 use crate::model::motion::shear_wavenumber;
+
+mod elastic;
+
+pub use elastic::{ElasticCylinderScattering, ElasticMedium, PlaneStress, PolarFields, Side};
 
 const ZERO: Complex64 = Complex64::new(0.0, 0.0);
 const I: Complex64 = Complex64::new(0.0, 1.0);
