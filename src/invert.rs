@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use mre_pipeline::classic::Filter;
+use mre_pipeline::classic::{Curl, Filter};
 use mre_pipeline::invert::{default_output, invert_file, InvertOptions, Method, Status};
 use mre_pipeline::Unwrap;
 use mre_solver::parallel::Comm;
@@ -25,9 +25,14 @@ pub struct InvertArgs {
     /// Overwrite an existing output file.
     #[arg(long)]
     force: bool,
-    /// Filter applied to the wave field before inversion.
-    #[arg(long, value_parser = choice::parser::<Filter>(), default_value = "none")]
+    /// Filter applied to the wave field before a direct inversion (auto: chosen per frequency
+    /// from the data's noise and wavelength).
+    #[arg(long, value_parser = choice::parser::<Filter>(), default_value = "auto")]
     filter: Filter,
+    /// Curl of the displacement before a direct inversion, removing compression waves (auto:
+    /// on for vector data).
+    #[arg(long, value_parser = choice::parser::<Curl>(), default_value = "auto")]
+    curl: Curl,
     /// Do not write PNG elastograms.
     #[arg(long)]
     no_figures: bool,
@@ -45,6 +50,7 @@ impl InvertArgs {
         InvertOptions {
             method: self.method,
             filter: self.filter,
+            curl: self.curl,
             unwrap: self.unwrap,
             bayes: self.bayes.options(),
             checkpoint: self.bayes.checkpoint.clone(),

@@ -1,4 +1,4 @@
-//! The named choices of an inversion (method, filter, parameterisation, likelihood, drive,
+//! The named choices of an inversion (method, filter, curl, parameterisation, likelihood, drive,
 //! approximation-error model, sampler): one enum per choice with one list of names and
 //! descriptions, which the CLI (`--method bayes`), the configs (`[invert] method = "bayes"`,
 //! through serde), the Python package and the error messages all use.
@@ -136,14 +136,34 @@ crate::choice_enum! {
     /// the named presets of `mre_solver::classic::Filter`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub enum Filter {
-        /// No filtering.
+        /// Chosen from the data per frequency (`mre_solver::classic::choose_filter`): the noise
+        /// and the wavelength are estimated and the narrowest Gaussian-weighted local linear
+        /// filter is taken whose predicted noise bias of G' is at most 2 %, with σ at most λ/2π.
         #[default]
+        Auto => ("auto", "chosen from the data: the narrowest Gaussian (local linear at the mask edge) whose noise bias is ≤ 2 %, σ ≤ λ/2π"),
+        /// No filtering.
         None => ("none", "no filtering"),
         /// Gaussian smoothing, σ = 1 voxel, inside the mask (normalised convolution).
         Gaussian => ("gaussian", "Gaussian smoothing, σ = 1 voxel, inside the mask (normalised convolution)"),
         /// Butterworth low-pass in k-space, order 4, cut-off 1/(6 voxels) cycles per metre
         /// (mirror-extended at the grid edges).
         Butterworth => ("butterworth", "Butterworth low-pass in k-space, order 4, cut-off 1/(6 voxels)"),
+    }
+}
+
+crate::choice_enum! {
+    /// The curl of the displacement before a direct inversion (AHI, MDEV): it removes the
+    /// compression waves (`mre_solver::classic::curl`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Curl {
+        /// On for vector data (two in-plane components on a slice, two or three components on a
+        /// 3-D grid), off for one component.
+        #[default]
+        Auto => ("auto", "on for vector data (x and y on a slice, two or three components in 3-D), off for one component"),
+        /// Invert the curl; an error when the data's components have none.
+        On => ("on", "invert the curl of the displacement (an error for one component)"),
+        /// Invert the displacement components as they are.
+        Off => ("off", "invert the displacement components as they are"),
     }
 }
 
@@ -247,6 +267,7 @@ mod tests {
     fn every_choice_serialises_as_its_name_and_parses_back() {
         round_trip::<Method>();
         round_trip::<Filter>();
+        round_trip::<Curl>();
         round_trip::<Parameterization>();
         round_trip::<LikelihoodKind>();
         round_trip::<DriveKind>();
@@ -264,6 +285,7 @@ mod tests {
         }
         distinct::<Method>();
         distinct::<Filter>();
+        distinct::<Curl>();
         distinct::<Parameterization>();
         distinct::<LikelihoodKind>();
         distinct::<DriveKind>();

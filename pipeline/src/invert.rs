@@ -14,7 +14,7 @@ use tracing::info;
 
 use crate::bayes::{self, BayesOptions};
 use crate::choice::Choice;
-use crate::classic::{self, Filter};
+use crate::classic::{self, Curl, Filter};
 use crate::error::{agree, write_error, ErrorKind, PipelineError, Result};
 use crate::input::{Unwrap, WaveInput};
 use crate::outputs::{self, Output};
@@ -28,6 +28,8 @@ pub struct InvertOptions {
     pub method: Method,
     /// Filter applied to the wave field before a direct inversion (AHI, MDEV).
     pub filter: Filter,
+    /// Curl of the displacement before a direct inversion (AHI, MDEV).
+    pub curl: Curl,
     /// Phase unwrapping for `/phase`, `/images` and `/kspace` data.
     pub unwrap: Unwrap,
     /// Options of the Bayesian inversion.
@@ -43,7 +45,15 @@ pub struct InvertOptions {
 impl InvertOptions {
     /// The defaults of `mre-sim invert --method <method>`.
     pub fn new(method: Method) -> Self {
-        Self { method, filter: Filter::None, unwrap: Unwrap::Laplacian, bayes: BayesOptions::default(), checkpoint: None, figures: true }
+        Self {
+            method,
+            filter: Filter::Auto,
+            curl: Curl::Auto,
+            unwrap: Unwrap::Laplacian,
+            bayes: BayesOptions::default(),
+            checkpoint: None,
+            figures: true,
+        }
     }
 
     /// The inversion of `[invert]` in a run config (the defaults for what it leaves out).
@@ -51,6 +61,7 @@ impl InvertOptions {
         let mut o = Self::new(c.method);
         o.figures = figures;
         o.filter = c.filter;
+        o.curl = c.curl;
         let b = &mut o.bayes;
         b.parameterization = c.parameterization;
         b.likelihood = c.likelihood.unwrap_or(b.likelihood);
@@ -222,18 +233,32 @@ pub fn check_input(input: &WaveInput) -> Result<()> {
 /// together.
 pub fn invert(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&Path>, comm: &dyn Comm) -> Result<Option<MreResult>> {
     info!(data = %input.source, level = input.level, method = options.method.name(), ranks = comm.size(), "inverting");
-    agree(comm, options.validate().and_then(|()| check_input(input)))?;
+    agree(comm, options.validate().and_then(|()| check_input(input)).and_then(|()| check_options_for(input, options)))?;
     match options.method {
         Method::Bayes => bayes::run(input, &options.bayes, checkpoint, comm),
         m => {
             let r = if comm.is_root() {
-                classic::invert_classic(input, m, options.filter).and_then(|r| finite(input, m, r)).map(Some)
+                classic::invert_classic(input, m, options.filter, options.curl).and_then(|r| finite(input, m, r)).map(Some)
             } else {
                 Ok(None)
             };
             agree(comm, r)
         }
     }
+}
+
+/// Refuses options that the data cannot satisfy (before anything is written): `--curl on` for
+/// a direct inversion of data without a curl (one component, or components that do not enter
+/// it; [`classic::curl_applies`]).
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`] naming the option and the components.
+pub fn check_options_for(input: &WaveInput, options: &InvertOptions) -> Result<()> {
+    if options.method != Method::Bayes {
+        classic::curl_applies(input, options.curl)?;
+    }
+    Ok(())
 }
 
 /// The files an inversion wrote.
@@ -276,7 +301,10 @@ pub fn invert_file(
         return agree(comm, r);
     }
     status.stage(&format!("{}: reading", data.display()));
-    let input = agree(comm, WaveInput::read(data, options.unwrap).and_then(|i| check_input(&i).map(|()| i)))?;
+    let input = agree(
+        comm,
+        WaveInput::read(data, options.unwrap).and_then(|i| check_input(&i).and_then(|()| check_options_for(&i, options)).map(|()| i)),
+    )?;
     // Before the work: the directories exist (created) and accept the files.
     agree(comm, if root { outputs::prepare(&outs, force) } else { Ok(()) })?;
     status.stage(&format!("{}: {}", data.display(), stage_name(options.method)));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mre_inverse::options::{DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, Parameterization, SamplerKind};
+use mre_inverse::options::{Curl, DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, Parameterization, SamplerKind};
 use serde::{Deserialize, Serialize};
 
 /// `[invert]`: an inversion of the simulated data in the same run.
@@ -12,9 +12,14 @@ pub struct InvertConfig {
     /// `"ahi"` (algebraic Helmholtz), `"mdev"` (multifrequency dual elasto-visco) or `"bayes"`
     /// (Bayesian inversion against the wave-equation forward model).
     pub method: Method,
-    /// Filter of the wave field before the inversion: `"none"`, `"gaussian"` or `"butterworth"`.
+    /// Filter of the wave field before the inversion: `"auto"` (default: chosen from the data's
+    /// noise and wavelength), `"none"`, `"gaussian"` or `"butterworth"`.
     #[serde(default)]
     pub filter: Filter,
+    /// Curl of the displacement before `"ahi"` or `"mdev"`: `"auto"` (default: on for vector
+    /// data), `"on"` or `"off"`.
+    #[serde(default)]
+    pub curl: Curl,
     /// Result file (mre-result v1); default `<data stem>-<method>.h5` beside the data file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,

@@ -9,12 +9,16 @@
 //! the motion-encoding efficiency) → complex displacement (m) → [`filter_wave_masked`] (or
 //! [`filter_wave`] on the whole grid) → [`ahi`] or [`mdev`] → [`Elastogram`].
 
+mod auto;
+mod curl;
 mod filter;
 mod inversion;
 mod laplacian;
 mod phase;
 
 pub use crate::recon::unwrap::{laplacian_phase, laplacian_unwrap};
+pub use auto::{choose_filter, laplacian_noise_gain, FilterChoice, MAX_SIGMA_WAVELENGTHS, MIN_SIGMA_VOXELS, TARGET_BIAS};
+pub use curl::{curl, curl_axes, Curl, MIN_DIFF_VOXELS};
 pub use filter::{filter_wave, filter_wave_masked, filter_waves_masked, Filter};
 pub(crate) use inversion::ahi_modulus;
 #[cfg(feature = "bench")]
