@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use mre_pipeline::bayes::{BayesOptions, DriveKind, LikelihoodKind, ModelErrorKind, Parameterization, SamplerKind};
+use mre_pipeline::bayes::{BayesOptions, DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
 
 use crate::choice;
 
@@ -38,6 +38,11 @@ pub struct BayesArgs {
     /// see docs/inversion.md): `auto` or `none`.
     #[arg(long, value_parser = choice::parser::<ModelErrorKind>(), default_value = "auto")]
     pub model_error: ModelErrorKind,
+    /// Forward model (measured boundary): `navier` (all components together, pressure as
+    /// unknown), `scalar` (each component on its own) or `auto` (navier when the data have both
+    /// in-plane components of a slice or all three components).
+    #[arg(long, value_parser = choice::parser::<ModelKind>(), default_value = "auto")]
+    pub model: ModelKind,
     /// Chains (regions).
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
@@ -87,6 +92,7 @@ impl BayesArgs {
             pml_voxels: self.pml_voxels,
             full_model: self.full_model,
             model_error: self.model_error,
+            model: self.model,
             chains: self.chains,
             tune: self.tune,
             draws: self.draws,

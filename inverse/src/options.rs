@@ -218,6 +218,21 @@ crate::choice_enum! {
 }
 
 crate::choice_enum! {
+    /// Forward model of the Bayesian inversion (measured-boundary drive).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum ModelKind {
+        /// Navier when the data have every in-plane component of a slice (or all three in 3-D),
+        /// scalar otherwise.
+        #[default]
+        Auto => ("auto", "navier when the data have both in-plane components of a slice or all three components, scalar otherwise"),
+        /// The vector Navier equation with the pressure as unknown (nearly incompressible).
+        Navier => ("navier", "the vector Navier equation, all components together, pressure as unknown (nearly incompressible)"),
+        /// The scalar wave equation per component (each component an independent field).
+        Scalar => ("scalar", "the scalar wave equation, each component an independent field"),
+    }
+}
+
+crate::choice_enum! {
     /// Posterior sampler for `regions`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub enum SamplerKind {
@@ -273,6 +288,7 @@ mod tests {
         round_trip::<DriveKind>();
         round_trip::<ModelErrorKind>();
         round_trip::<SamplerKind>();
+        round_trip::<ModelKind>();
     }
 
     #[test]
@@ -291,6 +307,7 @@ mod tests {
         distinct::<DriveKind>();
         distinct::<ModelErrorKind>();
         distinct::<SamplerKind>();
+        distinct::<ModelKind>();
         distinct::<mre_solver::recon::Unwrap>();
     }
 }

@@ -23,8 +23,8 @@ use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::LogDensity;
 use mre_inverse::{ActuatorDrive, ActuatorForward};
 use mre_inverse::{
-    EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, Noise, Parameterisation,
-    Posterior, Prior, Regions, WaveForward, WaveGaussian,
+    EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, NavierForward, Noise,
+    Parameterisation, Posterior, Prior, Regions, WaveForward, WaveGaussian,
 };
 use mre_io::hdf5::{MreResult, RegionSummary, ResultProvenance};
 use mre_solver::classic;
@@ -33,7 +33,7 @@ use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
 use tracing::info;
 
-pub use mre_inverse::options::{DriveKind, LikelihoodKind, ModelErrorKind, Parameterization, SamplerKind};
+pub use mre_inverse::options::{DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
 
 use crate::error::{agree, ErrorKind, PipelineError, Result};
 use crate::input::WaveInput;
@@ -61,6 +61,9 @@ pub struct BayesOptions {
     pub full_model: bool,
     /// Approximation-error model (regions with the measured boundary and the wave likelihood).
     pub model_error: ModelErrorKind,
+    /// Forward model with the measured boundary: scalar per component, Navier (all components
+    /// together), or chosen from the data's components ([`ModelKind::Auto`]).
+    pub model: ModelKind,
     /// Chains (regions).
     pub chains: usize,
     /// NUTS warm-up draws per chain (regions, NUTS).
@@ -95,6 +98,7 @@ impl Default for BayesOptions {
             pml_voxels: 10,
             full_model: false,
             model_error: ModelErrorKind::Auto,
+            model: ModelKind::Auto,
             chains: 4,
             tune: 150,
             draws: 250,
@@ -164,6 +168,8 @@ struct Setup {
     /// The measurements and the known noise level (if the likelihood uses one), for the model check.
     meas: Measurements,
     known_noise: Option<Vec<f64>>,
+    /// The forward model used (never [`ModelKind::Auto`]).
+    model: ModelKind,
 }
 
 /// The data and options of one run.
@@ -187,6 +193,7 @@ const MAX_REFINED_VOXELS: usize = 2_000_000;
 enum Forward {
     Boundary(WaveForward),
     Actuator(ActuatorForward),
+    Navier(NavierForward),
 }
 
 impl Forward {
@@ -194,7 +201,20 @@ impl Forward {
         match self {
             Forward::Boundary(f) => f,
             Forward::Actuator(f) => f,
+            Forward::Navier(f) => f,
         }
+    }
+}
+
+/// The forward model `--model` resolves to for these data: [`ModelKind::Auto`] is Navier
+/// when the drive is the measured boundary and the data have a displacement component along
+/// every axis with more than one voxel (both in-plane components of a slice, all three in
+/// 3-D), scalar otherwise. Never [`ModelKind::Auto`].
+pub fn resolve_model(model: ModelKind, drive: DriveKind, shape: [usize; 3], components: &str) -> ModelKind {
+    match model {
+        ModelKind::Auto if drive == DriveKind::Boundary && mre_inverse::navier::navier_supported(shape, components) => ModelKind::Navier,
+        ModelKind::Auto => ModelKind::Scalar,
+        other => other,
     }
 }
 
@@ -227,7 +247,18 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         noise_std: d.noise_std.clone(),
         images,
     };
+    let model = resolve_model(a.model, a.drive, [sh[0], sh[1], sh[2]], &d.components);
+    if model == ModelKind::Navier && a.drive != DriveKind::Boundary {
+        return Err(PipelineError::invalid(
+            "--model navier works with --drive boundary only (the actuator drive has a scalar model only); use --model scalar with --drive actuator",
+        ));
+    }
+    info!(model = model.name(), components = %d.components, "forward model");
     let forward = match a.drive {
+        DriveKind::Boundary if model == ModelKind::Navier => Forward::Navier(
+            NavierForward::new(&meas, &d.components)
+                .map_err(|e| PipelineError::invalid(format!("{}: --model navier (or [invert] model = \"navier\"): {e}", r.input.source)))?,
+        ),
         DriveKind::Boundary => Forward::Boundary(WaveForward::new(&meas).map_err(|e| invalid(&r.input.source, e))?),
         DriveKind::Actuator => {
             let faces = a
@@ -317,8 +348,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
         }
     };
+    if model == ModelKind::Navier && a.model_error == ModelErrorKind::Auto {
+        info!("approximation-error model not available with the Navier model yet: the plain model is used");
+    }
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
-        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
+        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) if model == ModelKind::Scalar => {
             let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
             let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
             if refine.is_none() {
@@ -333,7 +367,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         Noise::Known(s) => Some(s.clone()),
         Noise::Inferred => None,
     };
-    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error, meas, known_noise })
+    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error, meas, known_noise, model })
 }
 
 /// The fewest voxels (inside the mask) a label needs to be a region of the `regions`
@@ -402,8 +436,17 @@ fn run_fingerprint(r: &BayesRun<'_>, kind: Parameterization, x0: &[f64]) -> u64 
         h = h.str("noise").f64s(n);
     }
     h = h.str(kind.name()).str(a.likelihood.name()).str(a.drive.name()).str(&a.drive_faces.join(",")).u64(a.pml_voxels as u64);
+    if run_model(r) == ModelKind::Navier {
+        h = h.str("model navier");
+    }
     h = h.str(a.model_error.name()).u64(a.field_spacing.map_or(0, |v| v as u64 + 1));
     h.f64s(&[a.smoothness, a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std]).f64s(x0).value()
+}
+
+/// The forward model of the run (see [`resolve_model`]).
+fn run_model(r: &BayesRun<'_>) -> ModelKind {
+    let sh = r.input.mask.shape();
+    resolve_model(r.args.model, r.args.drive, [sh[0], sh[1], sh[2]], &r.input.data.components)
 }
 
 /// A finished stage from its checkpoint `path` when every rank has it for the fingerprint
@@ -445,7 +488,9 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     let start = Instant::now();
     let s = agree(comm, build(&r))?;
     let opts = StageOptions { sampler: s.sampler.clone(), ..StageOptions::default() };
-    let ckpt = checkpoint.map(Path::to_path_buf);
+    // The Navier model's stages live in their own subdirectory: a checkpoint of the scalar
+    // model is never resumed by the Navier model, nor the other way round.
+    let ckpt = checkpoint.map(|p| if s.model == ModelKind::Navier { p.join("navier") } else { p.to_path_buf() });
     let x0 = s.param.constant(s.start_pa.0, s.start_pa.1);
     let (rank, size) = (comm.rank(), comm.size());
     if size > 1 {
@@ -524,8 +569,13 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
             // Hundreds of parameters need more L-BFGS iterations than a few region moduli.
             let map_opts = MapOptions { max_iterations: opts.map.max_iterations.max(500), ..opts.map.clone() };
             maximize(density, &x0, &map_opts, map_file(&dir).as_deref()).map_err(failure).and_then(|map| {
-                let Forward::Boundary(forward) = &s.forward else { unreachable!("checked in build: fields use the boundary model") };
-                let laplace = gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), likelihood, &map.x).map_err(failure)?;
+                let laplace = match &s.forward {
+                    Forward::Boundary(forward) => {
+                        gauss_newton::laplace(forward, s.param.as_ref(), s.prior.as_ref(), likelihood, &map.x).map_err(failure)?
+                    }
+                    // The Navier model: the Hessian by finite differences of the adjoint gradient.
+                    _ => mre_inverse::Laplace::with_step_on(density, &map.x, opts.hessian_step, size == 1).map_err(failure)?,
+                };
                 let evaluations = map.evaluations;
                 Ok(Mode { map, laplace, evaluations })
             })
@@ -590,11 +640,15 @@ fn check_posterior(s: &Setup, corrected: Option<&WaveGaussian>, b: &BayesResult)
         mean.iter_mut().zip(d).for_each(|(m, v)| *m += v / draws.len() as f64);
     }
     let moduli = s.param.moduli(&mean);
-    let boundary = |noise: &Replicates| wave_forward_response(&s.meas, &moduli, noise);
-    // The actuator model's prediction does not take the data's values (only the profiled
-    // drive amplitude, one number per frequency and component).
+    // The prediction from the measured boundary values alone (the boundary models), fed with
+    // noise. The actuator model's prediction does not take the data's values (only the
+    // profiled drive amplitude, one number per frequency and component).
+    let boundary = |noise: &Replicates| match &s.forward {
+        Forward::Navier(n) => n.noise_response(&moduli, noise),
+        _ => wave_forward_response(&s.meas, &moduli, noise),
+    };
     let response: Option<&NoiseResponse<'_>> = match &s.forward {
-        Forward::Boundary(_) => Some(&boundary),
+        Forward::Boundary(_) | Forward::Navier(_) => Some(&boundary),
         Forward::Actuator(_) => None,
     };
     let input =
@@ -654,6 +708,17 @@ fn to_result(
     let a = r.args;
     let extra = vec![
         ("parameterization".into(), format!("{kind:?}").to_lowercase()),
+        (
+            "forward_model".into(),
+            match run_model(&r) {
+                ModelKind::Navier => format!(
+                    "navier (components {:?} together, pressure unknown, bulk modulus {:e} Pa: nearly incompressible)",
+                    r.input.data.components,
+                    mre_inverse::navier::TISSUE_BULK_MODULUS_PA
+                ),
+                _ => "scalar (each component on its own)".into(),
+            },
+        ),
         ("likelihood".into(), format!("{:?}", a.likelihood).to_lowercase()),
         (
             "drive".into(),

@@ -80,6 +80,7 @@ impl InvertOptions {
             b.drive_faces = faces.clone();
         }
         b.model_error = c.model_error.unwrap_or(b.model_error);
+        b.model = c.model.unwrap_or(b.model);
         o
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mre_inverse::options::{Curl, DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, Parameterization, SamplerKind};
+use mre_inverse::options::{Curl, DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
 use serde::{Deserialize, Serialize};
 
 /// `[invert]`: an inversion of the simulated data in the same run.
@@ -76,6 +76,11 @@ pub struct InvertConfig {
     /// positions inside their voxels) or `"none"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_error: Option<ModelErrorKind>,
+    /// `"bayes"` with the measured boundary: forward model, `"auto"` (default: `"navier"` when
+    /// the data have both in-plane components of a slice or all three components, `"scalar"`
+    /// otherwise), `"navier"` or `"scalar"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelKind>,
 }
 
 impl InvertConfig {
@@ -97,6 +102,7 @@ impl InvertConfig {
             ("drive", self.drive.is_some()),
             ("drive_faces", self.drive_faces.is_some()),
             ("model_error", self.model_error.is_some()),
+            ("model", self.model.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))

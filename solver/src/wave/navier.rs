@@ -803,6 +803,279 @@ impl NavierSolver {
 #[path = "navier_iterative.rs"]
 mod iterative;
 pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D};
+/// Flatten fields into the unknowns of `lay` (pressures as the scaled `q = p / scale`).
+fn flatten(lay: &Layout, f: &NavierFields, scale: f64) -> Vec<Complex64> {
+    let mut x = Vec::with_capacity(lay.len);
+    for face in &f.faces {
+        x.extend(face.iter().copied());
+    }
+    x.extend(f.pressure_pa.iter().map(|p| p / scale));
+    x
+}
+
+/// Symbolic reuse, per-face prescribed values, adjoint fields and the derivative of the
+/// operator with respect to the moduli (the measured-boundary forward model of the inversion).
+impl NavierSolver {
+    /// A new solver for `p` sharing this one's symbolic analysis when the sparsity pattern
+    /// matches (it changes only with the grid, the boundary and the Dirichlet mask): e.g. one
+    /// solver per frequency or per inversion iterate. `self` stays usable.
+    pub fn refactored(&self, p: &VectorProblem) -> Result<Self> {
+        p.validate()?;
+        let asm = assemble(p);
+        let (fixed, fixed_values) = fixed_unknowns(&asm, &p.boundary, p.dirichlet.as_ref());
+        let (pattern, values) = system_matrix(&asm, &fixed);
+        let symbolic = if *self.symbolic.pattern() == pattern {
+            Arc::clone(&self.symbolic)
+        } else {
+            Symbolic::with_order(pattern, elimination_order(&asm.layout, &fixed))?
+        };
+        let mut numeric = Numeric::new();
+        factorise(&symbolic, &values, self.par, &mut numeric)?;
+        check_factorisation(&symbolic, Some(&numeric), self.par, &values)?;
+        Ok(Self { grid: p.medium.grid.clone(), asm, fixed, fixed_values, symbolic, numeric, par: self.par })
+    }
+
+    /// Whether two solvers share one symbolic analysis (see [`NavierSolver::refactored`]).
+    pub fn shares_symbolic(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.symbolic, &other.symbolic)
+    }
+
+    /// Shapes of the face arrays `u_z`, `u_y`, `u_x` (see [`NavierFields::faces`]).
+    pub fn face_shapes(&self) -> [[usize; 3]; 3] {
+        self.asm.layout.comp
+    }
+
+    /// Like [`NavierSolver::solve_fields`] with other prescribed values on the same prescribed
+    /// faces and the same factorisation: every prescribed displacement unknown (faces of
+    /// Dirichlet voxels and clamped outer faces) takes `faces[a]` at its position (shape
+    /// [`NavierSolver::face_shapes`]`[a]`, m); other entries are ignored. E.g. measured data
+    /// interpolated to the faces, exact at the faces between a prescribed and a free voxel.
+    /// Pressures of voxels whose faces are all prescribed are returned as 0 (they couple to no
+    /// free unknown and are not recomputed).
+    pub fn solve_fields_with_face_values(&self, force: &[Array3<Complex64>; 3], faces: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
+        self.check_vector("force", force)?;
+        let lay = &self.asm.layout;
+        let mut g = vec![ZERO; lay.len];
+        for (a, fa) in faces.iter().enumerate() {
+            let want = lay.comp[a];
+            if fa.shape() != want {
+                return Err(SolverError::Shape(format!("face values u_{} have shape {:?}, expected {want:?}", AXIS[a], fa.shape())));
+            }
+            if let Some((pos, v)) = fa.indexed_iter().find(|(_, v)| !finite(**v)) {
+                return Err(SolverError::invalid(
+                    format!("face values u_{} [{}, {}, {}]", AXIS[a], pos.0, pos.1, pos.2),
+                    v,
+                    "a finite displacement in m",
+                ));
+            }
+            for_each_pos(want, |pos| {
+                let i = lay.u(a, pos);
+                if self.fixed[i] {
+                    g[i] = fa[pos];
+                }
+            });
+        }
+        let mut b = vec![ZERO; lay.len];
+        for (a, fa) in force.iter().enumerate() {
+            for_each_pos(lay.comp[a], |pos| {
+                let (lo, hi) = lay.face_voxels(a, pos);
+                let f = match hi {
+                    Some(hi) => 0.5 * (fa[lo] + fa[hi]),
+                    None => fa[lo],
+                };
+                let i = lay.u(a, pos);
+                b[i] = self.asm.weight[i] * f;
+            });
+        }
+        let coupling = self.asm.full.matvec(&self.asm.full_values, &g);
+        for (i, bi) in b.iter_mut().enumerate() {
+            *bi = if self.fixed[i] { g[i] } else { *bi - coupling[i] };
+        }
+        lu_solve_in_place(&self.symbolic, Some(&self.numeric), self.par, &mut b, false)?;
+        Ok(self.fields(&b))
+    }
+
+    /// The adjoint unknowns `μ = K⁻ᴴ Cᵀ rhs` on every face and pressure (`K` the system
+    /// matrix, `C` the map faces → voxel centres of [`NavierFields::centres`]; `μ = 0` on
+    /// prescribed unknowns), in the layout of [`NavierFields`] (pressures scaled like the
+    /// forward pressure). With `J` a function of the centre displacement and
+    /// `rhs = ∂J/∂u` (`dJ = Re Σ conj(rhs) du`), `dJ = −Re Σ_v c_v dG*_v` with
+    /// `c = `[`NavierSolver::modulus_sensitivity`]`(problem, u, conj(μ))`.
+    pub fn solve_adjoint_fields(&self, rhs: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
+        self.check_vector("adjoint right-hand side", rhs)?;
+        let lay = &self.asm.layout;
+        let mut y = vec![ZERO; lay.len];
+        for (a, r) in rhs.iter().enumerate() {
+            for_each_pos(lay.shape, |idx| {
+                if lay.active[a] {
+                    let mut hi = idx;
+                    hi[a] += 1;
+                    y[lay.u(a, idx)] += 0.5 * r[idx];
+                    y[lay.u(a, hi)] += 0.5 * r[idx];
+                } else {
+                    y[lay.u(a, idx)] += r[idx];
+                }
+            });
+        }
+        for (yi, &f) in y.iter_mut().zip(&self.fixed) {
+            if f {
+                *yi = ZERO;
+            }
+        }
+        lu_solve_in_place(&self.symbolic, Some(&self.numeric), self.par, &mut y, true)?;
+        Ok(self.fields(&y))
+    }
+
+    /// `c_v = wᵀ (∂K/∂G*_v) u` per voxel `v` (complex, holomorphic derivative; bilinear, no
+    /// conjugation), `K` the full operator (every unknown an equation, before Dirichlet
+    /// substitution) of `p`, which must be the problem this solver was factorised for; `u`
+    /// and `w` in the layout of [`NavierFields`]. `G*_v` enters `K` through the normal stress
+    /// at voxel `v`'s centre, the shear stress on the (up to 4) edges around it per pair of
+    /// axes (harmonic mean of the touching voxels), and the compliance `p/λ` with
+    /// `λ = K − 2G*_v/3`. Units: Pa⁻¹ times those of `wᵀ K u`.
+    pub fn modulus_sensitivity(&self, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
+        let lay = &self.asm.layout;
+        if p.medium.grid.shape != lay.shape {
+            return Err(SolverError::Shape(format!("problem grid {:?}, the solver's grid is {:?}", p.medium.grid.shape, lay.shape)));
+        }
+        for (name, f) in [("forward fields", u), ("adjoint fields", w)] {
+            let ok = (0..3).all(|a| f.faces[a].shape() == lay.comp[a]) && f.pressure_pa.shape() == lay.shape;
+            if !ok {
+                return Err(SolverError::Shape(format!("{name} do not have the solver's face and voxel shapes")));
+            }
+        }
+        let ps = self.asm.pressure_scale;
+        let (xu, xw) = (flatten(lay, u, ps), flatten(lay, w, ps));
+        let m = p.medium;
+        let shape = lay.shape;
+        let h = m.grid.voxel_size_m;
+        let active = lay.active;
+        let st = Stretch::new(shape, &p.boundary);
+        let clamped = p.boundary.faces.map(|f| f.map(|c| c != FaceCondition::Free));
+        let g = m.complex_modulus();
+        let vol = h[0] * h[1] * h[2];
+        let s_at = |b: usize, i: usize, face: bool| if face { st.face[b][i] } else { st.centre[b][i] };
+        let apply = |l: &[(usize, Complex64)], x: &[Complex64]| l.iter().fold(ZERO, |s, &(i, c)| s + c * x[i]);
+        let mut c = Array3::<Complex64>::zeros((shape[0], shape[1], shape[2]));
+
+        // Voxel centres: normal stress −2G*·V (∂_a u_a)(∂_a w_a) and the compliance V ps²/λ.
+        for_each_pos(shape, |idx| {
+            let wv = st.volume(idx) * vol;
+            let gi = g[idx];
+            let mut sum = ZERO;
+            for a in (0..3).filter(|&a| active[a]) {
+                let d = ONE / (st.centre[a][idx[a]] * h[a]);
+                let mut hi = idx;
+                hi[a] += 1;
+                let l = [(lay.u(a, hi), d), (lay.u(a, idx), -d)];
+                sum += -wv * 2.0 * apply(&l, &xu) * apply(&l, &xw);
+            }
+            let lambda = p.bulk_modulus_pa - gi * (2.0 / 3.0);
+            let pi = lay.p(idx);
+            sum += wv * (ps * ps) * (2.0 / 3.0) / (lambda * lambda) * xu[pi] * xw[pi];
+            c[idx] += sum;
+        });
+
+        // Edges: −S·G_e·V·frac γ(u) γ(w), G_e = n / Σ 1/G*; ∂G_e/∂G*_v = G_e² / (n G*_v²).
+        for a in 0..3 {
+            for b in a + 1..3 {
+                if !active[a] && !active[b] {
+                    continue;
+                }
+                let cax = 3 - a - b;
+                let mut ext = shape;
+                for x in [a, b] {
+                    if active[x] {
+                        ext[x] += 1;
+                    }
+                }
+                for_each_pos(ext, |e| {
+                    let mut frac = 1.0;
+                    for x in [a, b] {
+                        if active[x] && (e[x] == 0 || e[x] == shape[x]) {
+                            if !clamped[x][usize::from(e[x] == shape[x])] {
+                                return;
+                            }
+                            frac *= 0.5;
+                        }
+                    }
+                    let mut l = [(0, ZERO); 4];
+                    let mut nl = 0;
+                    for (x, y) in [(a, b), (b, a)] {
+                        if !active[y] {
+                            continue;
+                        }
+                        let j = e[y];
+                        let d = ONE / (st.face[y][j] * h[y]);
+                        let (mut lo, mut hi) = (e, e);
+                        if j == 0 {
+                            l[nl] = (lay.u(x, hi), 2.0 * d);
+                            nl += 1;
+                        } else if j == shape[y] {
+                            lo[y] = j - 1;
+                            l[nl] = (lay.u(x, lo), -2.0 * d);
+                            nl += 1;
+                        } else {
+                            lo[y] = j - 1;
+                            hi[y] = j;
+                            l[nl] = (lay.u(x, hi), d);
+                            l[nl + 1] = (lay.u(x, lo), -d);
+                            nl += 2;
+                        }
+                    }
+                    let range = |x: usize| {
+                        if active[x] {
+                            e[x].saturating_sub(1)..(e[x] + 1).min(shape[x])
+                        } else {
+                            e[x]..e[x] + 1
+                        }
+                    };
+                    let mut voxels = [[0usize; 3]; 4];
+                    let (mut inv, mut cnt) = (ZERO, 0usize);
+                    for i in range(a) {
+                        for j in range(b) {
+                            let mut v = e;
+                            v[a] = i;
+                            v[b] = j;
+                            inv += ONE / g[v];
+                            voxels[cnt] = v;
+                            cnt += 1;
+                        }
+                    }
+                    let ge = cnt as f64 / inv;
+                    let s = s_at(a, e[a], active[a]) * s_at(b, e[b], active[b]) * st.centre[cax][e[cax]];
+                    let form = -(s * (vol * frac)) * apply(&l[..nl], &xu) * apply(&l[..nl], &xw);
+                    for v in &voxels[..cnt] {
+                        c[*v] += form * ge * ge / (cnt as f64 * g[*v] * g[*v]);
+                    }
+                });
+            }
+        }
+        Ok(c)
+    }
+
+    /// `(∂J/∂G', ∂J/∂G'')` per voxel (units of `J` per Pa) for an objective `J` of the centre
+    /// displacement of this solver's solution `fields` (from [`NavierSolver::solve_fields`] or
+    /// [`NavierSolver::solve_fields_with_face_values`] of the problem `p` it was factorised
+    /// for), given `dj_du = ∂J/∂u` at the voxel centres per component `[z, y, x]`
+    /// (`dJ = Re Σ conj(dj_du) du`; entries at prescribed voxels do not matter). One adjoint
+    /// solve ([`NavierSolver::solve_adjoint_fields`]) and one sweep
+    /// ([`NavierSolver::modulus_sensitivity`]): `∂J/∂G'_v = −Re c_v`, `∂J/∂G''_v = Im c_v`.
+    pub fn modulus_gradient(
+        &self,
+        p: &VectorProblem,
+        fields: &NavierFields,
+        dj_du: &[Array3<Complex64>; 3],
+    ) -> Result<(Array3<f64>, Array3<f64>)> {
+        let mut mu = self.solve_adjoint_fields(dj_du)?;
+        for f in mu.faces.iter_mut() {
+            f.mapv_inplace(|v| v.conj());
+        }
+        mu.pressure_pa.mapv_inplace(|v| v.conj());
+        let c = self.modulus_sensitivity(p, fields, &mu)?;
+        Ok((c.mapv(|c| -c.re), c.mapv(|c| c.im)))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -36,6 +36,11 @@ pub(crate) struct Symbolic {
 }
 
 impl Symbolic {
+    /// The sparsity pattern this analysis was made for.
+    pub(crate) fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+
     fn new(pattern: Pattern, shape: [usize; 3], dirichlet: Option<&[bool]>) -> Result<Arc<Self>> {
         Self::with_order(pattern, nested_dissection(shape, dirichlet))
     }

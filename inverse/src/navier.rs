@@ -1,0 +1,362 @@
+//! The vector (Navier) forward model of the measured-boundary inversion.
+//!
+//! [`NavierForward`] predicts all displacement components together with the mixed
+//! displacement–pressure MAC solver of [`mre_solver::wave::NavierSolver`]:
+//! `∇·[G* (∇u + ∇uᵀ)] + ∇(λ ∇·u) + ρ ω² u = 0` with `λ = K − 2G*/3`, the pressure
+//! `p = −λ ∇·u` an unknown field. On a slice (`nz = 1`, or any axis with one voxel) this is
+//! 2-D plane strain in the plane of the slice; the out-of-plane component, when measured,
+//! obeys the scalar equation and is predicted too.
+//!
+//! # Drive: the measured boundary
+//! As [`crate::WaveForward`]: the unknowns are the mask voxels whose whole 3×3(×3)
+//! neighbourhood lies in the mask ([`ForwardModel::predicted`]); every other voxel is
+//! prescribed. On the staggered grid the prescribed unknowns are faces: a face between two
+//! mask voxels takes the mean of their measured values (the linear interpolation at the
+//! face, exact to second order: this matters, the face between a prescribed and a predicted
+//! voxel sits half a voxel from the prescribed centre), a face with one mask voxel takes its
+//! value, other faces 0. Every component of every axis with more than one voxel must be
+//! measured; out-of-plane components of a slice may be missing (they decouple and are
+//! predicted as 0, not compared with anything).
+//!
+//! # Compressibility and the pressure gauge
+//! With displacements prescribed on a closed surface, the incompressible problem
+//! (`λ = ∞`) has two defects: the pressure is determined only up to a constant (the
+//! hydrostatic mode of a sealed box), and noisy boundary data are not divergence-compatible
+//! (`∮ u·n ≠ 0` has no divergence-free interior solution). This model keeps `K` large but
+//! finite: the compliance row `∇·u + p/λ = 0` then fixes the constant pressure (its
+//! condition grows like `K/G`: measured pressure errors ~3e-10 at `K/G = 10⁶`, see the
+//! solver documentation) and the boundary flux of the noise is taken up by a uniform
+//! dilatation `∇·u ≈ ∮u·n / V`, a displacement of the size of the noise's mean normal
+//! component, not an amplified one. The default [`TISSUE_BULK_MODULUS_PA`] (2.2 GPa, water
+//! and soft tissue, `K/G ~ 10⁶`) is the nearly incompressible limit: compressional waves are
+//! metres long and the prediction no longer depends on `K` (the shear response is free of
+//! locking). A compressible material (e.g. a phantom with Poisson ratio 0.3) needs its bulk
+//! modulus: [`NavierForward::with_bulk_modulus`]. A bulk modulus inferred as a nuisance
+//! parameter is not implemented yet. A bulk modulus so large that the hydrostatic mode
+//! cannot be resolved (`K/G > 10¹⁰` anywhere) is refused rather than solved badly.
+//!
+//! # Cost and gradient
+//! One sparse LU per frequency and evaluation serves the prediction of every component and
+//! the adjoint solve; the symbolic analysis is made once and shared by every evaluation
+//! ([`NavierSolver::refactored`]). The gradient with respect to G' and G'' per voxel is one
+//! adjoint solve and one sweep over the voxels and edges
+//! ([`NavierSolver::modulus_gradient`]).
+
+use std::sync::{Arc, Mutex};
+
+use mre_solver::model::phantom::Grid;
+use mre_solver::wave::{Boundary, Medium, NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
+use ndarray::Array3;
+use num_complex::Complex64;
+
+use crate::data::Measurements;
+use crate::error::{InverseError, Result};
+use crate::forward::{check_moduli, interior_of, FieldObjective, ForwardModel, Moduli, ModuliGradient};
+
+/// Bulk modulus of water and soft tissue, Pa: the nearly incompressible default of [`NavierForward`].
+pub const TISSUE_BULK_MODULUS_PA: f64 = 2.2e9;
+
+/// Largest `K/|G*|` the sealed-box pressure mode can be resolved at (see the module documentation).
+pub const MAX_BULK_TO_SHEAR: f64 = 1e10;
+
+/// Grid axis (`0 = z`, `1 = y`, `2 = x`) of each letter of an mre-data `components` string.
+pub fn component_axes(components: &str) -> Result<Vec<usize>> {
+    components
+        .chars()
+        .map(|c| match c {
+            'z' => Ok(0),
+            'y' => Ok(1),
+            'x' => Ok(2),
+            other => Err(InverseError::invalid("components", format!("letter {other:?} in {components:?}"), "letters from \"xyz\"")),
+        })
+        .collect()
+}
+
+/// Whether data with the component letters `components` on a grid of `shape` carry every
+/// in-plane (or, in 3-D, every) displacement component the Navier model needs: a component
+/// for each axis with more than one voxel, and at least two such axes.
+pub fn navier_supported(shape: [usize; 3], components: &str) -> bool {
+    let Ok(axes) = component_axes(components) else { return false };
+    let active: Vec<usize> = (0..3).filter(|&a| shape[a] > 1).collect();
+    active.len() >= 2 && active.iter().all(|a| axes.contains(a))
+}
+
+/// The Navier forward model with the measured boundary prescribed (see the module documentation).
+pub struct NavierForward {
+    grid: Grid,
+    omegas: Vec<f64>,
+    density: Array3<f64>,
+    interior: Array3<bool>,
+    fixed: Array3<bool>,
+    /// The data's mask (whose boundary layer carries the prescribed values).
+    mask: Array3<bool>,
+    /// Grid axis of each data component.
+    axes: Vec<usize>,
+    /// Prescribed face values per frequency (`[u_z, u_y, u_x]` on their face arrays).
+    faces: Vec<[Array3<Complex64>; 3]>,
+    bulk_modulus_pa: f64,
+    template: Mutex<Option<Arc<NavierSolver>>>,
+}
+
+impl std::fmt::Debug for NavierForward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NavierForward")
+            .field("grid", &self.grid)
+            .field("frequencies", &self.omegas.len())
+            .field("component_axes", &self.axes)
+            .field("bulk_modulus_pa", &self.bulk_modulus_pa)
+            .field("predicted_voxels", &self.interior.iter().filter(|&&b| b).count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NavierForward {
+    /// The nearly incompressible model ([`TISSUE_BULK_MODULUS_PA`]) of `data`, whose
+    /// components are named by the letters of `components` (`"xy"`, `"xyz"`, …, as the
+    /// mre-data attribute; `data.wave[:, c]` is component `components[c]`).
+    pub fn new(data: &Measurements, components: &str) -> Result<Self> {
+        Self::with_bulk_modulus(data, components, TISSUE_BULK_MODULUS_PA)
+    }
+
+    /// Like [`NavierForward::new`] with the bulk modulus `bulk_modulus_pa` (Pa, > 0, finite).
+    pub fn with_bulk_modulus(data: &Measurements, components: &str, bulk_modulus_pa: f64) -> Result<Self> {
+        data.validate()?;
+        let axes = component_axes(components)?;
+        if axes.len() != data.n_components() {
+            return Err(InverseError::invalid(
+                "components",
+                format!("{components:?} names {} components, /wave has {}", axes.len(), data.n_components()),
+                "one letter per component of /wave",
+            ));
+        }
+        let shape = data.grid.shape;
+        if !navier_supported(shape, components) {
+            let need: String = (0..3).filter(|&a| shape[a] > 1).map(|a| ['z', 'y', 'x'][a]).collect();
+            return Err(InverseError::invalid(
+                "components",
+                format!("the data have the component(s) {components:?} on a {shape:?} grid"),
+                format!(
+                    "for the Navier model a displacement component along every axis with more than one voxel ({need:?}) on a grid with at least two such axes (use the scalar model otherwise)"
+                ),
+            ));
+        }
+        if !(bulk_modulus_pa.is_finite() && bulk_modulus_pa > 0.0) {
+            return Err(InverseError::invalid("bulk modulus", bulk_modulus_pa, "a positive, finite bulk modulus in Pa"));
+        }
+        let interior = interior_of(&data.mask);
+        if !interior.iter().any(|&b| b) {
+            return Err(InverseError::invalid(
+                "/mask",
+                "no voxel has its whole 3×3 neighbourhood inside the mask",
+                "a mask region at least 3 voxels wide (its boundary layer carries the measured boundary values)",
+            ));
+        }
+        let fixed = interior.mapv(|b| !b);
+        let faces = (0..data.n_frequencies())
+            .map(|f| {
+                let mut measured: [Option<Array3<Complex64>>; 3] = [None, None, None];
+                for (c, &a) in axes.iter().enumerate() {
+                    measured[a] = Some(data.field(f, c));
+                }
+                [0, 1, 2].map(|a| face_values(measured[a].as_ref(), &data.mask, a))
+            })
+            .collect();
+        let s = shape;
+        Ok(Self {
+            grid: data.grid.clone(),
+            omegas: data.frequencies_hz.iter().map(|f| 2.0 * std::f64::consts::PI * f).collect(),
+            density: Array3::from_elem((s[0], s[1], s[2]), data.density_kg_m3),
+            interior,
+            fixed,
+            mask: data.mask.clone(),
+            axes,
+            faces,
+            bulk_modulus_pa,
+            template: Mutex::new(None),
+        })
+    }
+
+    /// The bulk modulus of the model, Pa.
+    pub fn bulk_modulus_pa(&self) -> f64 {
+        self.bulk_modulus_pa
+    }
+
+    /// Angular frequencies, rad/s.
+    pub fn omegas(&self) -> &[f64] {
+        &self.omegas
+    }
+
+    fn medium(&self, m: &Moduli) -> Result<Medium> {
+        check_moduli(m, self.grid.shape)?;
+        let k = self.bulk_modulus_pa;
+        let worst = m.storage_pa.iter().zip(&m.loss_pa).map(|(g, l)| g.hypot(*l)).fold(f64::INFINITY, f64::min);
+        let stiffest = m.storage_pa.iter().copied().fold(0.0, f64::max);
+        if k <= 2.0 * stiffest / 3.0 {
+            // A trial point of the optimiser or sampler beyond the model's range: no density there.
+            return Err(InverseError::NonFinite(format!(
+                "trial G' {stiffest:e} Pa is above 3K/2 = {:e} Pa (λ = K − 2G'/3 must stay positive)",
+                1.5 * k
+            )));
+        }
+        if k / worst > MAX_BULK_TO_SHEAR {
+            return Err(InverseError::NonFinite(format!(
+                "bulk modulus {k:e} Pa is more than {MAX_BULK_TO_SHEAR:e} times the smallest |G*| {worst:e} Pa: the pressure of the sealed measured boundary cannot be resolved (nearly singular incompressible problem)"
+            )));
+        }
+        Ok(Medium {
+            grid: self.grid.clone(),
+            storage_modulus_pa: m.storage_pa.clone(),
+            loss_modulus_pa: m.loss_pa.clone(),
+            density_kg_m3: self.density.clone(),
+        })
+    }
+
+    fn problem<'a>(&self, medium: &'a Medium, f: usize) -> VectorProblem<'a> {
+        let s = self.grid.shape;
+        let zero = Array3::zeros((s[0], s[1], s[2]));
+        VectorProblem {
+            medium,
+            bulk_modulus_pa: self.bulk_modulus_pa,
+            omega_rad_per_s: self.omegas[f],
+            boundary: Boundary::free(),
+            dirichlet: Some(VectorDirichlet { mask: self.fixed.clone(), values: [zero.clone(), zero.clone(), zero] }),
+        }
+    }
+
+    /// Factorise frequency `f` for `medium` (sharing the symbolic analysis of the first one).
+    fn factorise(&self, p: &VectorProblem) -> Result<NavierSolver> {
+        let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
+        let cached = self.template.lock().map_err(|_| poisoned())?.clone();
+        let template = match cached {
+            Some(t) => t,
+            None => {
+                let t = Arc::new(NavierSolver::with_threads(p, 1)?);
+                let mut guard = self.template.lock().map_err(|_| poisoned())?;
+                Arc::clone(guard.get_or_insert(t))
+            }
+        };
+        Ok(template.refactored(p)?)
+    }
+
+    /// The solution of frequency `f` for `moduli` on the staggered grid (faces and pressure),
+    /// with the solver and the problem's medium for further solves.
+    pub fn solve_fields(&self, f: usize, moduli: &Moduli) -> Result<(NavierFields, Medium)> {
+        let medium = self.medium(moduli)?;
+        let p = self.problem(&medium, f);
+        let solver = self.factorise(&p)?;
+        let fields = self.solve_with(f, &solver)?;
+        Ok((fields, medium))
+    }
+
+    fn solve_with(&self, f: usize, solver: &NavierSolver) -> Result<NavierFields> {
+        let s = self.grid.shape;
+        let zero = Array3::zeros((s[0], s[1], s[2]));
+        Ok(solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero], &self.faces[f])?)
+    }
+
+    /// The model's response to boundary data alone: for every replicate of `noise`
+    /// (`[replicate][f][c]`, in data component order) the prediction with those fields as the
+    /// measured boundary values, at `moduli` — one factorisation per frequency for all
+    /// replicates (the model check's null, [`crate::model_check::NoiseResponse`]).
+    pub fn noise_response(&self, moduli: &Moduli, noise: &crate::model_check::Replicates) -> Result<crate::model_check::Replicates> {
+        use rayon::prelude::*;
+        let medium = self.medium(moduli)?;
+        let s = self.grid.shape;
+        let zero = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
+        let per_f = (0..self.omegas.len())
+            .into_par_iter()
+            .map(|f| {
+                let p = self.problem(&medium, f);
+                let solver = self.factorise(&p)?;
+                noise
+                    .iter()
+                    .map(|per_k| {
+                        let mut measured: [Option<&Array3<Complex64>>; 3] = [None, None, None];
+                        for (c, &a) in self.axes.iter().enumerate() {
+                            measured[a] = per_k.get(f).and_then(|fc| fc.get(c));
+                        }
+                        let faces = [0, 1, 2].map(|a| face_values(measured[a], &self.mask, a));
+                        let fields = solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero.clone()], &faces)?;
+                        Ok(self.components(&fields))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((0..noise.len()).map(|k| per_f.iter().map(|r| r[k].clone()).collect()).collect())
+    }
+
+    /// The measured components of the centre displacement of `fields`, in data order.
+    fn components(&self, fields: &NavierFields) -> Vec<Array3<Complex64>> {
+        let centres = fields.centres();
+        self.axes.iter().map(|&a| centres[a].clone()).collect()
+    }
+}
+
+/// Prescribed values of `u_a` on its face array: the mean of the two voxels' values where both
+/// are in the mask, the one mask voxel's value where only one is, 0 elsewhere. `measured`
+/// `None` (an out-of-plane component that was not measured): 0.
+fn face_values(measured: Option<&Array3<Complex64>>, mask: &Array3<bool>, a: usize) -> Array3<Complex64> {
+    let sh = mask.shape();
+    let sh = [sh[0], sh[1], sh[2]];
+    let active = sh[a] > 1;
+    let mut fs = sh;
+    if active {
+        fs[a] += 1;
+    }
+    let Some(u) = measured else { return Array3::zeros((fs[0], fs[1], fs[2])) };
+    Array3::from_shape_fn((fs[0], fs[1], fs[2]), |(z, y, x)| {
+        let pos = [z, y, x];
+        if !active {
+            return if mask[pos] { u[pos] } else { Complex64::new(0.0, 0.0) };
+        }
+        let k = pos[a];
+        let mut sum = Complex64::new(0.0, 0.0);
+        let mut n = 0.0;
+        for v in [k.checked_sub(1), (k < sh[a]).then_some(k)].into_iter().flatten() {
+            let mut q = pos;
+            q[a] = v;
+            if mask[q] {
+                sum += u[q];
+                n += 1.0;
+            }
+        }
+        if n > 0.0 {
+            sum / n
+        } else {
+            sum
+        }
+    })
+}
+
+impl ForwardModel for NavierForward {
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+    fn n_frequencies(&self) -> usize {
+        self.omegas.len()
+    }
+    fn n_components(&self) -> usize {
+        self.axes.len()
+    }
+    fn predict(&self, f: usize, moduli: &Moduli) -> Result<Vec<Array3<Complex64>>> {
+        let (fields, _) = self.solve_fields(f, moduli)?;
+        Ok(self.components(&fields))
+    }
+    fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)> {
+        let medium = self.medium(moduli)?;
+        let p = self.problem(&medium, f);
+        let solver = self.factorise(&p)?;
+        let fields = self.solve_with(f, &solver)?;
+        let (value, dj_du) = objective(f, &self.components(&fields));
+        let s = self.grid.shape;
+        let mut rhs = [0, 1, 2].map(|_| Array3::zeros((s[0], s[1], s[2])));
+        for (&a, r) in self.axes.iter().zip(&dj_du) {
+            rhs[a] += r;
+        }
+        let (storage, loss) = solver.modulus_gradient(&p, &fields, &rhs)?;
+        Ok((value, ModuliGradient { storage, loss }))
+    }
+    fn predicted(&self) -> &Array3<bool> {
+        &self.interior
+    }
+}
