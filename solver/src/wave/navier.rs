@@ -98,7 +98,8 @@
 //! factorisation with its check, one solve; `bench_navier_3d` (feature `bench`), busy 2-core
 //! machine): 16³ 3.9 s and 0.6 GB peak, 24³ 50 s and 4.0 GB; 32³ needs more than 18 GB
 //! (the factorisation ran out of memory under an 18 GB address-space limit). Keep 3-D grids at about 24³
-//! or below; 2-D problems (`nz = 1`) are cheap.
+//! or below. 2-D plane strain (`nz = 1`) is cheap: 128² 0.7 s and 0.5 GB, 256² 5 s and
+//! 2.5 GB (table in [`NavierSolver`]).
 
 use std::sync::Arc;
 
@@ -643,6 +644,26 @@ fn elimination_order(lay: &Layout, fixed: &[bool]) -> Vec<usize> {
 
 /// Assembled and LU-factorised vector (Navier) operator, reusable for many sources and adjoint
 /// solves. See the module documentation of `wave::navier` for the discretisation.
+///
+/// # Cost
+/// 3-D: see the module documentation (16³ about 2–4 s and 0.6 GB). 2-D plane strain
+/// (`[1, n, n]`, 2 mm voxels, G* = 3 + 0.3i kPa, 60 Hz, 8-voxel PML), single-threaded,
+/// assembly + factorisation + check solve, and the peak RSS of the process (busy 2-core
+/// machine). The column order is put into a postorder of the elimination tree before faer's
+/// symbolic analysis (before that fix, issue 18, the 2-D order fragmented faer's supernodes
+/// into single columns whose contribution blocks are kept until the end: 15× the memory);
+/// the factors are the same. One solve takes 0.04 s at 128², 0.2 s at 256².
+///
+/// | n   | ν      | before: time, peak   | after: time, peak |
+/// |-----|--------|----------------------|-------------------|
+/// | 64  | 0.3    | 0.8 s, 0.79 GB       | 0.15 s, 0.10 GB   |
+/// | 64  | 0.4999 | 1.0 s, 1.08 GB       | 0.13 s, 0.10 GB   |
+/// | 128 | 0.3    | 6.3 s, 7.1 GB        | 0.64 s, 0.44 GB   |
+/// | 128 | 0.4999 | 8.5 s, 9.8 GB        | 0.73 s, 0.50 GB   |
+/// | 192 | 0.3    | out of memory (15 GB) | 2.1 s, 1.16 GB   |
+/// | 192 | 0.4999 | out of memory (15 GB) | 2.2 s, 1.36 GB   |
+/// | 256 | 0.3    | not run (> 15 GB)    | 4.2 s, 2.16 GB    |
+/// | 256 | 0.4999 | not run (> 15 GB)    | 4.8 s, 2.47 GB    |
 pub struct NavierSolver {
     grid: Grid,
     asm: Assembly,
@@ -1094,6 +1115,49 @@ mod tests {
         let (fixed, _) = fixed_unknowns(&asm, &b, p.dirichlet.as_ref());
         let (pat, v) = system_matrix(&asm, &fixed);
         (asm, pat, v)
+    }
+
+    /// Regression guard for the memory of the 2-D (plane strain) factorisation. faer's
+    /// supernodal LU takes supernodes as contiguous column ranges of the elimination order and
+    /// keeps the buffer of every supernode's dense contribution block until the factorisation
+    /// ends, so an order that is not a postorder of the column elimination tree splits the
+    /// supernodes into single columns and the blocks add up to ~15× the factors (128²: 7 GB
+    /// instead of 0.4 GB; 64²: 8448 supernodes). Checked structurally, without timing: the
+    /// order is a postorder, and faer's (relaxed) supernodes are at most half the fundamental
+    /// supernodes of the George–Ng structure of `AᵀA` (its default relaxation always merges
+    /// neighbours of up to 4 columns; 64²: 977 of 7927).
+    #[test]
+    fn plane_strain_factor_structure_stays_compact() {
+        let n = 64;
+        let grid = Grid::new([1, n, n], [2e-3; 3]).unwrap();
+        let m = Medium::homogeneous(grid, 3e3, 3e2, 1e3);
+        let p = VectorProblem {
+            medium: &m,
+            bulk_modulus_pa: 2.2e9,
+            omega_rad_per_s: 2.0 * std::f64::consts::PI * 60.0,
+            boundary: Boundary::absorbing(8),
+            dirichlet: None,
+        };
+        let s = NavierSolver::with_threads(&p, 1).unwrap();
+        let (parent, counts) = s.symbolic.etree_and_column_counts();
+        let len = parent.len();
+        // Postorder: the subtree of every column is the contiguous range ending at it.
+        let (mut size, mut first) = (vec![1; len], (0..len).collect::<Vec<_>>());
+        for j in 0..len {
+            if let Some(q) = parent[j] {
+                assert!(q > j);
+                size[q] += size[j];
+                first[q] = first[q].min(first[j]);
+            }
+        }
+        assert!((0..len).all(|j| first[j] + size[j] == j + 1), "the elimination order is not a postorder");
+        // Fundamental supernodes: chains j-1 → j (j with one child) with the count dropping by one.
+        let mut children = vec![0; len];
+        parent.iter().flatten().for_each(|&q| children[q] += 1);
+        let fundamental =
+            (0..len).filter(|&j| j == 0 || !(parent[j - 1] == Some(j) && children[j] == 1 && counts[j] + 1 == counts[j - 1])).count();
+        let supernodes = s.numeric.n_supernodes();
+        assert!(2 * supernodes <= fundamental, "{supernodes} supernodes, {fundamental} fundamental ones");
     }
 
     fn assert_symmetric(p: &Pattern, v: &[Complex64]) {

@@ -47,10 +47,13 @@ impl Symbolic {
 
     /// Symbolic analysis of a square matrix with a structurally symmetric `pattern` (CSC, sorted
     /// row indices), eliminating the columns in the order `col_perm_fwd` (a permutation:
-    /// `col_perm_fwd[k]` is the k-th column eliminated).
+    /// `col_perm_fwd[k]` is the k-th column eliminated) rearranged into a postorder of its
+    /// column elimination tree (same fill, see `postordered`).
     pub(crate) fn with_order(pattern: Pattern, col_perm_fwd: Vec<usize>) -> Result<Arc<Self>> {
         let n = pattern.nrows;
         let a = SymbolicSparseColMatRef::new_checked(n, n, &pattern.col_ptr, None, &pattern.row_idx);
+        // faer's supernodes are contiguous column ranges: without a postorder they fall apart.
+        let col_perm_fwd = postordered(a, col_perm_fwd)?;
         let mut col_perm_inv = vec![0; n];
         for (k, &i) in col_perm_fwd.iter().enumerate() {
             col_perm_inv[i] = k;
@@ -78,6 +81,50 @@ impl Symbolic {
     fn col_perm(&self) -> PermRef<'_, usize> {
         PermRef::new_checked(&self.col_perm_fwd, &self.col_perm_inv, self.pattern.nrows)
     }
+
+    /// The column elimination tree (parent of each column, in elimination order) and the
+    /// George–Ng column counts of the Cholesky factor of `AᵀA` (the bound faer's LU factors
+    /// live in) under this symbolic analysis's column order.
+    #[cfg(test)]
+    pub(crate) fn etree_and_column_counts(&self) -> (Vec<Option<usize>>, Vec<usize>) {
+        let n = self.pattern.nrows;
+        let a = SymbolicSparseColMatRef::new_checked(n, n, &self.pattern.col_ptr, None, &self.pattern.row_idx);
+        let req =
+            StackReq::any_of(&[col_etree_scratch::<usize>(n, n), postorder_scratch::<usize>(n), column_counts_aat_scratch::<usize>(n, n)]);
+        let mut mem = MemBuffer::new(req);
+        let stack = MemStack::new(&mut mem);
+        let (mut etree, mut post, mut counts, mut min_col) = (vec![0; n], vec![0; n], vec![0; n], vec![0; n]);
+        let etree = col_etree(a, Some(self.col_perm()), &mut etree, stack);
+        postorder(&mut post, etree, stack);
+        column_counts_ata(&mut counts, &mut min_col, a, Some(self.col_perm()), etree, &post, stack);
+        let parent = etree.into_inner().iter().map(|&p| usize::try_from(p).ok()).collect();
+        (parent, counts)
+    }
+}
+
+/// `order` (a column elimination order of `a`) rearranged into a postorder of the column
+/// elimination tree of `a` (the elimination tree of `AᵀA`): the same fill and the same
+/// factors, but every supernode a contiguous range of columns. faer's supernodal LU takes
+/// supernodes as contiguous ranges of the given order and keeps the buffer of every
+/// supernode's dense contribution block until the factorisation ends; an order that is not
+/// a postorder (the 2-D Navier one: the decoupled anti-plane `u_z` forms its own tree,
+/// interleaved voxel by voxel with the in-plane unknowns) splits the supernodes into single
+/// columns, and those blocks then add up to ~15× the factors. The nested-dissection orders
+/// of the scalar solver and of 3-D Navier are already postorders and stay unchanged.
+fn postordered(a: SymbolicSparseColMatRef<'_, usize>, order: Vec<usize>) -> Result<Vec<usize>> {
+    let n = a.ncols();
+    let mut inv = vec![0; n];
+    for (k, &i) in order.iter().enumerate() {
+        inv[i] = k;
+    }
+    let perm = PermRef::new_checked(&order, &inv, n);
+    let req = StackReq::any_of(&[col_etree_scratch::<usize>(n, n), postorder_scratch::<usize>(n)]);
+    let mut mem = MemBuffer::try_new(req).map_err(|_| out_of_memory())?;
+    let stack = MemStack::new(&mut mem);
+    let (mut etree, mut post) = (vec![0; n], vec![0; n]);
+    let etree = col_etree(a, Some(perm), &mut etree, stack);
+    postorder(&mut post, etree, stack);
+    Ok(post.iter().map(|&k| order[k]).collect())
 }
 
 /// Numeric LU factors and the row pivoting permutation.
@@ -91,6 +138,12 @@ pub(crate) struct Numeric {
 impl Numeric {
     pub(crate) fn new() -> Self {
         Self { lu: SupernodalLu::new(), row_perm_fwd: Vec::new(), row_perm_inv: Vec::new() }
+    }
+
+    /// Number of supernodes of the factors.
+    #[cfg(test)]
+    pub(crate) fn n_supernodes(&self) -> usize {
+        self.lu.n_supernodes()
     }
 }
 
