@@ -494,3 +494,19 @@ fn refuses_non_finite_phase_and_zero_frequencies() {
     let msg = write_mre_data(&path, &data, false).unwrap_err().to_string();
     assert!(msg.contains("frequencies_hz") && msg.contains("positive"), "{msg}");
 }
+
+#[test]
+fn a_file_locked_by_another_process_still_reads() {
+    // A lock on the file held elsewhere, as when a process spawned while the file was being
+    // written inherits the writer's descriptor, or a cluster file system refuses `flock`:
+    // reading a complete file must not depend on it.
+    let (_dir, path) = tmp();
+    write_mre_data(&path, &minimal_data(1, 4, 5), false).unwrap();
+    let holder = std::fs::File::open(&path).unwrap();
+    holder.lock().unwrap();
+    let back = read_mre_data(&path).unwrap();
+    assert_eq!(back.frequencies_hz, minimal_data(1, 4, 5).frequencies_hz);
+    // Writing next to it is unaffected too.
+    write_mre_data(&path.with_extension("second.h5"), &back, false).unwrap();
+    holder.unlock().unwrap();
+}

@@ -26,6 +26,7 @@ pub(crate) mod checked;
 mod complex;
 mod matlab;
 mod read;
+pub(crate) use read::open_unlocked;
 mod result;
 mod time;
 mod validate;

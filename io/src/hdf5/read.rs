@@ -134,7 +134,18 @@ pub fn read_labels(path: &Path, dataset: &str) -> Result<Array3<u16>, H5Error> {
 /// Opens `path` read-only, with an OS error if it does not exist.
 pub(crate) fn open(path: &Path) -> Result<File, H5Error> {
     fs::metadata(path).map_err(|cause| H5Error::Io { path: path.to_path_buf(), action: "open the file".into(), cause })?;
-    File::open(path).map_err(|e| h5err(path, "cannot open as an HDF5 file", e))
+    open_unlocked(path).map_err(|e| h5err(path, "cannot open as an HDF5 file", e))
+}
+
+/// Opens `path` read-only without HDF5's advisory file lock.
+///
+/// Every file this crate writes appears under its final name only when complete (written to
+/// a temporary name and renamed), so a reader never sees a half-written file and the lock
+/// protects nothing here. It does harm: `flock` fails on many cluster file systems (Lustre,
+/// NFS without lock daemons), and a lock taken while writing is inherited by any process
+/// spawned meanwhile, so a file just written cannot be opened until that child exits.
+pub(crate) fn open_unlocked(path: &Path) -> hdf5::Result<File> {
+    File::with_options().with_fapl(|p| p.file_locking(false)).open(path)
 }
 
 /// The datasets of an mre-data file and the bytes per element they are read into.

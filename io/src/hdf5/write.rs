@@ -60,7 +60,11 @@ pub fn write_mre_data(path: &Path, data: &MreData, force: bool) -> Result<(), H5
 pub(crate) fn write_new_file(path: &Path, force: bool, contents: impl FnOnce(&File) -> Result<(), H5Error>) -> Result<(), H5Error> {
     files::write_new(path, force, |tmp| {
         // The temporary file exists (empty): create truncates it.
-        let file = File::create(tmp).map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.display()), e))?;
+        // Without the advisory lock, as [`super::read::open_unlocked`] explains.
+        let file = File::with_options()
+            .with_fapl(|p| p.file_locking(false))
+            .create(tmp)
+            .map_err(|e| h5err(path, format!("cannot create temporary file {}", tmp.display()), e))?;
         contents(&file)?;
         file.flush().and_then(|()| file.close()).map_err(|e| h5err(path, "cannot flush and close the file", e))
     })

@@ -118,7 +118,7 @@ fn record(a: &Acquisition) -> AcqRecord {
 /// variable-length string, or sample and trajectory lengths that disagree
 /// with the header counts; every message starts with `path`.
 pub fn read_mrd(path: &Path) -> Result<MrdContents, H5Error> {
-    let file = File::open(path).map_err(|e| h5err(path, "cannot open the file", e))?;
+    let file = crate::hdf5::open_unlocked(path).map_err(|e| h5err(path, "cannot open the file", e))?;
     let open = |name: &str| {
         file.dataset(&format!("{DATASET_GROUP}/{name}")).map_err(|_| H5Error::Missing {
             path: path.to_path_buf(),
