@@ -99,6 +99,15 @@ pub fn run(
             r.label, r.storage_mean_pa, r.storage_q05_pa, r.storage_q95_pa, r.loss_mean_pa
         );
     }
+    // The verdict is part of the summary, so `-q` (errors only in the log) does not hide it.
+    let extra = |key: &str| result.provenance.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    match (extra("model_check"), extra("model_check_p_value")) {
+        (Some("misfit"), p) => {
+            println!("model check: misfit (p = {}) {}", p.unwrap_or("?"), extra("model_check_advice").unwrap_or_default())
+        }
+        (Some(verdict), p) => println!("model check: {verdict} (p = {})", p.unwrap_or("?")),
+        (None, _) => {}
+    }
     for f in &written.figures {
         println!("wrote {}", f.display());
     }
