@@ -21,7 +21,9 @@
 //!   0.6 GB, 24³ 4.0 GB, 32³ over 18 GB — modelled as 300 KB per voxel at 24³ growing like
 //!   N^(2/3), the fill of nested dissection; 2-D 128² 0.5 GB, 256² 2.5 GB — 2.4 KB × log₂ N per
 //!   voxel) and [`mre_solver::wave::NavierIterative`] (24³ 0.12 GB: 10 KB per voxel, GMRES(60)
-//!   vectors, matrix and V-cycles);
+//!   vectors, matrix and V-cycles); resident memory, which `io/tests/estimate_alloc.rs`
+//!   checks (the sparse LU allocates about 3× what it touches: an address-space limit needs
+//!   that much more);
 //! - *isochromats*: per isochromat its [`mre_solver::Spins`] entry (position, tissue, voxel,
 //!   global index) plus its kernel input ([`mre_solver::bloch::Isochromats`]: position,
 //!   displacement amplitude when the phantom moves, off-resonance, weight, class);
