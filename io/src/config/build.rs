@@ -259,7 +259,8 @@ impl RunConfig {
         if equation == WaveEquation::Navier && wc.scheme == Some(WaveScheme::Compact) {
             return Err(src.error(
                 "motion.wave.scheme",
-                "\"compact\" is a scheme of the scalar equation: equation = \"navier\" is solved on its staggered                  (second-order) grid only; remove scheme or set it to \"standard\"",
+                "\"compact\" is a scheme of the scalar equation: equation = \"navier\" is solved on its staggered (second-order) grid \
+                 only; remove scheme or set it to \"standard\"",
             ));
         }
         let mut boundary = Boundary::free();
