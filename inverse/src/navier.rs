@@ -216,7 +216,7 @@ impl NavierForward {
         let zero = Array3::zeros((s[0], s[1], s[2]));
         VectorProblem {
             medium,
-            bulk_modulus_pa: self.bulk_modulus_pa,
+            bulk_modulus_pa: self.bulk_modulus_pa.into(),
             omega_rad_per_s: self.omegas[f],
             boundary: Boundary::free(),
             dirichlet: Some(VectorDirichlet { mask: self.fixed.clone(), values: [zero.clone(), zero.clone(), zero] }),

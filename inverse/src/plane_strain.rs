@@ -81,7 +81,7 @@ impl PlaneStrainInclusion {
         for (f, &hz) in self.frequencies_hz.iter().enumerate() {
             let p = VectorProblem {
                 medium: &medium,
-                bulk_modulus_pa: self.bulk_modulus_pa,
+                bulk_modulus_pa: self.bulk_modulus_pa.into(),
                 omega_rad_per_s: 2.0 * std::f64::consts::PI * hz,
                 boundary: Boundary::absorbing(pml),
                 dirichlet: Some(drive.clone()),

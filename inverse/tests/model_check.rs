@@ -140,7 +140,7 @@ fn navier_plane_strain(seed: u64) -> (Measurements, Array3<u16>) {
         let drive = VectorDirichlet::from_fn(&fine, |i| i[2] == 0, |_| [zero, Complex64::new(1e-5, 0.0), Complex64::new(0.6e-5, 0.0)]);
         let p = VectorProblem {
             medium: &medium,
-            bulk_modulus_pa: bulk,
+            bulk_modulus_pa: bulk.into(),
             omega_rad_per_s: 2.0 * std::f64::consts::PI * hz,
             boundary: Boundary::absorbing(pml).with_face(2, 0, FaceCondition::Fixed),
             dirichlet: Some(drive),

@@ -87,7 +87,8 @@ fn symbolic_analysis_is_shared_between_evaluations() {
     let grid = Grid::new([1, 10, 11], [1e-3; 3]).unwrap();
     let m = Medium::homogeneous(grid.clone(), 3e3, 3e2, 1e3);
     let d = VectorDirichlet::outer_layer(&grid, |_| [Complex64::new(1e-6, 0.0); 3]);
-    let p = VectorProblem { medium: &m, bulk_modulus_pa: 1e5, omega_rad_per_s: 500.0, boundary: Boundary::free(), dirichlet: Some(d) };
+    let p =
+        VectorProblem { medium: &m, bulk_modulus_pa: 1e5.into(), omega_rad_per_s: 500.0, boundary: Boundary::free(), dirichlet: Some(d) };
     let first = NavierSolver::with_threads(&p, 1).unwrap();
     let m2 = Medium::homogeneous(grid, 5e3, 3e2, 1e3);
     let second = first.refactored(&VectorProblem { medium: &m2, ..p.clone() }).unwrap();
@@ -225,7 +226,8 @@ fn a_sealed_incompressible_problem_is_reported_not_solved() {
     let d = VectorDirichlet::outer_layer(&grid, |i| {
         [Complex64::new(0.0, 0.0), Complex64::new(1e-6 * i[2] as f64, 0.0), Complex64::new(0.0, 0.0)]
     });
-    let p = VectorProblem { medium: &m, bulk_modulus_pa: 3e16, omega_rad_per_s: 300.0, boundary: Boundary::fixed(), dirichlet: Some(d) };
+    let p =
+        VectorProblem { medium: &m, bulk_modulus_pa: 3e16.into(), omega_rad_per_s: 300.0, boundary: Boundary::fixed(), dirichlet: Some(d) };
     let e = NavierSolver::with_threads(&p, 1).unwrap_err().to_string();
     eprintln!("{e}");
     assert!(e.to_lowercase().contains("singular"), "{e}");

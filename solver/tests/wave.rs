@@ -697,6 +697,7 @@ fn medium_from_phantom() {
         storage_modulus_pa: g,
         loss_modulus_pa: 0.1 * g,
         density_kg_m3: RHO,
+        bulk_modulus_pa: Tissue::SOFT_TISSUE_BULK_MODULUS_PA,
     };
     let disc = Inclusion { shape: InclusionShape::Cylinder { radius_m: 2e-3, axis: 0 }, centre_m: [0.0; 3], label: 2 };
     let labels = Phantom::from_shapes(grid.clone(), 1, &[disc]);

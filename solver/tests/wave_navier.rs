@@ -83,8 +83,13 @@ fn plane_wave(shape: [usize; 3], h: f64, k: [Complex64; 3], pol: [Complex64; 3],
         })
     };
     let d = VectorDirichlet::from_fn(&grid, |i| on_layer_of(shape, i, pinned, 3), value);
-    let p =
-        VectorProblem { medium: &medium, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: Some(d) };
+    let p = VectorProblem {
+        medium: &medium,
+        bulk_modulus_pa: bulk.into(),
+        omega_rad_per_s: OMEGA,
+        boundary: Boundary::free(),
+        dirichlet: Some(d),
+    };
     let fields = NavierSolver::new(&p).unwrap().solve_fields(&no_force(&grid)).unwrap();
     let u = fields.centres();
     let scale = pol.iter().map(|p| p.norm_sqr()).sum::<f64>().sqrt();
@@ -199,8 +204,13 @@ fn no_locking_in_the_nearly_incompressible_limit() {
     let mut solutions = Vec::new();
     for ratio in [1e6, 1e9] {
         let bulk = ratio * G;
-        let p =
-            VectorProblem { medium: &m, bulk_modulus_pa: bulk, omega_rad_per_s: OMEGA, boundary: Boundary::absorbing(3), dirichlet: None };
+        let p = VectorProblem {
+            medium: &m,
+            bulk_modulus_pa: bulk.into(),
+            omega_rad_per_s: OMEGA,
+            boundary: Boundary::absorbing(3),
+            dirichlet: None,
+        };
         let fields = NavierSolver::new(&p).unwrap().solve_fields(&f).unwrap();
         let u = fields.centres();
         let div = divergence(&fields, h);
@@ -371,7 +381,7 @@ fn free_face_reflects_a_compressional_wave() {
         );
         let p = VectorProblem {
             medium: &medium,
-            bulk_modulus_pa: bulk,
+            bulk_modulus_pa: bulk.into(),
             omega_rad_per_s: OMEGA,
             boundary: Boundary::free(),
             dirichlet: Some(d),
@@ -414,7 +424,7 @@ fn heterogeneous_problem(grid: &Grid) -> (Medium, Boundary, VectorDirichlet) {
 fn reciprocity_and_adjoint_with_pml_and_inclusion() {
     let grid = Grid::new([9, 9, 10], [1e-3; 3]).unwrap();
     let (m, boundary, d) = heterogeneous_problem(&grid);
-    let p = VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary, dirichlet: Some(d) };
+    let p = VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE.into(), omega_rad_per_s: OMEGA, boundary, dirichlet: Some(d) };
     let s = NavierSolver::with_threads(&p, 1).unwrap();
     // Reciprocity (A = Aᵀ outside the PML): u_b(Q) from a force along a at P equals
     // u_a(P) from a force along b at Q.
@@ -473,7 +483,7 @@ fn layered_medium_matches_the_scalar_solver() {
         |i| i[2] == 0 || i[0] == 0 || i[0] == 3 || i[1] == 0 || i[1] == 3,
         |i| [c(0.0, 0.0), us[i], c(0.0, 0.0)],
     );
-    let vp = VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary, dirichlet: Some(d) };
+    let vp = VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE.into(), omega_rad_per_s: OMEGA, boundary, dirichlet: Some(d) };
     let uv = NavierSolver::new(&vp).unwrap().solve(&no_force(&grid)).unwrap();
     let scale = us.iter().map(|v| v.norm()).fold(0.0, f64::max);
     let mut diff: f64 = 0.0;
@@ -504,7 +514,7 @@ fn bad_input_errors() {
     let grid = Grid::new([4, 5, 6], [1e-3; 3]).unwrap();
     let good = Medium::homogeneous(grid.clone(), G, LOSS, RHO);
     let run = |m: &Medium, bulk: f64, omega: f64, boundary: Boundary, d: Option<VectorDirichlet>| {
-        let p = VectorProblem { medium: m, bulk_modulus_pa: bulk, omega_rad_per_s: omega, boundary, dirichlet: d };
+        let p = VectorProblem { medium: m, bulk_modulus_pa: bulk.into(), omega_rad_per_s: omega, boundary, dirichlet: d };
         NavierSolver::new(&p).map(|_| ())
     };
     for bulk in [0.0, -1.0, f64::NAN, f64::INFINITY, 1.9e3] {
@@ -527,8 +537,13 @@ fn bad_input_errors() {
         Err(SolverError::Shape(m)) => assert!(m.contains("VectorDirichlet values[1]"), "{m}"),
         other => panic!("expected a shape error, got {other:?}"),
     }
-    let p =
-        VectorProblem { medium: &good, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary: Boundary::fixed(), dirichlet: None };
+    let p = VectorProblem {
+        medium: &good,
+        bulk_modulus_pa: K_TISSUE.into(),
+        omega_rad_per_s: OMEGA,
+        boundary: Boundary::fixed(),
+        dirichlet: None,
+    };
     let s = NavierSolver::new(&p).unwrap();
     let mut f = no_force(&grid);
     f[2] = Array3::zeros((4, 5, 7));
@@ -545,7 +560,8 @@ fn free_faces_give_a_traction_free_block() {
     // of a force pushing along x in a free block is finite and symmetric under y → −y.
     let grid = Grid::new([6, 6, 6], [1e-3; 3]).unwrap();
     let m = Medium::homogeneous(grid.clone(), G, LOSS, RHO);
-    let p = VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE, omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: None };
+    let p =
+        VectorProblem { medium: &m, bulk_modulus_pa: K_TISSUE.into(), omega_rad_per_s: OMEGA, boundary: Boundary::free(), dirichlet: None };
     let s = NavierSolver::with_threads(&p, 1).unwrap();
     let mut f = no_force(&grid);
     for z in 0..6 {

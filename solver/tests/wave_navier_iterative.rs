@@ -105,7 +105,7 @@ fn agree_with(p: &VectorProblem, options: IterativeOptions, label: &str) -> usiz
 }
 
 fn problem(m: &Medium, nu: f64, boundary: Boundary, dirichlet: Option<VectorDirichlet>) -> VectorProblem<'_> {
-    VectorProblem { medium: m, bulk_modulus_pa: bulk(G, nu), omega_rad_per_s: 2.0 * PI * 60.0, boundary, dirichlet }
+    VectorProblem { medium: m, bulk_modulus_pa: bulk(G, nu).into(), omega_rad_per_s: 2.0 * PI * 60.0, boundary, dirichlet }
 }
 
 #[test]
@@ -215,6 +215,7 @@ fn phantom(shape: [usize; 3]) -> Phantom {
         storage_modulus_pa: g,
         loss_modulus_pa: 0.1 * g,
         density_kg_m3: RHO,
+        bulk_modulus_pa: Tissue::SOFT_TISSUE_BULK_MODULUS_PA,
     };
     let disc = Inclusion { shape: InclusionShape::Sphere { radius_m: 3e-3 }, centre_m: [0.0, 1e-3, 0.0], label: 2 };
     let labels = Phantom::from_shapes(grid.clone(), 1, &[disc]);
@@ -226,11 +227,12 @@ fn driven_navier_wave_is_the_navier_solve_with_the_drive_layer_prescribed() {
     // 3-D, driven from z-low along x; 2-D plane strain, driven from x-low along (z, y, x) =
     // (0.3, 0, 1) (in-plane compression plus anti-plane shear).
     for (shape, face, axis, pol) in [([10, 12, 12], "z-low", 0, [0.0, 0.0, 1.0]), ([1, 24, 20], "x-low", 2, [0.3, 0.0, 1.0])] {
-        let ph = phantom(shape);
+        let mut ph = phantom(shape);
         let boundary = Boundary::absorbing(3).with_face(axis, 0, FaceCondition::Fixed);
         let norm: f64 = pol[0] * pol[0] + pol[2] * pol[2];
         let pol = pol.map(|p: f64| p / norm.sqrt());
         let k = bulk(G, 0.4999);
+        ph.tissues.iter_mut().for_each(|t| t.bulk_modulus_pa = k);
         let wave = |solver| DrivenWave {
             boundary: boundary.clone(),
             drive: vec![face.parse().unwrap()],
@@ -238,7 +240,7 @@ fn driven_navier_wave_is_the_navier_solve_with_the_drive_layer_prescribed() {
             polarization: pol,
             scheme: Scheme::Standard,
             solver,
-            equation: WaveEquation::Navier { bulk_modulus_pa: k },
+            equation: WaveEquation::Navier,
         };
         let freqs = [50.0, 80.0];
         let direct = wave(SolverChoice::Direct).solve(&ph, &freqs).unwrap();
@@ -248,7 +250,7 @@ fn driven_navier_wave_is_the_navier_solve_with_the_drive_layer_prescribed() {
             let dirichlet = VectorDirichlet::from_fn(&ph.grid, |i| i[axis] == 0, |_| pol.map(|p| c(1e-5 * p, 0.0)));
             let p = VectorProblem {
                 medium: &medium,
-                bulk_modulus_pa: k,
+                bulk_modulus_pa: k.into(),
                 omega_rad_per_s: 2.0 * PI * f,
                 boundary: boundary.clone(),
                 dirichlet: Some(dirichlet),

@@ -342,7 +342,7 @@ fn navier_against_series(s: &ElasticCylinderScattering, bg: ElasticMedium, incl:
     let d = VectorDirichlet::outer_layer(&grid, value);
     let p = VectorProblem {
         medium: &m,
-        bulk_modulus_pa: bg.bulk_modulus_pa,
+        bulk_modulus_pa: bg.bulk_modulus_pa.into(),
         omega_rad_per_s: s.omega_rad_per_s(),
         boundary: Boundary::fixed(),
         dirichlet: Some(d),

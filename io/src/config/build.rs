@@ -13,7 +13,7 @@ use num_complex::Complex64;
 
 use super::{
     BuiltRun, ConfigError, IntegrationConfig, KernelConfig, MotionSource, PrecisionConfig, RunConfig, ShapeKind, SizeError, Source,
-    WaveScheme, WaveSolverChoice,
+    WaveEquationConfig, WaveScheme, WaveSolverChoice,
 };
 
 impl From<WaveScheme> for Scheme {
@@ -110,6 +110,7 @@ impl RunConfig {
         }
         let mut tissues = Vec::new();
         for (i, t) in self.tissues.iter().enumerate() {
+            let bulk_modulus_pa = tissue_bulk_modulus(src, i, t)?;
             let tissue = Tissue {
                 name: t.name.clone(),
                 label: t.label.unwrap_or(i as u16 + 1),
@@ -120,6 +121,7 @@ impl RunConfig {
                 storage_modulus_pa: t.storage_modulus_pa,
                 loss_modulus_pa: t.loss_modulus_pa,
                 density_kg_m3: t.density_kg_m3,
+                bulk_modulus_pa,
             };
             tissue.validate().map_err(|e| {
                 let field = match &e {
@@ -207,6 +209,19 @@ impl RunConfig {
         // mechanically present tissues
         let present: Vec<&Tissue> = phantom.tissues.iter().filter(|t| phantom.labels.iter().any(|&l| l == t.label)).collect();
         let density = present.first().map_or(1000.0, |t| t.density_kg_m3);
+        let navier = m.source == MotionSource::Wave && m.wave.as_ref().is_some_and(|w| w.equation == WaveEquationConfig::Navier);
+        if !navier {
+            for (i, t) in self.tissues.iter().enumerate() {
+                for (key, given) in [("poisson_ratio", t.poisson_ratio.is_some()), ("bulk_modulus_pa", t.bulk_modulus_pa.is_some())] {
+                    if given {
+                        tracing::warn!(
+                            "{}: tissue[{i}].{key} is only used by the Navier motion ([motion.wave] equation = \"navier\"); this run ignores it",
+                            src.file
+                        );
+                    }
+                }
+            }
+        }
         let mut wave = None;
         let motion: Vec<Box<dyn Displacement>> = match m.source {
             MotionSource::Wave => {
@@ -236,6 +251,17 @@ impl RunConfig {
         let norm = pol.iter().map(|v| v * v).sum::<f64>().sqrt();
         if !(norm > 0.0 && norm.is_finite()) {
             return Err(src.error("motion.polarization_zyx", format!("{pol:?} is invalid: expected a non-zero direction")));
+        }
+        let equation = match wc.equation {
+            WaveEquationConfig::Scalar => WaveEquation::Scalar,
+            WaveEquationConfig::Navier => WaveEquation::Navier,
+        };
+        if equation == WaveEquation::Navier && wc.scheme == Some(WaveScheme::Compact) {
+            return Err(src.error(
+                "motion.wave.scheme",
+                "\"compact\" is a scheme of the scalar equation: equation = \"navier\" is solved on its staggered (second-order) grid \
+                 only; remove scheme or set it to \"standard\"",
+            ));
         }
         let mut boundary = Boundary::free();
         boundary.pml_voxels = wc.pml_voxels;
@@ -269,9 +295,9 @@ impl RunConfig {
             drive,
             amplitude_m: amp,
             polarization: pol.map(|v| v / norm),
-            scheme: wc.scheme.into(),
+            scheme: wc.scheme.unwrap_or_default().into(),
             solver: wc.solver.into(),
-            equation: WaveEquation::Scalar,
+            equation,
         })
     }
 
@@ -394,6 +420,50 @@ impl RunConfig {
         };
         Ok(SimulationOptions { integration, kernel, unwrap: sim.unwrap })
     }
+}
+
+/// Largest `K/|G*|` a tissue may have: beyond it the constant pressure of a sealed box (every
+/// face driven, clamped or absorbing) is not resolved by the Navier solver (its factorisation
+/// check fails near 10¹²; `wave::navier`). The incompressible limit is `poisson_ratio = 0.5`.
+const MAX_BULK_TO_SHEAR: f64 = 1e10;
+
+/// `[[tissue]] poisson_ratio` or `bulk_modulus_pa` (one or the other) → the tissue's bulk
+/// modulus, Pa (default [`Tissue::SOFT_TISSUE_BULK_MODULUS_PA`]); `K > 2G'/3` is checked with the
+/// tissue ([`Tissue::validate`]).
+fn tissue_bulk_modulus(src: &Source, i: usize, t: &super::TissueConfig) -> Result<f64, ConfigError> {
+    let key = |k: &str| format!("tissue[{i}].{k}");
+    let g = t.storage_modulus_pa.hypot(t.loss_modulus_pa);
+    let (k, from) = match (t.poisson_ratio, t.bulk_modulus_pa) {
+        (Some(_), Some(_)) => {
+            return Err(src.error(
+                &key("poisson_ratio"),
+                "give either poisson_ratio or bulk_modulus_pa, not both (they say the same: K = 2G'(1 + ν)/(3(1 − 2ν)))",
+            ))
+        }
+        (Some(nu), None) => {
+            // G' is checked with the tissue; the ratio needs a valid one first
+            if !(t.storage_modulus_pa > 0.0 && t.storage_modulus_pa.is_finite()) {
+                return Ok(Tissue::SOFT_TISSUE_BULK_MODULUS_PA);
+            }
+            let k = Tissue::bulk_modulus_for_poisson_ratio(t.storage_modulus_pa, t.loss_modulus_pa, nu)
+                .map_err(|e| src.solver(&key("poisson_ratio"), e))?;
+            (k, "poisson_ratio")
+        }
+        (None, Some(k)) => (k, "bulk_modulus_pa"),
+        (None, None) => return Ok(Tissue::SOFT_TISSUE_BULK_MODULUS_PA),
+    };
+    if k.is_finite() && g.is_finite() && g > 0.0 && k > MAX_BULK_TO_SHEAR * g {
+        let advice = if from == "poisson_ratio" { "" } else { "; for the incompressible limit give poisson_ratio = 0.5" };
+        return Err(src.error(
+            &key(from),
+            format!(
+                "K = {k:e} Pa is {:.1e} × |G*|: expected at most {MAX_BULK_TO_SHEAR:e} × |G*| (the pressure of a sealed box is not \
+                 resolved beyond){advice}",
+                k / g
+            ),
+        ));
+    }
+    Ok(k)
 }
 
 /// The label of the tissue `name` (for `key`), or an error listing the tissues.

@@ -16,7 +16,14 @@
 //! - *wave solve* (`source = "wave"`, before the Bloch simulation, one solve per frequency
 //!   running at a time per thread): bytes per unknown measured for the solvers
 //!   ([`mre_solver::wave::ScalarSolver`]: 2-D 256² 0.3 GB, 3-D 32³ 1 GB growing like N^1.4;
-//!   iterative 64³ 0.3 GB), rounded down;
+//!   iterative 64³ 0.3 GB), rounded down; for `equation = "navier"` bytes per voxel (4
+//!   unknowns) measured for [`mre_solver::wave::NavierSolver`] (peak RSS, one thread: 3-D 16³
+//!   0.6 GB, 24³ 4.0 GB, 32³ over 18 GB — modelled as 300 KB per voxel at 24³ growing like
+//!   N^(2/3), the fill of nested dissection; 2-D 128² 0.5 GB, 256² 2.5 GB — 2.4 KB × log₂ N per
+//!   voxel) and [`mre_solver::wave::NavierIterative`] (24³ 0.12 GB: 10 KB per voxel, GMRES(60)
+//!   vectors, matrix and V-cycles); resident memory, which `io/tests/estimate_alloc.rs`
+//!   checks (the sparse LU allocates about 3× what it touches: an address-space limit needs
+//!   that much more);
 //! - *isochromats*: per isochromat its [`mre_solver::Spins`] entry (position, tissue, voxel,
 //!   global index) plus its kernel input ([`mre_solver::bloch::Isochromats`]: position,
 //!   displacement amplitude when the phantom moves, off-resonance, weight, class);
@@ -39,7 +46,13 @@
 //! acquisitions) over [`ISOCHROMAT_STEPS_PER_CORE_S`] per thread — the f32 fast kernel's
 //! 0.79 × 10⁹ measured end to end in `docs/hpc.md` (`mre-sim bench` reports this machine's
 //! figure as `bloch_precess_motion`), half that for f64, a tenth for the reference kernel. It
-//! leaves out the wave solve, the reconstruction and the writes.
+//! leaves out the reconstruction and the writes, and the scalar wave solve (seconds at the
+//! sizes the memory allows); the Navier solve, which can take far longer than the Bloch
+//! simulation, is estimated apart ([`Estimate::wave_solve_s`]): the direct 3-D solve 50 s per
+//! frequency at 24³ growing like N² (16³: 3.9 s), 2-D 0.7 s at 128² growing like N^1.35
+//! (256²: 4.8 s), the iterative solve 28 s at 24³ growing like N^1.5 (1245 GMRES iterations;
+//! measured single-threaded in `wave::navier` and `wave::navier_iterative`), frequencies in
+//! parallel over the threads.
 
 use std::fmt;
 
@@ -64,6 +77,50 @@ const WAVE_DIRECT_2D_BYTES: f64 = 4096.0;
 /// At 32³ unknowns; grows like N^0.4 per unknown.
 const WAVE_DIRECT_3D_BYTES_AT_32: f64 = 30_000.0;
 const WAVE_ITERATIVE_BYTES: f64 = 1024.0;
+/// Navier direct solver, 3-D: bytes per voxel at 24³ (13 824 voxels); grows like N^(2/3).
+const NAVIER_DIRECT_3D_BYTES_AT_24: f64 = 300_000.0;
+/// Navier direct solver, 2-D plane strain: bytes per voxel per log₂ of the voxel count.
+const NAVIER_DIRECT_2D_BYTES_PER_LOG2: f64 = 2_400.0;
+/// Navier iterative solver: bytes per voxel.
+const NAVIER_ITERATIVE_BYTES: f64 = 10_000.0;
+/// Voxels of the 24³ and 128² reference grids of the Navier figures.
+const VOXELS_24_CUBED: f64 = 13_824.0;
+const VOXELS_128_SQUARED: f64 = 16_384.0;
+
+/// The wave solve of a run with `source = "wave"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaveSolveSize {
+    /// The wave equation.
+    pub equation: mre_solver::wave::WaveEquation,
+    /// Whether the iterative solver runs (else the sparse LU).
+    pub iterative: bool,
+}
+
+impl WaveSolveSize {
+    /// Peak bytes of one solve on `voxels` voxels (`three_d`: every axis has more than one).
+    fn bytes(&self, voxels: f64, three_d: bool) -> f64 {
+        use mre_solver::wave::WaveEquation;
+        match (self.equation, self.iterative, three_d) {
+            (WaveEquation::Scalar, true, _) => voxels * WAVE_ITERATIVE_BYTES,
+            (WaveEquation::Scalar, false, true) => voxels * WAVE_DIRECT_3D_BYTES_AT_32 * (voxels / 32768.0).powf(0.4).max(0.1),
+            (WaveEquation::Scalar, false, false) => voxels * WAVE_DIRECT_2D_BYTES,
+            (WaveEquation::Navier, true, _) => voxels * NAVIER_ITERATIVE_BYTES,
+            (WaveEquation::Navier, false, true) => voxels * NAVIER_DIRECT_3D_BYTES_AT_24 * (voxels / VOXELS_24_CUBED).powf(2.0 / 3.0),
+            (WaveEquation::Navier, false, false) => voxels * NAVIER_DIRECT_2D_BYTES_PER_LOG2 * voxels.max(2.0).log2(),
+        }
+    }
+
+    /// Seconds of one solve on one core (None: not estimated, the scalar solve).
+    fn seconds(&self, voxels: f64, three_d: bool) -> Option<f64> {
+        use mre_solver::wave::WaveEquation;
+        match (self.equation, self.iterative, three_d) {
+            (WaveEquation::Scalar, ..) => None,
+            (WaveEquation::Navier, true, _) => Some(28.0 * (voxels / VOXELS_24_CUBED).powf(1.5)),
+            (WaveEquation::Navier, false, true) => Some(50.0 * (voxels / VOXELS_24_CUBED).powi(2)),
+            (WaveEquation::Navier, false, false) => Some(0.7 * (voxels / VOXELS_128_SQUARED).powf(1.35)),
+        }
+    }
+}
 
 /// The counts that size a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +135,8 @@ pub struct RunSize {
     pub moving: bool,
     /// Vibration frequencies.
     pub frequencies: usize,
-    /// `source = "wave"`: whether its solver is the iterative one (None: no wave solve).
-    pub wave_iterative: Option<bool>,
+    /// `source = "wave"`: its equation and solver (None: no wave solve).
+    pub wave: Option<WaveSolveSize>,
     /// The acquisition, when known.
     pub acquisition: Option<AcquisitionSize>,
     /// Bloch kernel.
@@ -152,6 +209,9 @@ pub struct Estimate {
     pub steps_per_thread_s: f64,
     /// Kernel wall time at `steps_per_thread_s` per thread, s.
     pub time_s: f64,
+    /// Wall time of the Navier wave solves (all frequencies, in parallel over the threads), s;
+    /// None without a Navier solve.
+    pub wave_solve_s: Option<f64>,
 }
 
 /// A size that cannot be allocated: the config key that sets it and why.
@@ -215,7 +275,8 @@ impl RunSize {
         // the phantom: labels, and the solved wave fields
         let mut persistent = vec![Part { what: "phantom label map", key: "phantom.shape", bytes: mul(&[grid_voxels, sz::<u16>()]) }];
         let mut wave_solve = 0u128;
-        if let Some(iterative) = self.wave_iterative {
+        let mut wave_solve_s = None;
+        if let Some(solve) = self.wave {
             persistent.push(Part {
                 what: "solved wave fields",
                 key: "phantom.shape",
@@ -223,15 +284,9 @@ impl RunSize {
             });
             let n = grid_voxels as f64;
             let three_d = self.grid.iter().all(|&g| g > 1);
-            let per_unknown = if iterative {
-                WAVE_ITERATIVE_BYTES
-            } else if three_d {
-                WAVE_DIRECT_3D_BYTES_AT_32 * (n / 32768.0).powf(0.4).max(0.1)
-            } else {
-                WAVE_DIRECT_2D_BYTES
-            };
             let concurrent = self.frequencies.min(effective_threads(self.threads)).max(1) as f64;
-            wave_solve = (n * per_unknown * concurrent).min(u128::MAX as f64) as u128;
+            wave_solve = (solve.bytes(n, three_d) * concurrent).min(u128::MAX as f64) as u128;
+            wave_solve_s = solve.seconds(n, three_d).map(|t| t * (self.frequencies as f64 / concurrent).ceil());
         }
 
         // the isochromats: Spins plus the kernel input of one frequency
@@ -321,6 +376,7 @@ impl RunSize {
             threads,
             steps_per_thread_s: per_core,
             time_s: isochromat_steps / (per_core * threads as f64),
+            wave_solve_s,
         })
     }
 }
@@ -371,7 +427,11 @@ impl fmt::Display for Estimate {
             self.threads,
             self.isochromat_steps,
             self.steps_per_thread_s,
-        )
+        )?;
+        if let Some(t) = self.wave_solve_s {
+            write!(f, "; Navier wave solve about {}", duration(t))?;
+        }
+        Ok(())
     }
 }
 
@@ -431,9 +491,12 @@ impl RunConfig {
             spins_per_voxel: self.phantom.spins_per_voxel,
             moving: self.motion.source != MotionSource::None,
             frequencies: self.motion.frequencies_hz.len(),
-            wave_iterative: (self.motion.source == MotionSource::Wave).then(|| {
+            wave: (self.motion.source == MotionSource::Wave).then(|| {
                 let choice: mre_solver::wave::SolverChoice = self.motion.wave.as_ref().map(|w| w.solver).unwrap_or_default().into();
-                !grid_fits || choice.is_iterative(&grid)
+                let navier = self.motion.wave.as_ref().is_some_and(|w| w.equation == super::WaveEquationConfig::Navier);
+                let equation = if navier { mre_solver::wave::WaveEquation::Navier } else { mre_solver::wave::WaveEquation::Scalar };
+                let iterative = if navier { choice.is_iterative_navier(&grid) } else { choice.is_iterative(&grid) };
+                WaveSolveSize { equation, iterative: !grid_fits || iterative }
             }),
             acquisition,
             kernel: kernel_choice(self),
@@ -495,7 +558,13 @@ impl BuiltRun {
             spins_per_voxel: self.phantom.spins_per_voxel,
             moving: self.wave.is_some() || self.motion.iter().any(|m| !m.is_static()),
             frequencies: self.frequencies_hz.len(),
-            wave_iterative: self.wave.as_ref().map(|w| w.solver.is_iterative(&self.phantom.grid)),
+            wave: self.wave.as_ref().map(|w| WaveSolveSize {
+                equation: w.equation,
+                iterative: match w.equation {
+                    mre_solver::wave::WaveEquation::Scalar => w.solver.is_iterative(&self.phantom.grid),
+                    mre_solver::wave::WaveEquation::Navier => w.solver.is_iterative_navier(&self.phantom.grid),
+                },
+            }),
             acquisition: Some(acquisition),
             kernel: self.options.kernel,
             raster_step_s: match self.options.integration {
@@ -527,7 +596,7 @@ mod tests {
             spins_per_voxel,
             moving: true,
             frequencies: 1,
-            wave_iterative: None,
+            wave: None,
             acquisition: Some(AcquisitionSize {
                 components: 1,
                 components_key: "sequence.meg.axes",
@@ -614,13 +683,45 @@ mod tests {
     #[test]
     fn a_wave_solve_counts_when_it_is_the_larger_phase() {
         let mut s = quickstart(1);
-        s.wave_iterative = Some(false);
+        s.wave = Some(WaveSolveSize { equation: mre_solver::wave::WaveEquation::Scalar, iterative: false });
         s.threads = 1;
         let e = s.estimate().unwrap();
         // 2-D direct: 4 KiB per unknown, one frequency at a time
         assert_eq!(part(&e, "wave solve"), 128 * 128 * 4096);
         assert_eq!(part(&e, "isochromats"), 0, "the simulation phase is not alive during the solve");
         assert_eq!(part(&e, "solved wave fields"), 128 * 128 * 3 * 16);
+    }
+
+    #[test]
+    fn a_navier_solve_is_sized_by_its_measured_figures() {
+        use mre_solver::wave::WaveEquation;
+        let navier = |grid: [usize; 3], iterative: bool| {
+            let mut s = quickstart(1);
+            s.grid = grid;
+            s.acquisition.as_mut().unwrap().matrix = grid;
+            s.threads = 1;
+            s.wave = Some(WaveSolveSize { equation: WaveEquation::Navier, iterative });
+            s.estimate().unwrap()
+        };
+        let gb = |e: &Estimate| part(e, "wave solve") as f64 / 1e9;
+        // the measured peaks (wave::navier): 3-D direct 16³ 0.6 GB, 24³ 4.0 GB, 32³ > 18 GB
+        let (d16, d24, d32) = (navier([16; 3], false), navier([24; 3], false), navier([32; 3], false));
+        assert!((0.4..0.8).contains(&gb(&d16)), "16³: {} GB", gb(&d16));
+        assert!((3.5..4.6).contains(&gb(&d24)), "24³: {} GB", gb(&d24));
+        assert!(gb(&d32) > 15.0, "32³: {} GB", gb(&d32));
+        // 2-D plane strain 128² 0.5 GB, 256² 2.5 GB; iterative 24³ 0.12 GB
+        let (p128, p256) = (navier([1, 128, 128], false), navier([1, 256, 256], false));
+        assert!((0.4..0.7).contains(&gb(&p128)) && (2.0..3.0).contains(&gb(&p256)), "{} {}", gb(&p128), gb(&p256));
+        let it = navier([24; 3], true);
+        assert!((0.1..0.2).contains(&gb(&it)), "iterative 24³: {} GB", gb(&it));
+        // the time: 50 s direct at 24³, ×16 at 2× the voxels; printed after the kernel's
+        assert!((d24.wave_solve_s.unwrap() - 50.0).abs() < 1e-9);
+        assert!(d16.wave_solve_s.unwrap() < 10.0 && it.wave_solve_s.unwrap() < d24.wave_solve_s.unwrap());
+        assert!(d24.to_string().ends_with("; Navier wave solve about 50.0 s"), "{d24}");
+        // the scalar solve is not timed
+        let mut s = quickstart(1);
+        s.wave = Some(WaveSolveSize { equation: WaveEquation::Scalar, iterative: false });
+        assert_eq!(s.estimate().unwrap().wave_solve_s, None);
     }
 
     #[test]

@@ -35,12 +35,12 @@ mod tests;
 
 pub use built::{BuiltRun, BuiltSequence};
 pub use error::{locate, ConfigError, Source};
-pub use estimate::{effective_threads, AcquisitionSize, Estimate, Part, RunSize, SizeError, ISOCHROMAT_STEPS_PER_CORE_S};
+pub use estimate::{effective_threads, AcquisitionSize, Estimate, Part, RunSize, SizeError, WaveSolveSize, ISOCHROMAT_STEPS_PER_CORE_S};
 pub use invert::InvertConfig;
 pub use schema::{
     InclusionConfig, IntegrationConfig, KernelConfig, MegConfig, MotionConfig, MotionSource, OutputConfig, PhantomConfig, PolarityConfig,
     PrecisionConfig, PulseqFiles, RunConfig, ScannerConfig, SequenceConfig, SequenceKind, ShapeKind, SimulationConfig, SpoilingConfig,
-    TissueConfig, TriggerPhase, WaveConfig, WaveScheme, WaveSolverChoice,
+    TissueConfig, TriggerPhase, WaveConfig, WaveEquationConfig, WaveScheme, WaveSolverChoice,
 };
 
 /// What the wave solver needs for `source = "wave"`: now [`mre_solver::wave::DrivenWave`]

@@ -61,6 +61,15 @@ pub struct TissueConfig {
     /// Density, kg/m³.
     #[serde(default = "water_density")]
     pub density_kg_m3: f64,
+    /// Poisson ratio ν of the storage modulus, in (0, 0.5] (0.5: incompressible), for the
+    /// Navier motion (`[motion.wave] equation = "navier"`); give it or `bulk_modulus_pa`, not
+    /// both (default: nearly incompressible, K = 2.2 GPa).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poisson_ratio: Option<f64>,
+    /// Bulk modulus K, Pa (> 2G'/3), for the Navier motion; give it or `poisson_ratio`, not
+    /// both (default 2.2e9, water and soft tissue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_modulus_pa: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -203,14 +212,33 @@ pub struct WaveConfig {
     /// PML thickness, voxels.
     #[serde(default = "pml_voxels")]
     pub pml_voxels: usize,
-    /// Spatial discretisation: `"compact"` (fourth order in homogeneous regions, 9-/19-point)
-    /// or `"standard"` (second order, 5-/7-point).
+    /// The wave equation: `"scalar"` (the scalar solution times the polarisation) or
+    /// `"navier"` (the vector Navier equation, all three components; plane strain on a slice).
     #[serde(default)]
-    pub scheme: WaveScheme,
+    pub equation: WaveEquationConfig,
+    /// Spatial discretisation of the scalar equation: `"compact"` (fourth order in homogeneous
+    /// regions, 9-/19-point; the default) or `"standard"` (second order, 5-/7-point). The
+    /// Navier equation has one discretisation (second order, staggered grid): `"standard"` or
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<WaveScheme>,
     /// Linear solver: `"auto"` (sparse LU for 2-D and 3-D grids up to 32³, iterative
     /// above), `"direct"` (sparse LU) or `"iterative"` (shifted-Laplacian multigrid GMRES).
     #[serde(default)]
     pub solver: WaveSolverChoice,
+}
+
+/// The wave equation of `source = "wave"` (see [`mre_solver::wave::WaveEquation`]).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WaveEquationConfig {
+    /// `∇·(G*∇u) + ρω²u = 0`; the displacement is the polarisation times `u`.
+    #[default]
+    Scalar,
+    /// The time-harmonic viscoelastic Navier equation with each tissue's bulk modulus: the
+    /// three displacement components of one vector solve (3-D), plane strain plus the
+    /// anti-plane component on a one-voxel-thick slice.
+    Navier,
 }
 
 /// Linear solver of the wave equation.

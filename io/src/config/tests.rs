@@ -62,7 +62,7 @@ fn every_shipped_config_parses_builds_and_round_trips() {
         names.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
     names.sort();
-    assert_eq!(names, ["brain-3d.toml", "inclusion-2d.toml", "pulseq-gre-mre.toml", "quickstart.toml"]);
+    assert_eq!(names, ["brain-3d.toml", "inclusion-2d.toml", "navier-3d-small.toml", "pulseq-gre-mre.toml", "quickstart.toml"]);
 }
 
 #[test]
@@ -321,4 +321,38 @@ fn pulseq_config_errors_name_the_key_and_the_file() {
         assert_ne!(text, base, "{what}: the edit did nothing");
         assert_contains(&parse_pulseq(&text), &expect, what);
     }
+}
+
+#[test]
+fn navier_motion_and_per_tissue_compressibility_reach_the_domain_types() {
+    use mre_solver::model::phantom::Tissue;
+    use mre_solver::wave::WaveEquation;
+    let (cfg, src) = RunConfig::load(&configs().join("navier-3d-small.toml"), &[]).unwrap();
+    let built = cfg.build(&src).unwrap();
+    assert_eq!(built.wave.as_ref().unwrap().equation, WaveEquation::Navier);
+    let k = |b: &BuiltRun| b.phantom.tissues.iter().map(|t| t.bulk_modulus_pa).collect::<Vec<_>>();
+    // brain: the default; lesion: ν = 0.45 of G' = 6 kPa
+    let lesion = 2.0 * 6000.0 * 1.45 / (3.0 * 0.1);
+    let got = k(&built);
+    assert_eq!(got[0], Tissue::SOFT_TISSUE_BULK_MODULUS_PA);
+    assert!((got[1] / lesion - 1.0).abs() < 1e-12, "{got:?}");
+    // ν = 0.5: the incompressible gauge, 10⁶ |G*|; bulk_modulus_pa as given
+    let text = std::fs::read_to_string(configs().join("navier-3d-small.toml")).unwrap();
+    let (c2, s2) = RunConfig::parse(&text, "n.toml", configs(), &sets(&["tissue.1.poisson_ratio=0.5"])).unwrap();
+    assert!((k(&c2.build(&s2).unwrap())[1] / (1e6 * 6000f64.hypot(900.0)) - 1.0).abs() < 1e-12);
+    let text3 = text.replace("poisson_ratio = 0.45", "bulk_modulus_pa = 3e6");
+    let (c3, s3) = RunConfig::parse(&text3, "n.toml", configs(), &[]).unwrap();
+    assert_eq!(k(&c3.build(&s3).unwrap())[1], 3e6);
+    // the scalar default is unchanged: no key, the scalar equation and the compact scheme
+    let (c4, s4) = RunConfig::load(&configs().join("inclusion-2d.toml"), &[]).unwrap();
+    let w = c4.build(&s4).unwrap().wave.unwrap();
+    assert_eq!((w.equation, w.scheme), (WaveEquation::Scalar, mre_solver::wave::Scheme::Compact));
+    assert!(!c4.to_toml().contains("scheme"), "an unset scheme stays unset in the resolved config");
+    // errors name the key
+    let e = error(&text.replace("poisson_ratio = 0.45", "poisson_ratio = 0.45\nbulk_modulus_pa = 3e6"), &[]);
+    assert_contains(&e, &["tissue[1].poisson_ratio", "not both"], "both keys");
+    let e = error(&text, &["tissue.1.poisson_ratio=0.6"]);
+    assert_contains(&e, &["tissue[1].poisson_ratio", "(−1, 0.5]"], "ν > 0.5");
+    let e = error(&text, &["motion.wave.scheme=\"compact\""]);
+    assert_contains(&e, &["motion.wave.scheme", "navier"], "compact with Navier");
 }

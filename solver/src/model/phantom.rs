@@ -103,9 +103,56 @@ pub struct Tissue {
     pub loss_modulus_pa: f64,
     /// Mass density ρ, kg/m³.
     pub density_kg_m3: f64,
+    /// Bulk modulus K, Pa (> 2G'/3): the compressibility seen by the Navier motion
+    /// ([`crate::wave::WaveEquation::Navier`]); the scalar wave and the Bloch simulation ignore
+    /// it. Soft tissue: [`Tissue::SOFT_TISSUE_BULK_MODULUS_PA`] (nearly incompressible).
+    pub bulk_modulus_pa: f64,
 }
 
 impl Tissue {
+    /// Bulk modulus of water and soft tissue, Pa (`K/G ~ 10⁶`: nearly incompressible).
+    pub const SOFT_TISSUE_BULK_MODULUS_PA: f64 = 2.2e9;
+
+    /// `K/|G*|` that stands for the incompressible limit `ν = 0.5` (see
+    /// [`Tissue::bulk_modulus_for_poisson_ratio`]).
+    pub const INCOMPRESSIBLE_BULK_TO_SHEAR: f64 = 1e6;
+
+    /// The bulk modulus (Pa) giving the Poisson ratio `ν` to a tissue of storage modulus `G'`
+    /// (Pa): `K = 2G'(1 + ν)/(3(1 − 2ν))` (real; ν of the storage modulus, as
+    /// [`crate::wave::analytic::ElasticMedium::with_poisson_ratio`]). The incompressible limit
+    /// `ν = 0.5` (`K = ∞`) is mapped to the large but finite
+    /// `K = `[`Tissue::INCOMPRESSIBLE_BULK_TO_SHEAR`]` · |G*|`: the gauge in which the mixed
+    /// u–p Navier solver's shear waves no longer depend on `K` (no locking: the shear error does
+    /// not grow with `K/G` up to 10⁹, `solver/tests/wave_navier.rs`; compressional waves 1000×
+    /// longer than the shear waves) while the pressure of a sealed box stays resolved; for soft
+    /// tissue it is the order of [`Tissue::SOFT_TISSUE_BULK_MODULUS_PA`].
+    ///
+    /// # Errors
+    /// `ν` outside `(0, 0.5]` or not finite (`ν ≤ 0` gives `K ≤ 2G'/3`, i.e. `λ ≤ 0`, which the
+    /// solver's compliance `p/λ` does not take; `ν ≤ −1` or `> 0.5` is not a material), named
+    /// `poisson_ratio`.
+    pub fn bulk_modulus_for_poisson_ratio(storage_modulus_pa: f64, loss_modulus_pa: f64, poisson_ratio: f64) -> Result<f64> {
+        let nu = poisson_ratio;
+        if !(nu > -1.0 && nu <= 0.5) {
+            return Err(SolverError::invalid(
+                "poisson_ratio",
+                nu,
+                "a Poisson ratio in (−1, 0.5] (0.5: incompressible); the Navier motion needs ν > 0",
+            ));
+        }
+        if nu <= 0.0 {
+            return Err(SolverError::invalid(
+                "poisson_ratio",
+                nu,
+                "ν > 0: ν ≤ 0 gives K ≤ 2G'/3, i.e. λ = K − 2G'/3 ≤ 0, which the mixed u–p Navier solver does not take",
+            ));
+        }
+        if nu == 0.5 {
+            return Ok(Self::INCOMPRESSIBLE_BULK_TO_SHEAR * storage_modulus_pa.hypot(loss_modulus_pa));
+        }
+        Ok(2.0 * storage_modulus_pa * (1.0 + nu) / (3.0 * (1.0 - 2.0 * nu)))
+    }
+
     /// Check every property's range.
     pub fn validate(&self) -> Result<()> {
         let n = &self.name;
@@ -127,6 +174,13 @@ impl Tissue {
         chk(self.storage_modulus_pa > 0.0, "storage_modulus_pa", self.storage_modulus_pa, "a positive modulus in Pa")?;
         chk(self.loss_modulus_pa >= 0.0, "loss_modulus_pa", self.loss_modulus_pa, "a non-negative modulus in Pa")?;
         chk(self.density_kg_m3 > 0.0, "density_kg_m3", self.density_kg_m3, "a positive density in kg/m³")?;
+        let k_min = 2.0 * self.storage_modulus_pa / 3.0;
+        chk(
+            self.bulk_modulus_pa > k_min,
+            "bulk_modulus_pa",
+            self.bulk_modulus_pa,
+            &format!("a bulk modulus in Pa above 2G'/3 = {k_min} Pa (λ = K − 2G'/3 > 0)"),
+        )?;
         Ok(())
     }
 }
@@ -383,6 +437,7 @@ mod tests {
             storage_modulus_pa: 3000.0,
             loss_modulus_pa: 300.0,
             density_kg_m3: 1000.0,
+            bulk_modulus_pa: Tissue::SOFT_TISSUE_BULK_MODULUS_PA,
         }
     }
 

@@ -7,7 +7,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::{
-    Boundary, Dirichlet, Face, FaceCondition, Medium, NavierWaveSolver, ScalarProblem, Scheme, SolverChoice, VectorDirichlet,
+    Boundary, BulkModulus, Dirichlet, Face, FaceCondition, Medium, NavierWaveSolver, ScalarProblem, Scheme, SolverChoice, VectorDirichlet,
     VectorProblem, WaveSolver,
 };
 use crate::error::{Result, SolverError};
@@ -23,13 +23,11 @@ pub enum WaveEquation {
     #[default]
     Scalar,
     /// The Navier equation (`wave::navier`, mixed u–p, valid up to the incompressible limit)
-    /// with one bulk modulus `K` (Pa) for the whole phantom; the driven layers move with
-    /// `amplitude · polarization` and the three components are the physical displacement
-    /// (in 2-D, `nz = 1`: plane strain in `y–x` plus the anti-plane `z` component).
-    Navier {
-        /// Bulk modulus K, Pa (> 2G'/3 in every voxel; soft tissue ≈ 2.2e9).
-        bulk_modulus_pa: f64,
-    },
+    /// with the bulk modulus of each voxel's tissue ([`crate::model::phantom::Tissue::bulk_modulus_pa`]);
+    /// the driven layers move with `amplitude · polarization` and the three components are
+    /// the physical displacement (in 2-D, `nz = 1`: plane strain in `y–x` plus the anti-plane
+    /// `z` component).
+    Navier,
 }
 
 /// An actuator-driven wave: the voxel layers of the `drive` faces move with `amplitude_m`
@@ -68,7 +66,12 @@ impl DrivenWave {
             let (axis, index) = (face.axis.index(), face.layer(sh[face.axis.index()]));
             mask.indexed_iter_mut().filter(|((z, y, x), _)| [*z, *y, *x][axis] == index).for_each(|(_, m)| *m = true);
         }
-        if let WaveEquation::Navier { bulk_modulus_pa } = self.equation {
+        if self.equation == WaveEquation::Navier {
+            let bulk = phantom.property_map(|t| t.bulk_modulus_pa);
+            let bulk = match bulk.iter().next() {
+                Some(&k) if bulk.iter().all(|&v| v == k) => BulkModulus::Uniform(k),
+                _ => BulkModulus::PerVoxel(bulk),
+            };
             let drive = self.polarization.map(|p| Complex64::new(self.amplitude_m * p, 0.0));
             let dirichlet = VectorDirichlet::from_fn(grid, |i| mask[i], |_| drive);
             return frequencies_hz
@@ -77,7 +80,7 @@ impl DrivenWave {
                     let _span = tracing::info_span!("Navier solve", frequency_hz = f).entered();
                     let problem = VectorProblem {
                         medium: &medium,
-                        bulk_modulus_pa,
+                        bulk_modulus_pa: bulk.clone(),
                         omega_rad_per_s: 2.0 * std::f64::consts::PI * f,
                         boundary: self.boundary.clone(),
                         dirichlet: Some(dirichlet.clone()),

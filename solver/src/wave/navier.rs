@@ -5,7 +5,7 @@
 //! `∇·[G* (∇u + ∇uᵀ)] + ∇(λ ∇·u) + ρ ω² u = f`,
 //!
 //! with the per-voxel complex shear modulus `G* = G' + iG''` (Pa), the Lamé parameter
-//! `λ = K − 2G*/3` from a real bulk modulus `K` (Pa), density `ρ` (kg/m³), angular frequency
+//! `λ = K − 2G*/3` from a real bulk modulus `K` (Pa, uniform or per voxel, [`BulkModulus`]), density `ρ` (kg/m³), angular frequency
 //! `ω` (rad/s) and a force density `f` (N/m³). Conventions as in the scalar solver
 //! ([`crate::wave`]): time dependence `e^{iωt}`, arrays `[z, y, x]`, outgoing waves `e^{−ikx}`
 //! with `Im k ≤ 0`; shear waves have `k_s = ω √(ρ/G*)`, compressional waves
@@ -172,13 +172,100 @@ impl VectorDirichlet {
     }
 }
 
+/// The bulk modulus `K` (Pa, real) of a [`VectorProblem`]: one value for the whole grid or one
+/// per voxel (e.g. per tissue). `λ = K − 2G*/3` is formed per voxel either way. A plain `f64`
+/// converts into [`BulkModulus::Uniform`] (`bulk_modulus_pa: 2.2e9.into()`), an
+/// `Array3<f64>` into [`BulkModulus::PerVoxel`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum BulkModulus {
+    /// The same `K` in every voxel, Pa.
+    Uniform(f64),
+    /// `K` per voxel, Pa, shape `[nz, ny, nx]` of the grid.
+    PerVoxel(Array3<f64>),
+}
+
+impl From<f64> for BulkModulus {
+    fn from(k: f64) -> Self {
+        Self::Uniform(k)
+    }
+}
+
+impl From<Array3<f64>> for BulkModulus {
+    fn from(k: Array3<f64>) -> Self {
+        Self::PerVoxel(k)
+    }
+}
+
+impl BulkModulus {
+    /// `K` at voxel `idx` (`[z, y, x]`), Pa.
+    ///
+    /// # Panics
+    /// If a per-voxel `K` does not contain `idx` (see [`BulkModulus::validate`]).
+    pub fn at(&self, idx: [usize; 3]) -> f64 {
+        match self {
+            Self::Uniform(k) => *k,
+            Self::PerVoxel(k) => k[idx],
+        }
+    }
+
+    /// The single value of a uniform `K`, Pa (None per voxel, even if all values are equal).
+    pub fn uniform(&self) -> Option<f64> {
+        match self {
+            Self::Uniform(k) => Some(*k),
+            Self::PerVoxel(_) => None,
+        }
+    }
+
+    /// `K` per voxel on `grid`, Pa.
+    pub fn to_array(&self, grid: &Grid) -> Array3<f64> {
+        match self {
+            Self::Uniform(k) => Array3::from_elem((grid.shape[0], grid.shape[1], grid.shape[2]), *k),
+            Self::PerVoxel(k) => k.clone(),
+        }
+    }
+
+    /// Check against `medium`: the shape of a per-voxel `K`, and in every voxel `K` positive,
+    /// finite and `K > 2G'/3` (`Re λ > 0`). Errors name `bulk_modulus_pa` (and the voxel).
+    pub fn validate(&self, medium: &Medium) -> Result<()> {
+        let sh = medium.grid.shape;
+        if let Self::PerVoxel(k) = self {
+            if k.shape() != sh {
+                return Err(SolverError::Shape(format!("bulk_modulus_pa has shape {:?}, the grid is {sh:?}", k.shape())));
+            }
+        }
+        let mut bad = None;
+        for_each_pos(sh, |idx| {
+            if bad.is_none() {
+                let (k, g) = (self.at(idx), medium.storage_modulus_pa[idx]);
+                if !(k > 0.0 && k.is_finite() && k > 2.0 * g / 3.0) {
+                    bad = Some((idx, k, g));
+                }
+            }
+        });
+        let Some((idx, k, g)) = bad else { return Ok(()) };
+        let at = match self {
+            Self::Uniform(_) => String::new(),
+            Self::PerVoxel(_) => format!(" at voxel [{}, {}, {}]", idx[0], idx[1], idx[2]),
+        };
+        if !(k > 0.0 && k.is_finite()) {
+            return Err(SolverError::invalid(format!("bulk_modulus_pa{at}"), k, "a positive, finite bulk modulus in Pa"));
+        }
+        Err(SolverError::invalid(
+            format!("bulk_modulus_pa{at}"),
+            k,
+            format!("more than 2G'/3 = {} Pa (G' at voxel [{}, {}, {}]) so that λ = K − 2G'/3 > 0", 2.0 * g / 3.0, idx[0], idx[1], idx[2]),
+        ))
+    }
+}
+
 /// One time-harmonic vector problem: medium, bulk modulus, frequency, boundary, prescribed values.
 #[derive(Clone, Debug)]
 pub struct VectorProblem<'a> {
     /// The medium (grid, G', G'', ρ).
     pub medium: &'a Medium,
-    /// Bulk modulus K, Pa (finite, > 2G'/3 everywhere so that Re λ > 0); soft tissue ≈ 2.2e9.
-    pub bulk_modulus_pa: f64,
+    /// Bulk modulus K, Pa, uniform or per voxel (finite, > 2G'/3 in every voxel so that
+    /// Re λ > 0); soft tissue ≈ 2.2e9. An `f64` converts: `bulk_modulus_pa: 2.2e9.into()`.
+    pub bulk_modulus_pa: BulkModulus,
     /// Angular frequency ω, rad/s (> 0).
     pub omega_rad_per_s: f64,
     /// Outer face conditions and PML.
@@ -188,25 +275,15 @@ pub struct VectorProblem<'a> {
 }
 
 impl VectorProblem<'_> {
-    /// Check the medium, ω, the boundary, the Dirichlet data and the bulk modulus:
-    /// `K` positive and finite, `K > 2G'/3` in every voxel (`Re λ > 0`).
+    /// Check the medium, ω, the boundary, the Dirichlet data and the bulk modulus
+    /// ([`BulkModulus::validate`]: `K` positive and finite, `K > 2G'/3` in every voxel, `Re λ > 0`).
     pub fn validate(&self) -> Result<()> {
         self.medium.validate()?;
         let w = self.omega_rad_per_s;
         if !(w > 0.0 && w.is_finite()) {
             return Err(SolverError::invalid("omega_rad_per_s", w, "a positive angular frequency in rad/s"));
         }
-        let k = self.bulk_modulus_pa;
-        if !(k > 0.0 && k.is_finite()) {
-            return Err(SolverError::invalid("bulk_modulus_pa", k, "a positive, finite bulk modulus in Pa"));
-        }
-        if let Some((idx, &g)) = self.medium.storage_modulus_pa.indexed_iter().find(|(_, &g)| k <= 2.0 * g / 3.0) {
-            return Err(SolverError::invalid(
-                "bulk_modulus_pa",
-                k,
-                format!("more than 2G'/3 = {} Pa (G' at voxel [{}, {}, {}]) so that λ = K − 2G'/3 > 0", 2.0 * g / 3.0, idx.0, idx.1, idx.2),
-            ));
-        }
+        self.bulk_modulus_pa.validate(self.medium)?;
         self.boundary.validate(&self.medium.grid)?;
         if let Some(d) = &self.dirichlet {
             d.validate(&self.medium.grid)?;
@@ -424,7 +501,7 @@ fn assemble(p: &VectorProblem) -> Assembly {
             t.quad(-w * 2.0 * gi, &l);
             t.pair(w * ps, pi, &l);
         }
-        let lambda = p.bulk_modulus_pa - gi * (2.0 / 3.0);
+        let lambda = p.bulk_modulus_pa.at(idx) - gi * (2.0 / 3.0);
         t.0.push((pi, pi, w * (ps * ps) / lambda));
     });
 
@@ -991,7 +1068,7 @@ impl NavierSolver {
                 let l = [(lay.u(a, hi), d), (lay.u(a, idx), -d)];
                 sum += -wv * 2.0 * apply(&l, &xu) * apply(&l, &xw);
             }
-            let lambda = p.bulk_modulus_pa - gi * (2.0 / 3.0);
+            let lambda = p.bulk_modulus_pa.at(idx) - gi * (2.0 / 3.0);
             let pi = lay.p(idx);
             sum += wv * (ps * ps) * (2.0 / 3.0) / (lambda * lambda) * xu[pi] * xw[pi];
             c[idx] += sum;
@@ -1110,7 +1187,8 @@ mod tests {
         m.loss_modulus_pa[[z, 1, 2]] = 1e3;
         m.density_kg_m3[[z, 2, 2]] = 1.2e3;
         let d = VectorDirichlet::from_fn(&grid, |i| i == [z, 1, 1] || i == [z, 1, 2], |i| [Complex64::new(i[2] as f64, 1.0); 3]);
-        let p = VectorProblem { medium: &m, bulk_modulus_pa: 2.2e9, omega_rad_per_s: 300.0, boundary: b.clone(), dirichlet: Some(d) };
+        let p =
+            VectorProblem { medium: &m, bulk_modulus_pa: 2.2e9.into(), omega_rad_per_s: 300.0, boundary: b.clone(), dirichlet: Some(d) };
         let asm = assemble(&p);
         let (fixed, _) = fixed_unknowns(&asm, &b, p.dirichlet.as_ref());
         let (pat, v) = system_matrix(&asm, &fixed);
@@ -1133,7 +1211,7 @@ mod tests {
         let m = Medium::homogeneous(grid, 3e3, 3e2, 1e3);
         let p = VectorProblem {
             medium: &m,
-            bulk_modulus_pa: 2.2e9,
+            bulk_modulus_pa: 2.2e9.into(),
             omega_rad_per_s: 2.0 * std::f64::consts::PI * 60.0,
             boundary: Boundary::absorbing(8),
             dirichlet: None,
@@ -1158,6 +1236,46 @@ mod tests {
             (0..len).filter(|&j| j == 0 || !(parent[j - 1] == Some(j) && children[j] == 1 && counts[j] + 1 == counts[j - 1])).count();
         let supernodes = s.numeric.n_supernodes();
         assert!(2 * supernodes <= fundamental, "{supernodes} supernodes, {fundamental} fundamental ones");
+    }
+
+    #[test]
+    fn a_per_voxel_bulk_modulus_enters_per_voxel() {
+        let grid = Grid::new([1, 12, 14], [1e-3; 3]).unwrap();
+        let m = Medium::homogeneous(grid.clone(), 3e3, 3e2, 1e3);
+        let d = VectorDirichlet::from_fn(&grid, |i| i[2] == 0, |_| [ZERO, Complex64::new(1e-6, 0.0), Complex64::new(1e-6, 0.0)]);
+        let problem = |k: BulkModulus| VectorProblem {
+            medium: &m,
+            bulk_modulus_pa: k,
+            omega_rad_per_s: 2.0 * std::f64::consts::PI * 200.0,
+            boundary: Boundary::absorbing(3).with_face(1, 0, FaceCondition::Free),
+            dirichlet: Some(d.clone()),
+        };
+        let zero = Array3::zeros((1, 12, 14));
+        let force = [zero.clone(), zero.clone(), zero];
+        let solve = |k: BulkModulus| NavierSolver::with_threads(&problem(k), 1).unwrap().solve(&force).unwrap();
+        // a per-voxel K with one value is the uniform K, bit for bit
+        let k0 = 1e5;
+        assert_eq!(solve(BulkModulus::Uniform(k0)), solve(BulkModulus::PerVoxel(Array3::from_elem((1, 12, 14), k0))));
+        // two layers: differs from either uniform K, and the iterative solver follows it
+        let layered = Array3::from_shape_fn((1, 12, 14), |(_, _, x)| if x < 7 { k0 } else { 2e7 });
+        let u = solve(layered.clone().into());
+        let diff = |a: &[Array3<Complex64>; 3], b: &[Array3<Complex64>; 3]| {
+            let n: f64 = b.iter().flat_map(|c| c.iter()).map(|v| v.norm_sqr()).sum();
+            let e: f64 = a.iter().zip(b).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).norm_sqr())).sum();
+            (e / n).sqrt()
+        };
+        assert!(diff(&u, &solve(k0.into())) > 1e-3 && diff(&u, &solve(2e7.into())) > 1e-3);
+        let it = NavierIterative::new(&problem(layered.into())).unwrap().solve(&force).unwrap();
+        assert!(diff(&it, &u) < 1e-6, "iterative vs direct: {}", diff(&it, &u));
+        // validation names the voxel and the shape
+        let mut bad = Array3::from_elem((1, 12, 14), k0);
+        bad[[0, 3, 4]] = 1e3; // < 2G'/3
+        let e = problem(bad.into()).validate().unwrap_err().to_string();
+        assert!(e.contains("bulk_modulus_pa at voxel [0, 3, 4]") && e.contains("2G'/3"), "{e}");
+        let e = problem(Array3::from_elem((1, 12, 13), k0).into()).validate().unwrap_err().to_string();
+        assert!(e.contains("bulk_modulus_pa has shape"), "{e}");
+        let e = problem(f64::NAN.into()).validate().unwrap_err().to_string();
+        assert!(e.contains("bulk_modulus_pa") && e.contains("positive, finite"), "{e}");
     }
 
     fn assert_symmetric(p: &Pattern, v: &[Complex64]) {
@@ -1201,7 +1319,8 @@ mod tests {
                 if free {
                     boundary = boundary.with_face(1, 0, FaceCondition::Free);
                 }
-                let p = VectorProblem { medium: &m, bulk_modulus_pa: ratio * 3e3, omega_rad_per_s: 377.0, boundary, dirichlet: None };
+                let p =
+                    VectorProblem { medium: &m, bulk_modulus_pa: (ratio * 3e3).into(), omega_rad_per_s: 377.0, boundary, dirichlet: None };
                 let s = NavierSolver::with_threads(&p, 1).unwrap();
                 let (pat, v) = system_matrix(&s.asm, &s.fixed);
                 let x0: Vec<Complex64> = (0..s.len()).map(|i| Complex64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos())).collect();

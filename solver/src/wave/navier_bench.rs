@@ -33,7 +33,7 @@ pub fn bench_navier_3d(n: usize) -> f64 {
     }
     let problem = VectorProblem {
         medium: &medium,
-        bulk_modulus_pa: 2.2e9,
+        bulk_modulus_pa: 2.2e9.into(),
         omega_rad_per_s: 2.0 * std::f64::consts::PI * 60.0,
         boundary: Boundary::absorbing((n / 4).min(16)),
         dirichlet: None,
@@ -86,8 +86,13 @@ pub fn bench_navier_3d_iterative(n: usize) -> crate::error::Result<IterativeBenc
     }
     let omega = 2.0 * std::f64::consts::PI * 50.0;
     let boundary = Boundary::absorbing((n / 4).min(10));
-    let problem =
-        VectorProblem { medium: &medium, bulk_modulus_pa: 2.2e9, omega_rad_per_s: omega, boundary: boundary.clone(), dirichlet: None };
+    let problem = VectorProblem {
+        medium: &medium,
+        bulk_modulus_pa: 2.2e9.into(),
+        omega_rad_per_s: omega,
+        boundary: boundary.clone(),
+        dirichlet: None,
+    };
     let zeros = Array3::<Complex64>::zeros((n, n, n));
     let mut fz = zeros.clone();
     fz[[n / 2, n / 2, n / 2]] = Complex64::new(1.0, 0.0);

@@ -225,8 +225,7 @@ fn component_medium(p: &VectorProblem, lay: &Layout, a: usize) -> Medium {
 fn pressure_block(p: &VectorProblem, lay: &Layout, fixed: &[bool], ps: f64, params: MultigridParams) -> Result<PressureBlock> {
     let m = p.medium;
     let g = m.complex_modulus();
-    let k = p.bulk_modulus_pa;
-    let lambda = g.mapv(|g| k - g * (2.0 / 3.0));
+    let lambda = ndarray::Zip::from(&g).and(&p.bulk_modulus_pa.to_array(&m.grid)).map_collect(|&g, &k| k - g * (2.0 / 3.0));
     let modulus = |f: &dyn Fn(Complex64, Complex64) -> Complex64| {
         let v = ndarray::Zip::from(&g).and(&lambda).map_collect(|&g, &l| f(g, l));
         Medium { storage_modulus_pa: v.mapv(|v| v.re), loss_modulus_pa: v.mapv(|v| v.im.max(0.0)), ..m.clone() }
