@@ -271,3 +271,25 @@ fn driven_navier_wave_is_the_navier_solve_with_the_drive_layer_prescribed() {
         }
     }
 }
+
+#[test]
+fn inner_block_iterations_agree_with_direct_and_need_fewer_outer_iterations() {
+    // Every block with multigrid levels (coarsest 800 unknowns): the flexible outer GMRES with
+    // inner GMRES per block against one V-cycle per block (plain GMRES), both against the LU.
+    let m = medium([16, 16, 16]);
+    let p = problem(&m, 0.4999, Boundary::absorbing(4), None);
+    let options = IterativeOptions { coarsest_unknowns: 800, tolerance: 1e-10, ..NavierIterative::default_options() };
+    let mut rng = Lcg(11);
+    let force = [rng.field(&m.grid), rng.field(&m.grid), rng.field(&m.grid)];
+    let want = NavierSolver::with_threads(&p, 1).unwrap().solve(&force).unwrap();
+    let mut counts = Vec::new();
+    for inner in [1, DEFAULT_NAVIER_INNER_ITERATIONS] {
+        let s = NavierIterative::with_inner_iterations(&p, options, inner).unwrap();
+        let got = s.solve(&force).unwrap();
+        let e = rel(&got, &want);
+        println!("inner {inner}: {} outer iterations, difference {e:.1e}", s.last_iterations());
+        assert!(e < 1e-8, "inner {inner}: differs from the LU by {e:e}");
+        counts.push(s.last_iterations());
+    }
+    assert!(2 * counts[1] < counts[0], "inner iterations should at least halve the outer count: {counts:?}");
+}

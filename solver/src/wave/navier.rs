@@ -900,7 +900,7 @@ impl NavierSolver {
 // The iterative solver is a child module so that it can use the assembly and layout above.
 #[path = "navier_iterative.rs"]
 mod iterative;
-pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D};
+pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS};
 /// Flatten fields into the unknowns of `lay` (pressures as the scaled `q = p / scale`).
 fn flatten(lay: &Layout, f: &NavierFields, scale: f64) -> Vec<Complex64> {
     let mut x = Vec::with_capacity(lay.len);

@@ -15,7 +15,8 @@
 //!
 //! with exact blocks `F̂ = F`, `Ŝ = C − B F⁻¹ Bᵀ` (the Schur complement) GMRES would converge in
 //! two iterations. The approximations:
-//! - **Viscoelastic block** `F̂`: per displacement component `u_a`, one V-cycle of the complex
+//! - **Viscoelastic block** `F̂`: per displacement component `u_a`, [`DEFAULT_NAVIER_INNER_ITERATIONS`]
+//!   iterations of GMRES on the shifted block, each right-preconditioned by one V-cycle of the complex
 //!   shifted-Laplacian multigrid of the scalar solver (`wave::multigrid`) for
 //!   `V [∇·(G* ∇u_a) + G* ∂_a² u_a + ρ ω²(1 − iβ) u_a]` on the staggered grid of `u_a` (its
 //!   face array as a voxel grid, `n_a + 1` points along `a`, the voxel size along `a` divided by
@@ -36,18 +37,43 @@
 //!   `ρω²/(V p_s²)` times the inverse pressure Laplacian; for small `λ` it tends to the
 //!   compliance `λ/(V p_s²)`.
 //!
-//! Measured (tests and `bench_navier_3d_iterative`): with exact inverses of the shifted blocks
-//! (a direct solve instead of the V-cycles) GMRES needs 39 iterations (ν = 0.3, 24³) and 81
-//! (ν = 0.4999, 20³) to 1e-8; with the V-cycles it needs several hundred, growing with the grid
-//! (the scalar solver needs 90 iterations at 24³ and 285 at 64³ on a similar problem), and a
-//! longer restart helps (ν = 0.4999, 20³: 689 iterations with restart 100, 424 with 300). The
-//! V-cycle of the viscoelastic blocks is the weak part. `bench_navier_3d_iterative` (brain-like
-//! moduli, K = 2.2 GPa, 50 Hz, 2 mm voxels, PML; CPU time of one core on a busy machine): 16³
-//! 89 iterations, 2 s; 24³ 1245 iterations, 28 s, 0.12 GB peak; 32³ stops at 3000 iterations
-//! with a relative residual of 1.2e-7 (180 s). The scalar solver on the same grids: 9 and 82
-//! iterations, under a second. The direct solver: 16³ 3.9 s and 0.6 GB, 24³ 50 s and 4 GB,
-//! hence [`AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`]. Four smoothing sweeps instead of two: 24³ in
-//! 1012 iterations, 25 s (not worth the change).
+//! Because the inner GMRES makes the preconditioner a non-linear map, the outer iteration is
+//! flexible GMRES (FGMRES: the preconditioned vectors are stored, 2·restart + 1 vectors).
+//! With `inner ≤ 1` ([`NavierIterative::with_inner_iterations`]) each block gets one V-cycle
+//! and the outer iteration is plain right-preconditioned GMRES, as before.
+//!
+//! Why inner iterations: the V-cycle of a block with a PML is not a convergent iteration.
+//! Measured at 24³ (brain-like problem below, ν = 0.4999): the residual of repeated V-cycles of
+//! a `u_a` block falls to ~2e-2 after 3 cycles, then grows by ~1.8 per cycle; without the PML
+//! (preconditioner PML strength 0) it falls by ~0.4 per cycle; the scalar solver's V-cycle shows
+//! the same growth (the pressure block, which has no PML, converges at ~0.3 per cycle). Not
+//! fixed by: smaller Jacobi weights (0.4–0.5), 3 sweeps, red-black Gauss–Seidel (diverges
+//! faster), shift 1.0, W-cycles, Galerkin coarse operators `R A P` instead of rediscretisation
+//! (tried, 231 vs 206 outer iterations with 5 inner ones; not kept), a weaker PML in the
+//! preconditioner (strength 1–2: GMRES worse, 1500 iterations not enough). Stationary
+//! repetitions of the V-cycle (3 per block) made GMRES worse (residual 5e-5 after 1500
+//! iterations). GMRES around the V-cycle copes with the few amplified modes.
+//!
+//! With exact inverses of the shifted blocks (a direct solve on the coarsest level) the outer
+//! count is 100 (16³, ν = 0.4999) and 121 (24³); for ν = 0.3 31 (16³). The shift hardly
+//! matters there (β = 0, 0.2, 0.5: 100, 101, 100 at 16³), nor do other block choices (the
+//! vector Laplacian `G*Δ` as `F̂`: 117; with `c = 1` in the Schur approximation: 197): the
+//! remaining outer count is that of the block structure for ν → ½.
+//!
+//! Measured (the problem of `bench_navier_3d_iterative` with a PML of 8 voxels, ν = 0.4999,
+//! one thread on a busy 2-core machine, times noisy by ±30 %):
+//!
+//! | grid | before: GMRES(60), 1 V-cycle | FGMRES(30), 5 inner | FGMRES(30), 8 inner | 12 inner |
+//! |------|------------------------------|---------------------|---------------------|----------|
+//! | 16³  | 100 (exact blocks)           |                     |                     |          |
+//! | 24³  | 1333 iterations, 36 s        | 206, 20 s           | 168, 13.5 s         |          |
+//! | 32³  | no convergence in 3000       |                     | 321, 90 s, 0.33 GB  | 301, 134 s |
+//!
+//! 48³ and 64³ were not measured (out of time); the outer count grows with the grid (168 → 321
+//! from 24³ to 32³), so the target (64³ in 60 s) is NOT met by this solver: at 64³ a
+//! preconditioner application costs about 8 V-cycles of 4 grids of 64³ and several hundred
+//! are needed. The direct solver: 16³ 3.9 s and 0.6 GB, 24³ 50 s and 4 GB, hence
+//! [`AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] (unchanged).
 //!
 //! The tolerance applies to the residual of the linear system relative to its right-hand side.
 //! Matrix–vector products (compressed rows; the matrix is complex symmetric so its columns are
@@ -65,7 +91,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::super::iterative::{IterativeOptions, KrylovMethod, SolveStats, SolverChoice};
-use super::super::multigrid::{Multigrid, MultigridParams};
+use super::super::multigrid::{givens, Multigrid, MultigridParams};
 use super::super::pml::Stretch;
 use super::super::stencil::{harmonic_mean, Stencil};
 use super::super::{check_field, Dirichlet, FaceCondition, Medium, ScalarProblem, Scheme};
@@ -78,6 +104,10 @@ const ONE: Complex64 = Complex64::new(1.0, 0.0);
 
 /// Block length of the deterministic parallel reductions and row loops.
 const CHUNK: usize = 4096;
+
+/// Inner GMRES iterations per viscoelastic block in [`NavierIterative::with_options`] (see
+/// the module documentation for the measurements that chose it).
+pub const DEFAULT_NAVIER_INNER_ITERATIONS: usize = 8;
 
 /// 3-D grids up to this many voxels (16³) are solved by the sparse LU in
 /// [`NavierWaveSolver::with_choice`] with [`SolverChoice::Auto`]; larger 3-D grids iteratively.
@@ -149,6 +179,8 @@ pub struct NavierIterative {
     /// Schur complement approximation (see [`PressureBlock`]).
     schur: PressureBlock,
     options: IterativeOptions,
+    /// Inner GMRES iterations per viscoelastic block (≤ 1: one V-cycle, plain GMRES outside).
+    inner: usize,
     last_iterations: AtomicUsize,
 }
 
@@ -270,14 +302,22 @@ impl NavierIterative {
     }
 
     /// The default options of the Navier solver: those of the scalar solver
-    /// ([`IterativeOptions::default`]) with GMRES restarted every 60 iterations (61 stored
-    /// vectors of 4 unknowns per voxel) and at most 3000 iterations.
+    /// ([`IterativeOptions::default`]) with (flexible) GMRES restarted every 30 iterations (61
+    /// stored vectors of 4 unknowns per voxel) and at most 3000 iterations.
     pub fn default_options() -> IterativeOptions {
-        IterativeOptions { restart: 60, max_iterations: 3000, ..IterativeOptions::default() }
+        IterativeOptions { restart: 30, max_iterations: 3000, ..IterativeOptions::default() }
     }
 
-    /// Assemble `p` and build its preconditioner with `options` ([`KrylovMethod::Gmres`] only).
+    /// Assemble `p` and build its preconditioner with `options` ([`KrylovMethod::Gmres`] only)
+    /// and [`DEFAULT_NAVIER_INNER_ITERATIONS`] inner iterations per viscoelastic block.
     pub fn with_options(p: &VectorProblem, options: IterativeOptions) -> Result<Self> {
+        Self::with_inner_iterations(p, options, DEFAULT_NAVIER_INNER_ITERATIONS)
+    }
+
+    /// [`NavierIterative::with_options`] with `inner` GMRES iterations (each preconditioned by
+    /// one V-cycle) per viscoelastic block and preconditioner application; `inner ≤ 1` means
+    /// one V-cycle per block and plain (non-flexible) GMRES outside, the solver before this change.
+    pub fn with_inner_iterations(p: &VectorProblem, options: IterativeOptions, inner: usize) -> Result<Self> {
         p.validate()?;
         options.validate()?;
         if options.method != KrylovMethod::Gmres {
@@ -369,6 +409,7 @@ impl NavierIterative {
             inv_volume: 1.0 / vol,
             schur,
             options,
+            inner,
             last_iterations: AtomicUsize::new(0),
         })
     }
@@ -520,7 +561,7 @@ impl NavierIterative {
         t.par_iter_mut().zip(&r[..np]).for_each(|(t, r)| *t = r - *t);
         let parts = (0..3)
             .into_par_iter()
-            .map(|a| self.mg[a].apply(&t[lay.offset[a]..lay.offset[a + 1]]))
+            .map(|a| self.mg[a].solve_inner(&t[lay.offset[a]..lay.offset[a + 1]], self.inner))
             .collect::<Result<Vec<Vec<Complex64>>>>()?;
         let mut z = Vec::with_capacity(lay.len);
         for p in parts {
@@ -541,7 +582,7 @@ impl NavierIterative {
         let (x, stats) = if bnorm == 0.0 {
             (vec![ZERO; b.len()], SolveStats { iterations: 0, preconditioner_applications: 0, relative_residual: 0.0 })
         } else {
-            gmres(|x, y| self.matrix.matvec(x, y), |r| self.precondition(r), b, bnorm, &self.options)?
+            gmres(|x, y| self.matrix.matvec(x, y), |r| self.precondition(r), b, bnorm, &self.options, self.inner > 1)?
         };
         self.last_iterations.store(stats.iterations, Ordering::Relaxed);
         if stats.relative_residual <= self.options.tolerance {
@@ -574,6 +615,7 @@ fn gmres(
     b: &[Complex64],
     bnorm: f64,
     options: &IterativeOptions,
+    flexible: bool,
 ) -> Result<(Vec<Complex64>, SolveStats)> {
     let n = b.len();
     let m = options.restart;
@@ -588,10 +630,14 @@ fn gmres(
         let mut h: Vec<Vec<Complex64>> = Vec::with_capacity(m);
         let mut rot: Vec<(f64, Complex64)> = Vec::with_capacity(m);
         let mut g = vec![Complex64::new(beta, 0.0)];
+        let mut zs: Vec<Vec<Complex64>> = Vec::new();
         while h.len() < m && iterations < options.max_iterations {
             let j = h.len();
             let z = precondition(&v[j])?;
             op(&z, &mut w);
+            if flexible {
+                zs.push(z);
+            }
             iterations += 1;
             precs += 1;
             let mut col = vec![ZERO; j + 2];
@@ -631,32 +677,26 @@ fn gmres(
             }
             y[i] = s / h[i][i];
         }
-        let mut vy = vec![ZERO; n];
-        for (vi, yi) in v.iter().zip(&y) {
-            axpy(*yi, vi, &mut vy);
+        if flexible {
+            drop(v);
+            for (zi, yi) in zs.iter().zip(&y) {
+                axpy(*yi, zi, &mut x);
+            }
+        } else {
+            let mut vy = vec![ZERO; n];
+            for (vi, yi) in v.iter().zip(&y) {
+                axpy(*yi, vi, &mut vy);
+            }
+            drop(v);
+            let dx = precondition(&vy)?;
+            precs += 1;
+            axpy(ONE, &dx, &mut x);
         }
-        drop(v);
-        let dx = precondition(&vy)?;
-        precs += 1;
-        axpy(ONE, &dx, &mut x);
         op(&x, &mut w);
         r.par_iter_mut().zip(b).zip(&w).for_each(|((r, b), w)| *r = b - w);
         beta = norm(&r);
     }
     Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: beta / bnorm }))
-}
-
-/// Complex Givens rotation `(c, s)` with `c a + s b = r`, `−conj(s) a + c b = 0`.
-fn givens(a: Complex64, b: Complex64) -> (f64, Complex64) {
-    let (na, nb) = (a.norm(), b.norm());
-    if nb == 0.0 {
-        return (1.0, ZERO);
-    }
-    if na == 0.0 {
-        return (0.0, b.conj() / nb);
-    }
-    let t = na.hypot(nb);
-    (na / t, (a / na) * b.conj() / t)
 }
 
 /// `⟨a, b⟩ = Σ conj(a) b`: blocks of [`CHUNK`] in parallel, the block sums added in order.
