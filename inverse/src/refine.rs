@@ -40,7 +40,11 @@ pub fn discretisation_error(
     }
     let fine = Refined::new(data, factor)?;
     let fine_forward = WaveForward::new(&fine.data)?;
-    let fine_moduli = Moduli { storage_pa: fine.upsample(&moduli.storage_pa), loss_pa: fine.upsample(&moduli.loss_pa) };
+    let fine_moduli = Moduli {
+        storage_pa: fine.upsample(&moduli.storage_pa),
+        loss_pa: fine.upsample(&moduli.loss_pa),
+        bulk_modulus_pa: moduli.bulk_modulus_pa,
+    };
     let predicted = coarse.predicted();
     (0..data.n_frequencies())
         .map(|f| {
