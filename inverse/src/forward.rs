@@ -335,7 +335,7 @@ fn neighbourhood(shape: &[usize], any: bool, test: impl Fn(Option<[usize; 3]>) -
 }
 
 /// Voxels with a true voxel of `a` in their 3×3(×3) neighbourhood.
-fn dilate(a: &Array3<bool>) -> Array3<bool> {
+pub(crate) fn dilate(a: &Array3<bool>) -> Array3<bool> {
     neighbourhood(a.shape(), true, |p| p.is_some_and(|p| a[p]))
 }
 

@@ -15,7 +15,9 @@ use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::MapResult;
 use mre_inverse::map::{maximize, MapOptions};
 use mre_inverse::model_check::{wave_forward_response, ModelCheck, NoiseResponse, Replicates};
-use mre_inverse::model_error::{likelihood_from_state, model_error_state, ModelErrorOptions, ModelErrorReport, ModelErrorState};
+use mre_inverse::model_error::{
+    likelihood_from_state, model_error_state, navier_model_error_state, ModelErrorOptions, ModelErrorReport, ModelErrorState,
+};
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::options::Choice;
 use mre_inverse::reduced::ReducedWaveForward;
@@ -196,6 +198,10 @@ struct ModelErrorPlan {
 /// The largest refined grid (voxels) `--model-error auto` solves on.
 const MAX_REFINED_VOXELS: usize = 2_000_000;
 
+/// The largest refined grid (voxels) `--model-error auto` solves on with the Navier model
+/// (direct LU of the u–p system: about 2.5 GB at 256² in 2-D; 3-D grids are always larger).
+const MAX_REFINED_NAVIER_VOXELS: usize = 70_000;
+
 /// The forward model the options ask for.
 enum Forward {
     Boundary(WaveForward),
@@ -370,13 +376,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         }
         (param, prior)
     };
-    if model == ModelKind::Navier && a.model_error == ModelErrorKind::Auto {
-        info!("approximation-error model not available with the Navier model yet: the plain model is used");
-    }
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
-        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) if model == ModelKind::Scalar => {
+        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
             let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
-            let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
+            let limit = if model == ModelKind::Navier { MAX_REFINED_NAVIER_VOXELS } else { MAX_REFINED_VOXELS };
+            let refine = (refined <= limit).then_some(3);
             if refine.is_none() {
                 info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
             }
@@ -575,7 +579,8 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     let x0 = if s.bulk_inferred { bulk_start(&s, x0, &opts.map, dir.as_deref(), comm)? } else { x0 };
     // The approximation-error model is taken at the plain model's MAP (same on every rank).
     let (corrected, x_start, mode_dir) = match (&s.model_error, &s.forward) {
-        (Some(plan), Forward::Boundary(forward)) => {
+        (Some(plan), Forward::Boundary(_) | Forward::Navier(_)) => {
+            let forward = s.forward.model();
             let plain = Posterior::new(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
             let distributed_plain = (size > 1).then(|| DistributedPosterior::new(&plain, comm));
             let density: &dyn LogDensity = match &distributed_plain {
@@ -606,8 +611,22 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
             let state = match load_stage::<ModelErrorState>(me_file.as_deref(), me_print, "approximation-error model", comm) {
                 Some(st) => st,
                 None => {
-                    let st = model_error_state(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
-                        .map_err(|e| invalid(&r.input.source, e));
+                    let st = match &s.forward {
+                        Forward::Navier(navier) => navier_model_error_state(
+                            &plan.meas,
+                            navier,
+                            &r.input.data.components,
+                            &plan.regions,
+                            &first.x,
+                            plan.noise.clone(),
+                            &plan.options,
+                        ),
+                        Forward::Boundary(wave) => {
+                            model_error_state(&plan.meas, wave, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
+                        }
+                        Forward::Actuator(_) => unreachable!("no approximation-error model is planned for the actuator drive"),
+                    }
+                    .map_err(|e| invalid(&r.input.source, e));
                     let st = agree(comm, st)?;
                     agree(comm, save_stage(me_file.as_deref(), me_print, &st))?;
                     st
