@@ -27,7 +27,7 @@ impl Parameterisation for SharedLossFactor {
         let eta = t[2].exp();
         let storage_pa = self.regions.index().mapv(|r| t[r].exp());
         let loss_pa = storage_pa.mapv(|g| eta * g);
-        Moduli { storage_pa, loss_pa }
+        Moduli::new(storage_pa, loss_pa)
     }
     fn pullback(&self, t: &[f64], m: &Moduli, g: &ModuliGradient, out: &mut [f64]) {
         // G' = e^{θ_r}, G'' = e^{θ_r + θ_2}: ∂/∂θ_r = G' ∂J/∂G' + G'' ∂J/∂G'', ∂/∂θ_2 = Σ G'' ∂J/∂G''.

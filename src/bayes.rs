@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use mre_pipeline::bayes::{BayesOptions, DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
+use mre_pipeline::bayes::{BayesOptions, BulkModulus, DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
 
 use crate::choice;
 
@@ -43,6 +43,10 @@ pub struct BayesArgs {
     /// in-plane components of a slice or all three components).
     #[arg(long, value_parser = choice::parser::<ModelKind>(), default_value = "auto")]
     pub model: ModelKind,
+    /// Bulk modulus of the Navier model: `infer` (a nuisance parameter with a broad prior; see
+    /// docs/inversion.md), `incompressible` (2.2 GPa) or a value in Pa.
+    #[arg(long, value_parser = BulkModulus::parse, default_value = "infer")]
+    pub bulk_modulus: BulkModulus,
     /// Chains (regions).
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
@@ -93,6 +97,7 @@ impl BayesArgs {
             full_model: self.full_model,
             model_error: self.model_error,
             model: self.model,
+            bulk_modulus: self.bulk_modulus,
             chains: self.chains,
             tune: self.tune,
             draws: self.draws,

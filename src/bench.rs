@@ -90,6 +90,7 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
     bench_bayes_posteriors(json)?;
     bench_model_check(json)?;
     bench_navier_posteriors(json)?;
+    bench_navier_regions_posterior(json)?;
     // End to end: the quickstart configuration in memory (no file written).
     let (cfg, src) = RunConfig::parse(QUICKSTART, "configs/quickstart.toml", ".".into(), &[])?;
     let mut built = cfg.build(&src)?;
@@ -309,6 +310,55 @@ fn bench_navier_posteriors(json: bool) -> Result<(), CliError> {
                 "{kernel} {0}² × 3 frequencies × 2 components on {threads} thread(s): {per:.3} s per evaluation (a default regions posterior, ~1100 evaluations: ~{1:.0} s)",
                 spec.n,
                 1100.0 * per
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whole regions posteriors on the analytic plane-strain P–SV cylinder
+/// ([`mre_inverse::synthetic::PsvInclusion::default`]: 128² voxels of 1.5 mm, 50/75/100 Hz,
+/// two in-plane components, ν = 0.3, SNR 20), all threads, each one call of
+/// [`mre_pipeline::bayes::run`] as `mre-sim invert --method bayes` makes it:
+/// `bayes_navier_regions_posterior` (the defaults: the Navier model, the bulk modulus inferred,
+/// the approximation-error model) next to `bayes_navier_regions_posterior_plain`
+/// (`--model-error none`) and `bayes_scalar_regions_posterior_plane_strain` (`--model scalar`,
+/// the defaults otherwise) on the same data.
+fn bench_navier_regions_posterior(json: bool) -> Result<(), CliError> {
+    use mre_inverse::synthetic::PsvInclusion;
+    use mre_pipeline::bayes::{run, BayesOptions, ModelErrorKind, ModelKind};
+    use mre_pipeline::WaveInput;
+    let spec = PsvInclusion::default();
+    let (m, labels, _) = spec.generate().map_err(|e| anyhow!(e))?;
+    // Two components are named "xy", as PsvInclusion::COMPONENTS.
+    let input = WaveInput::from_measurements("PsvInclusion::default()", &m, Some(labels))?;
+    let threads = rayon::current_num_threads();
+    let nf = m.frequencies_hz.len();
+    let runs = [
+        ("bayes_navier_regions_posterior", BayesOptions::default()),
+        ("bayes_navier_regions_posterior_plain", BayesOptions { model_error: ModelErrorKind::None, ..BayesOptions::default() }),
+        ("bayes_scalar_regions_posterior_plane_strain", BayesOptions { model: ModelKind::Scalar, ..BayesOptions::default() }),
+    ];
+    for (kernel, options) in runs {
+        let t = Instant::now();
+        let result = run(&input, &options, None, &mre_solver::parallel::Serial)?.expect("one process: rank 0");
+        let wall = t.elapsed().as_secs_f64();
+        let extra = |k: &str| result.provenance.extra.iter().find(|(a, _)| a == k).map_or("", |(_, v)| v.as_str()).to_string();
+        let regions: Vec<String> = result.regions.iter().map(|r| format!("{:.0}", r.storage_mean_pa)).collect();
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "kernel": kernel, "n": spec.n, "frequencies": nf, "components": 2, "threads": threads,
+                    "seconds": wall, "parameters": extra("parameters"), "full_evaluations": extra("evaluations"),
+                    "storage_pa": regions, "bulk_modulus_pa": extra("bulk_modulus_pa_mean"), "model_check": extra("model_check") })
+            );
+        } else {
+            println!(
+                "{kernel} {0}² × {nf} frequencies × 2 components on {threads} thread(s): {wall:.1} s ({1} evaluations; G' {regions:?} Pa, truth [3000, 6000]; K {2} Pa; model check {3})",
+                spec.n,
+                extra("evaluations"),
+                extra("bulk_modulus_pa_mean"),
+                extra("model_check"),
             );
         }
     }

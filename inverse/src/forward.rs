@@ -11,13 +11,24 @@ use rayon::prelude::*;
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
 
-/// Storage and loss modulus per voxel, Pa.
+/// Storage and loss modulus per voxel, Pa, and the bulk modulus of the models that have one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moduli {
     /// G' per voxel, Pa.
     pub storage_pa: Array3<f64>,
     /// G'' per voxel, Pa.
     pub loss_pa: Array3<f64>,
+    /// One bulk modulus K for the whole grid, Pa, when it is a parameter (the Navier model
+    /// with K inferred, [`crate::param::WithBulkModulus`]); `None`: the forward model's own
+    /// fixed value. Models without a bulk modulus (the scalar wave equation) ignore it.
+    pub bulk_modulus_pa: Option<f64>,
+}
+
+impl Moduli {
+    /// G' and G'' per voxel, Pa, without a bulk modulus parameter.
+    pub fn new(storage_pa: Array3<f64>, loss_pa: Array3<f64>) -> Self {
+        Self { storage_pa, loss_pa, bulk_modulus_pa: None }
+    }
 }
 
 /// A real objective's derivative with respect to every voxel's G' and G'' (objective units per Pa).
@@ -27,18 +38,27 @@ pub struct ModuliGradient {
     pub storage: Array3<f64>,
     /// `∂J/∂G''` per voxel.
     pub loss: Array3<f64>,
+    /// `∂J/∂K` (objective units per Pa) for [`Moduli::bulk_modulus_pa`]; 0 for models
+    /// without a bulk modulus or when it is not a parameter.
+    pub bulk_modulus: f64,
 }
 
 impl ModuliGradient {
     /// Zero gradient on a `shape` grid.
     pub fn zeros(shape: [usize; 3]) -> Self {
-        Self { storage: Array3::zeros(shape), loss: Array3::zeros(shape) }
+        Self { storage: Array3::zeros(shape), loss: Array3::zeros(shape), bulk_modulus: 0.0 }
+    }
+
+    /// The gradient with respect to G' and G'' per voxel alone (`∂J/∂K` = 0).
+    pub fn moduli(storage: Array3<f64>, loss: Array3<f64>) -> Self {
+        Self { storage, loss, bulk_modulus: 0.0 }
     }
 
     /// `self += other`.
     pub fn add(&mut self, other: &Self) {
         self.storage += &other.storage;
         self.loss += &other.loss;
+        self.bulk_modulus += other.bulk_modulus;
     }
 }
 
@@ -259,7 +279,7 @@ impl ForwardModel for WaveForward {
         let mut grad = ModuliGradient::zeros(self.grid.shape);
         for (u, r) in fields.iter().zip(&dj_du) {
             let (storage, loss) = solver.modulus_gradient(&medium, u, r)?;
-            grad.add(&ModuliGradient { storage, loss });
+            grad.add(&ModuliGradient::moduli(storage, loss));
         }
         Ok((value, grad))
     }
@@ -315,7 +335,7 @@ fn neighbourhood(shape: &[usize], any: bool, test: impl Fn(Option<[usize; 3]>) -
 }
 
 /// Voxels with a true voxel of `a` in their 3×3(×3) neighbourhood.
-fn dilate(a: &Array3<bool>) -> Array3<bool> {
+pub(crate) fn dilate(a: &Array3<bool>) -> Array3<bool> {
     neighbourhood(a.shape(), true, |p| p.is_some_and(|p| a[p]))
 }
 

@@ -142,7 +142,7 @@ fn column(
     for ((u, p), m) in fields.iter().zip(&gp).zip(&gm) {
         let hv = (p - m).mapv(|v| v / (2.0 * h));
         let (storage, loss) = solver.modulus_gradient(medium, u, &hv)?;
-        grad.add(&ModuliGradient { storage, loss });
+        grad.add(&ModuliGradient::moduli(storage, loss));
     }
     param.pullback(theta, moduli, &grad, &mut out);
     Ok(out)

@@ -213,6 +213,15 @@ impl ModelErrorCovariance {
         Ok(Self { spread: 0.0, voxels: 0, boundary: boundary.len(), per_frequency })
     }
 
+    /// The term of the interface voxels from their columns `B` per frequency (real form: rows
+    /// `[Re; Im]` of the likelihood's samples of every component in turn, one column per
+    /// interface voxel, already scaled by `√2 spread/σ̂`): for forward models that compute
+    /// `∂u/∂G*_v` their own way (the Navier model, [`crate::model_error::navier_model_error_state`]).
+    pub(crate) fn from_columns(spread: f64, voxels: usize, per_frequency: &[Mat<f64>]) -> Result<Self> {
+        let per_frequency = per_frequency.iter().map(low_rank).collect::<Result<Vec<_>>>()?;
+        Ok(Self { spread, voxels, boundary: 0, per_frequency })
+    }
+
     /// The term as plain numbers, for a checkpoint ([`ModelErrorCovariance::from_stored`]
     /// rebuilds it bit for bit).
     pub fn to_stored(&self) -> StoredCovariance {

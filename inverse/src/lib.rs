@@ -19,6 +19,7 @@
 
 pub mod actuator;
 pub mod bayes;
+pub mod bulk;
 pub mod checkpoint;
 pub mod data;
 pub mod density;
@@ -49,6 +50,7 @@ pub mod synthetic;
 pub mod testing;
 
 pub use actuator::{ActuatorDrive, ActuatorForward};
+pub use bulk::{BulkModulusPrior, WithBulkModulus};
 pub use data::{EncodedImages, Measurements};
 pub use density::{LogDensity, Whitened};
 pub use error::{InverseError, Result};

@@ -148,19 +148,7 @@ pub fn model_error_state(
         _ => (None, None, Vec::new(), 0),
     };
     tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, boundary_voxels, "approximation-error model");
-    let discretisation = error.map(|e| {
-        e.iter()
-            .map(|per_c| {
-                per_c
-                    .iter()
-                    .map(|a| {
-                        let sh = a.shape();
-                        ([sh[0], sh[1], sh[2]], a.iter().flat_map(|v| [v.re, v.im]).collect())
-                    })
-                    .collect()
-            })
-            .collect()
-    });
+    let discretisation = error.map(|e| store(&e));
     Ok(ModelErrorState {
         refine: opts.refine,
         discretisation,
@@ -172,6 +160,124 @@ pub fn model_error_state(
     })
 }
 
+/// Relative step of the finite differences of the Navier prediction in one voxel's G'
+/// ([`navier_model_error_state`]; the prediction is holomorphic in `G*`, so the derivative along
+/// G' is `∂u/∂G*`).
+pub const NAVIER_DERIVATIVE_STEP: f64 = 1e-5;
+
+/// The approximation-error model of the Navier forward model `forward` (made from `data` with
+/// the component letters `components`) at region moduli `theta` (`[log G'…, log G''…]`,
+/// optionally followed by `log K` when the bulk modulus is a parameter): the discretisation
+/// error from a `opts.refine` times finer Navier grid
+/// ([`crate::refine::navier_discretisation_error`]) and the interface term
+/// ([`crate::interface`]) with `∂u/∂G*_v` of every interface voxel by a forward difference of
+/// the prediction (one factorisation per interface voxel and frequency: the Navier solver has
+/// no sensitivity solve of one voxel). The noise of the boundary values is not included (the
+/// Navier model's prescribed faces take the mean of a boundary voxel and its inner neighbour,
+/// whose noise is also in the data the likelihood compares with: not of the `I + BBᵀ` form).
+pub fn navier_model_error_state(
+    data: &Measurements,
+    forward: &crate::navier::NavierForward,
+    components: &str,
+    regions: &crate::param::Regions,
+    theta: &[f64],
+    noise: crate::likelihood::Noise,
+    opts: &ModelErrorOptions,
+) -> Result<ModelErrorState> {
+    use crate::param::Parameterisation;
+    use rayon::prelude::*;
+    let n = regions.len();
+    let mut moduli = regions.moduli(&theta[..2 * n]);
+    if let Some(log_k) = theta.get(2 * n) {
+        moduli.bulk_modulus_pa = Some(log_k.exp());
+    }
+    let (data, error) = match opts.refine {
+        Some(r) => {
+            let e = crate::refine::navier_discretisation_error(data, forward, components, &moduli, r, false)?;
+            (corrected(data, &e), Some(e))
+        }
+        None => (data.clone(), None),
+    };
+    let lik = crate::likelihood::WaveGaussian::new(&data, forward.predicted(), noise)?;
+    let fields = (0..forward.n_frequencies()).map(|f| forward.predict(f, &moduli)).collect::<Result<Vec<_>>>()?;
+    let sigma = lik.noise_levels(&fields);
+    let samples = lik.samples_per_frequency() as f64;
+    let discretisation_to_noise = match &error {
+        Some(e) => e
+            .iter()
+            .zip(&sigma)
+            .map(|(e, s)| (e.iter().flat_map(|c| c.iter()).map(|v| v.norm_sqr()).sum::<f64>() / samples).sqrt() / s)
+            .collect(),
+        None => Vec::new(),
+    };
+    let pairs = crate::interface::interface_voxels(regions, &data.mask);
+    let (covariance, interface, interface_ranks) = match opts.interface_spread {
+        Some(spread) if n > 1 && !pairs.is_empty() => {
+            let g = |r: usize| num_complex::Complex64::new(theta[r].exp(), theta[n + r].exp());
+            let index = regions.index().as_slice().expect("standard layout").to_vec();
+            let weight = forward.predicted() & &data.mask;
+            let rows: Vec<usize> = weight.iter().enumerate().filter(|(_, &w)| w).map(|(i, _)| i).collect();
+            let nc = forward.n_components();
+            let np = rows.len();
+            let jobs: Vec<(usize, usize)> = (0..forward.n_frequencies()).flat_map(|f| (0..pairs.len()).map(move |j| (f, j))).collect();
+            let columns = jobs
+                .par_iter()
+                .map(|&(f, j)| {
+                    let (v, other) = pairs[j];
+                    let mut m = moduli.clone();
+                    let gv = m.storage_pa.as_slice().expect("standard layout")[v];
+                    let step = NAVIER_DERIVATIVE_STEP * gv;
+                    m.storage_pa.as_slice_mut().expect("standard layout")[v] = gv + step;
+                    let u = forward.predict(f, &m)?;
+                    let scale = std::f64::consts::SQRT_2 * spread / sigma[f] * (g(other) - g(index[v])) / step;
+                    let mut col = vec![0.0; 2 * np * nc];
+                    for (c, (u, u0)) in u.iter().zip(&fields[f]).enumerate() {
+                        let (u, u0) = (u.as_slice().expect("standard layout"), u0.as_slice().expect("standard layout"));
+                        for (p, &i) in rows.iter().enumerate() {
+                            let k = (u[i] - u0[i]) * scale;
+                            col[2 * np * c + p] = k.re;
+                            col[2 * np * c + np + p] = k.im;
+                        }
+                    }
+                    Ok(col)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let per_frequency: Vec<faer::Mat<f64>> = (0..forward.n_frequencies())
+                .map(|f| faer::Mat::from_fn(2 * np * nc, pairs.len(), |i, j| columns[f * pairs.len() + j][i]))
+                .collect();
+            let term = crate::interface::ModelErrorCovariance::from_columns(spread, pairs.len(), &per_frequency)?;
+            let ranks = term.ranks();
+            (Some(term.to_stored()), Some((pairs.len(), spread)), ranks)
+        }
+        _ => (None, None, Vec::new()),
+    };
+    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, "approximation-error model (Navier)");
+    Ok(ModelErrorState {
+        refine: opts.refine,
+        discretisation: error.map(|e| store(&e)),
+        covariance,
+        discretisation_to_noise,
+        interface,
+        interface_ranks,
+        boundary_voxels: 0,
+    })
+}
+
+/// The discretisation error `[f][c]` as stored arrays.
+fn store(e: &[Vec<ndarray::Array3<num_complex::Complex64>>]) -> Vec<Vec<StoredArray>> {
+    e.iter()
+        .map(|per_c| {
+            per_c
+                .iter()
+                .map(|a| {
+                    let sh = a.shape();
+                    ([sh[0], sh[1], sh[2]], a.iter().flat_map(|v| [v.re, v.im]).collect())
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The likelihood of [`with_model_error`] from its `state` (computed for the same `data`,
 /// `forward` and `noise`), without a solve.
 ///
@@ -180,7 +286,7 @@ pub fn model_error_state(
 /// A state whose arrays do not match the data (a damaged or foreign checkpoint).
 pub fn likelihood_from_state(
     data: &Measurements,
-    forward: &WaveForward,
+    forward: &dyn ForwardModel,
     noise: crate::likelihood::Noise,
     state: &ModelErrorState,
 ) -> Result<(crate::likelihood::WaveGaussian, ModelErrorReport)> {

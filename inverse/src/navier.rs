@@ -31,9 +31,10 @@
 //! and soft tissue, `K/G ~ 10⁶`) is the nearly incompressible limit: compressional waves are
 //! metres long and the prediction no longer depends on `K` (the shear response is free of
 //! locking). A compressible material (e.g. a phantom with Poisson ratio 0.3) needs its bulk
-//! modulus: [`NavierForward::with_bulk_modulus`]. A bulk modulus inferred as a nuisance
-//! parameter is not implemented yet. A bulk modulus so large that the hydrostatic mode
-//! cannot be resolved (`K/G > 10¹⁰` anywhere) is refused rather than solved badly.
+//! modulus: [`NavierForward::with_bulk_modulus`], or inferred as a nuisance parameter
+//! ([`crate::bulk`]: [`crate::forward::Moduli::bulk_modulus_pa`] overrides the model's own
+//! value, and the gradient has its `∂J/∂K`). A bulk modulus so large that the hydrostatic
+//! mode cannot be resolved (`K/G > 10¹⁰` anywhere) is refused rather than solved badly.
 //!
 //! # Cost and gradient
 //! One sparse LU per frequency and evaluation serves the prediction of every component and
@@ -186,9 +187,17 @@ impl NavierForward {
         &self.omegas
     }
 
+    /// The bulk modulus of `m`: its parameter when it has one, else the model's fixed value, Pa.
+    pub fn bulk_modulus_of(&self, m: &Moduli) -> f64 {
+        m.bulk_modulus_pa.unwrap_or(self.bulk_modulus_pa)
+    }
+
     fn medium(&self, m: &Moduli) -> Result<Medium> {
         check_moduli(m, self.grid.shape)?;
-        let k = self.bulk_modulus_pa;
+        let k = self.bulk_modulus_of(m);
+        if !(k.is_finite() && k > 0.0) {
+            return Err(InverseError::NonFinite(format!("trial bulk modulus {k:e} Pa is not positive and finite")));
+        }
         let worst = m.storage_pa.iter().zip(&m.loss_pa).map(|(g, l)| g.hypot(*l)).fold(f64::INFINITY, f64::min);
         let stiffest = m.storage_pa.iter().copied().fold(0.0, f64::max);
         if k <= 2.0 * stiffest / 3.0 {
@@ -211,12 +220,14 @@ impl NavierForward {
         })
     }
 
-    fn problem<'a>(&self, medium: &'a Medium, f: usize) -> VectorProblem<'a> {
+    /// The problem of frequency `f` for `medium` and the bulk modulus `bulk_modulus_pa` (the
+    /// one place a [`VectorProblem`] is made).
+    fn problem<'a>(&self, medium: &'a Medium, bulk_modulus_pa: f64, f: usize) -> VectorProblem<'a> {
         let s = self.grid.shape;
         let zero = Array3::zeros((s[0], s[1], s[2]));
         VectorProblem {
             medium,
-            bulk_modulus_pa: self.bulk_modulus_pa.into(),
+            bulk_modulus_pa: bulk_modulus_pa.into(),
             omega_rad_per_s: self.omegas[f],
             boundary: Boundary::free(),
             dirichlet: Some(VectorDirichlet { mask: self.fixed.clone(), values: [zero.clone(), zero.clone(), zero] }),
@@ -242,7 +253,7 @@ impl NavierForward {
     /// with the solver and the problem's medium for further solves.
     pub fn solve_fields(&self, f: usize, moduli: &Moduli) -> Result<(NavierFields, Medium)> {
         let medium = self.medium(moduli)?;
-        let p = self.problem(&medium, f);
+        let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
         let solver = self.factorise(&p)?;
         let fields = self.solve_with(f, &solver)?;
         Ok((fields, medium))
@@ -266,7 +277,7 @@ impl NavierForward {
         let per_f = (0..self.omegas.len())
             .into_par_iter()
             .map(|f| {
-                let p = self.problem(&medium, f);
+                let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
                 let solver = self.factorise(&p)?;
                 noise
                     .iter()
@@ -283,6 +294,24 @@ impl NavierForward {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((0..noise.len()).map(|k| per_f.iter().map(|r| r[k].clone()).collect()).collect())
+    }
+
+    /// `∂J/∂K` from the forward `fields` and the conjugated adjoint `w` of
+    /// [`NavierSolver::solve_adjoint_fields`]: `K` enters the operator only through the
+    /// compliance diagonal `V/λ_v` of every voxel's pressure row (`λ_v = K − 2G*_v/3`, `V` the
+    /// voxel volume; no absorbing layers in this model), whose derivative is `−V/λ_v²`, so
+    /// `∂J/∂K = −Re Σ_v (−V/λ_v²) p_v w_v = Re Σ_v V p_v w_v / λ_v²` (pressures in Pa: the
+    /// solver's pressure scaling cancels).
+    fn bulk_gradient(&self, medium: &Medium, k: f64, fields: &NavierFields, w: &NavierFields) -> f64 {
+        let h = self.grid.voxel_size_m;
+        let vol = h[0] * h[1] * h[2];
+        let g = medium.complex_modulus();
+        let mut sum = Complex64::new(0.0, 0.0);
+        for ((&p, &q), &gv) in fields.pressure_pa.iter().zip(&w.pressure_pa).zip(&g) {
+            let lambda = Complex64::new(k, 0.0) - gv * (2.0 / 3.0);
+            sum += p * q / (lambda * lambda);
+        }
+        vol * sum.re
     }
 
     /// The measured components of the centre displacement of `fields`, in data order.
@@ -344,7 +373,8 @@ impl ForwardModel for NavierForward {
     }
     fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)> {
         let medium = self.medium(moduli)?;
-        let p = self.problem(&medium, f);
+        let k = self.bulk_modulus_of(moduli);
+        let p = self.problem(&medium, k, f);
         let solver = self.factorise(&p)?;
         let fields = self.solve_with(f, &solver)?;
         let (value, dj_du) = objective(f, &self.components(&fields));
@@ -353,8 +383,18 @@ impl ForwardModel for NavierForward {
         for (&a, r) in self.axes.iter().zip(&dj_du) {
             rhs[a] += r;
         }
-        let (storage, loss) = solver.modulus_gradient(&p, &fields, &rhs)?;
-        Ok((value, ModuliGradient { storage, loss }))
+        // As `NavierSolver::modulus_gradient`, keeping the adjoint for the bulk modulus.
+        let mut mu = solver.solve_adjoint_fields(&rhs)?;
+        for face in mu.faces.iter_mut() {
+            face.mapv_inplace(|v| v.conj());
+        }
+        mu.pressure_pa.mapv_inplace(|v| v.conj());
+        let c = solver.modulus_sensitivity(&p, &fields, &mu)?;
+        let bulk_modulus = match moduli.bulk_modulus_pa {
+            Some(_) => self.bulk_gradient(&medium, k, &fields, &mu),
+            None => 0.0,
+        };
+        Ok((value, ModuliGradient { storage: c.mapv(|c| -c.re), loss: c.mapv(|c| c.im), bulk_modulus }))
     }
     fn predicted(&self) -> &Array3<bool> {
         &self.interior

@@ -244,6 +244,97 @@ crate::choice_enum! {
     }
 }
 
+/// The bulk modulus `K` of the Navier forward model (`--bulk-modulus`, `[invert] bulk_modulus`):
+/// the word `infer` or `incompressible`, or a number of pascals. Serialised as that word or
+/// number; a config may give the number as a TOML number or a string.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum BulkModulus {
+    /// One global `log K` inferred as a nuisance parameter with a broad prior (the default):
+    /// compressible data get their `K`, nearly incompressible data leave it in the prior's
+    /// flat region without affecting G.
+    #[default]
+    Infer,
+    /// Nearly incompressible: `K` fixed at 2.2 GPa (water and soft tissue).
+    Incompressible,
+    /// A known bulk modulus, Pa (positive, finite).
+    Pa(f64),
+}
+
+impl BulkModulus {
+    /// One line on the accepted values (CLI help and error messages).
+    pub const EXPECTED: &'static str = "`infer`, `incompressible` or a bulk modulus in Pa (a positive number, e.g. 2.2e9)";
+
+    /// The value called `text` (`infer`, `incompressible` or a positive finite number of Pa).
+    ///
+    /// # Errors
+    ///
+    /// A message naming `text` and what is expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "infer" => Ok(Self::Infer),
+            "incompressible" => Ok(Self::Incompressible),
+            t => t.parse::<f64>().ok().and_then(|v| Self::from_pa(v).ok()).ok_or_else(|| format!("`{t}`: expected {}", Self::EXPECTED)),
+        }
+    }
+
+    /// A given bulk modulus `pa`, refused unless positive and finite.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the value and what is expected.
+    pub fn from_pa(pa: f64) -> Result<Self, String> {
+        if pa.is_finite() && pa > 0.0 {
+            Ok(Self::Pa(pa))
+        } else {
+            Err(format!("`{pa}`: expected {}", Self::EXPECTED))
+        }
+    }
+}
+
+impl fmt::Display for BulkModulus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Infer => f.write_str("infer"),
+            Self::Incompressible => f.write_str("incompressible"),
+            Self::Pa(v) => write!(f, "{v:e}"),
+        }
+    }
+}
+
+impl serde::Serialize for BulkModulus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Pa(v) => s.serialize_f64(*v),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BulkModulus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BulkModulus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(BulkModulus::EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BulkModulus, E> {
+                BulkModulus::parse(v).map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<BulkModulus, E> {
+                BulkModulus::from_pa(v).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BulkModulus, E> {
+                BulkModulus::from_pa(v as f64).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BulkModulus, E> {
+                BulkModulus::from_pa(v as f64).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// Phase unwrapping of `/phase`, `/images` and `/kspace` data before an inversion.
 impl Choice for mre_solver::recon::Unwrap {
     const ALL: &'static [Self] = &[Self::Laplacian, Self::Masked];
@@ -363,6 +454,25 @@ pub fn check_positive(values: &[(&'static str, Option<f64>)]) -> Result<(), (&'s
 #[cfg(test)]
 mod count_tests {
     use super::*;
+
+    #[test]
+    fn bulk_modulus_parses_words_and_pascals() {
+        assert_eq!(BulkModulus::parse("infer"), Ok(BulkModulus::Infer));
+        assert_eq!(BulkModulus::parse("incompressible"), Ok(BulkModulus::Incompressible));
+        assert_eq!(BulkModulus::parse("2.2e9"), Ok(BulkModulus::Pa(2.2e9)));
+        for bad in ["0", "-1", "nan", "inf", "soft"] {
+            let e = BulkModulus::parse(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains("infer"), "{e}");
+        }
+        for v in [BulkModulus::Infer, BulkModulus::Incompressible, BulkModulus::Pa(6500.0)] {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(serde_json::from_str::<BulkModulus>(&json).unwrap(), v, "{json}");
+            assert_eq!(BulkModulus::parse(&v.to_string()), Ok(v));
+        }
+        assert_eq!(serde_json::from_str::<BulkModulus>("6500").unwrap(), BulkModulus::Pa(6500.0));
+        assert_eq!(serde_json::from_str::<BulkModulus>("\"6.5e3\"").unwrap(), BulkModulus::Pa(6500.0));
+        assert!(serde_json::from_str::<BulkModulus>("-3").unwrap_err().to_string().contains("expected"));
+    }
 
     #[test]
     fn counts_below_their_minimum_are_named() {

@@ -91,7 +91,7 @@ impl Parameterisation for Regions {
     }
     fn moduli(&self, theta: &[f64]) -> Moduli {
         let n = self.labels.len();
-        Moduli { storage_pa: self.index.mapv(|r| theta[r].exp()), loss_pa: self.index.mapv(|r| theta[n + r].exp()) }
+        Moduli::new(self.index.mapv(|r| theta[r].exp()), self.index.mapv(|r| theta[n + r].exp()))
     }
     fn pullback(&self, _theta: &[f64], moduli: &Moduli, grad: &ModuliGradient, out: &mut [f64]) {
         let n = self.labels.len();
@@ -199,7 +199,7 @@ impl Parameterisation for Field {
     }
     fn moduli(&self, theta: &[f64]) -> Moduli {
         let n = self.n_nodes();
-        Moduli { storage_pa: self.interpolate(&theta[..n]).mapv(f64::exp), loss_pa: self.interpolate(&theta[n..]).mapv(f64::exp) }
+        Moduli::new(self.interpolate(&theta[..n]).mapv(f64::exp), self.interpolate(&theta[n..]).mapv(f64::exp))
     }
     fn pullback(&self, _theta: &[f64], moduli: &Moduli, grad: &ModuliGradient, out: &mut [f64]) {
         let n = self.n_nodes();

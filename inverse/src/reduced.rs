@@ -192,7 +192,7 @@ impl ForwardModel for ReducedWaveForward<'_> {
                 self.free.iter().zip(v).for_each(|(&i, &val)| mu[i] += bj * val);
             }
             let (storage, loss) = op.modulus_sensitivity(&medium, u.as_slice().expect("standard layout"), &mu)?;
-            grad.add(&ModuliGradient { storage, loss });
+            grad.add(&ModuliGradient::moduli(storage, loss));
         }
         Ok((value, grad))
     }

@@ -15,13 +15,16 @@ use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::MapResult;
 use mre_inverse::map::{maximize, MapOptions};
 use mre_inverse::model_check::{wave_forward_response, ModelCheck, NoiseResponse, Replicates};
-use mre_inverse::model_error::{likelihood_from_state, model_error_state, ModelErrorOptions, ModelErrorReport, ModelErrorState};
+use mre_inverse::model_error::{
+    likelihood_from_state, model_error_state, navier_model_error_state, ModelErrorOptions, ModelErrorReport, ModelErrorState,
+};
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::options::Choice;
 use mre_inverse::reduced::ReducedWaveForward;
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::LogDensity;
 use mre_inverse::{ActuatorDrive, ActuatorForward};
+use mre_inverse::{BulkModulusPrior, WithBulkModulus};
 use mre_inverse::{
     EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, NavierForward, Noise,
     Parameterisation, Posterior, Prior, Regions, WaveForward, WaveGaussian,
@@ -33,7 +36,7 @@ use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
 use tracing::info;
 
-pub use mre_inverse::options::{DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
+pub use mre_inverse::options::{BulkModulus, DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
 
 use crate::error::{agree, ErrorKind, PipelineError, Result};
 use crate::input::WaveInput;
@@ -64,6 +67,9 @@ pub struct BayesOptions {
     /// Forward model with the measured boundary: scalar per component, Navier (all components
     /// together), or chosen from the data's components ([`ModelKind::Auto`]).
     pub model: ModelKind,
+    /// Bulk modulus of the Navier model: inferred as a nuisance parameter (the default), nearly
+    /// incompressible, or given in Pa. Ignored by the scalar model.
+    pub bulk_modulus: BulkModulus,
     /// Chains (regions).
     pub chains: usize,
     /// NUTS warm-up draws per chain (regions, NUTS).
@@ -99,6 +105,7 @@ impl Default for BayesOptions {
             full_model: false,
             model_error: ModelErrorKind::Auto,
             model: ModelKind::Auto,
+            bulk_modulus: BulkModulus::Infer,
             chains: 4,
             tune: 150,
             draws: 250,
@@ -170,6 +177,8 @@ struct Setup {
     known_noise: Option<Vec<f64>>,
     /// The forward model used (never [`ModelKind::Auto`]).
     model: ModelKind,
+    /// Whether the last parameter is `log K` (the Navier model with the bulk modulus inferred).
+    bulk_inferred: bool,
 }
 
 /// The data and options of one run.
@@ -188,6 +197,10 @@ struct ModelErrorPlan {
 
 /// The largest refined grid (voxels) `--model-error auto` solves on.
 const MAX_REFINED_VOXELS: usize = 2_000_000;
+
+/// The largest refined grid (voxels) `--model-error auto` solves on with the Navier model
+/// (direct LU of the u–p system: about 2.5 GB at 256² in 2-D; 3-D grids are always larger).
+const MAX_REFINED_NAVIER_VOXELS: usize = 70_000;
 
 /// The forward model the options ask for.
 enum Forward {
@@ -256,7 +269,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
     info!(model = model.name(), components = %d.components, "forward model");
     let forward = match a.drive {
         DriveKind::Boundary if model == ModelKind::Navier => Forward::Navier(
-            NavierForward::new(&meas, &d.components)
+            NavierForward::with_bulk_modulus(&meas, &d.components, fixed_bulk_modulus(a.bulk_modulus))
                 .map_err(|e| PipelineError::invalid(format!("{}: --model navier (or [invert] model = \"navier\"): {e}", r.input.source)))?,
         ),
         DriveKind::Boundary => Forward::Boundary(WaveForward::new(&meas).map_err(|e| invalid(&r.input.source, e))?),
@@ -348,13 +361,26 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             (Box::new(field), Box::new(prior), Sampler::Laplace { draws: a.draws as usize, seed: a.seed })
         }
     };
-    if model == ModelKind::Navier && a.model_error == ModelErrorKind::Auto {
-        info!("approximation-error model not available with the Navier model yet: the plain model is used");
-    }
+    let bulk_inferred = model == ModelKind::Navier && a.bulk_modulus == BulkModulus::Infer;
+    let (param, prior): (Box<dyn Parameterisation>, Box<dyn Prior>) = if bulk_inferred {
+        info!(
+            prior_median_pa = mre_inverse::bulk::PRIOR_MEDIAN_PA,
+            prior_log_std = mre_inverse::bulk::PRIOR_LOG_STD,
+            "bulk modulus inferred as a nuisance parameter (one global log K)"
+        );
+        let param = WithBulkModulus::new(param, mre_inverse::bulk::PRIOR_MEDIAN_PA).map_err(|e| invalid(&r.input.source, e))?;
+        (Box::new(param), Box::new(BulkModulusPrior::broad(prior)))
+    } else {
+        if model == ModelKind::Navier {
+            info!(bulk_modulus_pa = fixed_bulk_modulus(a.bulk_modulus), "bulk modulus fixed");
+        }
+        (param, prior)
+    };
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
-        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) if model == ModelKind::Scalar => {
+        (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
             let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
-            let refine = (refined <= MAX_REFINED_VOXELS).then_some(3);
+            let limit = if model == ModelKind::Navier { MAX_REFINED_NAVIER_VOXELS } else { MAX_REFINED_VOXELS };
+            let refine = (refined <= limit).then_some(3);
             if refine.is_none() {
                 info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
             }
@@ -367,7 +393,53 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         Noise::Known(s) => Some(s.clone()),
         Noise::Inferred => None,
     };
-    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error, meas, known_noise, model })
+    Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error, meas, known_noise, model, bulk_inferred })
+}
+
+/// The bulk modulus the Navier model uses when it is not a parameter (Pa): the given one, or
+/// the nearly incompressible [`mre_inverse::navier::TISSUE_BULK_MODULUS_PA`].
+fn fixed_bulk_modulus(b: BulkModulus) -> f64 {
+    match b {
+        BulkModulus::Pa(k) => k,
+        BulkModulus::Infer | BulkModulus::Incompressible => mre_inverse::navier::TISSUE_BULK_MODULUS_PA,
+    }
+}
+
+/// The start of a posterior with `log K` (the same on every rank): the MAP of the moduli with
+/// K held at its start value (the prior median, nearly incompressible; checkpointed as
+/// `bulk-start-map.cbor`), then the best `log K` of [`mre_inverse::bulk::scan_start`] at those
+/// moduli. (At the moduli of the first guess the scan cannot tell the compressible optimum:
+/// a shear wavelength a few % off costs more than any K gains; the fitted moduli of the
+/// incompressible model are within a few % on compressible data.)
+fn bulk_start(s: &Setup, x0: Vec<f64>, map: &MapOptions, dir: Option<&Path>, comm: &dyn Comm) -> Result<Vec<f64>> {
+    let plain = Posterior::new(s.forward.model(), s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
+    let distributed_plain = (comm.size() > 1).then(|| DistributedPosterior::new(&plain, comm));
+    let density: &dyn LogDensity = match &distributed_plain {
+        Some(d) => d,
+        None => &plain,
+    };
+    let n = x0.len() - 1;
+    let fixed = mre_inverse::bulk::FixedLast::new(density, x0[n]);
+    info!(bulk_modulus_pa = x0[n].exp(), "start: MAP of the moduli with the bulk modulus fixed");
+    let file = dir.map(|d| d.join("bulk-start-map.cbor"));
+    let first = agree(comm, maximize(&fixed, &x0[..n], map, file.as_deref()).map_err(failure))?;
+    let mut x = first.x.clone();
+    x.push(x0[n]);
+    let storage = s.param.moduli(&x).storage_pa;
+    let mut inside: Vec<f64> = storage.iter().zip(&s.meas.mask).filter(|(_, &m)| m).map(|(g, _)| *g).collect();
+    inside.sort_by(f64::total_cmp);
+    let median = inside.get(inside.len() / 2).copied().unwrap_or(s.start_pa.0);
+    let scanned = mre_inverse::bulk::scan_start(density, &x, median).map_err(failure);
+    let (x, tried) = agree(comm, scanned)?;
+    let k = x[n].exp();
+    info!(
+        bulk_modulus_pa = k,
+        ratio_to_storage = k / median,
+        candidates = tried.len(),
+        "start of the bulk modulus (best of a scan of K/G')"
+    );
+    tracing::debug!(?tried, "bulk modulus scan: (K, log p)");
+    Ok(x)
 }
 
 /// The fewest voxels (inside the mask) a label needs to be a region of the `regions`
@@ -437,7 +509,7 @@ fn run_fingerprint(r: &BayesRun<'_>, kind: Parameterization, x0: &[f64]) -> u64 
     }
     h = h.str(kind.name()).str(a.likelihood.name()).str(a.drive.name()).str(&a.drive_faces.join(",")).u64(a.pml_voxels as u64);
     if run_model(r) == ModelKind::Navier {
-        h = h.str("model navier");
+        h = h.str("model navier").str(&a.bulk_modulus.to_string());
     }
     h = h.str(a.model_error.name()).u64(a.field_spacing.map_or(0, |v| v as u64 + 1));
     h.f64s(&[a.smoothness, a.prior_storage_pa, a.prior_loss_pa, a.prior_log_std]).f64s(x0).value()
@@ -504,9 +576,11 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
         other => other.clone(),
     };
     let map_file = |dir: &Option<PathBuf>| dir.as_ref().map(|d| d.join("map.cbor"));
+    let x0 = if s.bulk_inferred { bulk_start(&s, x0, &opts.map, dir.as_deref(), comm)? } else { x0 };
     // The approximation-error model is taken at the plain model's MAP (same on every rank).
     let (corrected, x_start, mode_dir) = match (&s.model_error, &s.forward) {
-        (Some(plan), Forward::Boundary(forward)) => {
+        (Some(plan), Forward::Boundary(_) | Forward::Navier(_)) => {
+            let forward = s.forward.model();
             let plain = Posterior::new(forward, s.param.as_ref(), s.prior.as_ref(), s.likelihood.as_ref());
             let distributed_plain = (size > 1).then(|| DistributedPosterior::new(&plain, comm));
             let density: &dyn LogDensity = match &distributed_plain {
@@ -537,8 +611,22 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
             let state = match load_stage::<ModelErrorState>(me_file.as_deref(), me_print, "approximation-error model", comm) {
                 Some(st) => st,
                 None => {
-                    let st = model_error_state(&plan.meas, forward, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
-                        .map_err(|e| invalid(&r.input.source, e));
+                    let st = match &s.forward {
+                        Forward::Navier(navier) => navier_model_error_state(
+                            &plan.meas,
+                            navier,
+                            &r.input.data.components,
+                            &plan.regions,
+                            &first.x,
+                            plan.noise.clone(),
+                            &plan.options,
+                        ),
+                        Forward::Boundary(wave) => {
+                            model_error_state(&plan.meas, wave, &plan.regions, &first.x, plan.noise.clone(), &plan.options)
+                        }
+                        Forward::Actuator(_) => unreachable!("no approximation-error model is planned for the actuator drive"),
+                    }
+                    .map_err(|e| invalid(&r.input.source, e));
                     let st = agree(comm, st)?;
                     agree(comm, save_stage(me_file.as_deref(), me_print, &st))?;
                     st
@@ -706,15 +794,24 @@ fn to_result(
     let abs = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| g.hypot(*l));
     let phase = ndarray::Zip::from(&stats.storage.mean).and(&stats.loss.mean).map_collect(|g, l| l.atan2(*g));
     let a = r.args;
-    let extra = vec![
+    let mut extra = vec![
         ("parameterization".into(), format!("{kind:?}").to_lowercase()),
         (
             "forward_model".into(),
             match run_model(&r) {
                 ModelKind::Navier => format!(
-                    "navier (components {:?} together, pressure unknown, bulk modulus {:e} Pa: nearly incompressible)",
+                    "navier (components {:?} together, pressure unknown, {})",
                     r.input.data.components,
-                    mre_inverse::navier::TISSUE_BULK_MODULUS_PA
+                    match a.bulk_modulus {
+                        BulkModulus::Infer => format!(
+                            "bulk modulus inferred: one global log K, normal prior of median {:e} Pa and width {} (natural log)",
+                            mre_inverse::bulk::PRIOR_MEDIAN_PA,
+                            mre_inverse::bulk::PRIOR_LOG_STD
+                        ),
+                        BulkModulus::Incompressible =>
+                            format!("bulk modulus {:e} Pa: nearly incompressible", fixed_bulk_modulus(a.bulk_modulus)),
+                        BulkModulus::Pa(k) => format!("bulk modulus {k:e} Pa given"),
+                    }
                 ),
                 _ => "scalar (each component on its own)".into(),
             },
@@ -765,6 +862,7 @@ fn to_result(
             .into(),
         ),
     ];
+    extra.extend(bulk_modulus_summary(b, &draws));
     MreResult {
         storage_modulus_pa: stats.storage.mean.clone(),
         loss_modulus_pa: stats.loss.mean.clone(),
@@ -788,6 +886,34 @@ fn to_result(
             extra,
         },
     }
+}
+
+/// Provenance entries of an inferred bulk modulus (the parameter `log_bulk_modulus_pa`):
+/// `bulk_modulus_pa_mean`, `bulk_modulus_pa_q05`, `bulk_modulus_pa_q95` and `bulk_modulus`
+/// (whether the data determine it: the posterior width of `log K` below half the prior's), also
+/// logged. Nothing when K is not a parameter.
+fn bulk_modulus_summary(b: &BayesResult, draws: &[Vec<f64>]) -> Vec<(String, String)> {
+    let Some(i) = b.names.iter().position(|n| n == "log_bulk_modulus_pa") else { return Vec::new() };
+    let logk: Vec<f64> = draws.iter().map(|t| t[i]).collect();
+    let k: Vec<f64> = logk.iter().map(|v| v.exp()).collect();
+    let (mean, _, q05, q95) = describe(&k);
+    let (_, log_sd, _, _) = describe(&logk);
+    let determined = log_sd < 0.5 * mre_inverse::bulk::PRIOR_LOG_STD;
+    let verdict = if determined {
+        format!("inferred, determined by the data (posterior width of ln K {log_sd:.3})")
+    } else {
+        format!(
+            "inferred, not determined by the data (posterior width of ln K {log_sd:.2}, prior {}): nearly incompressible, K is at least about the 5 % quantile",
+            mre_inverse::bulk::PRIOR_LOG_STD
+        )
+    };
+    info!(mean_pa = mean, q05_pa = q05, q95_pa = q95, determined, "bulk modulus posterior");
+    vec![
+        ("bulk_modulus".into(), verdict),
+        ("bulk_modulus_pa_mean".into(), mean.to_string()),
+        ("bulk_modulus_pa_q05".into(), q05.to_string()),
+        ("bulk_modulus_pa_q95".into(), q95.to_string()),
+    ]
 }
 
 /// The provenance line of the approximation-error model.

@@ -81,6 +81,7 @@ impl InvertOptions {
         }
         b.model_error = c.model_error.unwrap_or(b.model_error);
         b.model = c.model.unwrap_or(b.model);
+        b.bulk_modulus = c.bulk_modulus.unwrap_or(b.bulk_modulus);
         o
     }
 

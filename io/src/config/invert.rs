@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use mre_inverse::options::{Curl, DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
+use mre_inverse::options::{
+    BulkModulus, Curl, DriveKind, Filter, LikelihoodKind, Method, ModelErrorKind, ModelKind, Parameterization, SamplerKind,
+};
 use serde::{Deserialize, Serialize};
 
 /// `[invert]`: an inversion of the simulated data in the same run.
@@ -81,6 +83,10 @@ pub struct InvertConfig {
     /// otherwise), `"navier"` or `"scalar"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelKind>,
+    /// `"bayes"` with the Navier model: the bulk modulus, `"infer"` (default: a nuisance
+    /// parameter with a broad prior), `"incompressible"` (2.2 GPa) or a value in Pa (a number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_modulus: Option<BulkModulus>,
 }
 
 impl InvertConfig {
@@ -103,6 +109,7 @@ impl InvertConfig {
             ("drive_faces", self.drive_faces.is_some()),
             ("model_error", self.model_error.is_some()),
             ("model", self.model.is_some()),
+            ("bulk_modulus", self.bulk_modulus.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
