@@ -19,7 +19,7 @@ pub struct Moduli {
     /// G'' per voxel, Pa.
     pub loss_pa: Array3<f64>,
     /// One bulk modulus K for the whole grid, Pa, when it is a parameter (the Navier model
-    /// with K inferred, [`crate::param::WithBulkModulus`]); `None`: the forward model's own
+    /// with K inferred, [`crate::bulk::WithBulkModulus`]); `None`: the forward model's own
     /// fixed value. Models without a bulk modulus (the scalar wave equation) ignore it.
     pub bulk_modulus_pa: Option<f64>,
 }
