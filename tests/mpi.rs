@@ -244,3 +244,22 @@ fn pulseq_run_on_two_ranks_gives_the_serial_result() {
         assert!(d <= 1e-9, "/{name}: {d:e}");
     }
 }
+
+/// The Navier model (the P–SV cylinder, both in-plane components; its defaults: the bulk
+/// modulus inferred, the approximation-error model with the boundary noise) on 2 ranks gives
+/// the serial draws bit for bit.
+#[test]
+fn navier_bayes_on_two_ranks_gives_the_serial_draws_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::write_psv_data(dir.path(), "psv.h5", 24, 0.3, true);
+    let opts = ["--chains", "2", "--tune", "30", "--draws", "40", "-q"];
+    let o = bayes(None, dir.path(), &data, "serial.h5", &opts);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = mre_io::hdf5::read_mre_result(&dir.path().join("serial.h5")).unwrap();
+    let model = r.provenance.extra.iter().find(|(a, _)| a == "forward_model").map(|(_, v)| v.clone()).unwrap_or_default();
+    assert!(model.starts_with("navier"), "{model}");
+    let reference = common::result_bits(&dir.path().join("serial.h5"));
+    let o = bayes(Some(2), dir.path(), &data, "ranks2.h5", &opts);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(common::result_bits(&dir.path().join("ranks2.h5")) == reference, "-n 2: the result differs from the serial run's");
+}

@@ -66,9 +66,11 @@ fn auto_picks_navier_for_two_in_plane_components_and_records_it() {
     let out = dir.path().join("ps-bayes.h5");
     let model = extra(&out, "forward_model");
     assert!(model.starts_with("navier"), "{model}");
-    // The Navier model carries its own approximation-error model (a 3× finer Navier grid); no reduced basis yet.
+    // The Navier model carries its own approximation-error model (3× and 5× finer Navier grids, the
+    // boundary noise); no reduced basis yet.
     let model_error = extra(&out, "model_error");
-    assert!(model_error.starts_with("discretisation error from a 3× finer grid"), "{model_error}");
+    assert!(model_error.starts_with("discretisation error from 3× and 5× finer grids"), "{model_error}");
+    assert!(model_error.contains("boundary voxels integrated out"), "{model_error}");
     assert!(extra(&out, "reduced_model").contains("full model"));
     let r = read_mre_result(&out).unwrap();
     for (row, truth) in r.regions.iter().zip([3800.0, 9000.0]) {

@@ -63,6 +63,7 @@ fn navier_model_recovers_the_nearly_incompressible_cylinder() {
     let data = write_psv_data(dir.path(), "psv.h5", 40, 0.4999, true);
     let r = invert(dir.path(), &data, "n.h5", &["--method", "bayes", "--chains", "2", "--draws", "100"]);
     assert!(extra(&r, "forward_model").starts_with("navier"));
+    assert_eq!(extra(&r, "model_check"), "fits", "{}", extra(&r, "model_check_entries"));
     for region in 0..2 {
         assert!(error(&r, region).abs() < 0.05, "region {region}: {:?}", r.regions[region]);
     }

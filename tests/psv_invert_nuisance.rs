@@ -54,7 +54,15 @@ fn invert_defaults(dir: &Path, n: usize, nu: f64) -> MreResult {
         let e = r.regions[region].storage_mean_pa / truth - 1.0;
         assert!(e.abs() < 0.05, "ν = {nu}, region {region}: G' error {:+.2} %", 100.0 * e);
     }
+    // The model (with its approximation-error model) explains the data to within the noise.
+    assert_eq!(extra(&r, "model_check"), "fits", "{}", extra(&r, "model_check_entries"));
     r
+}
+
+/// Whether the 90 % interval of region `region`'s G' covers its truth.
+fn covers(r: &MreResult, region: usize) -> bool {
+    let row = &r.regions[region];
+    row.storage_q05_pa <= TRUTH[region] && TRUTH[region] <= row.storage_q95_pa
 }
 
 /// Compressible data (ν = 0.3, K = 6.5 kPa): the defaults find K (within 5 %) and G'.
@@ -62,6 +70,8 @@ fn invert_defaults(dir: &Path, n: usize, nu: f64) -> MreResult {
 fn compressible_cylinder_with_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let r = invert_defaults(dir.path(), 32, 0.3);
+    // Calibration over 8 noise seeds is measured in docs/inversion.md; this seed is covered.
+    assert!(covers(&r, 0) && covers(&r, 1), "{:?}", r.regions);
     let k = 2.0 * 3000.0 * 1.3 / (3.0 * 0.4);
     let mean = number(&r, "bulk_modulus_pa_mean");
     assert!((mean / k - 1.0).abs() < 0.05, "K {mean} Pa, truth {k} Pa");
@@ -69,11 +79,13 @@ fn compressible_cylinder_with_the_defaults() {
 }
 
 /// Nearly incompressible data (ν = 0.4999, K = 15 MPa): the same command, G' unaffected; the
-/// data do not determine K, and the result says so (its 5 % quantile above 10³ G').
+/// data do not determine K, and the result says so (its 5 % quantile above 10² G', a Poisson
+/// ratio above 0.495: compressional waves far longer than the field of view).
 #[test]
 fn nearly_incompressible_cylinder_with_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let r = invert_defaults(dir.path(), 32, 0.4999);
     assert!(extra(&r, "bulk_modulus").starts_with("inferred, not determined by the data"), "{}", extra(&r, "bulk_modulus"));
-    assert!(number(&r, "bulk_modulus_pa_q05") > 1e3 * TRUTH[0], "{}", extra(&r, "bulk_modulus_pa_q05"));
+    assert!(number(&r, "bulk_modulus_pa_q05") > 1e2 * TRUTH[0], "{}", extra(&r, "bulk_modulus_pa_q05"));
+    assert!(covers(&r, 0), "{:?}", r.regions[0]);
 }

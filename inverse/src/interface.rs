@@ -213,13 +213,18 @@ impl ModelErrorCovariance {
         Ok(Self { spread: 0.0, voxels: 0, boundary: boundary.len(), per_frequency })
     }
 
-    /// The term of the interface voxels from their columns `B` per frequency (real form: rows
-    /// `[Re; Im]` of the likelihood's samples of every component in turn, one column per
-    /// interface voxel, already scaled by `√2 spread/σ̂`): for forward models that compute
-    /// `∂u/∂G*_v` their own way (the Navier model, [`crate::model_error::navier_model_error_state`]).
-    pub(crate) fn from_columns(spread: f64, voxels: usize, per_frequency: &[Mat<f64>]) -> Result<Self> {
-        let per_frequency = per_frequency.iter().map(low_rank).collect::<Result<Vec<_>>>()?;
-        Ok(Self { spread, voxels, boundary: 0, per_frequency })
+    /// The term `σ²/2 (I + U C Uᵀ)` from columns `U` and a symmetric `C` per frequency (real
+    /// form as above), `C` possibly indefinite: the Navier model's boundary noise, whose
+    /// prescribed faces also take values of predicted voxels, whose noise is in the residual
+    /// too ([`crate::model_error::navier_model_error_state`]). `voxels` interface voxels (0
+    /// without) and `boundary` measured voxels whose noise is integrated out.
+    ///
+    /// # Errors
+    ///
+    /// A covariance that is not positive definite (an eigenvalue of `I + UCUᵀ` below 10⁻⁶).
+    pub(crate) fn from_signed_columns(spread: f64, voxels: usize, boundary: usize, per_frequency: &[(Mat<f64>, Mat<f64>)]) -> Result<Self> {
+        let per_frequency = per_frequency.iter().map(|(u, c)| low_rank_signed(u, c)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { spread, voxels, boundary, per_frequency })
     }
 
     /// The term as plain numbers, for a checkpoint ([`ModelErrorCovariance::from_stored`]
@@ -296,7 +301,7 @@ impl ModelErrorCovariance {
     }
 
     /// Rows of `B` (twice the predicted samples of a frequency).
-    pub(crate) fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         self.per_frequency.first().map_or(0, |(b, _)| b.nrows())
     }
 
@@ -313,6 +318,28 @@ impl ModelErrorCovariance {
         }
         let s = r.iter().map(|v| v.norm_sqr()).sum::<f64>() - removed;
         (rt, w, s)
+    }
+
+    /// The whitened residual `(I + BBᵀ)^{-½} r̃ = r̃ − Q diag(1 − √(1 − c)) Qᵀ r̃` (with
+    /// `1 − c_i = 1/(1 + λ_i)`) for frequency `f`, `r` the complex residuals of every component
+    /// in turn, in the same layout: white noise of the likelihood's level where the residual
+    /// is noise plus the modelled error (the model check's residual).
+    pub fn whiten_half(&self, f: usize, r: &[Complex64], components: usize) -> Vec<Complex64> {
+        let (q, c) = &self.per_frequency[f];
+        let mut rt = real_form(r, components, q.nrows());
+        let mut w = Mat::<f64>::zeros(q.ncols(), 1);
+        matmul(w.as_mut(), Accum::Replace, q.transpose(), rt.as_ref(), 1.0, Par::Seq);
+        for (i, c) in c.iter().enumerate() {
+            w[(i, 0)] *= 1.0 - (1.0 - c).sqrt();
+        }
+        matmul(rt.as_mut(), Accum::Add, q.as_ref(), w.as_ref(), -1.0, Par::Seq);
+        let np = r.len() / components.max(1);
+        (0..r.len())
+            .map(|i| {
+                let (c, k) = (i / np, i % np);
+                Complex64::new(rt[(2 * np * c + k, 0)], rt[(2 * np * c + np + k, 0)])
+            })
+            .collect()
     }
 
     /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` alone (one pass over the factor).
@@ -387,6 +414,66 @@ fn low_rank(b: &Mat<f64>) -> Result<(Mat<f64>, Vec<f64>)> {
     Ok((q, c))
 }
 
+/// Eigenvalues and eigenvectors (columns, eigenvalues ascending) of the symmetric `a`.
+fn symmetric_eigen(a: &Mat<f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    let m = a.nrows();
+    let (mut s, mut u) = (Diag::<f64>::zeros(m), Mat::<f64>::zeros(m, m));
+    let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(m, ComputeEigenvectors::Yes, Par::Seq, Default::default()));
+    self_adjoint_evd(a.as_ref(), s.as_mut(), Some(u.as_mut()), Par::Seq, MemStack::new(&mut mem), Default::default())
+        .map_err(|e| InverseError::Inference(format!("model-error covariance: {e:?}")))?;
+    Ok((s.column_vector().iter().copied().collect(), u))
+}
+
+/// `Q` and `c_i = λ_i/(1+λ_i)` of `U C Uᵀ = Q Λ Qᵀ` (`C` symmetric, possibly indefinite): with
+/// `UᵀU = W G Wᵀ` (directions with `G` below 10⁻¹² of its largest left out: `U`'s null space),
+/// `Q₀ = U W G^{-½}` is orthonormal and `UCUᵀ = Q₀ H Q₀ᵀ` with `H = G^{½} Wᵀ C W G^{½}`; the
+/// eigenvectors `V` of `H` give `Q = Q₀ V`. The eigenvalues of smallest magnitude are left out
+/// while their `|λ|/2` sum to at most `DROPPED_LOGP`. Sequential dense algebra: the same bits
+/// for any number of threads.
+fn low_rank_signed(u: &Mat<f64>, c: &Mat<f64>) -> Result<(Mat<f64>, Vec<f64>)> {
+    let m = u.ncols();
+    if m == 0 {
+        return Ok((Mat::zeros(u.nrows(), 0), Vec::new()));
+    }
+    let mut gram = Mat::<f64>::zeros(m, m);
+    matmul(gram.as_mut(), Accum::Replace, u.transpose(), u.as_ref(), 1.0, Par::Seq);
+    let (g, w) = symmetric_eigen(&gram)?;
+    let largest = g.iter().copied().fold(0.0, f64::max);
+    let keep: Vec<usize> = (0..m).filter(|&i| g[i] > 1e-12 * largest).collect();
+    let k = keep.len();
+    // W G^{½} (m × k) and W G^{-½}.
+    let half = Mat::<f64>::from_fn(m, k, |i, j| w[(i, keep[j])] * g[keep[j]].sqrt());
+    let inv_half = Mat::<f64>::from_fn(m, k, |i, j| w[(i, keep[j])] / g[keep[j]].sqrt());
+    let mut ch = Mat::<f64>::zeros(m, k);
+    matmul(ch.as_mut(), Accum::Replace, c.as_ref(), half.as_ref(), 1.0, Par::Seq);
+    let mut h = Mat::<f64>::zeros(k, k);
+    matmul(h.as_mut(), Accum::Replace, half.transpose(), ch.as_ref(), 1.0, Par::Seq);
+    // Symmetrise against rounding.
+    let h = Mat::<f64>::from_fn(k, k, |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
+    let (lambda, v) = symmetric_eigen(&h)?;
+    if let Some(l) = lambda.iter().find(|&&l| 1.0 + l < 1e-6) {
+        return Err(InverseError::Inference(format!(
+            "model-error covariance is not positive definite (eigenvalue {:e} of I + UCUᵀ)",
+            1.0 + l
+        )));
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| lambda[a].abs().total_cmp(&lambda[b].abs()).then(a.cmp(&b)));
+    let (mut first, mut dropped) = (0, 0.0);
+    while first < k && dropped + lambda[order[first]].abs() / 2.0 <= DROPPED_LOGP {
+        dropped += lambda[order[first]].abs() / 2.0;
+        first += 1;
+    }
+    let kept = &order[first..];
+    let vk = Mat::<f64>::from_fn(k, kept.len(), |i, j| v[(i, kept[j])]);
+    let mut wv = Mat::<f64>::zeros(m, kept.len());
+    matmul(wv.as_mut(), Accum::Replace, inv_half.as_ref(), vk.as_ref(), 1.0, Par::Seq);
+    let mut q = Mat::<f64>::zeros(u.nrows(), kept.len());
+    matmul(q.as_mut(), Accum::Replace, u.as_ref(), wv.as_ref(), 1.0, Par::Seq);
+    let c = kept.iter().map(|&i| lambda[i] / (1.0 + lambda[i])).collect();
+    Ok((q, c))
+}
+
 /// `[Re r_c; Im r_c]` of every component `c` in turn, as a column of `rows` entries.
 fn real_form(r: &[Complex64], components: usize, rows: usize) -> Mat<f64> {
     let np = r.len() / components.max(1);
@@ -398,4 +485,51 @@ fn real_form(r: &[Complex64], components: usize, rows: usize) -> Mat<f64> {
             r[c * np + k - np].im
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::linalg::solvers::Solve;
+
+    /// The signed low-rank term against the dense covariance `I + UCUᵀ` with an indefinite `C`
+    /// of the boundary-noise form (`[[1, −1], [−1, 0]]` blocks and identity blocks): the
+    /// quadratic form, and the half-whitening `W` with `WᵀW = (I + UCUᵀ)⁻¹`.
+    #[test]
+    fn signed_low_rank_term_matches_the_dense_covariance() {
+        let np = 15;
+        let rows = 2 * np;
+        let m = 9;
+        let value = |i: usize, j: usize| ((i * 7 + j * 13) % 17) as f64 / 17.0 - 0.5;
+        let mut u = Mat::<f64>::from_fn(rows, m, |i, j| 0.4 * value(i, j));
+        // Columns 7 and 8 are unit vectors (a predicted source voxel's own noise), paired with 5 and 6.
+        for j in [7, 8] {
+            for i in 0..rows {
+                u[(i, j)] = 0.0;
+            }
+        }
+        u[(3, 7)] = 1.0;
+        u[(np + 3, 8)] = 1.0;
+        let mut c = Mat::<f64>::identity(m, m);
+        for (a, e) in [(5, 7), (6, 8)] {
+            c[(e, e)] = 0.0;
+            c[(a, e)] = -1.0;
+            c[(e, a)] = -1.0;
+        }
+        let mut uc = Mat::<f64>::zeros(rows, m);
+        matmul(uc.as_mut(), Accum::Replace, u.as_ref(), c.as_ref(), 1.0, Par::Seq);
+        let mut sigma = Mat::<f64>::identity(rows, rows);
+        matmul(sigma.as_mut(), Accum::Add, uc.as_ref(), u.transpose(), 1.0, Par::Seq);
+        let term = ModelErrorCovariance::from_signed_columns(0.0, 0, 2, &[(u, c)]).unwrap();
+        assert!(term.per_frequency[0].1.iter().any(|&c| c < 0.0), "an indefinite term");
+        let r: Vec<Complex64> = (0..np).map(|k| Complex64::new(value(k, 1) + 0.1, value(k, 4))).collect();
+        let rt = real_form(&r, 1, rows);
+        let dense = sigma.partial_piv_lu().solve(&rt);
+        let exact: f64 = (0..rows).map(|i| rt[(i, 0)] * dense[(i, 0)]).sum();
+        let low = term.quadratic(0, &r, 1);
+        assert!((low - exact).abs() < 1e-10 * exact, "{low} against {exact}");
+        let w = term.whiten_half(0, &r, 1);
+        let whitened: f64 = w.iter().map(|v| v.norm_sqr()).sum();
+        assert!((whitened - exact).abs() < 1e-10 * exact, "|W r|² {whitened} against {exact}");
+    }
 }

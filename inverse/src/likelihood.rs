@@ -110,6 +110,12 @@ impl WaveGaussian {
         Ok(self)
     }
 
+    /// The low-rank model-error term of the residual covariance, if any (for the model check's
+    /// whitened residual, [`crate::model_check::CheckData::whitening`]).
+    pub fn model_error_covariance(&self) -> Option<&ModelErrorCovariance> {
+        self.model_error.as_deref()
+    }
+
     /// The noise level per frequency implied by `fields` (`[f][c]`): the known values, or the
     /// root-mean-square residual of each frequency.
     pub fn noise_levels(&self, fields: &[Vec<Array3<Complex64>>]) -> Vec<f64> {

@@ -166,6 +166,12 @@ pub struct CheckData<'a> {
     pub mask: &'a Array3<bool>,
     /// The known noise standard deviation per frequency, m.
     pub known_noise: Option<&'a [f64]>,
+    /// The likelihood's model-error covariance (interface positions and/or the noise of the
+    /// boundary values, on the voxels of `weight` ∩ `mask`): the residual and the null's are
+    /// whitened with it before they are compared with the noise
+    /// ([`crate::ModelErrorCovariance::whiten_half`]), so the check asks whether the data fit
+    /// the model *with* its modelled errors. `None`: the plain residual.
+    pub whitening: Option<&'a crate::interface::ModelErrorCovariance>,
 }
 
 /// Checks the prediction `predicted` (`[f][c]`, e.g. the forward model at the posterior mean)
@@ -180,7 +186,7 @@ pub struct CheckData<'a> {
 /// mask has no interior voxel to estimate the noise from, a known noise level is not positive,
 /// or an estimated noise level is zero (noise-free data cannot be checked this way).
 pub fn check(data: &CheckData<'_>, response: Option<&NoiseResponse<'_>>, options: &CheckOptions) -> Result<ModelCheck> {
-    let CheckData { measured, reference, predicted, weight, mask, known_noise } = *data;
+    let CheckData { measured, reference, predicted, weight, mask, known_noise, whitening } = *data;
     let nf = measured.len();
     let nc = measured.first().map_or(0, Vec::len);
     let shape = weight.raw_dim();
@@ -206,11 +212,29 @@ pub fn check(data: &CheckData<'_>, response: Option<&NoiseResponse<'_>>, options
             return Err(InverseError::invalid("noise_std", format!("{s:?}"), format!("{nf} positive values")));
         }
     }
-    let null = null_log_ratio((nf, nc), &weight, mask, &interior, source, response, options)?;
+    if let Some(w) = whitening {
+        if w.rows() != 2 * voxels * nc || w.n_frequencies() != nf {
+            return Err(InverseError::invalid(
+                "model check",
+                format!("a model-error covariance of {} real rows and {} frequencies", w.rows(), w.n_frequencies()),
+                format!("{} rows and {nf} frequencies (the fitted voxels and components)", 2 * voxels * nc),
+            ));
+        }
+    }
+    let whiten = |f: usize, r: &mut [Array3<Complex64>]| whiten_residual(whitening, &weight, f, r);
+    let null = null_log_ratio((nf, nc), &weight, mask, &interior, source, response, &whiten, options)?;
     let k = (nf * nc) as f64;
     let per_test = 1.0 - (1.0 - options.alpha).powf(1.0 / k);
     let mut entries = Vec::with_capacity(nf * nc);
     let mut residual_z = Array5::from_elem((nf, nc, shape[0], shape[1], shape[2]), Complex64::new(f64::NAN, f64::NAN));
+    // The residual per frequency and component on the fitted voxels, whitened.
+    let residuals: Vec<Vec<Array3<Complex64>>> = (0..nf)
+        .map(|f| {
+            let mut r: Vec<Array3<Complex64>> = (0..nc).map(|c| &reference[f][c] - &predicted[f][c]).collect();
+            whiten(f, &mut r);
+            r
+        })
+        .collect();
     for f in 0..nf {
         for c in 0..nc {
             let sigma = match known_noise {
@@ -226,9 +250,8 @@ pub fn check(data: &CheckData<'_>, response: Option<&NoiseResponse<'_>>, options
             }
             let mut ss = 0.0;
             let mut z = residual_z.slice_mut(ndarray::s![f, c, .., .., ..]);
-            Zip::from(&mut z).and(&reference[f][c]).and(&predicted[f][c]).and(&weight).for_each(|z, &d, &u, &w| {
+            Zip::from(&mut z).and(&residuals[f][c]).and(&weight).for_each(|z, &r, &w| {
                 if w {
-                    let r = d - u;
                     ss += r.norm_sqr();
                     *z = r / sigma;
                 }
@@ -286,6 +309,7 @@ pub fn check_forward(
         weight: forward.predicted(),
         mask: &data.mask,
         known_noise: data.noise_std.as_deref(),
+        whitening: None,
     };
     check(&d, response, options)
 }
@@ -378,6 +402,7 @@ const BATCH_BYTES: usize = 256 << 20;
 /// Mean and standard deviation of `ln R` per frequency and component (frequency-major) for
 /// the residual of white complex noise of unit variance: `n − response(n)` on the voxels of
 /// `weight` over (for [`NoiseSource::HighPass`]) the high-pass estimate of `n` on `interior`.
+#[allow(clippy::too_many_arguments)] // the check's voxels, the noise source and the two operators on the replicates
 fn null_log_ratio(
     shape: (usize, usize),
     weight: &Array3<bool>,
@@ -385,6 +410,7 @@ fn null_log_ratio(
     interior: &Array3<bool>,
     source: NoiseSource,
     response: Option<&NoiseResponse<'_>>,
+    whiten: &(dyn Fn(usize, &mut [Array3<Complex64>]) + Sync),
     o: &CheckOptions,
 ) -> Result<Vec<(f64, f64)>> {
     let (nf, nc) = shape;
@@ -416,20 +442,18 @@ fn null_log_ratio(
             .map(|(j, per_k)| {
                 let mut out = Vec::with_capacity(nf * nc);
                 for (f, per_f) in per_k.iter().enumerate() {
+                    let mut residual: Vec<Array3<Complex64>> = match &predicted {
+                        Some(p) => per_f.iter().zip(&p[j][f]).map(|(d, u)| d - u).collect(),
+                        None => per_f.clone(),
+                    };
+                    whiten(f, &mut residual);
                     for (c, d) in per_f.iter().enumerate() {
                         let mut ss = 0.0;
-                        match &predicted {
-                            Some(p) => Zip::from(d).and(&p[j][f][c]).and(weight).for_each(|&v, &u, &w| {
-                                if w {
-                                    ss += (v - u).norm_sqr();
-                                }
-                            }),
-                            None => Zip::from(d).and(weight).for_each(|&v, &w| {
-                                if w {
-                                    ss += v.norm_sqr();
-                                }
-                            }),
-                        }
+                        Zip::from(&residual[c]).and(weight).for_each(|&r, &w| {
+                            if w {
+                                ss += r.norm_sqr();
+                            }
+                        });
                         let s2 = match source {
                             NoiseSource::Known => 1.0,
                             NoiseSource::HighPass => high_pass_noise(d, interior).powi(2),
@@ -451,6 +475,27 @@ fn null_log_ratio(
             (m, (v * (1.0 + 1.0 / r)).sqrt().max(f64::MIN_POSITIVE))
         })
         .collect())
+}
+
+/// `r` (the residual of every component of frequency `f`) whitened on the voxels of `weight`
+/// with `whitening` ([`crate::ModelErrorCovariance::whiten_half`]); unchanged without.
+fn whiten_residual(
+    whitening: Option<&crate::interface::ModelErrorCovariance>,
+    weight: &Array3<bool>,
+    f: usize,
+    r: &mut [Array3<Complex64>],
+) {
+    let Some(w) = whitening else { return };
+    let flat: Vec<Complex64> = r.iter().flat_map(|a| a.iter().zip(weight).filter(|(_, &w)| w).map(|(v, _)| *v)).collect();
+    let white = w.whiten_half(f, &flat, r.len());
+    let mut it = white.into_iter();
+    for a in r.iter_mut() {
+        Zip::from(a).and(weight).for_each(|v, &w| {
+            if w {
+                *v = it.next().expect("one value per fitted voxel and component");
+            }
+        });
+    }
 }
 
 /// `1 − Φ(z)` of the standard normal.
@@ -511,7 +556,7 @@ mod tests {
     }
 
     fn cd<'a>(d: &'a Fields, u: &'a Fields, weight: &'a Array3<bool>, mask: &'a Array3<bool>, known: Option<&'a [f64]>) -> CheckData<'a> {
-        CheckData { measured: d, reference: d, predicted: u, weight, mask, known_noise: known }
+        CheckData { measured: d, reference: d, predicted: u, weight, mask, known_noise: known, whitening: None }
     }
 
     /// Pure noise "fits" (ratio ≈ 1), a smooth residual of the noise's size is a misfit, and

@@ -19,6 +19,12 @@ pub struct ModelErrorOptions {
     /// Integrate out the noise of the boundary values in the same low-rank factor when its
     /// dense factors take at most [`BOUNDARY_NOISE_BUDGET_BYTES`] (2-D slices of moderate size).
     pub boundary_noise: bool,
+    /// Second-order forward models (Navier): also solve `refine + 2` times finer and
+    /// extrapolate the two errors to zero voxel size (Richardson,
+    /// [`crate::refine::navier_discretisation_error`]); a factor 3 alone leaves 1/9 of the
+    /// error, which biases G' by a few tenths of a percent (see `docs/inversion.md`).
+    #[serde(default)]
+    pub richardson: bool,
 }
 
 /// The largest dense covariance factor (bytes, all frequencies) [`with_model_error`] builds to
@@ -26,9 +32,9 @@ pub struct ModelErrorOptions {
 pub const BOUNDARY_NOISE_BUDGET_BYTES: usize = 256 << 20;
 
 impl Default for ModelErrorOptions {
-    /// Both terms: refinement 3, spread `1/√12`.
+    /// Both terms and the boundary noise: refinement 3 (no Richardson step), spread `1/√12`.
     fn default() -> Self {
-        Self { refine: Some(3), interface_spread: Some(crate::interface::DEFAULT_SPREAD), boundary_noise: true }
+        Self { refine: Some(3), interface_spread: Some(crate::interface::DEFAULT_SPREAD), boundary_noise: true, richardson: false }
     }
 }
 
@@ -37,6 +43,8 @@ impl Default for ModelErrorOptions {
 pub struct ModelErrorReport {
     /// Refinement factor used, if any.
     pub refine: Option<usize>,
+    /// Whether the discretisation error was extrapolated from `refine` and `refine + 2`.
+    pub richardson: bool,
     /// RMS of the discretisation error over the predicted samples relative to the noise level, per frequency.
     pub discretisation_to_noise: Vec<f64>,
     /// Interface voxels and their spread, if the interface term is used.
@@ -57,6 +65,9 @@ type StoredArray = ([usize; 3], Vec<f64>);
 pub struct ModelErrorState {
     /// Refinement factor used, if any.
     pub refine: Option<usize>,
+    /// Whether the discretisation error was extrapolated from `refine` and `refine + 2`.
+    #[serde(default)]
+    pub richardson: bool,
     /// The discretisation error per frequency and component: shape `[nz, ny, nx]` and
     /// interleaved real and imaginary parts.
     discretisation: Option<Vec<Vec<StoredArray>>>,
@@ -73,6 +84,7 @@ impl ModelErrorState {
     pub fn report(&self) -> ModelErrorReport {
         ModelErrorReport {
             refine: self.refine,
+            richardson: self.richardson,
             discretisation_to_noise: self.discretisation_to_noise.clone(),
             interface: self.interface,
             interface_ranks: self.interface_ranks.clone(),
@@ -109,25 +121,8 @@ pub fn model_error_state(
 ) -> Result<ModelErrorState> {
     use crate::param::Parameterisation;
     let moduli = regions.moduli(theta);
-    let (data, error) = match opts.refine {
-        Some(r) => {
-            let e = discretisation_error(data, forward, &moduli, r)?;
-            (corrected(data, &e), Some(e))
-        }
-        None => (data.clone(), None),
-    };
-    let lik = crate::likelihood::WaveGaussian::new(&data, forward.predicted(), noise)?;
-    let fields = (0..forward.n_frequencies()).map(|f| forward.predict(f, &moduli)).collect::<Result<Vec<_>>>()?;
-    let sigma = lik.noise_levels(&fields);
-    let samples = lik.samples_per_frequency() as f64;
-    let discretisation_to_noise = match &error {
-        Some(e) => e
-            .iter()
-            .zip(&sigma)
-            .map(|(e, s)| (e.iter().flat_map(|c| c.iter()).map(|v| v.norm_sqr()).sum::<f64>() / samples).sqrt() / s)
-            .collect(),
-        None => Vec::new(),
-    };
+    let error = opts.refine.map(|r| discretisation_error(data, forward, &moduli, r)).transpose()?;
+    let Corrected { data, error, fields: _, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
     let (covariance, interface, interface_ranks, boundary_voxels) = match opts.interface_spread {
         Some(spread) if regions.len() > 1 => {
             let mask = &data.mask;
@@ -151,6 +146,7 @@ pub fn model_error_state(
     let discretisation = error.map(|e| store(&e));
     Ok(ModelErrorState {
         refine: opts.refine,
+        richardson: false,
         discretisation,
         covariance,
         discretisation_to_noise,
@@ -158,6 +154,46 @@ pub fn model_error_state(
         interface_ranks,
         boundary_voxels,
     })
+}
+
+/// The data with the discretisation error subtracted, and what the model-error terms need there.
+struct Corrected {
+    data: Measurements,
+    error: Option<Vec<Vec<ndarray::Array3<num_complex::Complex64>>>>,
+    /// The prediction at the moduli `[f][c]`.
+    fields: Vec<Vec<ndarray::Array3<num_complex::Complex64>>>,
+    /// The noise level per frequency (known, or the RMS residual of the corrected data).
+    sigma: Vec<f64>,
+    /// RMS of the discretisation error over the noise level, per frequency.
+    discretisation_to_noise: Vec<f64>,
+}
+
+/// `data` minus `error` (if any), the prediction of `forward` at `moduli`, the noise level per
+/// frequency at that prediction, and the error's size relative to it.
+fn corrected_data(
+    data: &Measurements,
+    forward: &dyn ForwardModel,
+    moduli: &crate::forward::Moduli,
+    error: Option<Vec<Vec<ndarray::Array3<num_complex::Complex64>>>>,
+    noise: crate::likelihood::Noise,
+) -> Result<Corrected> {
+    let data = match &error {
+        Some(e) => corrected(data, e),
+        None => data.clone(),
+    };
+    let lik = crate::likelihood::WaveGaussian::new(&data, forward.predicted(), noise)?;
+    let fields = (0..forward.n_frequencies()).map(|f| forward.predict(f, &moduli)).collect::<Result<Vec<_>>>()?;
+    let sigma = lik.noise_levels(&fields);
+    let samples = lik.samples_per_frequency() as f64;
+    let discretisation_to_noise = match &error {
+        Some(e) => e
+            .iter()
+            .zip(&sigma)
+            .map(|(e, s)| (e.iter().flat_map(|c| c.iter()).map(|v| v.norm_sqr()).sum::<f64>() / samples).sqrt() / s)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Corrected { data, error, fields, sigma, discretisation_to_noise })
 }
 
 /// Relative step of the finite differences of the Navier prediction in one voxel's G'
@@ -191,34 +227,34 @@ pub fn navier_model_error_state(
     if let Some(log_k) = theta.get(2 * n) {
         moduli.bulk_modulus_pa = Some(log_k.exp());
     }
-    let (data, error) = match opts.refine {
-        Some(r) => {
-            let e = crate::refine::navier_discretisation_error(data, forward, components, &moduli, r, false)?;
-            (corrected(data, &e), Some(e))
-        }
-        None => (data.clone(), None),
-    };
-    let lik = crate::likelihood::WaveGaussian::new(&data, forward.predicted(), noise)?;
-    let fields = (0..forward.n_frequencies()).map(|f| forward.predict(f, &moduli)).collect::<Result<Vec<_>>>()?;
-    let sigma = lik.noise_levels(&fields);
-    let samples = lik.samples_per_frequency() as f64;
-    let discretisation_to_noise = match &error {
-        Some(e) => e
-            .iter()
-            .zip(&sigma)
-            .map(|(e, s)| (e.iter().flat_map(|c| c.iter()).map(|v| v.norm_sqr()).sum::<f64>() / samples).sqrt() / s)
-            .collect(),
-        None => Vec::new(),
-    };
+    let error = opts
+        .refine
+        .map(|r| crate::refine::navier_discretisation_error(data, forward, components, &moduli, r, opts.richardson))
+        .transpose()?;
+    let Corrected { data, error, fields, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
     let pairs = crate::interface::interface_voxels(regions, &data.mask);
-    let (covariance, interface, interface_ranks) = match opts.interface_spread {
-        Some(spread) if n > 1 && !pairs.is_empty() => {
+    let spread = opts.interface_spread.filter(|_| n > 1 && !pairs.is_empty());
+    let weight = forward.predicted() & &data.mask;
+    let rows: Vec<usize> = weight.iter().enumerate().filter(|(_, &w)| w).map(|(i, _)| i).collect();
+    let nc = forward.n_components();
+    let np = rows.len();
+    let sources = forward.boundary_sources();
+    let boundary = opts.boundary_noise && {
+        let bytes = navier_covariance_bytes(forward.n_frequencies(), np, nc, spread.map_or(0, |_| pairs.len()), &sources);
+        let fits = bytes <= BOUNDARY_NOISE_BUDGET_BYTES;
+        if !fits {
+            tracing::info!(
+                bytes,
+                budget = BOUNDARY_NOISE_BUDGET_BYTES,
+                "boundary noise left out of the model error (dense factor too large)"
+            );
+        }
+        fits
+    };
+    let interface_columns = match spread {
+        Some(spread) => {
             let g = |r: usize| num_complex::Complex64::new(theta[r].exp(), theta[n + r].exp());
             let index = regions.index().as_slice().expect("standard layout").to_vec();
-            let weight = forward.predicted() & &data.mask;
-            let rows: Vec<usize> = weight.iter().enumerate().filter(|(_, &w)| w).map(|(i, _)| i).collect();
-            let nc = forward.n_components();
-            let np = rows.len();
             let jobs: Vec<(usize, usize)> = (0..forward.n_frequencies()).flat_map(|f| (0..pairs.len()).map(move |j| (f, j))).collect();
             let columns = jobs
                 .par_iter()
@@ -242,25 +278,111 @@ pub fn navier_model_error_state(
                     Ok(col)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let per_frequency: Vec<faer::Mat<f64>> = (0..forward.n_frequencies())
-                .map(|f| faer::Mat::from_fn(2 * np * nc, pairs.len(), |i, j| columns[f * pairs.len() + j][i]))
-                .collect();
-            let term = crate::interface::ModelErrorCovariance::from_columns(spread, pairs.len(), &per_frequency)?;
-            let ranks = term.ranks();
-            (Some(term.to_stored()), Some((pairs.len(), spread)), ranks)
+            (0..forward.n_frequencies()).map(|f| columns[f * pairs.len()..(f + 1) * pairs.len()].to_vec()).collect()
         }
-        _ => (None, None, Vec::new()),
+        None => vec![Vec::new(); forward.n_frequencies()],
     };
-    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, "approximation-error model (Navier)");
+    let (covariance, interface, interface_ranks, boundary_voxels) = if spread.is_none() && !boundary {
+        (None, None, Vec::new(), 0)
+    } else {
+        let source_voxels: Vec<usize> = if boundary { sources.iter().map(|&(v, _)| v).collect() } else { Vec::new() };
+        let per_frequency = (0..forward.n_frequencies())
+            .into_par_iter()
+            .map(|f| {
+                let t = if boundary { forward.boundary_response(f, &moduli, &source_voxels, &rows)? } else { Vec::new() };
+                Ok(navier_covariance_columns(&interface_columns[f], &t, &sources, &rows, nc))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let term = crate::interface::ModelErrorCovariance::from_signed_columns(
+            spread.unwrap_or(0.0),
+            spread.map_or(0, |_| pairs.len()),
+            source_voxels.len(),
+            &per_frequency,
+        )?;
+        let ranks = term.ranks();
+        (Some(term.to_stored()), spread.map(|s| (pairs.len(), s)), ranks, source_voxels.len())
+    };
+    tracing::info!(refine = ?opts.refine, ?discretisation_to_noise, ?interface, ?interface_ranks, boundary_voxels, "approximation-error model (Navier)");
     Ok(ModelErrorState {
         refine: opts.refine,
+        richardson: opts.richardson && opts.refine.is_some(),
         discretisation: error.map(|e| store(&e)),
         covariance,
         discretisation_to_noise,
         interface,
         interface_ranks,
-        boundary_voxels: 0,
+        boundary_voxels,
     })
+}
+
+/// Bytes of the dense columns of the Navier model-error covariance (all frequencies) and of
+/// one Gram matrix: `2 np nc` rows, one column per interface voxel and, per component, two per
+/// source voxel and two more per predicted source voxel.
+fn navier_covariance_bytes(frequencies: usize, np: usize, nc: usize, interface: usize, sources: &[(usize, bool)]) -> usize {
+    let predicted = sources.iter().filter(|(_, p)| *p).count();
+    let cols = interface + 2 * nc * (sources.len() + predicted);
+    (frequencies * 2 * np * nc * cols + cols * cols) * std::mem::size_of::<f64>()
+}
+
+/// `U` and `C` of the Navier model-error covariance `σ²/2 (I + UCUᵀ)` of one frequency (real
+/// form: rows `[Re; Im]` of the `rows` of every component in turn): the interface columns
+/// (already scaled, `C = I`) and the noise of the boundary values. The residual's noise is
+/// `n_P − T n_S` (`T = t`: the prediction's response to the measured value of every source
+/// voxel and component, [`crate::navier::NavierForward::boundary_response`]); a source voxel
+/// `s` that is predicted contributes to both, so for each of its real noise variables (real and
+/// imaginary part, per component) the residual moves along `e − a` (`e`: its own row, `a`: the
+/// real form of `T`'s column, `[Re t; Im t]` for the real part, `[−Im t; Re t]` for the
+/// imaginary part) instead of `e`: the covariance gains `aaᵀ − eaᵀ − aeᵀ`, i.e. columns `a` and
+/// `e` with `C = [[1, −1], [−1, 0]]`; a source voxel that is not predicted adds `aaᵀ`.
+fn navier_covariance_columns(
+    interface: &[Vec<f64>],
+    t: &[Vec<num_complex::Complex64>],
+    sources: &[(usize, bool)],
+    rows: &[usize],
+    nc: usize,
+) -> (faer::Mat<f64>, faer::Mat<f64>) {
+    let np = rows.len();
+    let nrows = 2 * np * nc;
+    let row_of: std::collections::HashMap<usize, usize> = rows.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let mut cols: Vec<Vec<f64>> = interface.to_vec();
+    let mut signs: Vec<(usize, usize)> = Vec::new();
+    if !t.is_empty() {
+        for (s, &(v, predicted)) in sources.iter().enumerate() {
+            for c in 0..nc {
+                let col = &t[s * nc + c];
+                let mut ax = vec![0.0; nrows];
+                let mut ay = vec![0.0; nrows];
+                for c2 in 0..nc {
+                    for p in 0..np {
+                        let z = col[c2 * np + p];
+                        ax[2 * np * c2 + p] = z.re;
+                        ax[2 * np * c2 + np + p] = z.im;
+                        ay[2 * np * c2 + p] = -z.im;
+                        ay[2 * np * c2 + np + p] = z.re;
+                    }
+                }
+                let p = if predicted { row_of.get(&v).copied() } else { None };
+                for (a, offset) in [(ax, 0), (ay, np)] {
+                    cols.push(a);
+                    if let Some(p) = p {
+                        let mut e = vec![0.0; nrows];
+                        e[2 * np * c + offset + p] = 1.0;
+                        signs.push((cols.len() - 1, cols.len()));
+                        cols.push(e);
+                    }
+                }
+            }
+        }
+    }
+    let m = cols.len();
+    let u = faer::Mat::<f64>::from_fn(nrows, m, |i, j| cols[j][i]);
+    let mut c = faer::Mat::<f64>::identity(m, m);
+    for &(a, e) in &signs {
+        c[(e, e)] = 0.0;
+        c[(a, e)] = -1.0;
+        c[(e, a)] = -1.0;
+    }
+    (u, c)
 }
 
 /// The discretisation error `[f][c]` as stored arrays.

@@ -296,6 +296,71 @@ impl NavierForward {
         Ok((0..noise.len()).map(|k| per_f.iter().map(|r| r[k].clone()).collect()).collect())
     }
 
+    /// The measured voxels whose values enter the prescribed faces the prediction depends on:
+    /// the mask voxels that are not predicted and lie in the 3×3(×3) neighbourhood of a
+    /// predicted voxel, and the predicted voxels with a face neighbour that is not predicted
+    /// (the prescribed face between them takes the mean of both). Linear C-order indices,
+    /// ascending; the second value says whether the voxel is predicted.
+    pub fn boundary_sources(&self) -> Vec<(usize, bool)> {
+        let near = crate::forward::dilate(&self.interior);
+        let sh = self.grid.shape;
+        let face_fixed = |p: [usize; 3]| {
+            (0..3).filter(|&a| sh[a] > 1).any(|a| {
+                [p[a].checked_sub(1), (p[a] + 1 < sh[a]).then_some(p[a] + 1)].into_iter().flatten().any(|k| {
+                    let mut q = p;
+                    q[a] = k;
+                    !self.interior[q]
+                })
+            })
+        };
+        self.mask
+            .indexed_iter()
+            .enumerate()
+            .filter_map(|(i, ((z, y, x), &m))| {
+                let p = [z, y, x];
+                if !m {
+                    return None;
+                }
+                if self.interior[p] {
+                    face_fixed(p).then_some((i, true))
+                } else {
+                    near[p].then_some((i, false))
+                }
+            })
+            .collect()
+    }
+
+    /// The prediction's response to the measured boundary values: for every voxel of `sources`
+    /// and data component `c` (entry `s · components + c`), the prediction of every data
+    /// component on the voxels `rows` (linear indices; entry `c' · rows.len() + p`) with a unit
+    /// measured value at that voxel and component and 0 elsewhere, at `moduli` — one
+    /// factorisation for all (the noise of the boundary values in the approximation-error
+    /// model, [`crate::model_error::navier_model_error_state`]).
+    pub fn boundary_response(&self, f: usize, moduli: &Moduli, sources: &[usize], rows: &[usize]) -> Result<Vec<Vec<Complex64>>> {
+        let medium = self.medium(moduli)?;
+        let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
+        let solver = self.factorise(&p)?;
+        let s = self.grid.shape;
+        let zero = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
+        let mut out = Vec::with_capacity(sources.len() * self.axes.len());
+        for &v in sources {
+            for &a in &self.axes {
+                let mut unit = zero.clone();
+                unit.as_slice_mut().expect("standard layout")[v] = Complex64::new(1.0, 0.0);
+                let faces = [0, 1, 2].map(|b| face_values((b == a).then_some(&unit), &self.mask, b));
+                let fields = solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero.clone()], &faces)?;
+                let predicted = self.components(&fields);
+                let mut col = Vec::with_capacity(predicted.len() * rows.len());
+                for u in &predicted {
+                    let u = u.as_slice().expect("standard layout");
+                    col.extend(rows.iter().map(|&i| u[i]));
+                }
+                out.push(col);
+            }
+        }
+        Ok(out)
+    }
+
     /// `∂J/∂K` from the forward `fields` and the conjugated adjoint `w` of
     /// [`NavierSolver::solve_adjoint_fields`]: `K` enters the operator only through the
     /// compliance diagonal `V/λ_v` of every voxel's pressure row (`λ_v = K − 2G*_v/3`, `V` the

@@ -241,3 +241,51 @@ fn a_sealed_incompressible_problem_is_reported_not_solved() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// The boundary-noise columns of the approximation-error model are the model's response to
+/// the measured values: `T n` ([`NavierForward::boundary_response`], one column per source
+/// voxel and component) equals the prediction from the noise field `n` itself
+/// ([`NavierForward::noise_response`]) on every predicted voxel, and no voxel outside the
+/// sources changes the prediction.
+#[test]
+fn boundary_response_is_the_prediction_from_the_boundary_values() {
+    let s = spec(14, 0.3, (7600.0, 1200.0), None, vec![80.0]);
+    let (data, labels, _) = s.generate().unwrap();
+    let forward = NavierForward::with_bulk_modulus(&data, "xy", s.bulk_modulus_pa).unwrap();
+    let regions = Regions::new(&labels, &data.mask).unwrap();
+    let moduli = regions.moduli(&[(3300f64).ln(), (9000f64).ln(), (500f64).ln(), (1500f64).ln()]);
+    let sources = forward.boundary_sources();
+    let voxels: Vec<usize> = sources.iter().map(|&(v, _)| v).collect();
+    let rows: Vec<usize> = forward.predicted().iter().enumerate().filter(|(_, &p)| p).map(|(i, _)| i).collect();
+    assert!(sources.iter().any(|&(_, p)| p) && sources.iter().any(|&(_, p)| !p), "both kinds of source voxel");
+    let t = forward.boundary_response(0, &moduli, &voxels, &rows).unwrap();
+    // A noise field on every voxel (including voxels that are not sources).
+    let sh = data.mask.raw_dim();
+    let noise: Vec<ndarray::Array3<Complex64>> = (0..2)
+        .map(|c| {
+            let mut k = 0u64;
+            ndarray::Array3::from_shape_fn(sh, |_| {
+                k += 1;
+                mre_inverse::synthetic::complex_normal(17 + c, k)
+            })
+        })
+        .collect();
+    let replicates = vec![vec![noise.clone()]];
+    let direct = &forward.noise_response(&moduli, &replicates).unwrap()[0][0];
+    let np = rows.len();
+    let mut worst: f64 = 0.0;
+    let scale = direct.iter().flat_map(|a| a.iter()).map(|v| v.norm()).fold(0.0, f64::max);
+    for c2 in 0..2 {
+        for (p, &i) in rows.iter().enumerate() {
+            let mut sum = Complex64::new(0.0, 0.0);
+            for (s, &v) in voxels.iter().enumerate() {
+                for (c, n) in noise.iter().enumerate() {
+                    sum += t[s * 2 + c][c2 * np + p] * n.as_slice().unwrap()[v];
+                }
+            }
+            worst = worst.max((sum - direct[c2].as_slice().unwrap()[i]).norm());
+        }
+    }
+    eprintln!("T n against the prediction from n: largest difference {:.2e} of {scale:.2e}", worst);
+    assert!(worst < 1e-9 * scale, "{worst:e} of {scale:e}");
+}

@@ -384,7 +384,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             if refine.is_none() {
                 info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
             }
-            let options = ModelErrorOptions { refine, ..ModelErrorOptions::default() };
+            // The Navier scheme is second order: extrapolate from 3× and 5× finer when the
+            // latter fits (the compact scalar scheme is fourth order, 3× leaves 1/81).
+            let finer: usize = sh.iter().map(|&n| if n > 1 { 5 * (n - 1) + 1 } else { 1 }).product();
+            let richardson = model == ModelKind::Navier && finer <= limit;
+            let options = ModelErrorOptions { refine, richardson, ..ModelErrorOptions::default() };
             Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
         }
         _ => None,
@@ -606,6 +610,11 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
                 .u64(plan.options.refine.map_or(0, |f| f as u64 + 1))
                 .f64s(&[plan.options.interface_spread.unwrap_or(-1.0)])
                 .u64(u64::from(plan.options.boundary_noise))
+                .u64(u64::from(plan.options.richardson))
+                // The Navier term's construction (smoothed boundary values for the
+                // discretisation error, the boundary noise); v2: a model-error state of an
+                // earlier build is not resumed.
+                .u64(2)
                 .value();
             let me_file = dir.as_ref().map(|d| d.join("model-error.cbor"));
             let state = match load_stage::<ModelErrorState>(me_file.as_deref(), me_print, "approximation-error model", comm) {
@@ -713,6 +722,8 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
         reference: corrected.as_ref().map(|(l, _)| l.data()),
         known_noise: s.known_noise.as_deref(),
         components: &components,
+        covariance: None,
+        navier: matches!(s.forward, Forward::Navier(_)).then_some(s.bulk_inferred),
     };
     crate::model_check::record(&mut out, check, &input);
     Ok(Some(out))
@@ -739,8 +750,14 @@ fn check_posterior(s: &Setup, corrected: Option<&WaveGaussian>, b: &BayesResult)
         Forward::Boundary(_) | Forward::Navier(_) => Some(&boundary),
         Forward::Actuator(_) => None,
     };
-    let input =
-        CheckInput { meas: &s.meas, reference: corrected.map(WaveGaussian::data), known_noise: s.known_noise.as_deref(), components: "" };
+    let input = CheckInput {
+        meas: &s.meas,
+        reference: corrected.map(WaveGaussian::data),
+        known_noise: s.known_noise.as_deref(),
+        components: "",
+        covariance: corrected.and_then(WaveGaussian::model_error_covariance),
+        navier: None,
+    };
     crate::model_check::run(s.forward.model(), response, &moduli, &input)
 }
 
@@ -919,6 +936,11 @@ fn bulk_modulus_summary(b: &BayesResult, draws: &[Vec<f64>]) -> Vec<(String, Str
 /// The provenance line of the approximation-error model.
 fn describe_model_error(m: &ModelErrorReport) -> String {
     let refine = match m.refine {
+        Some(f) if m.richardson => format!(
+            "discretisation error from {f}× and {}× finer grids extrapolated to zero voxel size (RMS / noise per frequency {:.3?})",
+            f + 2,
+            m.discretisation_to_noise
+        ),
         Some(f) => format!("discretisation error from a {f}× finer grid (RMS / noise per frequency {:.3?})", m.discretisation_to_noise),
         None => "no discretisation term (finer grid too large)".into(),
     };

@@ -21,6 +21,10 @@ pub(crate) struct CheckInput<'a> {
     pub known_noise: Option<&'a [f64]>,
     /// The letters of the components (`"z"`, `"xy"`, …), for messages.
     pub components: &'a str,
+    /// The likelihood's model-error covariance, if any: the residual is whitened with it.
+    pub covariance: Option<&'a mre_inverse::ModelErrorCovariance>,
+    /// The fitted model is the Navier model (`Some(bulk modulus inferred)`), not the scalar one.
+    pub navier: Option<bool>,
 }
 
 /// The check of `forward` at `moduli` (the posterior mean), with `response` the prediction's
@@ -48,6 +52,7 @@ pub(crate) fn run(
         weight: forward.predicted(),
         mask: &m.mask,
         known_noise: input.known_noise,
+        whitening: input.covariance,
     };
     check(&data, response, &CheckOptions::default()).map_err(|e| e.to_string())
 }
@@ -136,10 +141,12 @@ fn advice(c: &ModelCheck, input: &CheckInput<'_>) -> String {
         .collect();
     let failing_frequencies: std::collections::BTreeSet<usize> = c.failing().map(|e| e.frequency).collect();
     let mut hints = Vec::new();
-    if input.meas.n_components() >= 2 {
-        hints.push(
+    match input.navier {
+        None if input.meas.n_components() >= 2 => hints.push(
             "`--model navier` for vector data (compression waves couple the components; the scalar model treats them apart)".to_string(),
-        );
+        ),
+        Some(false) => hints.push("`--bulk-modulus infer` if the material may be compressible".to_string()),
+        _ => {}
     }
     if failing_frequencies.len() < hz.len() {
         hints.push(
