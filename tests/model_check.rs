@@ -93,3 +93,52 @@ fn dispersive_data_are_flagged_with_a_warning() {
     assert!(extra(&r, "model_check_entries").contains("fails"));
     assert!(r.residual_z.is_some() && dir.path().join("disp-bayes-residual-z.png").exists());
 }
+
+/// The false-alarm rate of the check as a new user meets it: `mre-sim invert DATA --method
+/// bayes` with its defaults (the approximation-error model, so the residual is whitened with
+/// its covariance) on well-specified analytic data, 20 noise seeds (Bessel inclusion, 32², 60
+/// and 90 Hz, SNR 30, noise level not given; about 1 s per run). The measurement behind
+/// docs/inversion.md.
+#[test]
+fn false_alarm_rate_with_the_defaults_over_20_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut alarms = 0;
+    let mut largest = f64::NEG_INFINITY;
+    for seed in 0..20u64 {
+        let spec = BesselInclusion {
+            n: 32,
+            voxel_m: 2e-3,
+            frequencies_hz: vec![60.0, 90.0],
+            radius_m: 0.016,
+            snr: Some(30.0),
+            seed: 100 + seed,
+            ..Default::default()
+        };
+        let (m, labels, _) = spec.generate().unwrap();
+        let data = MreData {
+            frequencies_hz: m.frequencies_hz.clone(),
+            voxel_size_m: m.grid.voxel_size_m,
+            density_kg_m3: m.density_kg_m3,
+            components: "z".into(),
+            encoding_efficiency_rad_per_m: vec![0.0; 2],
+            encoding_phase_rad: vec![0.0; 2],
+            wave: Some(m.wave.clone()),
+            mask: Some(m.mask.mapv(u8::from)),
+            labels: Some(labels),
+            ..MreData::default()
+        };
+        let p = dir.path().join(format!("seed{seed}.h5"));
+        write_mre_data(&p, &data, false).unwrap();
+        let args = ["invert", p.to_str().unwrap(), "--method", "bayes", "--chains", "2", "--draws", "60", "-q", "--no-figures"];
+        let o = common::run(&args, dir.path());
+        assert!(o.status.success(), "{}", text(&o));
+        let r = read_mre_result(&dir.path().join(format!("seed{seed}-bayes.h5"))).unwrap();
+        let statistic: f64 = extra(&r, "model_check_statistic").parse().unwrap();
+        largest = largest.max(statistic);
+        let verdict = extra(&r, "model_check");
+        eprintln!("seed {seed}: {verdict} (statistic {statistic:.2}); {}", extra(&r, "model_error"));
+        alarms += usize::from(verdict == "misfit");
+    }
+    eprintln!("false alarms: {alarms} of 20, largest statistic {largest:.2}");
+    assert!(alarms <= 1, "{alarms} false alarms in 20");
+}
