@@ -182,7 +182,7 @@ fn corrected_data(
         None => data.clone(),
     };
     let lik = crate::likelihood::WaveGaussian::new(&data, forward.predicted(), noise)?;
-    let fields = (0..forward.n_frequencies()).map(|f| forward.predict(f, &moduli)).collect::<Result<Vec<_>>>()?;
+    let fields = (0..forward.n_frequencies()).map(|f| forward.predict(f, moduli)).collect::<Result<Vec<_>>>()?;
     let sigma = lik.noise_levels(&fields);
     let samples = lik.samples_per_frequency() as f64;
     let discretisation_to_noise = match &error {
