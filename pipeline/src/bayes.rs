@@ -198,9 +198,14 @@ struct ModelErrorPlan {
 /// The largest refined grid (voxels) `--model-error auto` solves on.
 const MAX_REFINED_VOXELS: usize = 2_000_000;
 
-/// The largest refined grid (voxels) `--model-error auto` solves on with the Navier model
-/// (direct LU of the u–p system: about 2.5 GB at 256² in 2-D; 3-D grids are always larger).
+/// The largest refined 2-D grid (voxels) `--model-error auto` solves on with the Navier model
+/// (direct LU of the u–p system: about 2.5 GB at 256²).
 const MAX_REFINED_NAVIER_VOXELS: usize = 70_000;
+
+/// The largest refined 3-D grid (voxels) `--model-error auto` solves on with the Navier model:
+/// 24³ (the direct LU's fill grows like `N^{5/3}`: measured 0.55 GB at 16³ and 8.7 GB at 28³,
+/// about 4 GB here).
+const MAX_REFINED_NAVIER_VOXELS_3D: usize = 24 * 24 * 24;
 
 /// The forward model the options ask for.
 enum Forward {
@@ -379,7 +384,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
         (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
             let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
-            let limit = if model == ModelKind::Navier { MAX_REFINED_NAVIER_VOXELS } else { MAX_REFINED_VOXELS };
+            let limit = match model {
+                ModelKind::Navier if sh.iter().all(|&n| n > 1) => MAX_REFINED_NAVIER_VOXELS_3D,
+                ModelKind::Navier => MAX_REFINED_NAVIER_VOXELS,
+                _ => MAX_REFINED_VOXELS,
+            };
             let refine = (refined <= limit).then_some(3);
             if refine.is_none() {
                 info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
