@@ -115,18 +115,7 @@ fn false_alarm_rate_with_the_defaults_over_20_seeds() {
             ..Default::default()
         };
         let (m, labels, _) = spec.generate().unwrap();
-        let data = MreData {
-            frequencies_hz: m.frequencies_hz.clone(),
-            voxel_size_m: m.grid.voxel_size_m,
-            density_kg_m3: m.density_kg_m3,
-            components: "z".into(),
-            encoding_efficiency_rad_per_m: vec![0.0; 2],
-            encoding_phase_rad: vec![0.0; 2],
-            wave: Some(m.wave.clone()),
-            mask: Some(m.mask.mapv(u8::from)),
-            labels: Some(labels),
-            ..MreData::default()
-        };
+        let data = common::mre_data(&m, "z", Some(labels));
         let p = dir.path().join(format!("seed{seed}.h5"));
         write_mre_data(&p, &data, false).unwrap();
         let args = ["invert", p.to_str().unwrap(), "--method", "bayes", "--chains", "2", "--draws", "60", "-q", "--no-figures"];

@@ -31,18 +31,7 @@ fn write_plane_strain(dir: &Path, name: &str, keep: &[usize], letters: &str, nan
     if nan {
         wave[[0, 0, 0, 7, 9]] = Complex64::new(f64::NAN, 0.0);
     }
-    let data = MreData {
-        frequencies_hz: m.frequencies_hz.clone(),
-        voxel_size_m: m.grid.voxel_size_m,
-        density_kg_m3: m.density_kg_m3,
-        components: letters.into(),
-        encoding_efficiency_rad_per_m: vec![0.0; 2],
-        encoding_phase_rad: vec![0.0; 2],
-        wave: Some(wave),
-        mask: Some(m.mask.mapv(u8::from)),
-        labels: Some(labels),
-        ..MreData::default()
-    };
+    let data = MreData { wave: Some(wave), ..common::mre_data(&m, letters, Some(labels)) };
     let p = dir.join(name);
     write_mre_data(&p, &data, false).unwrap();
     p

@@ -33,17 +33,8 @@ fn regions_from_three_component_data_of_a_finer_navier_solve() {
     eprintln!("data: {:.1} s", t0.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().unwrap();
     let data = MreData {
-        frequencies_hz: m.frequencies_hz.clone(),
-        voxel_size_m: m.grid.voxel_size_m,
-        density_kg_m3: m.density_kg_m3,
-        components: SphereInclusion::COMPONENTS.into(),
-        encoding_efficiency_rad_per_m: vec![0.0; 2],
-        encoding_phase_rad: vec![0.0; 2],
-        wave: Some(m.wave.clone()),
-        mask: Some(m.mask.mapv(u8::from)),
-        labels: Some(labels),
         ground_truth: Some(GroundTruth { storage_modulus_pa: storage, loss_modulus_pa: loss }),
-        ..MreData::default()
+        ..common::mre_data(&m, SphereInclusion::COMPONENTS, Some(labels))
     };
     let path = dir.path().join("sphere.h5");
     write_mre_data(&path, &data, false).unwrap();

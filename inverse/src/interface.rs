@@ -333,13 +333,7 @@ impl ModelErrorCovariance {
             w[(i, 0)] *= 1.0 - (1.0 - c).sqrt();
         }
         matmul(rt.as_mut(), Accum::Add, q.as_ref(), w.as_ref(), -1.0, Par::Seq);
-        let np = r.len() / components.max(1);
-        (0..r.len())
-            .map(|i| {
-                let (c, k) = (i / np, i % np);
-                Complex64::new(rt[(2 * np * c + k, 0)], rt[(2 * np * c + np + k, 0)])
-            })
-            .collect()
+        complex_form(&rt, r.len(), components)
     }
 
     /// `S = r̃ᵀ (I + BBᵀ)⁻¹ r̃` alone (one pass over the factor).
@@ -353,14 +347,7 @@ impl ModelErrorCovariance {
     pub(crate) fn whiten(&self, f: usize, r: &[Complex64], components: usize) -> (f64, Vec<Complex64>) {
         let (mut q, w, s) = self.project(f, r, components);
         matmul(q.as_mut(), Accum::Add, self.per_frequency[f].0.as_ref(), w.as_ref(), -1.0, Par::Seq);
-        let np = r.len() / components.max(1);
-        let out = (0..r.len())
-            .map(|i| {
-                let (c, k) = (i / np, i % np);
-                Complex64::new(q[(2 * np * c + k, 0)], q[(2 * np * c + np + k, 0)])
-            })
-            .collect();
-        (s, out)
+        (s, complex_form(&q, r.len(), components))
     }
 }
 
@@ -395,11 +382,8 @@ fn low_rank(b: &Mat<f64>) -> Result<(Mat<f64>, Vec<f64>)> {
     }
     let mut gram = Mat::<f64>::zeros(m, m);
     matmul(gram.as_mut(), Accum::Replace, b.transpose(), b.as_ref(), 1.0, Par::Seq);
-    let (mut s, mut u) = (Diag::<f64>::zeros(m), Mat::<f64>::zeros(m, m));
-    let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(m, ComputeEigenvectors::Yes, Par::Seq, Default::default()));
-    self_adjoint_evd(gram.as_ref(), s.as_mut(), Some(u.as_mut()), Par::Seq, MemStack::new(&mut mem), Default::default())
-        .map_err(|e| InverseError::Inference(format!("model-error covariance: {e:?}")))?;
-    let lambda: Vec<f64> = s.column_vector().iter().map(|&l| l.max(0.0)).collect();
+    let (lambda, u) = symmetric_eigen(&gram)?;
+    let lambda: Vec<f64> = lambda.into_iter().map(|l| l.max(0.0)).collect();
     // Eigenvalues ascending: leave out the smallest while their sum stays small.
     let (mut first, mut dropped) = (0, 0.0);
     while first < lambda.len() && dropped + lambda[first] / 2.0 <= DROPPED_LOGP {
@@ -472,6 +456,18 @@ fn low_rank_signed(u: &Mat<f64>, c: &Mat<f64>) -> Result<(Mat<f64>, Vec<f64>)> {
     matmul(q.as_mut(), Accum::Replace, u.as_ref(), wv.as_ref(), 1.0, Par::Seq);
     let c = kept.iter().map(|&i| lambda[i] / (1.0 + lambda[i])).collect();
     Ok((q, c))
+}
+
+/// The complex values of the real form `rt` (as [`real_form`] makes it) of `len` samples of
+/// `components` components.
+fn complex_form(rt: &Mat<f64>, len: usize, components: usize) -> Vec<Complex64> {
+    let np = len / components.max(1);
+    (0..len)
+        .map(|i| {
+            let (c, k) = (i / np, i % np);
+            Complex64::new(rt[(2 * np * c + k, 0)], rt[(2 * np * c + np + k, 0)])
+        })
+        .collect()
 }
 
 /// `[Re r_c; Im r_c]` of every component `c` in turn, as a column of `rows` entries.

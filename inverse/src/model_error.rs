@@ -344,44 +344,48 @@ fn navier_covariance_columns(
     let np = rows.len();
     let nrows = 2 * np * nc;
     let row_of: std::collections::HashMap<usize, usize> = rows.iter().enumerate().map(|(p, &i)| (i, p)).collect();
-    let mut cols: Vec<Vec<f64>> = interface.to_vec();
-    let mut signs: Vec<(usize, usize)> = Vec::new();
+    // Each source voxel's predicted row, if it has one (and the boundary noise is included).
+    let own: Vec<Option<usize>> =
+        sources.iter().map(|&(v, predicted)| if predicted && !t.is_empty() { row_of.get(&v).copied() } else { None }).collect();
+    let per_component: usize = if t.is_empty() { 0 } else { own.iter().map(|p| 2 * (1 + usize::from(p.is_some()))).sum() };
+    let m = interface.len() + nc * per_component;
+    let mut u = faer::Mat::<f64>::zeros(nrows, m);
+    let mut c = faer::Mat::<f64>::identity(m, m);
+    for (j, col) in interface.iter().enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            u[(i, j)] = v;
+        }
+    }
+    let mut j = interface.len();
     if !t.is_empty() {
-        for (s, &(v, predicted)) in sources.iter().enumerate() {
-            for c in 0..nc {
-                let col = &t[s * nc + c];
-                let mut ax = vec![0.0; nrows];
-                let mut ay = vec![0.0; nrows];
-                for c2 in 0..nc {
-                    for p in 0..np {
-                        let z = col[c2 * np + p];
-                        ax[2 * np * c2 + p] = z.re;
-                        ax[2 * np * c2 + np + p] = z.im;
-                        ay[2 * np * c2 + p] = -z.im;
-                        ay[2 * np * c2 + np + p] = z.re;
+        for (s, p) in own.iter().enumerate() {
+            for comp in 0..nc {
+                let col = &t[s * nc + comp];
+                // The real part's column `a_x` and then the imaginary part's `a_y` (see above).
+                for (offset, rotate) in [(0, false), (np, true)] {
+                    for c2 in 0..nc {
+                        for q in 0..np {
+                            let z = col[c2 * np + q];
+                            let z = if rotate { num_complex::Complex64::new(-z.im, z.re) } else { z };
+                            u[(2 * np * c2 + q, j)] = z.re;
+                            u[(2 * np * c2 + np + q, j)] = z.im;
+                        }
                     }
-                }
-                let p = if predicted { row_of.get(&v).copied() } else { None };
-                for (a, offset) in [(ax, 0), (ay, np)] {
-                    cols.push(a);
                     if let Some(p) = p {
-                        let mut e = vec![0.0; nrows];
-                        e[2 * np * c + offset + p] = 1.0;
-                        signs.push((cols.len() - 1, cols.len()));
-                        cols.push(e);
+                        // Its own noise variable `e`, paired with `a` by `C = [[1, −1], [−1, 0]]`.
+                        u[(2 * np * comp + offset + p, j + 1)] = 1.0;
+                        c[(j + 1, j + 1)] = 0.0;
+                        c[(j, j + 1)] = -1.0;
+                        c[(j + 1, j)] = -1.0;
+                        j += 2;
+                    } else {
+                        j += 1;
                     }
                 }
             }
         }
     }
-    let m = cols.len();
-    let u = faer::Mat::<f64>::from_fn(nrows, m, |i, j| cols[j][i]);
-    let mut c = faer::Mat::<f64>::identity(m, m);
-    for &(a, e) in &signs {
-        c[(e, e)] = 0.0;
-        c[(a, e)] = -1.0;
-        c[(e, a)] = -1.0;
-    }
+    debug_assert_eq!(j, m);
     (u, c)
 }
 

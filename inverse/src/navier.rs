@@ -155,11 +155,8 @@ impl NavierForward {
         let fixed = interior.mapv(|b| !b);
         let faces = (0..data.n_frequencies())
             .map(|f| {
-                let mut measured: [Option<Array3<Complex64>>; 3] = [None, None, None];
-                for (c, &a) in axes.iter().enumerate() {
-                    measured[a] = Some(data.field(f, c));
-                }
-                [0, 1, 2].map(|a| face_values(measured[a].as_ref(), &data.mask, a))
+                let measured: Vec<Array3<Complex64>> = (0..axes.len()).map(|c| data.field(f, c)).collect();
+                measured_faces(&axes, &data.mask, |c| measured.get(c))
             })
             .collect();
         let s = shape;
@@ -272,25 +269,12 @@ impl NavierForward {
     pub fn noise_response(&self, moduli: &Moduli, noise: &crate::model_check::Replicates) -> Result<crate::model_check::Replicates> {
         use rayon::prelude::*;
         let medium = self.medium(moduli)?;
-        let s = self.grid.shape;
-        let zero = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
         let per_f = (0..self.omegas.len())
             .into_par_iter()
             .map(|f| {
                 let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
                 let solver = self.factorise(&p)?;
-                noise
-                    .iter()
-                    .map(|per_k| {
-                        let mut measured: [Option<&Array3<Complex64>>; 3] = [None, None, None];
-                        for (c, &a) in self.axes.iter().enumerate() {
-                            measured[a] = per_k.get(f).and_then(|fc| fc.get(c));
-                        }
-                        let faces = [0, 1, 2].map(|a| face_values(measured[a], &self.mask, a));
-                        let fields = solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero.clone()], &faces)?;
-                        Ok(self.components(&fields))
-                    })
-                    .collect::<Result<Vec<_>>>()
+                noise.iter().map(|per_k| self.predict_from(&solver, |c| per_k.get(f).and_then(|fc| fc.get(c)))).collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((0..noise.len()).map(|k| per_f.iter().map(|r| r[k].clone()).collect()).collect())
@@ -341,15 +325,12 @@ impl NavierForward {
         let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
         let solver = self.factorise(&p)?;
         let s = self.grid.shape;
-        let zero = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
+        let mut unit = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
         let mut out = Vec::with_capacity(sources.len() * self.axes.len());
         for &v in sources {
-            for &a in &self.axes {
-                let mut unit = zero.clone();
-                unit.as_slice_mut().expect("standard layout")[v] = Complex64::new(1.0, 0.0);
-                let faces = [0, 1, 2].map(|b| face_values((b == a).then_some(&unit), &self.mask, b));
-                let fields = solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero.clone()], &faces)?;
-                let predicted = self.components(&fields);
+            unit.as_slice_mut().expect("standard layout")[v] = Complex64::new(1.0, 0.0);
+            for c in 0..self.axes.len() {
+                let predicted = self.predict_from(&solver, |k| (k == c).then_some(&unit))?;
                 let mut col = Vec::with_capacity(predicted.len() * rows.len());
                 for u in &predicted {
                     let u = u.as_slice().expect("standard layout");
@@ -357,8 +338,23 @@ impl NavierForward {
                 }
                 out.push(col);
             }
+            unit.as_slice_mut().expect("standard layout")[v] = Complex64::new(0.0, 0.0);
         }
         Ok(out)
+    }
+
+    /// The prediction (data components) with `measured(c)` as the measured values of data
+    /// component `c` (`None`: 0), solved with `solver`.
+    fn predict_from<'a>(
+        &self,
+        solver: &NavierSolver,
+        measured: impl Fn(usize) -> Option<&'a Array3<Complex64>>,
+    ) -> Result<Vec<Array3<Complex64>>> {
+        let s = self.grid.shape;
+        let zero = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
+        let faces = measured_faces(&self.axes, &self.mask, measured);
+        let fields = solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero], &faces)?;
+        Ok(self.components(&fields))
     }
 
     /// `∂J/∂K` from the forward `fields` and the conjugated adjoint `w` of
@@ -384,6 +380,17 @@ impl NavierForward {
         let centres = fields.centres();
         self.axes.iter().map(|&a| centres[a].clone()).collect()
     }
+}
+
+/// The prescribed face values of the three displacement components from `measured(c)`, the
+/// values of data component `c` (on grid axis `axes[c]`; `None`, or an axis without a
+/// component: 0), see [`face_values`].
+fn measured_faces<'a>(
+    axes: &[usize],
+    mask: &Array3<bool>,
+    measured: impl Fn(usize) -> Option<&'a Array3<Complex64>>,
+) -> [Array3<Complex64>; 3] {
+    [0, 1, 2].map(|a| face_values(axes.iter().position(|&b| b == a).and_then(&measured), mask, a))
 }
 
 /// Prescribed values of `u_a` on its face array: the mean of the two voxels' values where both

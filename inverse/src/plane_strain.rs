@@ -6,9 +6,8 @@ use mre_solver::wave::{Boundary, Medium, NavierSolver, VectorDirichlet, VectorPr
 use ndarray::{Array3, Array5};
 use num_complex::Complex64;
 
-use crate::data::Measurements;
 use crate::error::Result;
-use crate::synthetic::{complex_normal, Generated};
+use crate::synthetic::{add_noise, inclusion_data, Generated};
 
 /// A 2-D cylindrical inclusion in a homogeneous background (plane strain, one slice), hit by
 /// a plane shear wave along x (a line actuator left of the field of view moving along y, as
@@ -98,30 +97,13 @@ impl PlaneStrainInclusion {
                     }
                 }
             }
-            if let Some(snr) = self.snr {
-                let mut slice = wave.slice_mut(ndarray::s![f, .., .., .., ..]);
-                let rms = (slice.iter().map(|u| u.norm_sqr()).sum::<f64>() / slice.len() as f64).sqrt();
-                let sigma = rms / snr;
-                for (i, u) in slice.iter_mut().enumerate() {
-                    *u += complex_normal(self.seed, (f * 2 * n * n + i) as u64) * sigma;
-                }
-            }
         }
+        add_noise(&mut wave, self.snr, self.seed);
         let c = (n as f64 - 1.0) / 2.0;
         let pos = |i: usize| (i as f64 - c) * self.voxel_m;
         let labels = Array3::from_shape_fn((1, n, n), |(_, y, x)| if pos(x).hypot(pos(y)) < self.radius_m { 2u16 } else { 1 });
-        let storage = labels.mapv(|l| if l == 2 { self.inclusion_pa.0 } else { self.background_pa.0 });
-        let loss = labels.mapv(|l| if l == 2 { self.inclusion_pa.1 } else { self.background_pa.1 });
-        let data = Measurements {
-            grid: Grid::new([1, n, n], [self.voxel_m; 3])?,
-            frequencies_hz: self.frequencies_hz.clone(),
-            density_kg_m3: self.density_kg_m3,
-            wave,
-            mask: Array3::from_elem((1, n, n), true),
-            noise_std: None,
-            images: None,
-        };
-        Ok((data, labels, (storage, loss)))
+        let grid = Grid::new([1, n, n], [self.voxel_m; 3])?;
+        Ok(inclusion_data(grid, &self.frequencies_hz, self.density_kg_m3, wave, labels, self.background_pa, self.inclusion_pa))
     }
 }
 
@@ -209,15 +191,8 @@ impl SphereInclusion {
                     *w = s / 8.0;
                 }
             }
-            if let Some(snr) = self.snr {
-                let mut slice = wave.slice_mut(ndarray::s![f, .., .., .., ..]);
-                let rms = (slice.iter().map(|u| u.norm_sqr()).sum::<f64>() / slice.len() as f64).sqrt();
-                let sigma = rms / snr;
-                for (i, u) in slice.iter_mut().enumerate() {
-                    *u += complex_normal(self.seed, (f * 3 * n * n * n + i) as u64) * sigma;
-                }
-            }
         }
+        add_noise(&mut wave, self.snr, self.seed);
         let c = (n as f64 - 1.0) / 2.0;
         let pos = |i: usize| (i as f64 - c) * self.voxel_m;
         let labels = Array3::from_shape_fn((n, n, n), |(z, y, x)| {
@@ -227,17 +202,7 @@ impl SphereInclusion {
                 1
             }
         });
-        let storage = labels.mapv(|l| if l == 2 { self.inclusion_pa.0 } else { self.background_pa.0 });
-        let loss = labels.mapv(|l| if l == 2 { self.inclusion_pa.1 } else { self.background_pa.1 });
-        let data = Measurements {
-            grid: Grid::new([n; 3], [self.voxel_m; 3])?,
-            frequencies_hz: self.frequencies_hz.clone(),
-            density_kg_m3: self.density_kg_m3,
-            wave,
-            mask: Array3::from_elem((n, n, n), true),
-            noise_std: None,
-            images: None,
-        };
-        Ok((data, labels, (storage, loss)))
+        let grid = Grid::new([n; 3], [self.voxel_m; 3])?;
+        Ok(inclusion_data(grid, &self.frequencies_hz, self.density_kg_m3, wave, labels, self.background_pa, self.inclusion_pa))
     }
 }

@@ -23,6 +23,49 @@ pub fn standard_normal(seed: u64, index: u64) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
+/// Adds circular complex Gaussian noise to every frequency of `wave` (`[f, c, z, y, x]`), when
+/// `snr` is given: `σ` = RMS `|u|` over the frequency's components and voxels divided by the
+/// SNR, sample `f · (values per frequency) + i` of `seed` for the frequency's `i`-th value in C
+/// order (the noise of every generator here).
+pub(crate) fn add_noise(wave: &mut Array5<Complex64>, snr: Option<f64>, seed: u64) {
+    let Some(snr) = snr else { return };
+    for (f, mut slice) in wave.outer_iter_mut().enumerate() {
+        let len = slice.len();
+        let rms = (slice.iter().map(|u| u.norm_sqr()).sum::<f64>() / len as f64).sqrt();
+        let sigma = rms / snr;
+        for (i, u) in slice.iter_mut().enumerate() {
+            *u += complex_normal(seed, (f * len + i) as u64) * sigma;
+        }
+    }
+}
+
+/// The data of an inclusion generator: the measurements on `grid` (every voxel in the mask,
+/// noise level not stored) and the true moduli of `labels` (1 background, 2 inclusion; each
+/// `(G', G'')` in Pa).
+pub(crate) fn inclusion_data(
+    grid: Grid,
+    frequencies_hz: &[f64],
+    density_kg_m3: f64,
+    wave: Array5<Complex64>,
+    labels: Array3<u16>,
+    background_pa: (f64, f64),
+    inclusion_pa: (f64, f64),
+) -> Generated {
+    let storage = labels.mapv(|l| if l == 2 { inclusion_pa.0 } else { background_pa.0 });
+    let loss = labels.mapv(|l| if l == 2 { inclusion_pa.1 } else { background_pa.1 });
+    let s = grid.shape;
+    let data = Measurements {
+        grid,
+        frequencies_hz: frequencies_hz.to_vec(),
+        density_kg_m3,
+        wave,
+        mask: Array3::from_elem((s[0], s[1], s[2]), true),
+        noise_std: None,
+        images: None,
+    };
+    (data, labels, (storage, loss))
+}
+
 /// A 2-D cylindrical inclusion in a homogeneous background, hit by a plane shear wave along x:
 /// the exact Bessel-series field ([`CylinderScattering`]) sampled at voxel centres.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,28 +130,11 @@ impl BesselInclusion {
                 (self.inclusion_pa.0, self.inclusion_pa.1, rho),
                 self.radius_m,
             );
-            let mut field = Array3::from_shape_fn((1, n, n), |(_, y, x)| s.total(pos(x), pos(y)) * 1e-5);
-            if let Some(snr) = self.snr {
-                let rms = (field.iter().map(|u| u.norm_sqr()).sum::<f64>() / field.len() as f64).sqrt();
-                let sigma = rms / snr;
-                for (i, u) in field.iter_mut().enumerate() {
-                    *u += complex_normal(self.seed, (f * n * n + i) as u64) * sigma;
-                }
-            }
+            let field = Array3::from_shape_fn((1, n, n), |(_, y, x)| s.total(pos(x), pos(y)) * 1e-5);
             wave.slice_mut(ndarray::s![f, 0, .., .., ..]).assign(&field);
         }
-        let storage = labels.mapv(|l| if l == 2 { self.inclusion_pa.0 } else { self.background_pa.0 });
-        let loss = labels.mapv(|l| if l == 2 { self.inclusion_pa.1 } else { self.background_pa.1 });
-        let data = Measurements {
-            grid,
-            frequencies_hz: self.frequencies_hz.clone(),
-            density_kg_m3: self.density_kg_m3,
-            wave,
-            mask: Array3::from_elem((1, n, n), true),
-            noise_std: None,
-            images: None,
-        };
-        Ok((data, labels, (storage, loss)))
+        add_noise(&mut wave, self.snr, self.seed);
+        Ok(inclusion_data(grid, &self.frequencies_hz, self.density_kg_m3, wave, labels, self.background_pa, self.inclusion_pa))
     }
 }
 
@@ -216,32 +242,13 @@ impl PsvInclusion {
             }
             let u = Array3::from_shape_fn((1, n, n), |(_, y, x)| s.displacement(pos(x), pos(y)));
             // [u_y, u_x] from the series → components "xy".
-            let mut fields = [u.mapv(|v| v[1] * 1e-5), u.mapv(|v| v[0] * 1e-5)];
-            if let Some(snr) = self.snr {
-                let total: f64 = fields.iter().flat_map(|a| a.iter()).map(|u| u.norm_sqr()).sum();
-                let sigma = (total / (2 * n * n) as f64).sqrt() / snr;
-                for (comp, field) in fields.iter_mut().enumerate() {
-                    for (i, u) in field.iter_mut().enumerate() {
-                        *u += complex_normal(self.seed, ((f * 2 + comp) * n * n + i) as u64) * sigma;
-                    }
-                }
-            }
+            let fields = [u.mapv(|v| v[1] * 1e-5), u.mapv(|v| v[0] * 1e-5)];
             for (comp, field) in fields.iter().enumerate() {
                 wave.slice_mut(ndarray::s![f, comp, .., .., ..]).assign(field);
             }
         }
-        let storage = labels.mapv(|l| if l == 2 { self.inclusion_pa.0 } else { self.background_pa.0 });
-        let loss = labels.mapv(|l| if l == 2 { self.inclusion_pa.1 } else { self.background_pa.1 });
-        let data = Measurements {
-            grid,
-            frequencies_hz: self.frequencies_hz.clone(),
-            density_kg_m3: self.density_kg_m3,
-            wave,
-            mask: Array3::from_elem((1, n, n), true),
-            noise_std: None,
-            images: None,
-        };
-        Ok((data, labels, (storage, loss)))
+        add_noise(&mut wave, self.snr, self.seed);
+        Ok(inclusion_data(grid, &self.frequencies_hz, self.density_kg_m3, wave, labels, self.background_pa, self.inclusion_pa))
     }
 }
 

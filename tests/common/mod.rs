@@ -27,24 +27,32 @@ pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// Generated measurements `m` (`mre_inverse::synthetic`, `mre_inverse::plane_strain`) as
+/// mre-data: the wave with the component letters `components`, no motion encoding (efficiency
+/// and phase 0 per frequency), the mask, and `labels` if given.
+pub fn mre_data(m: &mre_inverse::Measurements, components: &str, labels: Option<ndarray::Array3<u16>>) -> MreData {
+    let nf = m.frequencies_hz.len();
+    MreData {
+        frequencies_hz: m.frequencies_hz.clone(),
+        voxel_size_m: m.grid.voxel_size_m,
+        density_kg_m3: m.density_kg_m3,
+        components: components.into(),
+        encoding_efficiency_rad_per_m: vec![0.0; nf],
+        encoding_phase_rad: vec![0.0; nf],
+        wave: Some(m.wave.clone()),
+        mask: Some(m.mask.mapv(u8::from)),
+        labels,
+        ..MreData::default()
+    }
+}
+
 /// An `n`² two-frequency (60 and 90 Hz) Bessel inclusion (SNR 30) as mre-data with its mask,
 /// and its labels (background 1, inclusion 2) apart.
 pub fn bessel_data(n: usize) -> (MreData, ndarray::Array3<u16>) {
     let spec =
         BesselInclusion { n, voxel_m: 2e-3, frequencies_hz: vec![60.0, 90.0], radius_m: 0.016, snr: Some(30.0), ..Default::default() };
     let (m, l, _) = spec.generate().unwrap();
-    let data = MreData {
-        frequencies_hz: m.frequencies_hz.clone(),
-        voxel_size_m: m.grid.voxel_size_m,
-        density_kg_m3: m.density_kg_m3,
-        components: "z".into(),
-        encoding_efficiency_rad_per_m: vec![0.0; 2],
-        encoding_phase_rad: vec![0.0; 2],
-        wave: Some(m.wave.clone()),
-        mask: Some(m.mask.mapv(u8::from)),
-        ..MreData::default()
-    };
-    (data, l)
+    (mre_data(&m, "z", None), l)
 }
 
 /// [`bessel_data`] as an mre-data file in `dir`, with or without labels.
@@ -73,16 +81,8 @@ pub fn psv_data(n: usize, nu: f64) -> (MreData, ndarray::Array3<u16>) {
     };
     let (m, l, (storage, loss)) = spec.generate().unwrap();
     let data = MreData {
-        frequencies_hz: m.frequencies_hz.clone(),
-        voxel_size_m: m.grid.voxel_size_m,
-        density_kg_m3: m.density_kg_m3,
-        components: PsvInclusion::COMPONENTS.into(),
-        encoding_efficiency_rad_per_m: vec![0.0; 2],
-        encoding_phase_rad: vec![0.0; 2],
-        wave: Some(m.wave.clone()),
-        mask: Some(m.mask.mapv(u8::from)),
         ground_truth: Some(GroundTruth { storage_modulus_pa: storage, loss_modulus_pa: loss }),
-        ..MreData::default()
+        ..mre_data(&m, PsvInclusion::COMPONENTS, None)
     };
     (data, l)
 }
