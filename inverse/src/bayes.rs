@@ -341,7 +341,7 @@ pub fn infer_reduced(
 pub fn check_reduced(
     full: &dyn LogDensity,
     reduced_posterior: &dyn LogDensity,
-    reduced: &ReducedWaveForward<'_>,
+    reduced: &dyn crate::reduced::ReducedModel,
     draws: &Draws,
 ) -> Result<SurrogateReport> {
     let flat: Vec<&Vec<f64>> = draws.chains.iter().flatten().collect();

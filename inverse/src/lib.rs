@@ -44,6 +44,7 @@ pub mod plane_strain;
 pub mod posterior;
 pub mod prior;
 pub mod reduced;
+pub mod reduced_navier;
 pub mod refine;
 pub mod summary;
 pub mod synthetic;

@@ -174,6 +174,16 @@ impl NavierForward {
         })
     }
 
+    /// The prescribed face values of frequency `f` (`[u_z, u_y, u_x]`, m).
+    pub(crate) fn faces(&self, f: usize) -> &[Array3<Complex64>; 3] {
+        &self.faces[f]
+    }
+
+    /// Grid axis of each data component.
+    pub(crate) fn axes(&self) -> &[usize] {
+        &self.axes
+    }
+
     /// The bulk modulus of the model, Pa.
     pub fn bulk_modulus_pa(&self) -> f64 {
         self.bulk_modulus_pa
@@ -189,7 +199,7 @@ impl NavierForward {
         m.bulk_modulus_pa.unwrap_or(self.bulk_modulus_pa)
     }
 
-    fn medium(&self, m: &Moduli) -> Result<Medium> {
+    pub(crate) fn medium(&self, m: &Moduli) -> Result<Medium> {
         check_moduli(m, self.grid.shape)?;
         let k = self.bulk_modulus_of(m);
         if !(k.is_finite() && k > 0.0) {
@@ -219,7 +229,7 @@ impl NavierForward {
 
     /// The problem of frequency `f` for `medium` and the bulk modulus `bulk_modulus_pa` (the
     /// one place a [`VectorProblem`] is made).
-    fn problem<'a>(&self, medium: &'a Medium, bulk_modulus_pa: f64, f: usize) -> VectorProblem<'a> {
+    pub(crate) fn problem<'a>(&self, medium: &'a Medium, bulk_modulus_pa: f64, f: usize) -> VectorProblem<'a> {
         let s = self.grid.shape;
         let zero = Array3::zeros((s[0], s[1], s[2]));
         VectorProblem {
@@ -363,7 +373,7 @@ impl NavierForward {
     /// voxel volume; no absorbing layers in this model), whose derivative is `−V/λ_v²`, so
     /// `∂J/∂K = −Re Σ_v (−V/λ_v²) p_v w_v = Re Σ_v V p_v w_v / λ_v²` (pressures in Pa: the
     /// solver's pressure scaling cancels).
-    fn bulk_gradient(&self, medium: &Medium, k: f64, fields: &NavierFields, w: &NavierFields) -> f64 {
+    pub(crate) fn bulk_gradient(&self, medium: &Medium, k: f64, fields: &NavierFields, w: &NavierFields) -> f64 {
         let h = self.grid.voxel_size_m;
         let vol = h[0] * h[1] * h[2];
         let g = medium.complex_modulus();
@@ -376,7 +386,7 @@ impl NavierForward {
     }
 
     /// The measured components of the centre displacement of `fields`, in data order.
-    fn components(&self, fields: &NavierFields) -> Vec<Array3<Complex64>> {
+    pub(crate) fn components(&self, fields: &NavierFields) -> Vec<Array3<Complex64>> {
         let centres = fields.centres();
         self.axes.iter().map(|&a| centres[a].clone()).collect()
     }

@@ -48,8 +48,43 @@ impl std::fmt::Debug for ReducedWaveForward<'_> {
     }
 }
 
-fn dot(a: &[Complex64], b: &[Complex64]) -> Complex64 {
+pub(crate) fn dot(a: &[Complex64], b: &[Complex64]) -> Complex64 {
     a.iter().zip(b).map(|(x, y)| x.conj() * y).sum()
+}
+
+/// Append the part of `v` orthogonal to the orthonormal `basis` (modified Gram–Schmidt,
+/// twice), normalised, unless it is below [`NEW_DIRECTION_TOLERANCE`] of `v`.
+pub(crate) fn extend_basis(basis: &mut Vec<Vec<Complex64>>, mut v: Vec<Complex64>) {
+    let norm0 = dot(&v, &v).re.sqrt();
+    for _ in 0..2 {
+        for b in basis.iter() {
+            let p = dot(b, &v);
+            v.iter_mut().zip(b).for_each(|(x, y)| *x -= p * y);
+        }
+    }
+    let norm = dot(&v, &v).re.sqrt();
+    if norm > NEW_DIRECTION_TOLERANCE * norm0 && norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+        basis.push(v);
+    }
+}
+
+/// A reduced-basis surrogate of a full forward model: what the check of the draws reports.
+pub trait ReducedModel: ForwardModel {
+    /// Number of snapshots (full solves per frequency) the bases were built from.
+    fn snapshots(&self) -> usize;
+    /// Basis size per frequency and basis (one per component for the scalar model, one
+    /// joint basis for the Navier model).
+    fn basis_sizes(&self) -> Vec<Vec<usize>>;
+}
+
+impl ReducedModel for ReducedWaveForward<'_> {
+    fn snapshots(&self) -> usize {
+        self.snapshots
+    }
+    fn basis_sizes(&self) -> Vec<Vec<usize>> {
+        self.bases.iter().map(|b| b.iter().map(Vec::len).collect()).collect()
+    }
 }
 
 impl<'a> ReducedWaveForward<'a> {
@@ -69,20 +104,7 @@ impl<'a> ReducedWaveForward<'a> {
                     let fields = full.predict(f, m)?;
                     for (c, u) in fields.iter().enumerate() {
                         let u = u.as_slice().expect("standard layout");
-                        let mut v: Vec<Complex64> = free.iter().map(|&i| u[i]).collect();
-                        let norm0 = dot(&v, &v).re.sqrt();
-                        // Modified Gram–Schmidt, twice.
-                        for _ in 0..2 {
-                            for b in &basis[c] {
-                                let p = dot(b, &v);
-                                v.iter_mut().zip(b).for_each(|(x, y)| *x -= p * y);
-                            }
-                        }
-                        let norm = dot(&v, &v).re.sqrt();
-                        if norm > NEW_DIRECTION_TOLERANCE * norm0 && norm > 0.0 {
-                            v.iter_mut().for_each(|x| *x /= norm);
-                            basis[c].push(v);
-                        }
+                        extend_basis(&mut basis[c], free.iter().map(|&i| u[i]).collect());
                     }
                 }
                 Ok(basis)
@@ -99,16 +121,6 @@ impl<'a> ReducedWaveForward<'a> {
         let r = Self::build(full, &moduli)?;
         tracing::info!(snapshots = points.len(), basis = ?r.basis_sizes(), "reduced model");
         Ok(r)
-    }
-
-    /// Number of snapshots (full solves per frequency) the bases were built from.
-    pub fn snapshots(&self) -> usize {
-        self.snapshots
-    }
-
-    /// Basis size per frequency and component.
-    pub fn basis_sizes(&self) -> Vec<Vec<usize>> {
-        self.bases.iter().map(|b| b.iter().map(Vec::len).collect()).collect()
     }
 
     /// Reduced solution of frequency `f` for `moduli`: fields per component and, per

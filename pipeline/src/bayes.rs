@@ -20,7 +20,8 @@ use mre_inverse::model_error::{
 };
 use mre_inverse::nuts::NutsOptions;
 use mre_inverse::options::Choice;
-use mre_inverse::reduced::ReducedWaveForward;
+use mre_inverse::reduced::{ReducedModel, ReducedWaveForward};
+use mre_inverse::reduced_navier::ReducedNavierForward;
 use mre_inverse::summary::{describe, moduli_stats};
 use mre_inverse::LogDensity;
 use mre_inverse::{ActuatorDrive, ActuatorForward};
@@ -482,11 +483,18 @@ fn check_regions(r: &BayesRun<'_>, labels: &Array3<u16>, regions: &Regions, forw
     let d = 2 * regions.len() as u128;
     let voxels = r.input.mask.len() as u128;
     // Lower bounds of what the stages allocate: the Laplace Hessian, its Cholesky factor and the
-    // covariance (d² each); the reduced model's 1 + 2d + d(d−1)/2 snapshot points and their G'
-    // and G'' maps; the draws of every chain.
+    // covariance (d² each); the reduced model's 1 + 2d + d(d−1)/2 snapshot points, their G'
+    // and G'' maps and the basis vectors (per frequency, complex, one per snapshot over the
+    // voxels of each component, or over the about 4 unknowns per voxel of the Navier model);
+    // the draws of every chain.
     let dense = 3 * d * d * 8;
     let snapshots = 1 + 2 * d + d * d.saturating_sub(1) / 2;
-    let reduced = if a.full_model || a.drive == DriveKind::Actuator { 0 } else { snapshots * (d + 2 * voxels) * 8 };
+    let per_voxel = match forward {
+        Forward::Navier(_) => 4,
+        _ => r.input.data.components.len().max(1) as u128,
+    };
+    let basis = snapshots * voxels * per_voxel * r.input.data.frequencies_hz.len() as u128 * 16;
+    let reduced = if a.full_model || a.drive == DriveKind::Actuator { 0 } else { snapshots * (d + 2 * voxels) * 8 + basis };
     let draws = a.chains as u128 * u128::from(a.draws) * d * 8;
     // The interface term of the approximation-error model: a dense factor with a column per
     // interface voxel (the boundary-noise columns have their own budget).
@@ -691,13 +699,16 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     // Regions: draws with the reduced-basis model built around the Laplace approximation
     // (the same on every rank), checked against the full model on rank 0.
     info!("reduced-basis model around the Laplace approximation");
-    let reduced = match (s.kind, r.args.full_model, &s.forward) {
+    let reduced: Option<Box<dyn ReducedModel + '_>> = match (s.kind, r.args.full_model, &s.forward) {
         (Parameterization::Regions, false, Forward::Boundary(forward)) => {
-            Some(agree(comm, ReducedWaveForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?)
+            Some(Box::new(agree(comm, ReducedWaveForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?))
+        }
+        (Parameterization::Regions, false, Forward::Navier(forward)) => {
+            Some(Box::new(agree(comm, ReducedNavierForward::around(forward, s.param.as_ref(), &mode.laplace).map_err(failure))?))
         }
         _ => None,
     };
-    let surrogate = reduced.as_ref().map(|m| Posterior::new(m, s.param.as_ref(), s.prior.as_ref(), likelihood));
+    let surrogate = reduced.as_deref().map(|m| Posterior::new(m as &dyn ForwardModel, s.param.as_ref(), s.prior.as_ref(), likelihood));
     let sampling: &dyn LogDensity = match &surrogate {
         Some(p) => p,
         None => &posterior,
@@ -714,7 +725,7 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     };
     let Some(draws) = draws else { return Ok(None) };
     let report = match (&reduced, &surrogate) {
-        (Some(m), Some(p)) => Some(check_reduced(&posterior, p, m, &draws).map_err(failure)?),
+        (Some(m), Some(p)) => Some(check_reduced(&posterior, p, m.as_ref(), &draws).map_err(failure)?),
         _ => None,
     };
     let mut result = assemble(posterior.names(), mode, draws, start.elapsed().as_secs_f64());

@@ -901,6 +901,9 @@ impl NavierSolver {
 #[path = "navier_iterative.rs"]
 mod iterative;
 pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS};
+#[path = "navier_operator.rs"]
+mod operator;
+pub use operator::NavierOperator;
 /// Flatten fields into the unknowns of `lay` (pressures as the scaled `q = p / scale`).
 fn flatten(lay: &Layout, f: &NavierFields, scale: f64) -> Vec<Complex64> {
     let mut x = Vec::with_capacity(lay.len);
@@ -1032,124 +1035,7 @@ impl NavierSolver {
     /// axes (harmonic mean of the touching voxels), and the compliance `p/λ` with
     /// `λ = K − 2G*_v/3`. Units: Pa⁻¹ times those of `wᵀ K u`.
     pub fn modulus_sensitivity(&self, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
-        let lay = &self.asm.layout;
-        if p.medium.grid.shape != lay.shape {
-            return Err(SolverError::Shape(format!("problem grid {:?}, the solver's grid is {:?}", p.medium.grid.shape, lay.shape)));
-        }
-        for (name, f) in [("forward fields", u), ("adjoint fields", w)] {
-            let ok = (0..3).all(|a| f.faces[a].shape() == lay.comp[a]) && f.pressure_pa.shape() == lay.shape;
-            if !ok {
-                return Err(SolverError::Shape(format!("{name} do not have the solver's face and voxel shapes")));
-            }
-        }
-        let ps = self.asm.pressure_scale;
-        let (xu, xw) = (flatten(lay, u, ps), flatten(lay, w, ps));
-        let m = p.medium;
-        let shape = lay.shape;
-        let h = m.grid.voxel_size_m;
-        let active = lay.active;
-        let st = Stretch::new(shape, &p.boundary);
-        let clamped = p.boundary.faces.map(|f| f.map(|c| c != FaceCondition::Free));
-        let g = m.complex_modulus();
-        let vol = h[0] * h[1] * h[2];
-        let s_at = |b: usize, i: usize, face: bool| if face { st.face[b][i] } else { st.centre[b][i] };
-        let apply = |l: &[(usize, Complex64)], x: &[Complex64]| l.iter().fold(ZERO, |s, &(i, c)| s + c * x[i]);
-        let mut c = Array3::<Complex64>::zeros((shape[0], shape[1], shape[2]));
-
-        // Voxel centres: normal stress −2G*·V (∂_a u_a)(∂_a w_a) and the compliance V ps²/λ.
-        for_each_pos(shape, |idx| {
-            let wv = st.volume(idx) * vol;
-            let gi = g[idx];
-            let mut sum = ZERO;
-            for a in (0..3).filter(|&a| active[a]) {
-                let d = ONE / (st.centre[a][idx[a]] * h[a]);
-                let mut hi = idx;
-                hi[a] += 1;
-                let l = [(lay.u(a, hi), d), (lay.u(a, idx), -d)];
-                sum += -wv * 2.0 * apply(&l, &xu) * apply(&l, &xw);
-            }
-            let lambda = p.bulk_modulus_pa.at(idx) - gi * (2.0 / 3.0);
-            let pi = lay.p(idx);
-            sum += wv * (ps * ps) * (2.0 / 3.0) / (lambda * lambda) * xu[pi] * xw[pi];
-            c[idx] += sum;
-        });
-
-        // Edges: −S·G_e·V·frac γ(u) γ(w), G_e = n / Σ 1/G*; ∂G_e/∂G*_v = G_e² / (n G*_v²).
-        for a in 0..3 {
-            for b in a + 1..3 {
-                if !active[a] && !active[b] {
-                    continue;
-                }
-                let cax = 3 - a - b;
-                let mut ext = shape;
-                for x in [a, b] {
-                    if active[x] {
-                        ext[x] += 1;
-                    }
-                }
-                for_each_pos(ext, |e| {
-                    let mut frac = 1.0;
-                    for x in [a, b] {
-                        if active[x] && (e[x] == 0 || e[x] == shape[x]) {
-                            if !clamped[x][usize::from(e[x] == shape[x])] {
-                                return;
-                            }
-                            frac *= 0.5;
-                        }
-                    }
-                    let mut l = [(0, ZERO); 4];
-                    let mut nl = 0;
-                    for (x, y) in [(a, b), (b, a)] {
-                        if !active[y] {
-                            continue;
-                        }
-                        let j = e[y];
-                        let d = ONE / (st.face[y][j] * h[y]);
-                        let (mut lo, mut hi) = (e, e);
-                        if j == 0 {
-                            l[nl] = (lay.u(x, hi), 2.0 * d);
-                            nl += 1;
-                        } else if j == shape[y] {
-                            lo[y] = j - 1;
-                            l[nl] = (lay.u(x, lo), -2.0 * d);
-                            nl += 1;
-                        } else {
-                            lo[y] = j - 1;
-                            hi[y] = j;
-                            l[nl] = (lay.u(x, hi), d);
-                            l[nl + 1] = (lay.u(x, lo), -d);
-                            nl += 2;
-                        }
-                    }
-                    let range = |x: usize| {
-                        if active[x] {
-                            e[x].saturating_sub(1)..(e[x] + 1).min(shape[x])
-                        } else {
-                            e[x]..e[x] + 1
-                        }
-                    };
-                    let mut voxels = [[0usize; 3]; 4];
-                    let (mut inv, mut cnt) = (ZERO, 0usize);
-                    for i in range(a) {
-                        for j in range(b) {
-                            let mut v = e;
-                            v[a] = i;
-                            v[b] = j;
-                            inv += ONE / g[v];
-                            voxels[cnt] = v;
-                            cnt += 1;
-                        }
-                    }
-                    let ge = cnt as f64 / inv;
-                    let s = s_at(a, e[a], active[a]) * s_at(b, e[b], active[b]) * st.centre[cax][e[cax]];
-                    let form = -(s * (vol * frac)) * apply(&l[..nl], &xu) * apply(&l[..nl], &xw);
-                    for v in &voxels[..cnt] {
-                        c[*v] += form * ge * ge / (cnt as f64 * g[*v] * g[*v]);
-                    }
-                });
-            }
-        }
-        Ok(c)
+        modulus_sensitivity(&self.asm, p, u, w)
     }
 
     /// `(∂J/∂G', ∂J/∂G'')` per voxel (units of `J` per Pa) for an objective `J` of the centre
@@ -1173,6 +1059,128 @@ impl NavierSolver {
         let c = self.modulus_sensitivity(p, fields, &mu)?;
         Ok((c.mapv(|c| -c.re), c.mapv(|c| c.im)))
     }
+}
+
+/// [`NavierSolver::modulus_sensitivity`] of the operator `asm` assembled for `p`.
+fn modulus_sensitivity(asm: &Assembly, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
+    let lay = &asm.layout;
+    if p.medium.grid.shape != lay.shape {
+        return Err(SolverError::Shape(format!("problem grid {:?}, the solver's grid is {:?}", p.medium.grid.shape, lay.shape)));
+    }
+    for (name, f) in [("forward fields", u), ("adjoint fields", w)] {
+        let ok = (0..3).all(|a| f.faces[a].shape() == lay.comp[a]) && f.pressure_pa.shape() == lay.shape;
+        if !ok {
+            return Err(SolverError::Shape(format!("{name} do not have the solver's face and voxel shapes")));
+        }
+    }
+    let ps = asm.pressure_scale;
+    let (xu, xw) = (flatten(lay, u, ps), flatten(lay, w, ps));
+    let m = p.medium;
+    let shape = lay.shape;
+    let h = m.grid.voxel_size_m;
+    let active = lay.active;
+    let st = Stretch::new(shape, &p.boundary);
+    let clamped = p.boundary.faces.map(|f| f.map(|c| c != FaceCondition::Free));
+    let g = m.complex_modulus();
+    let vol = h[0] * h[1] * h[2];
+    let s_at = |b: usize, i: usize, face: bool| if face { st.face[b][i] } else { st.centre[b][i] };
+    let apply = |l: &[(usize, Complex64)], x: &[Complex64]| l.iter().fold(ZERO, |s, &(i, c)| s + c * x[i]);
+    let mut c = Array3::<Complex64>::zeros((shape[0], shape[1], shape[2]));
+
+    // Voxel centres: normal stress −2G*·V (∂_a u_a)(∂_a w_a) and the compliance V ps²/λ.
+    for_each_pos(shape, |idx| {
+        let wv = st.volume(idx) * vol;
+        let gi = g[idx];
+        let mut sum = ZERO;
+        for a in (0..3).filter(|&a| active[a]) {
+            let d = ONE / (st.centre[a][idx[a]] * h[a]);
+            let mut hi = idx;
+            hi[a] += 1;
+            let l = [(lay.u(a, hi), d), (lay.u(a, idx), -d)];
+            sum += -wv * 2.0 * apply(&l, &xu) * apply(&l, &xw);
+        }
+        let lambda = p.bulk_modulus_pa.at(idx) - gi * (2.0 / 3.0);
+        let pi = lay.p(idx);
+        sum += wv * (ps * ps) * (2.0 / 3.0) / (lambda * lambda) * xu[pi] * xw[pi];
+        c[idx] += sum;
+    });
+
+    // Edges: −S·G_e·V·frac γ(u) γ(w), G_e = n / Σ 1/G*; ∂G_e/∂G*_v = G_e² / (n G*_v²).
+    for a in 0..3 {
+        for b in a + 1..3 {
+            if !active[a] && !active[b] {
+                continue;
+            }
+            let cax = 3 - a - b;
+            let mut ext = shape;
+            for x in [a, b] {
+                if active[x] {
+                    ext[x] += 1;
+                }
+            }
+            for_each_pos(ext, |e| {
+                let mut frac = 1.0;
+                for x in [a, b] {
+                    if active[x] && (e[x] == 0 || e[x] == shape[x]) {
+                        if !clamped[x][usize::from(e[x] == shape[x])] {
+                            return;
+                        }
+                        frac *= 0.5;
+                    }
+                }
+                let mut l = [(0, ZERO); 4];
+                let mut nl = 0;
+                for (x, y) in [(a, b), (b, a)] {
+                    if !active[y] {
+                        continue;
+                    }
+                    let j = e[y];
+                    let d = ONE / (st.face[y][j] * h[y]);
+                    let (mut lo, mut hi) = (e, e);
+                    if j == 0 {
+                        l[nl] = (lay.u(x, hi), 2.0 * d);
+                        nl += 1;
+                    } else if j == shape[y] {
+                        lo[y] = j - 1;
+                        l[nl] = (lay.u(x, lo), -2.0 * d);
+                        nl += 1;
+                    } else {
+                        lo[y] = j - 1;
+                        hi[y] = j;
+                        l[nl] = (lay.u(x, hi), d);
+                        l[nl + 1] = (lay.u(x, lo), -d);
+                        nl += 2;
+                    }
+                }
+                let range = |x: usize| {
+                    if active[x] {
+                        e[x].saturating_sub(1)..(e[x] + 1).min(shape[x])
+                    } else {
+                        e[x]..e[x] + 1
+                    }
+                };
+                let mut voxels = [[0usize; 3]; 4];
+                let (mut inv, mut cnt) = (ZERO, 0usize);
+                for i in range(a) {
+                    for j in range(b) {
+                        let mut v = e;
+                        v[a] = i;
+                        v[b] = j;
+                        inv += ONE / g[v];
+                        voxels[cnt] = v;
+                        cnt += 1;
+                    }
+                }
+                let ge = cnt as f64 / inv;
+                let s = s_at(a, e[a], active[a]) * s_at(b, e[b], active[b]) * st.centre[cax][e[cax]];
+                let form = -(s * (vol * frac)) * apply(&l[..nl], &xu) * apply(&l[..nl], &xw);
+                for v in &voxels[..cnt] {
+                    c[*v] += form * ge * ge / (cnt as f64 * g[*v] * g[*v]);
+                }
+            });
+        }
+    }
+    Ok(c)
 }
 
 #[cfg(test)]
