@@ -69,6 +69,57 @@ pub(crate) fn extend_basis(basis: &mut Vec<Vec<Complex64>>, mut v: Vec<Complex64
     }
 }
 
+/// The Galerkin solution `x = g + V a`, `(Vᴴ K V) a = −Vᴴ K g`, of the operator `apply`
+/// (`y = K x` on every unknown) with the orthonormal `basis` on the `free` unknowns and the
+/// prescribed values `g` (0 at the free unknowns); also the Galerkin matrix `A = Vᴴ K V`
+/// for [`galerkin_adjoint`].
+pub(crate) fn galerkin_solve(
+    basis: &[Vec<Complex64>],
+    free: &[usize],
+    g: Vec<Complex64>,
+    apply: impl Fn(&[Complex64], &mut [Complex64]),
+) -> (Vec<Complex64>, Mat<Complex64>) {
+    let n = g.len();
+    let m = basis.len();
+    let mut y = vec![Complex64::new(0.0, 0.0); n];
+    apply(&g, &mut y);
+    let kg: Vec<Complex64> = free.iter().map(|&i| y[i]).collect();
+    let mut x = vec![Complex64::new(0.0, 0.0); n];
+    let mut a = Mat::<Complex64>::zeros(m, m);
+    for (j, v) in basis.iter().enumerate() {
+        free.iter().zip(v).for_each(|(&i, &val)| x[i] = val);
+        apply(&x, &mut y);
+        let w: Vec<Complex64> = free.iter().map(|&i| y[i]).collect();
+        for (i, vi) in basis.iter().enumerate() {
+            a[(i, j)] = dot(vi, &w);
+        }
+    }
+    let b = Mat::<Complex64>::from_fn(m, 1, |i, _| -dot(&basis[i], &kg));
+    let coef = a.partial_piv_lu().solve(&b);
+    let mut sol = g;
+    add_combination(basis, free, &coef, &mut sol);
+    (sol, a)
+}
+
+/// The Galerkin adjoint `μ = V β`, `Aᴴ β = Vᴴ r_F`, of [`galerkin_solve`]'s matrix `a` for
+/// the adjoint right-hand side `r` (every unknown; its free entries are used).
+pub(crate) fn galerkin_adjoint(basis: &[Vec<Complex64>], free: &[usize], a: &Mat<Complex64>, r: &[Complex64]) -> Vec<Complex64> {
+    let r_f: Vec<Complex64> = free.iter().map(|&i| r[i]).collect();
+    let rhs = Mat::<Complex64>::from_fn(basis.len(), 1, |i, _| dot(&basis[i], &r_f));
+    let beta = a.adjoint().to_owned().partial_piv_lu().solve(&rhs);
+    let mut mu = vec![Complex64::new(0.0, 0.0); r.len()];
+    add_combination(basis, free, &beta, &mut mu);
+    mu
+}
+
+/// `out[free] += Σ_j coef_j V_j`.
+fn add_combination(basis: &[Vec<Complex64>], free: &[usize], coef: &Mat<Complex64>, out: &mut [Complex64]) {
+    for (j, v) in basis.iter().enumerate() {
+        let c = coef[(j, 0)];
+        free.iter().zip(v).for_each(|(&i, &val)| out[i] += c * val);
+    }
+}
+
 /// A reduced-basis surrogate of a full forward model: what the check of the draws reports.
 pub trait ReducedModel: ForwardModel {
     /// Number of snapshots (full solves per frequency) the bases were built from.
@@ -133,7 +184,6 @@ impl<'a> ReducedWaveForward<'a> {
         let mut is_free = vec![false; n];
         self.free.iter().for_each(|&i| is_free[i] = true);
         for (c, basis) in self.bases[f].iter().enumerate() {
-            let m = basis.len();
             let gfull: Vec<Complex64> = self
                 .full
                 .boundary_values(f, c)
@@ -141,28 +191,7 @@ impl<'a> ReducedWaveForward<'a> {
                 .enumerate()
                 .map(|(i, &v)| if is_free[i] { Complex64::new(0.0, 0.0) } else { v })
                 .collect();
-            let mut kg = vec![Complex64::new(0.0, 0.0); n];
-            op.apply(&gfull, &mut kg);
-            let kg_f: Vec<Complex64> = self.free.iter().map(|&i| kg[i]).collect();
-            let mut x = vec![Complex64::new(0.0, 0.0); n];
-            let mut y = vec![Complex64::new(0.0, 0.0); n];
-            let mut a = Mat::<Complex64>::zeros(m, m);
-            for (j, v) in basis.iter().enumerate() {
-                x.iter_mut().for_each(|e| *e = Complex64::new(0.0, 0.0));
-                self.free.iter().zip(v).for_each(|(&i, &val)| x[i] = val);
-                op.apply(&x, &mut y);
-                let w: Vec<Complex64> = self.free.iter().map(|&i| y[i]).collect();
-                for (i, vi) in basis.iter().enumerate() {
-                    a[(i, j)] = dot(vi, &w);
-                }
-            }
-            let b = Mat::<Complex64>::from_fn(m, 1, |i, _| -dot(&basis[i], &kg_f));
-            let coef = a.partial_piv_lu().solve(&b);
-            let mut u = gfull;
-            for (j, v) in basis.iter().enumerate() {
-                let cj = coef[(j, 0)];
-                self.free.iter().zip(v).for_each(|(&i, &val)| u[i] += cj * val);
-            }
+            let (u, a) = galerkin_solve(basis, &self.free, gfull, |x, y| op.apply(x, y));
             if u.iter().any(|v| !(v.re.is_finite() && v.im.is_finite())) {
                 return Err(InverseError::NonFinite(format!("reduced solution of frequency {f} is not finite")));
             }
@@ -191,18 +220,9 @@ impl ForwardModel for ReducedWaveForward<'_> {
         let ReducedSolution { medium, op, fields, matrices } = self.solve(f, moduli)?;
         let (value, dj_du) = objective(f, &fields);
         let mut grad = ModuliGradient::zeros(self.full.grid().shape);
-        let n = op.len();
         for (((u, r), a), basis) in fields.iter().zip(&dj_du).zip(&matrices).zip(&self.bases[f]) {
             // Galerkin adjoint: Aᴴ β = Vᴴ r_F, μ = V β.
-            let r = r.as_slice().expect("standard layout");
-            let r_f: Vec<Complex64> = self.free.iter().map(|&i| r[i]).collect();
-            let rhs = Mat::<Complex64>::from_fn(basis.len(), 1, |i, _| dot(&basis[i], &r_f));
-            let beta = a.adjoint().to_owned().partial_piv_lu().solve(&rhs);
-            let mut mu = vec![Complex64::new(0.0, 0.0); n];
-            for (j, v) in basis.iter().enumerate() {
-                let bj = beta[(j, 0)];
-                self.free.iter().zip(v).for_each(|(&i, &val)| mu[i] += bj * val);
-            }
+            let mu = galerkin_adjoint(basis, &self.free, a, r.as_slice().expect("standard layout"));
             let (storage, loss) = op.modulus_sensitivity(&medium, u.as_slice().expect("standard layout"), &mu)?;
             grad.add(&ModuliGradient::moduli(storage, loss));
         }

@@ -14,7 +14,6 @@
 //! full model. Exact for the reduced model; its difference from the full one is measured at
 //! posterior draws ([`crate::bayes::check_reduced`]).
 
-use faer::linalg::solvers::Solve;
 use faer::Mat;
 use mre_solver::wave::{Medium, NavierFields, NavierOperator};
 use ndarray::Array3;
@@ -24,9 +23,7 @@ use rayon::prelude::*;
 use crate::error::{InverseError, Result};
 use crate::forward::{FieldObjective, ForwardModel, Moduli, ModuliGradient};
 use crate::navier::NavierForward;
-use crate::reduced::{dot, extend_basis, ReducedModel};
-
-const ZERO: Complex64 = Complex64::new(0.0, 0.0);
+use crate::reduced::{extend_basis, galerkin_adjoint, galerkin_solve, ReducedModel};
 
 /// The Galerkin reduced model of a [`NavierForward`] (see the module documentation).
 pub struct ReducedNavierForward<'a> {
@@ -95,43 +92,17 @@ impl<'a> ReducedNavierForward<'a> {
         Ok(r)
     }
 
-    fn scatter(&self, v: &[Complex64], out: &mut [Complex64]) {
-        self.free.iter().zip(v).for_each(|(&i, &x)| out[i] = x);
-    }
-
     fn solve(&self, f: usize, moduli: &Moduli) -> Result<Solution> {
         let medium = self.full.medium(moduli)?;
         let k = self.full.bulk_modulus_of(moduli);
         let op = NavierOperator::new(&self.full.problem(&medium, k, f), self.pressure_scale)?;
-        let basis = &self.bases[f];
-        let n = op.len();
-        let m = basis.len();
         let g = op.prescribed(self.full.faces(f))?;
-        let mut y = vec![ZERO; n];
-        op.apply(&g, &mut y);
-        let kg: Vec<Complex64> = self.free.iter().map(|&i| y[i]).collect();
-        let mut x = vec![ZERO; n];
-        let mut a = Mat::<Complex64>::zeros(m, m);
-        for (j, v) in basis.iter().enumerate() {
-            self.scatter(v, &mut x);
-            op.apply(&x, &mut y);
-            let w: Vec<Complex64> = self.free.iter().map(|&i| y[i]).collect();
-            for (i, vi) in basis.iter().enumerate() {
-                a[(i, j)] = dot(vi, &w);
-            }
-        }
-        let b = Mat::<Complex64>::from_fn(m, 1, |i, _| -dot(&basis[i], &kg));
-        let coef = a.partial_piv_lu().solve(&b);
-        let mut sol = g;
-        for (j, v) in basis.iter().enumerate() {
-            let c = coef[(j, 0)];
-            self.free.iter().zip(v).for_each(|(&i, &val)| sol[i] += c * val);
-        }
+        let (sol, matrix) = galerkin_solve(&self.bases[f], &self.free, g, |x, y| op.apply(x, y));
         if sol.iter().any(|v| !(v.re.is_finite() && v.im.is_finite())) {
             return Err(InverseError::NonFinite(format!("reduced Navier solution of frequency {f} is not finite")));
         }
         let fields = op.fields(&sol);
-        Ok(Solution { medium, bulk_modulus_pa: k, op, fields, matrix: a })
+        Ok(Solution { medium, bulk_modulus_pa: k, op, fields, matrix })
     }
 }
 
@@ -166,16 +137,8 @@ impl ForwardModel for ReducedNavierForward<'_> {
             rhs[a] += r;
         }
         let r = op.centre_transpose(&rhs);
-        let r_f: Vec<Complex64> = self.free.iter().map(|&i| r[i]).collect();
-        let basis = &self.bases[f];
-        let b = Mat::<Complex64>::from_fn(basis.len(), 1, |i, _| dot(&basis[i], &r_f));
-        let beta = matrix.adjoint().to_owned().partial_piv_lu().solve(&b);
         // The conjugated adjoint μ̄ = conj(V β).
-        let mut mu = vec![ZERO; op.len()];
-        for (j, v) in basis.iter().enumerate() {
-            let bj = beta[(j, 0)];
-            self.free.iter().zip(v).for_each(|(&i, &val)| mu[i] += bj * val);
-        }
+        let mut mu = galerkin_adjoint(&self.bases[f], &self.free, &matrix, &r);
         mu.iter_mut().for_each(|v| *v = v.conj());
         let w = op.fields(&mu);
         let p = self.full.problem(&medium, k, f);

@@ -358,6 +358,26 @@ impl Layout {
         self.offset[a] + (p[0] * c[1] + p[1]) * c[2] + p[2]
     }
 
+    /// `Cᵀ r` on the unknowns: the transpose of the map from the faces to the centre
+    /// displacement of [`NavierFields::centres`] applied to `r` (`[z, y, x]` per voxel), 0 at
+    /// the pressures.
+    fn centre_transpose(&self, r: &[Array3<Complex64>; 3]) -> Vec<Complex64> {
+        let mut y = vec![ZERO; self.len];
+        for (a, ra) in r.iter().enumerate() {
+            for_each_pos(self.shape, |idx| {
+                if self.active[a] {
+                    let mut hi = idx;
+                    hi[a] += 1;
+                    y[self.u(a, idx)] += 0.5 * ra[idx];
+                    y[self.u(a, hi)] += 0.5 * ra[idx];
+                } else {
+                    y[self.u(a, idx)] += ra[idx];
+                }
+            });
+        }
+        y
+    }
+
     fn voxel(&self, p: [usize; 3]) -> usize {
         (p[0] * self.shape[1] + p[1]) * self.shape[2] + p[2]
     }
@@ -849,19 +869,7 @@ impl NavierSolver {
         let lay = &self.asm.layout;
         // u = C K⁻¹ E W F f (F: voxels → faces, W: weights, E: zero on fixed rows, C: faces →
         // centres), so λ = Fᵀ conj(W) E K⁻ᴴ Cᵀ rhs.
-        let mut y = vec![ZERO; lay.len];
-        for (a, r) in rhs.iter().enumerate() {
-            for_each_pos(lay.shape, |idx| {
-                if lay.active[a] {
-                    let mut hi = idx;
-                    hi[a] += 1;
-                    y[lay.u(a, idx)] += 0.5 * r[idx];
-                    y[lay.u(a, hi)] += 0.5 * r[idx];
-                } else {
-                    y[lay.u(a, idx)] += r[idx];
-                }
-            });
-        }
+        let mut y = lay.centre_transpose(rhs);
         lu_solve_in_place(&self.symbolic, Some(&self.numeric), self.par, &mut y, true)?;
         let sh = (lay.shape[0], lay.shape[1], lay.shape[2]);
         let mut out = [Array3::zeros(sh), Array3::zeros(sh), Array3::zeros(sh)];
@@ -1005,19 +1013,7 @@ impl NavierSolver {
     pub fn solve_adjoint_fields(&self, rhs: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
         self.check_vector("adjoint right-hand side", rhs)?;
         let lay = &self.asm.layout;
-        let mut y = vec![ZERO; lay.len];
-        for (a, r) in rhs.iter().enumerate() {
-            for_each_pos(lay.shape, |idx| {
-                if lay.active[a] {
-                    let mut hi = idx;
-                    hi[a] += 1;
-                    y[lay.u(a, idx)] += 0.5 * r[idx];
-                    y[lay.u(a, hi)] += 0.5 * r[idx];
-                } else {
-                    y[lay.u(a, idx)] += r[idx];
-                }
-            });
-        }
+        let mut y = lay.centre_transpose(rhs);
         for (yi, &f) in y.iter_mut().zip(&self.fixed) {
             if f {
                 *yi = ZERO;

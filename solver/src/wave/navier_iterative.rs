@@ -501,19 +501,7 @@ impl NavierIterative {
     pub fn solve_adjoint_with_stats(&self, rhs: &[Array3<Complex64>; 3]) -> Result<([Array3<Complex64>; 3], SolveStats)> {
         self.check_vector("adjoint right-hand side", rhs)?;
         let lay = &self.layout;
-        let mut y = vec![ZERO; lay.len];
-        for (a, r) in rhs.iter().enumerate() {
-            for_each_pos(lay.shape, |idx| {
-                if lay.active[a] {
-                    let mut hi = idx;
-                    hi[a] += 1;
-                    y[lay.u(a, idx)] += 0.5 * r[idx];
-                    y[lay.u(a, hi)] += 0.5 * r[idx];
-                } else {
-                    y[lay.u(a, idx)] += r[idx];
-                }
-            });
-        }
+        let y = lay.centre_transpose(rhs);
         // K⁻ᴴ y on the free unknowns = conj(K_FF⁻¹ conj(y_F)); the fixed rows are dropped below.
         let b: Vec<Complex64> = y.iter().zip(&self.fixed).map(|(v, &f)| if f { ZERO } else { v.conj() }).collect();
         let (x, stats) = self.solve_free(&b)?;

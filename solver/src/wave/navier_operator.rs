@@ -120,20 +120,7 @@ impl NavierOperator {
     /// the unknowns to the centre displacement of [`NavierFields::centres`], applied to `r`
     /// (`[z, y, x]` per voxel). With `r = ∂J/∂u` it is the adjoint right-hand side.
     pub fn centre_transpose(&self, r: &[Array3<Complex64>; 3]) -> Vec<Complex64> {
-        let lay = &self.asm.layout;
-        let mut y = vec![ZERO; lay.len];
-        for (a, ra) in r.iter().enumerate() {
-            for_each_pos(lay.shape, |idx| {
-                if lay.active[a] {
-                    let mut hi = idx;
-                    hi[a] += 1;
-                    y[lay.u(a, idx)] += 0.5 * ra[idx];
-                    y[lay.u(a, hi)] += 0.5 * ra[idx];
-                } else {
-                    y[lay.u(a, idx)] += ra[idx];
-                }
-            });
-        }
+        let mut y = self.asm.layout.centre_transpose(r);
         y.iter_mut().zip(&self.fixed).filter(|(_, &f)| f).for_each(|(v, _)| *v = ZERO);
         y
     }
