@@ -16,8 +16,57 @@ mod pulseq;
 /// The quickstart configuration, built in so that the benchmark runs anywhere.
 const QUICKSTART: &str = include_str!("../configs/quickstart.toml");
 
-/// Run the benchmarks and print one line (JSON or text) per figure.
-pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
+/// The benchmark groups in the order `mre-sim bench` runs them; `--only` selects by name.
+pub const GROUPS: [&str; 10] =
+    ["bloch", "pulseq", "wave", "navier_solver", "mdev", "bayes", "model_check", "navier_evaluations", "navier_posterior", "quickstart"];
+
+/// Run the benchmarks of the groups named in `only` (all of [`GROUPS`] when empty) and print
+/// one line (JSON or text) per figure.
+pub fn bench(json: bool, seconds: f64, only: &[String]) -> Result<(), CliError> {
+    if let Some(bad) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        return Err(CliError::new(
+            crate::exit::INVALID_INPUT,
+            anyhow!("bench --only {bad}: unknown group (expected one of {})", GROUPS.join(", ")),
+        ));
+    }
+    let run = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
+    if run("bloch") {
+        bench_bloch(json, seconds)?;
+    }
+    if run("pulseq") {
+        // Imported Pulseq sequences next to the built-in GRE, 1 and 2 threads.
+        pulseq::bench_pulseq(json, seconds)?;
+    }
+    if run("wave") {
+        bench_wave(json);
+    }
+    if run("navier_solver") {
+        bench_navier_solver(json)?;
+    }
+    if run("mdev") {
+        bench_mdev(json);
+    }
+    if run("bayes") {
+        bench_bayes_evaluations(json, seconds)?;
+        bench_bayes_posteriors(json)?;
+    }
+    if run("model_check") {
+        bench_model_check(json)?;
+    }
+    if run("navier_evaluations") {
+        bench_navier_posteriors(json)?;
+    }
+    if run("navier_posterior") {
+        bench_navier_regions_posterior(json)?;
+    }
+    if run("quickstart") {
+        bench_quickstart(json)?;
+    }
+    Ok(())
+}
+
+/// The Bloch kernel (precession with motion), f32 and f64, one thread.
+fn bench_bloch(json: bool, seconds: f64) -> Result<(), CliError> {
     for precision in [Precision::F32, Precision::F64] {
         let r = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
@@ -40,10 +89,12 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
             println!("bloch_precess_motion {} 1 thread: {:.3e} iso-steps/s", precision.name(), r.iso_steps_per_s);
         }
     }
-    // Imported Pulseq sequences next to the built-in GRE, 1 and 2 threads.
-    pulseq::bench_pulseq(json, seconds)?;
-    // Wave solver: assemble + factorise + one solve (direct), or assemble + multigrid setup +
-    // one preconditioned Krylov solve (iterative), one thread.
+    Ok(())
+}
+
+/// Wave solver: assemble + factorise + one solve (direct), or assemble + multigrid setup + one
+/// preconditioned Krylov solve (iterative), one thread.
+fn bench_wave(json: bool) {
     for (kernel, n, f, what) in [
         ("wave_helmholtz_2d", 256usize, bench_helmholtz_2d as fn(usize) -> f64, "factorise + solve"),
         ("wave_helmholtz_3d", 32, bench_helmholtz_3d, "factorise + solve"),
@@ -56,10 +107,13 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
             println!("{kernel} n = {n}, 1 thread: {seconds:.3} s ({what})");
         }
     }
-    // Navier (vector) solver: assembly + block preconditioner set-up + one GMRES solve (4
-    // unknowns per voxel), one thread, next to the scalar iterative solver on the same grid.
-    // 32³ (FGMRES with inner GMRES per block: about 90 s on one core); 64³ (the issue-18
-    // target) is still far too slow (see the module docs of solver/src/wave/navier_iterative.rs).
+}
+
+/// Navier (vector) solver: assembly + block preconditioner set-up + one GMRES solve (4 unknowns
+/// per voxel), one thread, next to the scalar iterative solver on the same grid. 32³ (FGMRES
+/// with inner GMRES per block: about 90 s on one core); 64³ (the issue-18 target) is still far
+/// too slow (see the module docs of solver/src/wave/navier_iterative.rs).
+fn bench_navier_solver(json: bool) -> Result<(), CliError> {
     let n = 32;
     let r = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| anyhow!(e))?.install(|| bench_navier_3d_iterative(n));
     match r {
@@ -75,7 +129,11 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
         Err(e) if json => println!("{}", serde_json::json!({ "kernel": "wave_navier_3d_iterative", "n": n, "error": e.to_string() })),
         Err(e) => println!("wave_navier_3d_iterative n = {n}: {e}"),
     }
-    // Classic inversion: MDEV of 128×128×25 voxels × 3 components × 8 frequencies, all threads.
+    Ok(())
+}
+
+/// Classic inversion: MDEV of 128×128×25 voxels × 3 components × 8 frequencies, all threads.
+fn bench_mdev(json: bool) {
     let seconds = mre_solver::classic::bench_mdev();
     let threads = rayon::current_num_threads();
     if json {
@@ -86,12 +144,10 @@ pub fn bench(json: bool, seconds: f64) -> Result<(), CliError> {
     } else {
         println!("mdev 128×128×25 × 3 components × 8 frequencies on {threads} thread(s): {seconds:.3} s");
     }
-    bench_bayes_evaluations(json, seconds)?;
-    bench_bayes_posteriors(json)?;
-    bench_model_check(json)?;
-    bench_navier_posteriors(json)?;
-    bench_navier_regions_posterior(json)?;
-    // End to end: the quickstart configuration in memory (no file written).
+}
+
+/// End to end: the quickstart configuration in memory (no file written), all threads.
+fn bench_quickstart(json: bool) -> Result<(), CliError> {
     let (cfg, src) = RunConfig::parse(QUICKSTART, "configs/quickstart.toml", ".".into(), &[])?;
     let mut built = cfg.build(&src)?;
     built.prepare().map_err(|e| anyhow!(e))?;

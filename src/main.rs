@@ -85,6 +85,10 @@ enum Command {
         /// Minimum seconds per kernel measurement.
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
+        /// Run only these benchmark groups (repeatable): bloch, pulseq, wave, navier_solver,
+        /// mdev, bayes, model_check, navier_evaluations, navier_posterior, quickstart.
+        #[arg(long, value_name = "GROUP")]
+        only: Vec<String>,
     },
 }
 
@@ -202,7 +206,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet, rank);
     let result = match cli.command {
         Some(Command::Check { config, set }) => run::check(&config, &set),
-        Some(Command::Bench { json, seconds }) => bench::bench(json, seconds),
+        Some(Command::Bench { json, seconds, only }) => bench::bench(json, seconds, &only),
         Some(Command::Invert(args)) => invert::invert(&args, cli.quiet, procs.comm()),
         Some(Command::Import(args)) => import::import(&args),
         Some(Command::Seq(cmd)) => seq::seq(&cmd),

@@ -58,7 +58,7 @@ pub struct BayesOptions {
 impl Default for BayesOptions {
     fn default() -> Self {
         Self {
-            map: MapOptions { max_iterations: 200, gradient_tolerance: 1e-3, ..MapOptions::default() },
+            map: MapOptions { max_iterations: 200, gradient_tolerance: 1e-3, log_density_tolerance: 1e-6, ..MapOptions::default() },
             hessian_step: 1e-6,
             sampler: Sampler::Nuts(NutsOptions::default()),
         }
@@ -181,7 +181,10 @@ pub fn infer(
     Ok(assemble(d.names(), mode, draws, start.elapsed().as_secs_f64()))
 }
 
-/// MAP from `x0` and the Laplace approximation at it (checkpointed as in [`infer`]). With
+/// MAP from `x0` and the Laplace approximation at it (checkpointed as in [`infer`]): L-BFGS
+/// ([`maximize`] with `opts.map`), then Newton steps with the Laplace Hessian until the Newton
+/// decrement is below [`NEWTON_DECREMENT_TOLERANCE`] posterior standard deviations (which is
+/// what `converged` of the result means). With
 /// `parallel` false every evaluation of `d` happens on the calling thread, one after another
 /// (for densities that communicate across processes); the result is the same.
 pub fn find_mode(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, parallel: bool) -> Result<Mode> {
@@ -190,20 +193,102 @@ pub fn find_mode(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint
         std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
     }
     let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
-    let map = maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?;
-    info!(iterations = map.iterations, evaluations = map.evaluations, logp = map.logp, converged = map.converged, "MAP");
+    let lbfgs = maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?;
+    info!(iterations = lbfgs.iterations, evaluations = lbfgs.evaluations, logp = lbfgs.logp, converged = lbfgs.converged, "MAP (L-BFGS)");
+    // The checkpoint is keyed by the L-BFGS point; its Laplace approximation is the one at the
+    // end of the Newton steps (its mean is the MAP).
     let laplace_ckpt = checkpoint_dir.map(|p| p.join("laplace.cbor"));
-    let laplace = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
-        Some((x, l)) if x == map.x => l,
+    let (map, laplace) = match laplace_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, Laplace)>).transpose()?.flatten() {
+        Some((x, l)) if x == lbfgs.x => {
+            let map = if l.mean == lbfgs.x { lbfgs } else { evaluated(&counted, lbfgs, &l.mean)? };
+            (map, l)
+        }
         _ => {
-            let l = Laplace::with_step_on(&counted, &map.x, opts.hessian_step, parallel)?;
+            let l = Laplace::with_step_on(&counted, &lbfgs.x, opts.hessian_step, parallel)?;
+            let key = lbfgs.x.clone();
+            let (map, l) = newton_steps(&counted, lbfgs, l, opts.hessian_step, parallel)?;
             if let Some(p) = &laplace_ckpt {
-                checkpoint::save_cbor(p, &(map.x.clone(), l.clone()))?;
+                checkpoint::save_cbor(p, &(key, l.clone()))?;
             }
-            l
+            (map, l)
         }
     };
     Ok(Mode { map, laplace, evaluations: counted.count.load(Ordering::Relaxed) })
+}
+
+/// The MAP is accepted when its Newton step `Σ ∇log p` (Σ the Laplace covariance) is shorter
+/// than this in the posterior's own metric: `√(∇log pᵀ Σ ∇log p)` — the distance to the
+/// quadratic model's maximum in posterior standard deviations, independent of the scale of
+/// `log p` (unlike the absolute gradient tolerance of L-BFGS).
+pub const NEWTON_DECREMENT_TOLERANCE: f64 = 1e-2;
+
+/// At most this many Newton steps after L-BFGS (each one evaluation plus a new Laplace
+/// approximation, `2 · dim` gradient evaluations).
+const MAX_NEWTON_STEPS: usize = 4;
+
+/// `map` with value and gradient taken at `x` (one evaluation).
+fn evaluated(d: &dyn LogDensity, map: MapResult, x: &[f64]) -> Result<MapResult> {
+    let mut gradient = vec![0.0; d.dim()];
+    let logp = d.logp_grad(x, &mut gradient)?;
+    let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+    Ok(MapResult { x: x.to_vec(), logp, gradient_norm, gradient, evaluations: map.evaluations + 1, ..map })
+}
+
+/// `√(gᵀ Σ g)` and the Newton step `Σ g`.
+fn newton_step(l: &Laplace, g: &[f64]) -> (f64, Vec<f64>) {
+    let n = g.len();
+    let step: Vec<f64> = (0..n).map(|i| (0..n).map(|j| l.covariance[i * n + j] * g[j]).sum()).collect();
+    let decrement = g.iter().zip(&step).map(|(a, b)| a * b).sum::<f64>().max(0.0).sqrt();
+    (decrement, step)
+}
+
+/// Newton steps with the Laplace Hessian from the L-BFGS result until the Newton decrement is
+/// below [`NEWTON_DECREMENT_TOLERANCE`] (each step halved until `log p` increases); the MAP is
+/// `converged` exactly when it is. Returns the MAP and the Laplace approximation there.
+fn newton_steps(d: &dyn LogDensity, mut map: MapResult, mut laplace: Laplace, step: f64, parallel: bool) -> Result<(MapResult, Laplace)> {
+    if map.gradient.len() != d.dim() {
+        let x = map.x.clone();
+        map = evaluated(d, map, &x)?;
+    }
+    let (mut decrement, mut direction) = newton_step(&laplace, &map.gradient);
+    for _ in 0..MAX_NEWTON_STEPS {
+        if decrement <= NEWTON_DECREMENT_TOLERANCE {
+            break;
+        }
+        let mut t = 1.0;
+        let mut better = None;
+        for _ in 0..8 {
+            let x: Vec<f64> = map.x.iter().zip(&direction).map(|(x, s)| x + t * s).collect();
+            let mut g = vec![0.0; d.dim()];
+            match d.logp_grad(&x, &mut g) {
+                Ok(lp) if lp.is_finite() && lp > map.logp => {
+                    better = Some((x, lp, g));
+                    break;
+                }
+                Ok(_) | Err(InverseError::NonFinite(_)) => t *= 0.5,
+                Err(e) => return Err(e),
+            }
+            map.evaluations += 1;
+        }
+        let Some((x, logp, gradient)) = better else { break };
+        map.evaluations += 1;
+        info!(decrement, step = t, gain = logp - map.logp, "MAP: Newton step with the Laplace Hessian");
+        let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+        map = MapResult { x, logp, gradient_norm, gradient, ..map };
+        laplace = Laplace::with_step_on(d, &map.x, step, parallel)?;
+        (decrement, direction) = newton_step(&laplace, &map.gradient);
+    }
+    map.converged = decrement <= NEWTON_DECREMENT_TOLERANCE;
+    if map.converged {
+        info!(decrement, "MAP converged (Newton decrement in posterior standard deviations)");
+    } else {
+        tracing::warn!(
+            decrement,
+            tolerance = NEWTON_DECREMENT_TOLERANCE,
+            "MAP not converged: the Newton step is still this many posterior standard deviations"
+        );
+    }
+    Ok((map, laplace))
 }
 
 /// Posterior draws of the chains `chain_ids` (`None`: all) given the Laplace approximation

@@ -122,7 +122,7 @@ pub fn model_error_state(
     use crate::param::Parameterisation;
     let moduli = regions.moduli(theta);
     let error = opts.refine.map(|r| discretisation_error(data, forward, &moduli, r)).transpose()?;
-    let Corrected { data, error, fields: _, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
+    let Corrected { data, error, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
     let (covariance, interface, interface_ranks, boundary_voxels) = match opts.interface_spread {
         Some(spread) if regions.len() > 1 => {
             let mask = &data.mask;
@@ -160,8 +160,6 @@ pub fn model_error_state(
 struct Corrected {
     data: Measurements,
     error: Option<Vec<Vec<ndarray::Array3<num_complex::Complex64>>>>,
-    /// The prediction at the moduli `[f][c]`.
-    fields: Vec<Vec<ndarray::Array3<num_complex::Complex64>>>,
     /// The noise level per frequency (known, or the RMS residual of the corrected data).
     sigma: Vec<f64>,
     /// RMS of the discretisation error over the noise level, per frequency.
@@ -193,12 +191,12 @@ fn corrected_data(
             .collect(),
         None => Vec::new(),
     };
-    Ok(Corrected { data, error, fields, sigma, discretisation_to_noise })
+    Ok(Corrected { data, error, sigma, discretisation_to_noise })
 }
 
-/// Relative step of the finite differences of the Navier prediction in one voxel's G'
-/// ([`navier_model_error_state`]; the prediction is holomorphic in `G*`, so the derivative along
-/// G' is `∂u/∂G*`).
+/// Relative step of the forward difference of the Navier operator in one voxel's G'
+/// ([`navier_model_error_state`], [`crate::navier::NavierForward::storage_sensitivities`]; the
+/// prediction is holomorphic in `G*`, so the derivative along G' is `∂u/∂G*`).
 pub const NAVIER_DERIVATIVE_STEP: f64 = 1e-5;
 
 /// The approximation-error model of the Navier forward model `forward` (made from `data` with
@@ -206,9 +204,9 @@ pub const NAVIER_DERIVATIVE_STEP: f64 = 1e-5;
 /// optionally followed by `log K` when the bulk modulus is a parameter): the discretisation
 /// error from a `opts.refine` times finer Navier grid
 /// ([`crate::refine::navier_discretisation_error`]) and the interface term
-/// ([`crate::interface`]) with `∂u/∂G*_v` of every interface voxel by a forward difference of
-/// the prediction (one factorisation per interface voxel and frequency: the Navier solver has
-/// no sensitivity solve of one voxel). The noise of the boundary values is not included (the
+/// ([`crate::interface`]) with `∂u/∂G*_v` of every interface voxel linearised
+/// ([`crate::navier::NavierForward::storage_sensitivities`]: one factorisation per frequency,
+/// one solve per interface voxel). The noise of the boundary values is not included (the
 /// Navier model's prescribed faces take the mean of a boundary voxel and its inner neighbour,
 /// whose noise is also in the data the likelihood compares with: not of the `I + BBᵀ` form).
 pub fn navier_model_error_state(
@@ -231,7 +229,7 @@ pub fn navier_model_error_state(
         .refine
         .map(|r| crate::refine::navier_discretisation_error(data, forward, components, &moduli, r, opts.richardson))
         .transpose()?;
-    let Corrected { data, error, fields, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
+    let Corrected { data, error, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
     let pairs = crate::interface::interface_voxels(regions, &data.mask);
     let spread = opts.interface_spread.filter(|_| n > 1 && !pairs.is_empty());
     let weight = forward.predicted() & &data.mask;
@@ -255,30 +253,30 @@ pub fn navier_model_error_state(
         Some(spread) => {
             let g = |r: usize| num_complex::Complex64::new(theta[r].exp(), theta[n + r].exp());
             let index = regions.index().as_slice().expect("standard layout").to_vec();
-            let jobs: Vec<(usize, usize)> = (0..forward.n_frequencies()).flat_map(|f| (0..pairs.len()).map(move |j| (f, j))).collect();
-            let columns = jobs
-                .par_iter()
-                .map(|&(f, j)| {
-                    let (v, other) = pairs[j];
-                    let mut m = moduli.clone();
-                    let gv = m.storage_pa.as_slice().expect("standard layout")[v];
-                    let step = NAVIER_DERIVATIVE_STEP * gv;
-                    m.storage_pa.as_slice_mut().expect("standard layout")[v] = gv + step;
-                    let u = forward.predict(f, &m)?;
-                    let scale = std::f64::consts::SQRT_2 * spread / sigma[f] * (g(other) - g(index[v])) / step;
-                    let mut col = vec![0.0; 2 * np * nc];
-                    for (c, (u, u0)) in u.iter().zip(&fields[f]).enumerate() {
-                        let (u, u0) = (u.as_slice().expect("standard layout"), u0.as_slice().expect("standard layout"));
-                        for (p, &i) in rows.iter().enumerate() {
-                            let k = (u[i] - u0[i]) * scale;
-                            col[2 * np * c + p] = k.re;
-                            col[2 * np * c + np + p] = k.im;
-                        }
-                    }
-                    Ok(col)
+            let voxels: Vec<usize> = pairs.iter().map(|&(v, _)| v).collect();
+            (0..forward.n_frequencies())
+                .into_par_iter()
+                .map(|f| {
+                    let du = forward.storage_sensitivities(f, &moduli, &voxels, NAVIER_DERIVATIVE_STEP)?;
+                    Ok(du
+                        .iter()
+                        .zip(&pairs)
+                        .map(|(du, &(v, other))| {
+                            let scale = std::f64::consts::SQRT_2 * spread / sigma[f] * (g(other) - g(index[v]));
+                            let mut col = vec![0.0; 2 * np * nc];
+                            for (c, du) in du.iter().enumerate() {
+                                let du = du.as_slice().expect("standard layout");
+                                for (p, &i) in rows.iter().enumerate() {
+                                    let k = du[i] * scale;
+                                    col[2 * np * c + p] = k.re;
+                                    col[2 * np * c + np + p] = k.im;
+                                }
+                            }
+                            col
+                        })
+                        .collect())
                 })
-                .collect::<Result<Vec<_>>>()?;
-            (0..forward.n_frequencies()).map(|f| columns[f * pairs.len()..(f + 1) * pairs.len()].to_vec()).collect()
+                .collect::<Result<Vec<_>>>()?
         }
         None => vec![Vec::new(); forward.n_frequencies()],
     };

@@ -200,8 +200,8 @@ struct ModelErrorPlan {
 const MAX_REFINED_VOXELS: usize = 2_000_000;
 
 /// The largest refined 2-D grid (voxels) `--model-error auto` solves on with the Navier model
-/// (direct LU of the u–p system: about 2.5 GB at 256²).
-const MAX_REFINED_NAVIER_VOXELS: usize = 70_000;
+/// (direct LU of the u–p system: about 2.5 GB at 256²; 382², the 3× grid of 128² data: 9.3 GB peak on 2 threads).
+const MAX_REFINED_NAVIER_VOXELS: usize = 150_000;
 
 /// The largest refined 3-D grid (voxels) `--model-error auto` solves on with the Navier model:
 /// 24³ (the direct LU's fill grows like `N^{5/3}`: measured 0.55 GB at 16³ and 8.7 GB at 28³,

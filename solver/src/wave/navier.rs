@@ -437,13 +437,33 @@ impl Triplets {
         }
     }
 
-    fn into_csc(mut self, n: usize) -> (Pattern, Vec<Complex64>) {
-        self.0.sort_unstable_by_key(|&(i, j, _)| (j, i));
+    /// Compressed sparse columns, duplicates summed. A counting sort by column and a short sort
+    /// by row within each column (O(entries), against a comparison sort of all entries: the
+    /// reduced-basis model assembles the operator at every evaluation); stable, so duplicates
+    /// are summed in the order they were pushed.
+    fn into_csc(self, n: usize) -> (Pattern, Vec<Complex64>) {
+        let t = self.0;
+        let mut start = vec![0usize; n + 1];
+        for &(_, j, _) in &t {
+            start[j + 1] += 1;
+        }
+        for j in 0..n {
+            start[j + 1] += start[j];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0usize; t.len()];
+        for (k, &(_, j, _)) in t.iter().enumerate() {
+            order[next[j]] = k;
+            next[j] += 1;
+        }
+        for j in 0..n {
+            order[start[j]..start[j + 1]].sort_by_key(|&k| t[k].0);
+        }
         let mut col_ptr = vec![0; n + 1];
-        let mut row_idx: Vec<usize> = Vec::with_capacity(self.0.len() / 2);
-        let mut values: Vec<Complex64> = Vec::with_capacity(self.0.len() / 2);
+        let mut row_idx: Vec<usize> = Vec::with_capacity(t.len() / 2);
+        let mut values: Vec<Complex64> = Vec::with_capacity(t.len() / 2);
         let mut last = None;
-        for (i, j, v) in self.0 {
+        for (i, j, v) in order.iter().map(|&k| t[k]) {
             if last == Some((i, j)) {
                 *values.last_mut().expect("an entry before") += v;
             } else {
@@ -1000,6 +1020,29 @@ impl NavierSolver {
         for (i, bi) in b.iter_mut().enumerate() {
             *bi = if self.fixed[i] { g[i] } else { *bi - coupling[i] };
         }
+        lu_solve_in_place(&self.symbolic, Some(&self.numeric), self.par, &mut b, false)?;
+        Ok(self.fields(&b))
+    }
+
+    /// Solve `K z = r` with zero prescribed values, `r` in the units of a [`NavierOperator`]
+    /// with pressures in units of `pressure_scale` Pa (what [`NavierOperator::apply`] returns;
+    /// rows of prescribed unknowns are ignored): e.g. with `r = −(K' − K) x` for the operators
+    /// `K`, `K'` of this problem and of a perturbed one and `x` this problem's solution, the
+    /// first-order change of the solution — one solve with this factorisation instead of a new
+    /// one. Returns the fields (pressures in Pa).
+    pub fn solve_operator_rhs(&self, r: &[Complex64], pressure_scale: f64) -> Result<NavierFields> {
+        let lay = &self.asm.layout;
+        if r.len() != lay.len {
+            return Err(SolverError::Shape(format!("right-hand side of {} unknowns, expected {}", r.len(), lay.len)));
+        }
+        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
+            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
+        }
+        // The operator is E K E with E = diag(1, s/s_K): K (E dx) = E⁻¹ r.
+        let back = self.asm.pressure_scale / pressure_scale;
+        let np = lay.offset[3];
+        let mut b: Vec<Complex64> = r.iter().enumerate().map(|(i, &v)| if i >= np { v * back } else { v }).collect();
+        b.iter_mut().zip(&self.fixed).filter(|(_, &f)| f).for_each(|(v, _)| *v = ZERO);
         lu_solve_in_place(&self.symbolic, Some(&self.numeric), self.par, &mut b, false)?;
         Ok(self.fields(&b))
     }
