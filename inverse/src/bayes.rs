@@ -58,7 +58,7 @@ pub struct BayesOptions {
 impl Default for BayesOptions {
     fn default() -> Self {
         Self {
-            map: MapOptions { max_iterations: 200, gradient_tolerance: 1e-3, ..MapOptions::default() },
+            map: MapOptions { max_iterations: 200, gradient_tolerance: 1e-3, log_density_tolerance: 1e-6, ..MapOptions::default() },
             hessian_step: 1e-6,
             sampler: Sampler::Nuts(NutsOptions::default()),
         }

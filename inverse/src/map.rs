@@ -45,8 +45,8 @@ pub struct MapOptions {
     /// tolerance is absolute, so a density of many data (`log p` of order 10⁶) can sit at its
     /// optimum with a gradient norm of order 1 that is only the round-off of its solves;
     /// changes of 10⁻⁶ nats are far below any posterior width (a shift of 10⁻³ standard
-    /// deviations). Default `f64::EPSILON` (argmin's: in effect off), also in the Bayesian
-    /// stages: at 1e-6 it stopped the first MAP of a 3-D Navier test after one iteration.
+    /// deviations). Default `f64::EPSILON` (argmin's: in effect off); the Bayesian stages
+    /// ([`crate::bayes::BayesOptions`]) use 1e-6.
     #[serde(default = "epsilon")]
     pub log_density_tolerance: f64,
     /// Number of curvature pairs L-BFGS keeps.
