@@ -69,6 +69,14 @@ fn auto_picks_navier_for_two_in_plane_components_and_records_it() {
         );
     }
     assert!((r.regions[0].storage_mean_pa / 3800.0 - 1.0).abs() < 0.1, "{:?}", r.regions[0]);
+    // A memory budget that holds the 3× finer grid's direct solve (about 94 MB modelled) but not
+    // the 5× one (about 290 MB): the discretisation term without the Richardson step.
+    let mut args = vec!["invert", data.to_str().unwrap(), "--max-memory", "200M", "--output", "budget.h5"];
+    args.extend(QUICK);
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let model_error = extra(&dir.path().join("budget.h5"), "model_error");
+    assert!(model_error.starts_with("discretisation error from a 3× finer grid"), "{model_error}");
     // --model scalar on the same file: the scalar model, recorded as such.
     let mut args = vec!["invert", data.to_str().unwrap(), "--model", "scalar", "--output", "scalar.h5"];
     args.extend(QUICK);

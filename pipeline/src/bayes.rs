@@ -33,6 +33,7 @@ use mre_inverse::{
 use mre_io::hdf5::{MreResult, RegionSummary, ResultProvenance};
 use mre_solver::classic;
 use mre_solver::parallel::Comm;
+use mre_solver::wave::{SolveCost, WaveEquation};
 use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
 use tracing::info;
@@ -384,20 +385,17 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
     };
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
         (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
-            let refined: usize = sh.iter().map(|&n| if n > 1 { 3 * (n - 1) + 1 } else { 1 }).product();
-            let limit = match model {
-                ModelKind::Navier if sh.iter().all(|&n| n > 1) => MAX_REFINED_NAVIER_VOXELS_3D,
-                ModelKind::Navier => MAX_REFINED_NAVIER_VOXELS,
-                _ => MAX_REFINED_VOXELS,
+            let shape = [sh[0], sh[1], sh[2]];
+            let refine = match refined_grid_fits(model, shape, 3) {
+                Ok(()) => Some(3),
+                Err(why) => {
+                    info!("discretisation error not estimated: {why}");
+                    None
+                }
             };
-            let refine = (refined <= limit).then_some(3);
-            if refine.is_none() {
-                info!(refined_voxels = refined, "discretisation error not estimated: the 3× finer grid is too large");
-            }
             // The Navier scheme is second order: extrapolate from 3× and 5× finer when the
             // latter fits (the compact scalar scheme is fourth order, 3× leaves 1/81).
-            let finer: usize = sh.iter().map(|&n| if n > 1 { 5 * (n - 1) + 1 } else { 1 }).product();
-            let richardson = model == ModelKind::Navier && finer <= limit;
+            let richardson = model == ModelKind::Navier && refine.is_some() && refined_grid_fits(model, shape, 5).is_ok();
             let options = ModelErrorOptions { refine, richardson, ..ModelErrorOptions::default() };
             Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
         }
@@ -408,6 +406,27 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         Noise::Inferred => None,
     };
     Ok(Setup { forward, likelihood, param, prior, sampler, kind, start_pa: (g0, l0), model_error, meas, known_noise, model, bulk_inferred })
+}
+
+/// Whether the approximation-error model can solve on the `factor` times finer grid of
+/// `shape`: at most the voxel limit of `model` (its time), and one direct solve of it
+/// ([`mre_solver::wave::SolveCost`]: the solves run one frequency at a time) within the memory
+/// budget. `Err` says why not.
+fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Result<(), String> {
+    let fine = shape.map(|n| if n > 1 { factor * (n - 1) + 1 } else { 1 });
+    let voxels: usize = fine.iter().product();
+    let three_d = fine.iter().all(|&n| n > 1);
+    let (limit, equation) = match model {
+        ModelKind::Navier if three_d => (MAX_REFINED_NAVIER_VOXELS_3D, WaveEquation::Navier),
+        ModelKind::Navier => (MAX_REFINED_NAVIER_VOXELS, WaveEquation::Navier),
+        _ => (MAX_REFINED_VOXELS, WaveEquation::Scalar),
+    };
+    if voxels > limit {
+        return Err(format!("the {factor}× finer grid {fine:?} has more than {limit} voxels"));
+    }
+    let bytes = SolveCost { equation, iterative: false }.grid_bytes(fine);
+    mre_solver::limits::check_memory(&format!("the direct solve on the {factor}× finer grid {fine:?}"), bytes as u128)
+        .map_err(|e| e.to_string())
 }
 
 /// The bulk modulus the Navier model uses when it is not a parameter (Pa): the given one, or

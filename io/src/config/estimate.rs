@@ -14,16 +14,9 @@
 //! - *phantom*: the label map (2 B per voxel of the phantom grid), and for `source = "wave"`
 //!   the solved displacement fields (3 complex components per voxel and frequency);
 //! - *wave solve* (`source = "wave"`, before the Bloch simulation, one solve per frequency
-//!   running at a time per thread): bytes per unknown measured for the solvers
-//!   ([`mre_solver::wave::ScalarSolver`]: 2-D 256² 0.3 GB, 3-D 32³ 1 GB growing like N^1.4;
-//!   iterative 64³ 0.3 GB), rounded down; for `equation = "navier"` bytes per voxel (4
-//!   unknowns) measured for [`mre_solver::wave::NavierSolver`] (peak RSS, one thread: 3-D 16³
-//!   0.6 GB, 24³ 4.0 GB, 32³ over 18 GB — modelled as 300 KB per voxel at 24³ growing like
-//!   N^(2/3), the fill of nested dissection; 2-D 128² 0.5 GB, 256² 2.5 GB — 2.4 KB × log₂ N per
-//!   voxel) and [`mre_solver::wave::NavierIterative`] (24³ 0.12 GB: 10 KB per voxel, GMRES(60)
-//!   vectors, matrix and V-cycles); resident memory, which `io/tests/estimate_alloc.rs`
-//!   checks (the sparse LU allocates about 3× what it touches: an address-space limit needs
-//!   that much more);
+//!   running at a time per thread): the peak resident memory of one solve from
+//!   [`mre_solver::wave::SolveCost`] (figures measured for each solver), which
+//!   `io/tests/estimate_alloc.rs` checks;
 //! - *isochromats*: per isochromat its [`mre_solver::Spins`] entry (position, tissue, voxel,
 //!   global index) plus its kernel input ([`mre_solver::bloch::Isochromats`]: position,
 //!   displacement amplitude when the phantom moves, off-resonance, weight, class);
@@ -48,10 +41,8 @@
 //! figure as `bloch_precess_motion`), half that for f64, a tenth for the reference kernel. It
 //! leaves out the reconstruction and the writes, and the scalar wave solve (seconds at the
 //! sizes the memory allows); the Navier solve, which can take far longer than the Bloch
-//! simulation, is estimated apart ([`Estimate::wave_solve_s`]): the direct 3-D solve 50 s per
-//! frequency at 24³ growing like N² (16³: 3.9 s), 2-D 0.7 s at 128² growing like N^1.35
-//! (256²: 4.8 s), the iterative solve 28 s at 24³ growing like N^1.5 (1245 GMRES iterations;
-//! measured single-threaded in `wave::navier` and `wave::navier_iterative`), frequencies in
+//! simulation, is estimated apart ([`Estimate::wave_solve_s`], from
+//! [`mre_solver::wave::SolveCost::seconds`]), frequencies in
 //! parallel over the threads.
 
 use std::fmt;
@@ -72,55 +63,9 @@ pub const ISOCHROMAT_STEPS_PER_CORE_S: f64 = 0.8e9;
 /// readout trapezoids; the spoiler's are left out, so the count is a lower bound).
 const GRADIENT_PIECES_PER_TR: u128 = 7;
 
-/// Bytes per unknown of the wave solvers (see the module documentation).
-const WAVE_DIRECT_2D_BYTES: f64 = 4096.0;
-/// At 32³ unknowns; grows like N^0.4 per unknown.
-const WAVE_DIRECT_3D_BYTES_AT_32: f64 = 30_000.0;
-const WAVE_ITERATIVE_BYTES: f64 = 1024.0;
-/// Navier direct solver, 3-D: bytes per voxel at 24³ (13 824 voxels); grows like N^(2/3).
-const NAVIER_DIRECT_3D_BYTES_AT_24: f64 = 300_000.0;
-/// Navier direct solver, 2-D plane strain: bytes per voxel per log₂ of the voxel count.
-const NAVIER_DIRECT_2D_BYTES_PER_LOG2: f64 = 2_400.0;
-/// Navier iterative solver: bytes per voxel.
-const NAVIER_ITERATIVE_BYTES: f64 = 10_000.0;
-/// Voxels of the 24³ and 128² reference grids of the Navier figures.
-const VOXELS_24_CUBED: f64 = 13_824.0;
-const VOXELS_128_SQUARED: f64 = 16_384.0;
-
-/// The wave solve of a run with `source = "wave"`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WaveSolveSize {
-    /// The wave equation.
-    pub equation: mre_solver::wave::WaveEquation,
-    /// Whether the iterative solver runs (else the sparse LU).
-    pub iterative: bool,
-}
-
-impl WaveSolveSize {
-    /// Peak bytes of one solve on `voxels` voxels (`three_d`: every axis has more than one).
-    fn bytes(&self, voxels: f64, three_d: bool) -> f64 {
-        use mre_solver::wave::WaveEquation;
-        match (self.equation, self.iterative, three_d) {
-            (WaveEquation::Scalar, true, _) => voxels * WAVE_ITERATIVE_BYTES,
-            (WaveEquation::Scalar, false, true) => voxels * WAVE_DIRECT_3D_BYTES_AT_32 * (voxels / 32768.0).powf(0.4).max(0.1),
-            (WaveEquation::Scalar, false, false) => voxels * WAVE_DIRECT_2D_BYTES,
-            (WaveEquation::Navier, true, _) => voxels * NAVIER_ITERATIVE_BYTES,
-            (WaveEquation::Navier, false, true) => voxels * NAVIER_DIRECT_3D_BYTES_AT_24 * (voxels / VOXELS_24_CUBED).powf(2.0 / 3.0),
-            (WaveEquation::Navier, false, false) => voxels * NAVIER_DIRECT_2D_BYTES_PER_LOG2 * voxels.max(2.0).log2(),
-        }
-    }
-
-    /// Seconds of one solve on one core (None: not estimated, the scalar solve).
-    fn seconds(&self, voxels: f64, three_d: bool) -> Option<f64> {
-        use mre_solver::wave::WaveEquation;
-        match (self.equation, self.iterative, three_d) {
-            (WaveEquation::Scalar, ..) => None,
-            (WaveEquation::Navier, true, _) => Some(28.0 * (voxels / VOXELS_24_CUBED).powf(1.5)),
-            (WaveEquation::Navier, false, true) => Some(50.0 * (voxels / VOXELS_24_CUBED).powi(2)),
-            (WaveEquation::Navier, false, false) => Some(0.7 * (voxels / VOXELS_128_SQUARED).powf(1.35)),
-        }
-    }
-}
+/// The wave solve of a run with `source = "wave"`: its memory and time model
+/// ([`mre_solver::wave::SolveCost`]).
+pub use mre_solver::wave::SolveCost as WaveSolveSize;
 
 /// The counts that size a run.
 #[derive(Debug, Clone, PartialEq)]

@@ -75,6 +75,7 @@
 pub mod analytic;
 #[cfg(feature = "bench")]
 mod bench;
+mod cost;
 mod driven;
 mod face;
 mod gradient;
@@ -97,6 +98,7 @@ use crate::model::phantom::{Grid, Phantom};
 
 #[cfg(feature = "bench")]
 pub use bench::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
+pub use cost::SolveCost;
 pub use driven::{DrivenWave, WaveEquation};
 pub use face::{Face, ParseFaceError, Side};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
