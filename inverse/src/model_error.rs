@@ -194,11 +194,6 @@ fn corrected_data(
     Ok(Corrected { data, error, sigma, discretisation_to_noise })
 }
 
-/// Relative step of the forward difference of the Navier operator in one voxel's G'
-/// ([`navier_model_error_state`], [`crate::navier::NavierForward::storage_sensitivities`]; the
-/// prediction is holomorphic in `G*`, so the derivative along G' is `∂u/∂G*`).
-pub const NAVIER_DERIVATIVE_STEP: f64 = 1e-5;
-
 /// The approximation-error model of the Navier forward model `forward` (made from `data` with
 /// the component letters `components`) at region moduli `theta` (`[log G'…, log G''…]`,
 /// optionally followed by `log K` when the bulk modulus is a parameter): the discretisation
@@ -206,7 +201,8 @@ pub const NAVIER_DERIVATIVE_STEP: f64 = 1e-5;
 /// ([`crate::refine::navier_discretisation_error`]) and the interface term
 /// ([`crate::interface`]) with `∂u/∂G*_v` of every interface voxel linearised
 /// ([`crate::navier::NavierForward::storage_sensitivities`]: one factorisation per frequency,
-/// one solve per interface voxel). The noise of the boundary values is not included (the
+/// one solve per interface voxel; the prediction is holomorphic in `G*`, so the derivative
+/// along G' is `∂u/∂G*`). The noise of the boundary values is not included (the
 /// Navier model's prescribed faces take the mean of a boundary voxel and its inner neighbour,
 /// whose noise is also in the data the likelihood compares with: not of the `I + BBᵀ` form).
 pub fn navier_model_error_state(
@@ -257,7 +253,7 @@ pub fn navier_model_error_state(
             (0..forward.n_frequencies())
                 .into_par_iter()
                 .map(|f| {
-                    let du = forward.storage_sensitivities(f, &moduli, &voxels, NAVIER_DERIVATIVE_STEP)?;
+                    let du = forward.storage_sensitivities(f, &moduli, &voxels)?;
                     Ok(du
                         .iter()
                         .zip(&pairs)

@@ -272,41 +272,36 @@ impl NavierForward {
         Ok(solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero], &self.faces[f])?)
     }
 
-    /// The first-order change of the predicted components of frequency `f` per unit change of
-    /// G' at each voxel of `voxels` (linear C-order indices), at `moduli` (m/Pa, data
-    /// component order, every voxel): `∂u/∂G'_v = −K⁻¹ (∂K/∂G'_v) u` with one factorisation for
-    /// all voxels and one solve per voxel, `∂K/∂G'_v` the forward difference of the assembled
-    /// operator with the relative step `rel_step` — the same first-order accuracy as a forward
-    /// difference of the solution, at the cost of a solve instead of a factorisation per voxel.
-    pub fn storage_sensitivities(&self, f: usize, moduli: &Moduli, voxels: &[usize], rel_step: f64) -> Result<Vec<Vec<Array3<Complex64>>>> {
-        use mre_solver::wave::NavierOperator;
+    /// A pressure unit for [`mre_solver::wave::NavierOperator`] (Pa): the mean `|G*|` of
+    /// `moduli` over the smallest voxel size, the mean shear stress per voxel.
+    pub(crate) fn pressure_scale(&self, moduli: &Moduli) -> f64 {
+        let g_mean = moduli.storage_pa.iter().zip(&moduli.loss_pa).map(|(g, l)| g.hypot(*l)).sum::<f64>() / moduli.storage_pa.len() as f64;
+        let (h, shape) = (self.grid.voxel_size_m, self.grid.shape);
+        let h_min = (0..3).filter(|&a| shape[a] > 1).map(|a| h[a]).fold(f64::INFINITY, f64::min);
+        g_mean / h_min
+    }
+
+    /// The sensitivities `∂u/∂G'_v` of the predicted components to the storage modulus at
+    /// each voxel of `voxels` (linear C-order indices), at `moduli` (m/Pa, data component
+    /// order, every voxel): `∂u/∂G'_v = −K⁻¹ (∂K/∂G'_v) u` with one factorisation for all
+    /// voxels, the exact local derivative of the operator
+    /// ([`mre_solver::wave::VoxelDerivatives`]) and one solve per voxel.
+    pub fn storage_sensitivities(&self, f: usize, moduli: &Moduli, voxels: &[usize]) -> Result<Vec<Vec<Array3<Complex64>>>> {
+        use mre_solver::wave::{NavierOperator, VoxelDerivatives};
         use rayon::prelude::*;
         let medium = self.medium(moduli)?;
         let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
         let solver = self.factorise(&p)?;
         let fields = self.solve_with(f, &solver)?;
-        // Pressures in units of the mean shear stress per voxel (as the reduced model).
-        let g_mean = moduli.storage_pa.iter().zip(&moduli.loss_pa).map(|(g, l)| g.hypot(*l)).sum::<f64>() / moduli.storage_pa.len() as f64;
-        let (h, shape) = (self.grid.voxel_size_m, self.grid.shape);
-        let h_min = (0..3).filter(|&a| shape[a] > 1).map(|a| h[a]).fold(f64::INFINITY, f64::min);
-        let scale = g_mean / h_min;
-        let base = NavierOperator::new(&p, scale)?;
-        let x = base.unknowns(&fields);
-        let mut y0 = vec![Complex64::new(0.0, 0.0); x.len()];
-        base.apply(&x, &mut y0);
-        let storage = moduli.storage_pa.as_slice().ok_or_else(|| InverseError::Inference("moduli not in standard layout".into()))?;
+        let scale = self.pressure_scale(moduli);
+        let x = NavierOperator::new(&p, scale)?.unknowns(&fields);
+        let derivatives = VoxelDerivatives::new(&p, scale)?;
         voxels
             .par_iter()
             .map(|&v| {
-                let gv = *storage.get(v).ok_or_else(|| InverseError::invalid("sensitivity voxel", v, "an index inside the grid"))?;
-                let step = rel_step * gv;
-                let mut m = moduli.clone();
-                m.storage_pa.as_slice_mut().expect("standard layout")[v] = gv + step;
-                let perturbed = self.medium(&m)?;
-                let op = NavierOperator::new(&self.problem(&perturbed, self.bulk_modulus_of(&m), f), scale)?;
-                let mut r = vec![Complex64::new(0.0, 0.0); x.len()];
-                op.apply(&x, &mut r);
-                r.iter_mut().zip(&y0).for_each(|(a, b)| *a = -(*a - b) / step);
+                let mut r =
+                    derivatives.apply(v, &x).ok_or_else(|| InverseError::invalid("sensitivity voxel", v, "an index inside the grid"))?;
+                r.iter_mut().for_each(|a| *a = -*a);
                 Ok(self.components(&solver.solve_operator_rhs(&r, scale)?))
             })
             .collect()

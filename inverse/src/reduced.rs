@@ -113,7 +113,7 @@ pub(crate) fn galerkin_adjoint(basis: &[Vec<Complex64>], free: &[usize], a: &Mat
 }
 
 /// `out[free] += Σ_j coef_j V_j`.
-fn add_combination(basis: &[Vec<Complex64>], free: &[usize], coef: &Mat<Complex64>, out: &mut [Complex64]) {
+pub(crate) fn add_combination(basis: &[Vec<Complex64>], free: &[usize], coef: &Mat<Complex64>, out: &mut [Complex64]) {
     for (j, v) in basis.iter().enumerate() {
         let c = coef[(j, 0)];
         free.iter().zip(v).for_each(|(&i, &val)| out[i] += c * val);

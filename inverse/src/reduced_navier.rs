@@ -13,9 +13,20 @@
 //! solver's modulus sensitivity and, with an inferred bulk modulus, the same `∂J/∂K` as the
 //! full model. Exact for the reduced model; its difference from the full one is measured at
 //! posterior draws ([`crate::bayes::check_reduced`]).
+//!
+//! **Without assembly for region moduli.** When the snapshots' moduli are constant on a few
+//! classes of voxels (the regions of a regions posterior: voxels are grouped by their moduli
+//! across all snapshots), the operator is the sum of fixed terms with coefficients from the
+//! classes' `G*` and the bulk modulus ([`AffineNavierOperator`]). Each term is projected on the
+//! basis once; a reduced solve then forms `Vᴴ K(θ) V` and `Vᴴ K(θ) g` from the projected terms,
+//! without assembling the operator (the same Galerkin system up to rounding). Moduli that are
+//! not constant on the classes take the assembling path.
 
+use std::collections::HashMap;
+
+use faer::linalg::solvers::Solve;
 use faer::Mat;
-use mre_solver::wave::{Medium, NavierFields, NavierOperator};
+use mre_solver::wave::{AffineNavierOperator, Medium, NavierFields, NavierOperator};
 use ndarray::Array3;
 use num_complex::Complex64;
 use rayon::prelude::*;
@@ -23,7 +34,10 @@ use rayon::prelude::*;
 use crate::error::{InverseError, Result};
 use crate::forward::{FieldObjective, ForwardModel, Moduli, ModuliGradient};
 use crate::navier::NavierForward;
-use crate::reduced::{extend_basis, galerkin_adjoint, galerkin_solve, ReducedModel};
+use crate::reduced::{add_combination, extend_basis, galerkin_adjoint, galerkin_solve, ReducedModel};
+
+/// Most voxel classes for the decomposition of the operator (more: the assembling path).
+const MAX_CLASSES: usize = 64;
 
 /// The Galerkin reduced model of a [`NavierForward`] (see the module documentation).
 pub struct ReducedNavierForward<'a> {
@@ -32,14 +46,34 @@ pub struct ReducedNavierForward<'a> {
     free: Vec<usize>,
     /// Pressure unit of the basis vectors, Pa.
     pressure_scale: f64,
+    /// The operator of the first snapshot: the layout, the prescribed unknowns and the
+    /// sensitivity of the gradient (these do not depend on the moduli).
+    op: NavierOperator,
     /// `[f]`: orthonormal basis vectors on the free unknowns.
     bases: Vec<Vec<Vec<Complex64>>>,
+    /// `[f]`: the prescribed boundary values `g` on every unknown.
+    prescribed: Vec<Vec<Complex64>>,
+    /// `[f]`: the projected terms, when the snapshots' moduli are constant on voxel classes.
+    affine: Option<Vec<ProjectedTerms>>,
     snapshots: usize,
+}
+
+/// The terms of the operator projected on one frequency's basis.
+struct ProjectedTerms {
+    op: AffineNavierOperator,
+    /// `Vᴴ A_t V`.
+    matrices: Vec<Mat<Complex64>>,
+    /// `Vᴴ A_t g`.
+    rhs: Vec<Vec<Complex64>>,
 }
 
 impl std::fmt::Debug for ReducedNavierForward<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReducedNavierForward").field("free_unknowns", &self.free.len()).field("basis_sizes", &self.basis_sizes()).finish()
+        f.debug_struct("ReducedNavierForward")
+            .field("free_unknowns", &self.free.len())
+            .field("basis_sizes", &self.basis_sizes())
+            .field("affine_terms", &self.affine.as_ref().map(|a| a.iter().map(|p| p.op.n_terms()).collect::<Vec<_>>()))
+            .finish()
     }
 }
 
@@ -47,10 +81,61 @@ impl std::fmt::Debug for ReducedNavierForward<'_> {
 struct Solution {
     medium: Medium,
     bulk_modulus_pa: f64,
-    op: NavierOperator,
     fields: NavierFields,
     /// The Galerkin matrix `Vᴴ K V`.
     matrix: Mat<Complex64>,
+}
+
+/// Classes of voxels with equal moduli in every snapshot (None: more than [`MAX_CLASSES`]).
+fn voxel_classes(snapshots: &[Moduli]) -> Option<Array3<usize>> {
+    let first = snapshots.first()?;
+    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut classes = Array3::zeros(first.storage_pa.raw_dim());
+    for (idx, c) in classes.indexed_iter_mut() {
+        let key: Vec<u64> = snapshots.iter().flat_map(|m| [m.storage_pa[idx].to_bits(), m.loss_pa[idx].to_bits()]).collect();
+        let n = index.len();
+        *c = *index.entry(key).or_insert(n);
+        if index.len() > MAX_CLASSES {
+            return None;
+        }
+    }
+    Some(classes)
+}
+
+/// The terms of `op` projected on the orthonormal `basis` over the `free` unknowns, and on the
+/// prescribed values `g`.
+fn project(op: AffineNavierOperator, basis: &[Vec<Complex64>], free: &[usize], g: &[Complex64]) -> ProjectedTerms {
+    let n = op.len();
+    let m = basis.len();
+    let mut position = vec![usize::MAX; n];
+    free.iter().enumerate().for_each(|(k, &i)| position[i] = k);
+    let full = |v: &[Complex64]| {
+        let mut x = vec![Complex64::new(0.0, 0.0); n];
+        free.iter().zip(v).for_each(|(&i, &val)| x[i] = val);
+        x
+    };
+    let vectors: Vec<Vec<Complex64>> = basis.iter().map(|v| full(v)).collect();
+    let mut matrices = Vec::with_capacity(op.n_terms());
+    let mut rhs = Vec::with_capacity(op.n_terms());
+    for t in 0..op.n_terms() {
+        let rows: Vec<(usize, usize)> =
+            op.term_rows(t).into_iter().filter(|&r| position[r] != usize::MAX).map(|r| (r, position[r])).collect();
+        // `Σ_rows conj(V_i[row]) y[row]` for y = A_t x.
+        let project_vector = |x: &[Complex64]| {
+            let mut y = vec![Complex64::new(0.0, 0.0); n];
+            op.apply_term_add(t, x, &mut y);
+            (0..m).map(|i| rows.iter().map(|&(r, k)| basis[i][k].conj() * y[r]).sum::<Complex64>()).collect::<Vec<_>>()
+        };
+        let mut a = Mat::<Complex64>::zeros(m, m);
+        for (j, x) in vectors.iter().enumerate() {
+            for (i, v) in project_vector(x).into_iter().enumerate() {
+                a[(i, j)] = v;
+            }
+        }
+        matrices.push(a);
+        rhs.push(project_vector(g));
+    }
+    ProjectedTerms { op, matrices, rhs }
 }
 
 impl<'a> ReducedNavierForward<'a> {
@@ -58,16 +143,15 @@ impl<'a> ReducedNavierForward<'a> {
     /// when it is a parameter).
     pub fn build(full: &'a NavierForward, snapshots: &[Moduli]) -> Result<Self> {
         let first = snapshots.first().ok_or_else(|| InverseError::invalid("reduced model", "no snapshots", "at least one snapshot"))?;
-        let h = full.grid().voxel_size_m;
-        let shape = full.grid().shape;
-        let h_min = (0..3).filter(|&a| shape[a] > 1).map(|a| h[a]).fold(f64::INFINITY, f64::min);
-        let g_mean = first.storage_pa.iter().zip(&first.loss_pa).map(|(g, l)| g.hypot(*l)).sum::<f64>() / first.storage_pa.len() as f64;
-        let pressure_scale = g_mean / h_min;
+        let pressure_scale = full.pressure_scale(first);
         // The free unknowns do not depend on the moduli: take them from the first snapshot.
         let medium = full.medium(first)?;
-        let op = NavierOperator::new(&full.problem(&medium, full.bulk_modulus_of(first), 0), pressure_scale)?;
+        let k = full.bulk_modulus_of(first);
+        let op = NavierOperator::new(&full.problem(&medium, k, 0), pressure_scale)?;
         let free: Vec<usize> = op.fixed().iter().enumerate().filter(|(_, &f)| !f).map(|(i, _)| i).collect();
-        let bases = (0..full.n_frequencies())
+        let prescribed = (0..full.n_frequencies()).map(|f| op.prescribed(full.faces(f))).collect::<std::result::Result<Vec<_>, _>>()?;
+        let classes = voxel_classes(snapshots);
+        let built = (0..full.n_frequencies())
             .into_par_iter()
             .map(|f| {
                 let mut basis = Vec::new();
@@ -76,10 +160,32 @@ impl<'a> ReducedNavierForward<'a> {
                     let x = op.unknowns(&fields);
                     extend_basis(&mut basis, free.iter().map(|&i| x[i]).collect());
                 }
-                Ok(basis)
+                let terms = match &classes {
+                    Some(c) => {
+                        let affine = AffineNavierOperator::new(&full.problem(&medium, k, f), pressure_scale, c)?;
+                        Some(project(affine, &basis, &free, &prescribed[f]))
+                    }
+                    None => None,
+                };
+                Ok((basis, terms))
             })
-            .collect::<Result<_>>()?;
-        Ok(Self { full, free, pressure_scale, bases, snapshots: snapshots.len() })
+            .collect::<Result<Vec<_>>>()?;
+        let (bases, terms): (Vec<_>, Vec<_>) = built.into_iter().unzip();
+        let affine = terms.into_iter().collect::<Option<Vec<_>>>();
+        Ok(Self { full, free, pressure_scale, op, bases, prescribed, affine, snapshots: snapshots.len() })
+    }
+
+    /// Whether reduced solves use the projected terms (the snapshots' moduli are constant on
+    /// at most 64 voxel classes) rather than assembling the operator.
+    pub fn decomposed(&self) -> bool {
+        self.affine.is_some()
+    }
+
+    /// This model with the projected terms dropped: every reduced solve assembles the
+    /// operator (the same Galerkin system; for comparisons and benchmarks).
+    pub fn assembling(mut self) -> Self {
+        self.affine = None;
+        self
     }
 
     /// The reduced model around a Laplace approximation: snapshots at
@@ -95,14 +201,42 @@ impl<'a> ReducedNavierForward<'a> {
     fn solve(&self, f: usize, moduli: &Moduli) -> Result<Solution> {
         let medium = self.full.medium(moduli)?;
         let k = self.full.bulk_modulus_of(moduli);
-        let op = NavierOperator::new(&self.full.problem(&medium, k, f), self.pressure_scale)?;
-        let g = op.prescribed(self.full.faces(f))?;
-        let (sol, matrix) = galerkin_solve(&self.bases[f], &self.free, g, |x, y| op.apply(x, y));
+        let p = self.full.problem(&medium, k, f);
+        let g = self.prescribed[f].clone();
+        let projected = self.affine.as_ref().map(|a| &a[f]);
+        let (sol, matrix) = match projected.and_then(|a| a.op.class_moduli(&medium).map(|gc| (a, gc))) {
+            Some((a, gc)) => {
+                p.validate()?;
+                let c = a.op.coefficients(&gc, k);
+                let m = self.bases[f].len();
+                let mut matrix = Mat::<Complex64>::zeros(m, m);
+                let mut b = Mat::<Complex64>::zeros(m, 1);
+                for (t, &ct) in c.iter().enumerate() {
+                    let at = &a.matrices[t];
+                    for j in 0..m {
+                        for i in 0..m {
+                            matrix[(i, j)] += ct * at[(i, j)];
+                        }
+                    }
+                    for i in 0..m {
+                        b[(i, 0)] -= ct * a.rhs[t][i];
+                    }
+                }
+                let coef = matrix.partial_piv_lu().solve(&b);
+                let mut sol = g;
+                add_combination(&self.bases[f], &self.free, &coef, &mut sol);
+                (sol, matrix)
+            }
+            None => {
+                let op = NavierOperator::new(&p, self.pressure_scale)?;
+                galerkin_solve(&self.bases[f], &self.free, g, |x, y| op.apply(x, y))
+            }
+        };
         if sol.iter().any(|v| !(v.re.is_finite() && v.im.is_finite())) {
             return Err(InverseError::NonFinite(format!("reduced Navier solution of frequency {f} is not finite")));
         }
-        let fields = op.fields(&sol);
-        Ok(Solution { medium, bulk_modulus_pa: k, op, fields, matrix })
+        let fields = self.op.fields(&sol);
+        Ok(Solution { medium, bulk_modulus_pa: k, fields, matrix })
     }
 }
 
@@ -129,7 +263,8 @@ impl ForwardModel for ReducedNavierForward<'_> {
         Ok(self.full.components(&self.solve(f, moduli)?.fields))
     }
     fn objective_gradient(&self, f: usize, moduli: &Moduli, objective: &FieldObjective<'_>) -> Result<(f64, ModuliGradient)> {
-        let Solution { medium, bulk_modulus_pa: k, op, fields, matrix } = self.solve(f, moduli)?;
+        let Solution { medium, bulk_modulus_pa: k, fields, matrix } = self.solve(f, moduli)?;
+        let op = &self.op;
         let (value, dj_du) = objective(f, &self.full.components(&fields));
         let s = self.full.grid().shape;
         let mut rhs = [0, 1, 2].map(|_| Array3::zeros((s[0], s[1], s[2])));

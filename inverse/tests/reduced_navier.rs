@@ -70,6 +70,20 @@ fn reduced_navier_model_matches_the_full_model_and_its_own_differences() {
         let (err, i) = mre_inverse::testing::gradient_error(&post, &theta, 1e-5).unwrap();
         eprintln!("ν = {nu}: reduced gradient error {err:.2e} (parameter {i})");
         assert!(err < 1e-5, "parameter {i}: {err:e}");
+        // The projected terms give the Galerkin system of the assembled operator.
+        assert!(reduced.decomposed());
+        let mut g1 = vec![0.0; theta.len()];
+        let l1 = post.logp_grad(&theta, &mut g1).unwrap();
+        let assembling = ReducedNavierForward::build(&forward, &moduli).unwrap().assembling();
+        let mut g2 = vec![0.0; theta.len()];
+        let l2 = Posterior::new(&assembling, &param, &prior, &lik).logp_grad(&theta, &mut g2).unwrap();
+        let gscale = g2.iter().map(|g| g.abs()).fold(0.0, f64::max);
+        eprintln!("ν = {nu}: projected terms against assembly: log p {l1} vs {l2}, gradients {g1:?} vs {g2:?}");
+        assert!((l1 - l2).abs() <= 1e-9 * l2.abs().max(1.0), "{l1} vs {l2}");
+        assert!(g1.iter().zip(&g2).all(|(a, b)| (a - b).abs() <= 1e-7 * gscale), "{g1:?} vs {g2:?}");
+        let m = param.moduli(&theta);
+        let (d, s) = max_abs_diff(&reduced.predict(1, &m).unwrap(), &assembling.predict(1, &m).unwrap());
+        assert!(d <= 1e-10 * s, "{d:e} of {s:e}");
         let full = Posterior::new(&forward, &param, &prior, &lik);
         let (lr, lf) = (post.logp(&theta).unwrap(), full.logp(&theta).unwrap());
         eprintln!("ν = {nu}: log p reduced {lr:.4}, full {lf:.4}");

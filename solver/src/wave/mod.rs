@@ -104,7 +104,10 @@ pub use face::{Face, ParseFaceError, Side};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
 pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, SolverChoice, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
 pub use multigrid::{Prolongation, Smoother};
-pub use navier::{BulkModulus, NavierFields, NavierOperator, NavierSolver, VectorDirichlet, VectorProblem};
+pub use navier::{
+    AffineNavierOperator, BulkModulus, NavierFields, NavierOperator, NavierSolver, TermKind, VectorDirichlet, VectorProblem,
+    VoxelDerivatives,
+};
 pub use navier::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS};
 #[cfg(feature = "bench")]
 pub use navier_bench::bench_navier_3d;

@@ -416,15 +416,55 @@ fn for_each_pos(shape: [usize; 3], mut f: impl FnMut([usize; 3])) {
     }
 }
 
-/// Matrix entries as triplets, compressed to CSC at the end.
-struct Triplets(Vec<(usize, usize, Complex64)>);
+/// What an entry of the operator is proportional to, for [`NavierOperator`]'s decomposition
+/// into terms with moduli-dependent coefficients (`navier_operator::AffineNavierOperator`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Tag {
+    /// Independent of the moduli (mass; the pressure coupling, up to the pressure scale).
+    Constant,
+    /// `∝ G*` of this voxel (C-order index): the normal stress at its centre.
+    Shear(usize),
+    /// `∝ 1/λ` of this voxel, `λ = K − 2G*/3`: its compliance (and the pressure scale²).
+    Compliance(usize),
+    /// `∝ G_e`, the harmonic mean of the moduli of the voxels of this entry of
+    /// [`Triplets::edges`]: the shear stress on an edge.
+    Edge(usize),
+}
+
+/// Matrix entries as triplets, compressed to CSC at the end; with `tags`, what each entry is
+/// proportional to.
+struct Triplets {
+    entries: Vec<(usize, usize, Complex64)>,
+    /// One per entry when recorded.
+    tags: Option<Vec<Tag>>,
+    /// The tag of the entries pushed next.
+    tag: Tag,
+    /// Voxels (C-order indices) around each tagged edge, and their number.
+    edges: Vec<([usize; 4], usize)>,
+}
 
 impl Triplets {
+    fn new(capacity: usize, tagged: bool) -> Self {
+        Self {
+            entries: Vec::with_capacity(capacity),
+            tags: tagged.then(|| Vec::with_capacity(capacity)),
+            tag: Tag::Constant,
+            edges: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, i: usize, j: usize, v: Complex64) {
+        self.entries.push((i, j, v));
+        if let Some(t) = &mut self.tags {
+            t.push(self.tag);
+        }
+    }
+
     /// `w · l(u) l(v)`: entries `w c_i c_j` for every pair of terms of the functional `l`.
     fn quad(&mut self, w: Complex64, l: &[(usize, Complex64)]) {
         for &(i, ci) in l {
             for &(j, cj) in l {
-                self.0.push((i, j, w * ci * cj));
+                self.push(i, j, w * ci * cj);
             }
         }
     }
@@ -432,8 +472,8 @@ impl Triplets {
     /// `w · v_i l(u) + w · u_i l(v)`: a symmetric coupling of unknown `i` with the functional `l`.
     fn pair(&mut self, w: Complex64, i: usize, l: &[(usize, Complex64)]) {
         for &(j, c) in l {
-            self.0.push((i, j, w * c));
-            self.0.push((j, i, w * c));
+            self.push(i, j, w * c);
+            self.push(j, i, w * c);
         }
     }
 
@@ -442,7 +482,7 @@ impl Triplets {
     /// reduced-basis model assembles the operator at every evaluation); stable, so duplicates
     /// are summed in the order they were pushed.
     fn into_csc(self, n: usize) -> (Pattern, Vec<Complex64>) {
-        let t = self.0;
+        let t = self.entries;
         let mut start = vec![0usize; n + 1];
         for &(_, j, _) in &t {
             start[j + 1] += 1;
@@ -492,6 +532,14 @@ struct Assembly {
 }
 
 fn assemble(p: &VectorProblem) -> Assembly {
+    let (layout, t, weight, pressure_scale) = triplets(p, false);
+    let (full, full_values) = t.into_csc(layout.len);
+    Assembly { layout, full, full_values, weight, pressure_scale }
+}
+
+/// The entries of the full operator of `p` (tagged when `tagged`), with the layout, the source
+/// weights and the pressure scale of [`Assembly`].
+fn triplets(p: &VectorProblem, tagged: bool) -> (Layout, Triplets, Vec<Complex64>, f64) {
     let m = p.medium;
     let shape = m.grid.shape;
     let h = m.grid.voxel_size_m;
@@ -509,7 +557,7 @@ fn assemble(p: &VectorProblem) -> Assembly {
     let ps = g_ref / h_ref;
     // s_b at index i along b: at a face (staggered) or a centre.
     let s_at = |b: usize, i: usize, face: bool| if face { st.face[b][i] } else { st.centre[b][i] };
-    let mut t = Triplets(Vec::with_capacity(lay.len * 24));
+    let mut t = Triplets::new(lay.len * 24, tagged);
     let mut weight = vec![ZERO; lay.len];
 
     // Mass and source weights of the displacement unknowns.
@@ -524,7 +572,7 @@ fn assemble(p: &VectorProblem) -> Assembly {
             };
             let i = lay.u(a, pos);
             weight[i] = s * (vol * frac);
-            t.0.push((i, i, weight[i] * rho_f * w2));
+            t.push(i, i, weight[i] * rho_f * w2);
         });
     }
 
@@ -538,11 +586,15 @@ fn assemble(p: &VectorProblem) -> Assembly {
             let mut hi = idx;
             hi[a] += 1;
             let l = [(lay.u(a, hi), d), (lay.u(a, idx), -d)];
+            t.tag = Tag::Shear(lay.voxel(idx));
             t.quad(-w * 2.0 * gi, &l);
+            t.tag = Tag::Constant;
             t.pair(w * ps, pi, &l);
         }
         let lambda = p.bulk_modulus_pa.at(idx) - gi * (2.0 / 3.0);
-        t.0.push((pi, pi, w * (ps * ps) / lambda));
+        t.tag = Tag::Compliance(lay.voxel(idx));
+        t.push(pi, pi, w * (ps * ps) / lambda);
+        t.tag = Tag::Constant;
     });
 
     // Edges parallel to axis c: shear stress G*(∂_b u_a + ∂_a u_b).
@@ -601,24 +653,30 @@ fn assemble(p: &VectorProblem) -> Assembly {
                         e[x]..e[x] + 1
                     }
                 };
-                let (mut inv, mut cnt) = (ZERO, 0.0);
+                let (mut inv, mut cnt) = (ZERO, 0);
+                let mut voxels = [0usize; 4];
                 for i in range(a) {
                     for j in range(b) {
                         let mut v = e;
                         v[a] = i;
                         v[b] = j;
                         inv += ONE / g[v];
-                        cnt += 1.0;
+                        voxels[cnt] = lay.voxel(v);
+                        cnt += 1;
                     }
                 }
-                let ge = cnt / inv;
+                let ge = cnt as f64 / inv;
                 let s = s_at(a, e[a], active[a]) * s_at(b, e[b], active[b]) * st.centre[c][e[c]];
+                if t.tags.is_some() {
+                    t.tag = Tag::Edge(t.edges.len());
+                    t.edges.push((voxels, cnt));
+                }
                 t.quad(-(s * ge) * (vol * frac), &l[..nl]);
+                t.tag = Tag::Constant;
             });
         }
     }
-    let (full, full_values) = t.into_csc(lay.len);
-    Assembly { layout: lay, full, full_values, weight, pressure_scale: ps }
+    (lay, t, weight, ps)
 }
 
 /// Fixed unknowns and their values: normal displacements on clamped faces (0), the faces of
@@ -931,7 +989,7 @@ mod iterative;
 pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS};
 #[path = "navier_operator.rs"]
 mod operator;
-pub use operator::NavierOperator;
+pub use operator::{AffineNavierOperator, NavierOperator, TermKind, VoxelDerivatives};
 /// Flatten fields into the unknowns of `lay` (pressures as the scaled `q = p / scale`).
 fn flatten(lay: &Layout, f: &NavierFields, scale: f64) -> Vec<Complex64> {
     let mut x = Vec::with_capacity(lay.len);

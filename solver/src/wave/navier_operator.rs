@@ -11,11 +11,14 @@
 //! form of the fields of `x` and `y`, so [`NavierOperator::modulus_sensitivity`] of fields
 //! converted with [`NavierOperator::fields`] is its derivative with respect to `G*`.
 
+use std::collections::HashMap;
+
 use ndarray::Array3;
 use num_complex::Complex64;
 
-use super::{assemble, fixed_unknowns, for_each_pos, Assembly, NavierFields, VectorProblem, AXIS};
+use super::{assemble, fixed_unknowns, for_each_pos, triplets, Assembly, NavierFields, Tag, VectorProblem, AXIS};
 use crate::error::{Result, SolverError};
+use crate::wave::Medium;
 
 const ZERO: Complex64 = Complex64::new(0.0, 0.0);
 
@@ -132,6 +135,269 @@ impl NavierOperator {
     }
 }
 
+/// The coefficient of one term of an [`AffineNavierOperator`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TermKind {
+    /// 1: the mass at the problem's `ω` and the pressure coupling.
+    Constant,
+    /// `G*` of the class: normal stresses at the voxel centres of the class and the shear
+    /// stress on edges whose voxels all belong to it.
+    Shear(usize),
+    /// `1/λ` of the class, `λ = K − 2G*/3`: the compliance of its voxels.
+    Compliance(usize),
+    /// `n / Σ 1/G*` over the classes of the `n` voxels around an edge (ascending, repeated):
+    /// the shear stress on edges between classes.
+    Edge(Vec<usize>),
+}
+
+/// One term: its kind and entries (row, column, value; duplicates allowed).
+struct Term {
+    kind: TermKind,
+    entries: Vec<(usize, usize, Complex64)>,
+}
+
+/// The operator `E K E` of [`NavierOperator`] for moduli that are constant on classes of
+/// voxels (the regions of an inversion) and a uniform bulk modulus, as a sum of fixed sparse
+/// terms `Σ_t c_t(G*, K) A_t` whose coefficients are the classes' `G*`, their `1/λ` and the
+/// harmonic means of `G*` on edges between classes ([`TermKind`]). A projection model projects
+/// each `A_t` once and then forms its operator for any moduli without assembling.
+pub struct AffineNavierOperator {
+    len: usize,
+    /// Class of each voxel (C order).
+    classes: Vec<usize>,
+    /// A voxel of each class.
+    representative: Vec<usize>,
+    terms: Vec<Term>,
+}
+
+impl std::fmt::Debug for AffineNavierOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AffineNavierOperator")
+            .field("unknowns", &self.len)
+            .field("classes", &self.representative.len())
+            .field("terms", &self.terms.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AffineNavierOperator {
+    /// The terms of `p`'s operator with pressures in units of `pressure_scale` Pa, for the
+    /// voxel classes `classes` (grid shape; every class from 0 to the largest present). The
+    /// moduli of `p` must be constant on every class and its bulk modulus uniform.
+    pub fn new(p: &VectorProblem, pressure_scale: f64, classes: &Array3<usize>) -> Result<Self> {
+        p.validate()?;
+        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
+            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
+        }
+        let shape = p.medium.grid.shape;
+        if classes.shape() != shape {
+            return Err(SolverError::Shape(format!("voxel classes have shape {:?}, the grid {shape:?}", classes.shape())));
+        }
+        let k = p.bulk_modulus_pa.uniform().ok_or_else(|| {
+            SolverError::invalid("bulk_modulus_pa", "per voxel", "a uniform bulk modulus for the decomposition by classes")
+        })?;
+        let classes: Vec<usize> = classes.iter().copied().collect();
+        let n_classes = classes.iter().max().map_or(0, |&c| c + 1);
+        let mut representative = vec![usize::MAX; n_classes];
+        for (v, &c) in classes.iter().enumerate() {
+            if representative[c] == usize::MAX {
+                representative[c] = v;
+            }
+        }
+        if let Some(c) = representative.iter().position(|&v| v == usize::MAX) {
+            return Err(SolverError::invalid("voxel classes", format!("class {c} has no voxel"), "classes numbered 0, 1, … without gaps"));
+        }
+        let mut op = Self { len: 0, classes, representative, terms: Vec::new() };
+        let g = op
+            .class_moduli(p.medium)
+            .ok_or_else(|| SolverError::invalid("moduli", "not constant on a voxel class", "one G* per class for the decomposition"))?;
+        let gv: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
+
+        let (lay, t, _, ps) = triplets(p, true);
+        op.len = lay.len;
+        let ratio = pressure_scale / ps;
+        let np = lay.offset[3];
+        let tags = t.tags.as_deref().expect("tagged triplets");
+        let mut index: HashMap<TermKind, usize> = HashMap::new();
+        for (&(i, j, v), &tag) in t.entries.iter().zip(tags) {
+            let v = v * ratio.powi(i32::from(i >= np) + i32::from(j >= np));
+            let (kind, base) = match tag {
+                Tag::Constant => (TermKind::Constant, v),
+                Tag::Shear(vx) => (TermKind::Shear(op.classes[vx]), v / gv[vx]),
+                Tag::Compliance(vx) => (TermKind::Compliance(op.classes[vx]), v * (k - gv[vx] * (2.0 / 3.0))),
+                Tag::Edge(e) => {
+                    let (voxels, cnt) = t.edges[e];
+                    let mut cs: Vec<usize> = voxels[..cnt].iter().map(|&vx| op.classes[vx]).collect();
+                    cs.sort_unstable();
+                    let harmonic = cnt as f64 / cs.iter().map(|&c| 1.0 / g[c]).sum::<Complex64>();
+                    let kind = if cs.iter().all(|&c| c == cs[0]) { TermKind::Shear(cs[0]) } else { TermKind::Edge(cs) };
+                    (kind, v / harmonic)
+                }
+            };
+            let n = index.len();
+            let ti = *index.entry(kind.clone()).or_insert(n);
+            if ti == op.terms.len() {
+                op.terms.push(Term { kind, entries: Vec::new() });
+            }
+            op.terms[ti].entries.push((i, j, base));
+        }
+        Ok(op)
+    }
+
+    /// Number of unknowns (as [`NavierOperator::len`]).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true (a grid has at least one voxel).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of terms.
+    pub fn n_terms(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Kind of term `t`.
+    pub fn kind(&self, t: usize) -> &TermKind {
+        &self.terms[t].kind
+    }
+
+    /// The class of every voxel (C order).
+    pub fn classes(&self) -> &[usize] {
+        &self.classes
+    }
+
+    /// `G*` of every class when `medium`'s moduli are constant on each class (exactly), else
+    /// None.
+    pub fn class_moduli(&self, medium: &Medium) -> Option<Vec<Complex64>> {
+        let g = medium.storage_modulus_pa.as_slice()?;
+        let l = medium.loss_modulus_pa.as_slice()?;
+        if g.len() != self.classes.len() || l.len() != g.len() {
+            return None;
+        }
+        let values: Vec<(f64, f64)> = self.representative.iter().map(|&v| (g[v], l[v])).collect();
+        let constant = self.classes.iter().enumerate().all(|(v, &c)| (g[v], l[v]) == values[c]);
+        constant.then(|| values.iter().map(|&(s, l)| Complex64::new(s, l)).collect())
+    }
+
+    /// The coefficients `c_t` of the terms for the classes' moduli `g` and the bulk modulus `k`
+    /// (Pa).
+    pub fn coefficients(&self, g: &[Complex64], k: f64) -> Vec<Complex64> {
+        self.terms
+            .iter()
+            .map(|t| match &t.kind {
+                TermKind::Constant => Complex64::new(1.0, 0.0),
+                TermKind::Shear(c) => g[*c],
+                TermKind::Compliance(c) => 1.0 / (k - g[*c] * (2.0 / 3.0)),
+                TermKind::Edge(cs) => cs.len() as f64 / cs.iter().map(|&c| 1.0 / g[c]).sum::<Complex64>(),
+            })
+            .collect()
+    }
+
+    /// `y += A_t x` for term `t`.
+    pub fn apply_term_add(&self, t: usize, x: &[Complex64], y: &mut [Complex64]) {
+        for &(i, j, v) in &self.terms[t].entries {
+            y[i] += v * x[j];
+        }
+    }
+
+    /// Rows of term `t` (ascending, each once).
+    pub fn term_rows(&self, t: usize) -> Vec<usize> {
+        let mut rows: Vec<usize> = self.terms[t].entries.iter().map(|e| e.0).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    /// `y = Σ_t c_t A_t x`.
+    pub fn apply(&self, coefficients: &[Complex64], x: &[Complex64], y: &mut [Complex64]) {
+        y.iter_mut().for_each(|v| *v = ZERO);
+        for (t, term) in self.terms.iter().enumerate() {
+            let c = coefficients[t];
+            for &(i, j, v) in &term.entries {
+                y[i] += c * v * x[j];
+            }
+        }
+    }
+}
+
+/// The derivative of [`NavierOperator`]'s `E K E` with respect to the complex modulus `G*` of
+/// one voxel, applied to a vector: exact (the normal stress at the voxel's centre, its
+/// compliance `1/λ`, and the harmonic means of the edges around it), local, and without
+/// assembling — for sensitivities `∂u/∂G*_v = −K⁻¹ (∂K/∂G*_v) u` of many voxels.
+pub struct VoxelDerivatives {
+    len: usize,
+    /// `(row, column, ∂value/∂G*_v)` per entry and dependent voxel, grouped by voxel:
+    /// `entries[start[v]..start[v + 1]]`.
+    entries: Vec<(usize, usize, Complex64)>,
+    start: Vec<usize>,
+}
+
+impl std::fmt::Debug for VoxelDerivatives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoxelDerivatives").field("unknowns", &self.len).field("entries", &self.entries.len()).finish()
+    }
+}
+
+impl VoxelDerivatives {
+    /// The derivatives of `p`'s operator with pressures in units of `pressure_scale` Pa.
+    pub fn new(p: &VectorProblem, pressure_scale: f64) -> Result<Self> {
+        p.validate()?;
+        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
+            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
+        }
+        let (lay, t, _, ps) = triplets(p, true);
+        let ratio = pressure_scale / ps;
+        let np = lay.offset[3];
+        let g: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
+        let k = p.bulk_modulus_pa.to_array(&p.medium.grid);
+        let k = k.as_slice().expect("standard layout");
+        let tags = t.tags.as_deref().expect("tagged triplets");
+        let mut by_voxel: Vec<(usize, (usize, usize, Complex64))> = Vec::new();
+        for (&(i, j, v), &tag) in t.entries.iter().zip(tags) {
+            let v = v * ratio.powi(i32::from(i >= np) + i32::from(j >= np));
+            match tag {
+                Tag::Constant => {}
+                Tag::Shear(vx) => by_voxel.push((vx, (i, j, v / g[vx]))),
+                Tag::Compliance(vx) => {
+                    let lambda = k[vx] - g[vx] * (2.0 / 3.0);
+                    by_voxel.push((vx, (i, j, v * (2.0 / 3.0) / lambda)));
+                }
+                Tag::Edge(e) => {
+                    // v ∝ G_e = n / Σ 1/G_w: ∂G_e/∂G_w = G_e² / (n G_w²).
+                    let (voxels, cnt) = t.edges[e];
+                    let ge = cnt as f64 / voxels[..cnt].iter().map(|&w| 1.0 / g[w]).sum::<Complex64>();
+                    for &w in &voxels[..cnt] {
+                        by_voxel.push((w, (i, j, v * ge / (cnt as f64 * g[w] * g[w]))));
+                    }
+                }
+            }
+        }
+        by_voxel.sort_by_key(|e| e.0);
+        let voxels = lay.shape.iter().product::<usize>();
+        let mut start = vec![0usize; voxels + 1];
+        for &(vx, _) in &by_voxel {
+            start[vx + 1] += 1;
+        }
+        for v in 0..voxels {
+            start[v + 1] += start[v];
+        }
+        Ok(Self { len: lay.len, entries: by_voxel.into_iter().map(|e| e.1).collect(), start })
+    }
+
+    /// `(∂(E K E)/∂G*_v) x` for voxel `v` (C-order index; `None` outside the grid).
+    pub fn apply(&self, v: usize, x: &[Complex64]) -> Option<Vec<Complex64>> {
+        let range = *self.start.get(v)?..*self.start.get(v + 1)?;
+        let mut y = vec![ZERO; self.len];
+        for &(i, j, d) in &self.entries[range] {
+            y[i] += d * x[j];
+        }
+        Some(y)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +450,106 @@ mod tests {
             let ab: Complex64 = b.iter().zip(&ka).map(|(u, v)| u * v).sum();
             let ba: Complex64 = a.iter().zip(&kb).map(|(u, v)| u * v).sum();
             assert!((ab - ba).norm() <= 1e-12 * ab.norm());
+        }
+    }
+
+    /// For moduli constant on classes, `Σ c_t A_t` with the coefficients of other moduli (and
+    /// another bulk modulus) equals the operator assembled for those moduli, in 2-D with a free
+    /// face and in 3-D with clamped faces and an absorbing layer.
+    #[test]
+    fn the_affine_decomposition_equals_the_assembled_operator() {
+        use crate::wave::FaceCondition;
+        for shape in [[1, 9, 8], [5, 6, 7]] {
+            let grid = Grid::new(shape, [1e-3, 2e-3, 1.5e-3]).unwrap();
+            let class_of = |i: [usize; 3]| usize::from(i[1] >= 3 && i[1] < 6 && i[2] >= 2 && i[2] < 5) + usize::from(i[2] == 7) * 2;
+            let classes = Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(z, y, x)| class_of([z, y, x]));
+            let medium_of = |g: [(f64, f64); 3]| {
+                let mut m = Medium::homogeneous(grid.clone(), 1.0, 1.0, 1e3);
+                m.storage_modulus_pa = classes.mapv(|c| g[c].0);
+                m.loss_modulus_pa = classes.mapv(|c| g[c].1);
+                m
+            };
+            let mut boundary = Boundary::free();
+            boundary.faces[2][0] = FaceCondition::Fixed;
+            if shape[0] > 1 {
+                boundary = Boundary::absorbing(2);
+                boundary.faces[1][1] = FaceCondition::Fixed;
+            }
+            let first = medium_of([(3e3, 3e2), (9e3, 1e3), (5e3, 2e2)]);
+            let p = VectorProblem {
+                medium: &first,
+                bulk_modulus_pa: 5e4.into(),
+                omega_rad_per_s: 400.0,
+                boundary: boundary.clone(),
+                dirichlet: None,
+            };
+            let scale = 7e5;
+            let affine = AffineNavierOperator::new(&p, scale, &classes).unwrap();
+            assert!(affine.n_terms() > 7, "{affine:?}");
+            let other_moduli = [(2e3, 5e2), (1.2e4, 3e3), (4e3, 1e2)];
+            let other = medium_of(other_moduli);
+            let q = VectorProblem { medium: &other, bulk_modulus_pa: 8e5.into(), ..p.clone() };
+            let assembled = NavierOperator::new(&q, scale).unwrap();
+            let g = affine.class_moduli(&other).expect("constant on classes");
+            assert_eq!(g[1], Complex64::new(1.2e4, 3e3));
+            let c = affine.coefficients(&g, 8e5);
+            let n = affine.len();
+            let x: Vec<Complex64> = (0..n).map(|i| Complex64::new((0.37 * i as f64).sin(), (0.11 * i as f64).cos())).collect();
+            let (mut y1, mut y2) = (vec![ZERO; n], vec![ZERO; n]);
+            assembled.apply(&x, &mut y1);
+            affine.apply(&c, &x, &mut y2);
+            let big = y1.iter().map(|v| v.norm()).fold(0.0, f64::max);
+            for (i, (a, b)) in y1.iter().zip(&y2).enumerate() {
+                assert!((a - b).norm() <= 1e-12 * big, "{shape:?} row {i}: {a} vs {b}");
+            }
+            // Moduli that are not constant on the classes are recognised.
+            let mut uneven = other.clone();
+            uneven.storage_modulus_pa[[0, 0, 0]] *= 1.01;
+            assert!(affine.class_moduli(&uneven).is_none());
+        }
+    }
+
+    /// `(∂K/∂G*_v) x` equals central differences of the assembled operator, for voxels inside,
+    /// at the edge of and outside an inclusion, in 2-D and 3-D.
+    #[test]
+    fn voxel_derivatives_equal_differences_of_the_operator() {
+        for shape in [[1, 9, 8], [4, 5, 6]] {
+            let grid = Grid::new(shape, [1e-3, 2e-3, 1.5e-3]).unwrap();
+            let mut m = Medium::homogeneous(grid.clone(), 3e3, 4e2, 1e3);
+            m.storage_modulus_pa[[0, 2, 3]] = 8e3;
+            m.loss_modulus_pa[[0, 2, 3]] = 1e3;
+            let p = VectorProblem {
+                medium: &m,
+                bulk_modulus_pa: 4e4.into(),
+                omega_rad_per_s: 400.0,
+                boundary: Boundary::absorbing(1),
+                dirichlet: None,
+            };
+            let scale = 2e6;
+            let d = VoxelDerivatives::new(&p, scale).unwrap();
+            let n = d.len;
+            let x: Vec<Complex64> = (0..n).map(|i| Complex64::new((0.3 * i as f64).cos(), (0.17 * i as f64).sin())).collect();
+            for idx in [[0, 2, 3], [0, 2, 4], [0, 0, 0], [shape[0] - 1, 4, 5]] {
+                let v = (idx[0] * shape[1] + idx[1]) * shape[2] + idx[2];
+                let y = d.apply(v, &x).unwrap();
+                let h = 1e-4 * m.storage_modulus_pa[idx];
+                let applied = |dg: f64| {
+                    let mut mm = m.clone();
+                    mm.storage_modulus_pa[idx] += dg;
+                    let op = NavierOperator::new(&VectorProblem { medium: &mm, ..p.clone() }, scale).unwrap();
+                    let mut out = vec![ZERO; n];
+                    op.apply(&x, &mut out);
+                    out
+                };
+                let (yp, ym) = (applied(h), applied(-h));
+                let big = y.iter().map(|v| v.norm()).fold(0.0, f64::max);
+                assert!(big > 0.0);
+                for (i, ((a, b), c)) in y.iter().zip(&yp).zip(&ym).enumerate() {
+                    let fd = (b - c) / (2.0 * h);
+                    assert!((a - fd).norm() <= 1e-6 * big, "{shape:?} voxel {idx:?} row {i}: {a} vs {fd}");
+                }
+            }
+            assert!(d.apply(shape.iter().product(), &x).is_none());
         }
     }
 }
