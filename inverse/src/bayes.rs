@@ -230,7 +230,7 @@ const MAX_NEWTON_STEPS: usize = 4;
 fn evaluated(d: &dyn LogDensity, map: MapResult, x: &[f64]) -> Result<MapResult> {
     let mut gradient = vec![0.0; d.dim()];
     let logp = d.logp_grad(x, &mut gradient)?;
-    let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let gradient_norm = crate::linalg::norm(&gradient);
     Ok(MapResult { x: x.to_vec(), logp, gradient_norm, gradient, evaluations: map.evaluations + 1, ..map })
 }
 
@@ -273,7 +273,7 @@ fn newton_steps(d: &dyn LogDensity, mut map: MapResult, mut laplace: Laplace, st
         let Some((x, logp, gradient)) = better else { break };
         map.evaluations += 1;
         info!(decrement, step = t, gain = logp - map.logp, "MAP: Newton step with the Laplace Hessian");
-        let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+        let gradient_norm = crate::linalg::norm(&gradient);
         map = MapResult { x, logp, gradient_norm, gradient, ..map };
         laplace = Laplace::with_step_on(d, &map.x, step, parallel)?;
         (decrement, direction) = newton_step(&laplace, &map.gradient);

@@ -1,5 +1,10 @@
 //! Small dense helpers (row-major `n × n`) for the Laplace approximation and test densities.
 
+/// The Euclidean norm `‖x‖₂`.
+pub(crate) fn norm(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
 /// Cholesky factor `L` (lower, row-major) of a symmetric positive definite `a`; `None` if `a`
 /// is not positive definite (or not finite).
 pub(crate) fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {

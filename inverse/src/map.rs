@@ -194,7 +194,7 @@ impl Objective<'_> {
         tracing::debug!(
             evaluation = self.evaluations.load(Ordering::Relaxed),
             log_density = -cost,
-            gradient_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt(),
+            gradient_norm = crate::linalg::norm(&grad),
             "MAP evaluation"
         );
         *cache = Some((x.to_vec(), cost, grad.clone()));
@@ -373,7 +373,7 @@ pub fn maximize(d: &dyn LogDensity, x0: &[f64], opts: &MapOptions, checkpoint: O
     let mut grad = vec![0.0; n];
     evaluations.fetch_add(1, Ordering::Relaxed);
     let logp = d.logp_grad(&x, &mut grad)?;
-    let gradient_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let gradient_norm = crate::linalg::norm(&grad);
     let converged = matches!(reason, Some(TerminationReason::SolverConverged)) || gradient_norm <= opts.gradient_tolerance;
 
     if let Some(path) = checkpoint {

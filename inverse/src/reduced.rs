@@ -112,6 +112,12 @@ pub(crate) fn galerkin_adjoint(basis: &[Vec<Complex64>], free: &[usize], a: &Mat
     mu
 }
 
+/// The moduli at the snapshot points of a reduced model around `laplace`
+/// ([`crate::bayes::snapshot_points`] two standard deviations out).
+pub(crate) fn snapshot_moduli(param: &dyn crate::param::Parameterisation, laplace: &crate::laplace::Laplace) -> Vec<Moduli> {
+    crate::bayes::snapshot_points(laplace, 2.0).iter().map(|p| param.moduli(p)).collect()
+}
+
 /// `out[free] += Σ_j coef_j V_j`.
 pub(crate) fn add_combination(basis: &[Vec<Complex64>], free: &[usize], coef: &Mat<Complex64>, out: &mut [Complex64]) {
     for (j, v) in basis.iter().enumerate() {
@@ -167,10 +173,9 @@ impl<'a> ReducedWaveForward<'a> {
     /// The reduced model around a Laplace approximation: snapshots at
     /// [`crate::bayes::snapshot_points`] two standard deviations out.
     pub fn around(full: &'a WaveForward, param: &dyn crate::param::Parameterisation, laplace: &crate::laplace::Laplace) -> Result<Self> {
-        let points = crate::bayes::snapshot_points(laplace, 2.0);
-        let moduli: Vec<Moduli> = points.iter().map(|p| param.moduli(p)).collect();
+        let moduli = snapshot_moduli(param, laplace);
         let r = Self::build(full, &moduli)?;
-        tracing::info!(snapshots = points.len(), basis = ?r.basis_sizes(), "reduced model");
+        tracing::info!(snapshots = moduli.len(), basis = ?r.basis_sizes(), "reduced model");
         Ok(r)
     }
 

@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use crate::error::{InverseError, Result};
 use crate::forward::{FieldObjective, ForwardModel, Moduli, ModuliGradient};
 use crate::navier::NavierForward;
-use crate::reduced::{add_combination, extend_basis, galerkin_adjoint, galerkin_solve, ReducedModel};
+use crate::reduced::{add_combination, extend_basis, galerkin_adjoint, galerkin_solve, snapshot_moduli, ReducedModel};
 
 /// Most voxel classes for the decomposition of the operator (more: the assembling path).
 const MAX_CLASSES: usize = 64;
@@ -191,10 +191,9 @@ impl<'a> ReducedNavierForward<'a> {
     /// The reduced model around a Laplace approximation: snapshots at
     /// [`crate::bayes::snapshot_points`] two standard deviations out.
     pub fn around(full: &'a NavierForward, param: &dyn crate::param::Parameterisation, laplace: &crate::laplace::Laplace) -> Result<Self> {
-        let points = crate::bayes::snapshot_points(laplace, 2.0);
-        let moduli: Vec<Moduli> = points.iter().map(|p| param.moduli(p)).collect();
+        let moduli = snapshot_moduli(param, laplace);
         let r = Self::build(full, &moduli)?;
-        tracing::info!(snapshots = points.len(), basis = ?r.basis_sizes(), "reduced Navier model");
+        tracing::info!(snapshots = moduli.len(), basis = ?r.basis_sizes(), decomposed = r.decomposed(), "reduced Navier model");
         Ok(r)
     }
 
