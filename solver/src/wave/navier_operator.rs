@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use ndarray::Array3;
 use num_complex::Complex64;
 
-use super::{assemble, fixed_unknowns, for_each_pos, triplets, Assembly, NavierFields, Tag, VectorProblem, AXIS};
+use super::{assemble, fixed_unknowns, for_each_pos, triplets, Assembly, Layout, NavierFields, Tag, Triplets, VectorProblem, AXIS};
 use crate::error::{Result, SolverError};
 use crate::wave::Medium;
 
@@ -41,10 +41,7 @@ impl std::fmt::Debug for NavierOperator {
 impl NavierOperator {
     /// Assemble `p` with pressures in units of `pressure_scale` Pa (positive, finite).
     pub fn new(p: &VectorProblem, pressure_scale: f64) -> Result<Self> {
-        p.validate()?;
-        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
-            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
-        }
+        check(p, pressure_scale)?;
         let asm = assemble(p);
         let (fixed, _) = fixed_unknowns(&asm, &p.boundary, p.dirichlet.as_ref());
         let ratio = pressure_scale / asm.pressure_scale;
@@ -135,6 +132,28 @@ impl NavierOperator {
     }
 }
 
+/// Checks `p` and a pressure unit (Pa).
+fn check(p: &VectorProblem, pressure_scale: f64) -> Result<()> {
+    p.validate()?;
+    if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
+        return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
+    }
+    Ok(())
+}
+
+/// The tagged entries of `p`'s operator `E K E` with pressures in units of `pressure_scale` Pa
+/// (`p` and the scale checked), and the layout.
+fn scaled_entries(p: &VectorProblem, pressure_scale: f64) -> Result<(Layout, Triplets)> {
+    check(p, pressure_scale)?;
+    let (lay, mut t, _, ps) = triplets(p, true);
+    let ratio = pressure_scale / ps;
+    let np = lay.offset[3];
+    for (i, j, v) in &mut t.entries {
+        *v *= ratio.powi(i32::from(*i >= np) + i32::from(*j >= np));
+    }
+    Ok((lay, t))
+}
+
 /// The coefficient of one term of an [`AffineNavierOperator`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TermKind {
@@ -185,10 +204,7 @@ impl AffineNavierOperator {
     /// voxel classes `classes` (grid shape; every class from 0 to the largest present). The
     /// moduli of `p` must be constant on every class and its bulk modulus uniform.
     pub fn new(p: &VectorProblem, pressure_scale: f64, classes: &Array3<usize>) -> Result<Self> {
-        p.validate()?;
-        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
-            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
-        }
+        let (lay, t) = scaled_entries(p, pressure_scale)?;
         let shape = p.medium.grid.shape;
         if classes.shape() != shape {
             return Err(SolverError::Shape(format!("voxel classes have shape {:?}, the grid {shape:?}", classes.shape())));
@@ -213,14 +229,10 @@ impl AffineNavierOperator {
             .ok_or_else(|| SolverError::invalid("moduli", "not constant on a voxel class", "one G* per class for the decomposition"))?;
         let gv: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
 
-        let (lay, t, _, ps) = triplets(p, true);
         op.len = lay.len;
-        let ratio = pressure_scale / ps;
-        let np = lay.offset[3];
         let tags = t.tags.as_deref().expect("tagged triplets");
         let mut index: HashMap<TermKind, usize> = HashMap::new();
         for (&(i, j, v), &tag) in t.entries.iter().zip(tags) {
-            let v = v * ratio.powi(i32::from(i >= np) + i32::from(j >= np));
             let (kind, base) = match tag {
                 Tag::Constant => (TermKind::Constant, v),
                 Tag::Shear(vx) => (TermKind::Shear(op.classes[vx]), v / gv[vx]),
@@ -344,20 +356,13 @@ impl std::fmt::Debug for VoxelDerivatives {
 impl VoxelDerivatives {
     /// The derivatives of `p`'s operator with pressures in units of `pressure_scale` Pa.
     pub fn new(p: &VectorProblem, pressure_scale: f64) -> Result<Self> {
-        p.validate()?;
-        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
-            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
-        }
-        let (lay, t, _, ps) = triplets(p, true);
-        let ratio = pressure_scale / ps;
-        let np = lay.offset[3];
+        let (lay, t) = scaled_entries(p, pressure_scale)?;
         let g: Vec<Complex64> = p.medium.complex_modulus().iter().copied().collect();
         let k = p.bulk_modulus_pa.to_array(&p.medium.grid);
         let k = k.as_slice().expect("standard layout");
         let tags = t.tags.as_deref().expect("tagged triplets");
         let mut by_voxel: Vec<(usize, (usize, usize, Complex64))> = Vec::new();
         for (&(i, j, v), &tag) in t.entries.iter().zip(tags) {
-            let v = v * ratio.powi(i32::from(i >= np) + i32::from(j >= np));
             match tag {
                 Tag::Constant => {}
                 Tag::Shear(vx) => by_voxel.push((vx, (i, j, v / g[vx]))),
