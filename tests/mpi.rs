@@ -263,3 +263,57 @@ fn navier_bayes_on_two_ranks_gives_the_serial_draws_bit_for_bit() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(common::result_bits(&dir.path().join("ranks2.h5")) == reference, "-n 2: the result differs from the serial run's");
 }
+
+/// A Navier run on 2 ranks killed after its final MAP and Laplace stage, resumed on 3 ranks:
+/// every rank must resume the same stages (rank 0's checkpoints, including the Gauss–Newton
+/// MAP and the Laplace approximation of `model-error/`, are copied to the new rank), so the
+/// run neither hangs nor differs from the serial result.
+#[test]
+fn navier_bayes_killed_on_two_ranks_resumes_on_three() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::write_psv_data(dir.path(), "psv.h5", 24, 0.3, true);
+    let opts = ["--chains", "2", "--tune", "30", "--draws", "400", "--checkpoint-every", "10", "-q"];
+    let o = bayes(None, dir.path(), &data, "serial.h5", &opts);
+    assert!(o.status.success(), "{}", text(&o));
+    let reference = common::result_bits(&dir.path().join("serial.h5"));
+    let mpirun = |n: usize| {
+        let mut c = Command::new("mpirun");
+        c.args(["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "RAYON_NUM_THREADS=1"])
+            .args(["-x", "HDF5_USE_FILE_LOCKING=FALSE", "-n", &n.to_string()])
+            .arg(env!("CARGO_BIN_EXE_mre-sim"))
+            .args(["invert", data.to_str().unwrap(), "--method", "bayes", "--output", "resumed.h5", "--no-figures"])
+            .args(opts)
+            .current_dir(dir.path())
+            .env_remove("MRE_SIM_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let laplace = dir.path().join("resumed.h5.checkpoint/navier/model-error/laplace.cbor");
+    let mut child = mpirun(2).spawn().unwrap();
+    let t = Instant::now();
+    while !laplace.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its Laplace checkpoint was seen: make it longer");
+        assert!(t.elapsed() < Duration::from_secs(300), "no Laplace checkpoint after 300 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGTERM: mpirun passes it on to its ranks and ends.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(!child.wait().unwrap().success());
+    assert!(!dir.path().join("resumed.h5").exists(), "a killed run leaves no output");
+    let mut child = mpirun(3).spawn().unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(300) {
+            child.kill().unwrap();
+            panic!("the resumed run on 3 ranks did not end in 300 s (ranks resuming different stages wait for each other)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    assert!(common::result_bits(&dir.path().join("resumed.h5")) == reference, "the resumed result differs from the serial run's");
+}

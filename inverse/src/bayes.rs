@@ -188,13 +188,36 @@ pub fn infer(
 /// `parallel` false every evaluation of `d` happens on the calling thread, one after another
 /// (for densities that communicate across processes); the result is the same.
 pub fn find_mode(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint_dir: Option<&Path>, parallel: bool) -> Result<Mode> {
+    find_mode_with(d, None, x0, opts, checkpoint_dir, parallel)
+}
+
+/// A Gauss–Newton Hessian of `log p` at a point (row-major `dim × dim`), e.g.
+/// [`crate::gauss_newton::navier_hessian`].
+pub type HessianFn<'a> = &'a dyn Fn(&[f64]) -> Result<Vec<f64>>;
+
+/// [`find_mode`], with the MAP found by Gauss–Newton steps ([`crate::gauss_newton::maximize`])
+/// when `hessian` is given — a few steps from a start near the maximum (a previous stage's
+/// MAP), where L-BFGS needs tens of evaluations — and by L-BFGS from where Gauss–Newton
+/// stops when it does not converge. The Laplace approximation and the Newton steps that
+/// decide `converged` are those of [`find_mode`] (the Hessian by differences of the gradient).
+pub fn find_mode_with(
+    d: &dyn LogDensity,
+    hessian: Option<HessianFn<'_>>,
+    x0: &[f64],
+    opts: &BayesOptions,
+    checkpoint_dir: Option<&Path>,
+    parallel: bool,
+) -> Result<Mode> {
     let counted = Counting { inner: d, count: AtomicU64::new(0) };
     if let Some(dir) = checkpoint_dir {
         std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
     }
     let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
-    let lbfgs = maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?;
-    info!(iterations = lbfgs.iterations, evaluations = lbfgs.evaluations, logp = lbfgs.logp, converged = lbfgs.converged, "MAP (L-BFGS)");
+    let lbfgs = match hessian {
+        Some(h) => gauss_newton_then_lbfgs(&counted, h, x0, &opts.map, checkpoint_dir)?,
+        None => maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?,
+    };
+    info!(iterations = lbfgs.iterations, evaluations = lbfgs.evaluations, logp = lbfgs.logp, converged = lbfgs.converged, "MAP");
     // The checkpoint is keyed by the L-BFGS point; its Laplace approximation is the one at the
     // end of the Newton steps (its mean is the MAP).
     let laplace_ckpt = checkpoint_dir.map(|p| p.join("laplace.cbor"));
@@ -214,6 +237,38 @@ pub fn find_mode(d: &dyn LogDensity, x0: &[f64], opts: &BayesOptions, checkpoint
         }
     };
     Ok(Mode { map, laplace, evaluations: counted.count.load(Ordering::Relaxed) })
+}
+
+/// The MAP by Gauss–Newton steps from `x0` (see [`find_mode_with`]); when they do not converge,
+/// L-BFGS (`map`) from where they stopped. With `checkpoint_dir`, the finished MAP is saved
+/// there (`gauss-newton-map.cbor`, keyed by `x0`) and returned as it is by a restarted run;
+/// the L-BFGS iterations checkpoint to `map.cbor` as in [`maximize`].
+pub fn gauss_newton_then_lbfgs(
+    d: &dyn LogDensity,
+    hessian: HessianFn<'_>,
+    x0: &[f64],
+    map: &MapOptions,
+    checkpoint_dir: Option<&Path>,
+) -> Result<MapResult> {
+    let done_ckpt = checkpoint_dir.map(|p| p.join("gauss-newton-map.cbor"));
+    if let Some(done) = done_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, MapResult)>).transpose()?.flatten() {
+        if done.0 == x0 {
+            info!("Gauss–Newton MAP loaded from the checkpoint");
+            return Ok(done.1);
+        }
+    }
+    let gn = crate::gauss_newton::maximize(d, hessian, x0, &crate::gauss_newton::GaussNewtonOptions::default())?;
+    info!(steps = gn.iterations, evaluations = gn.evaluations, logp = gn.logp, converged = gn.converged, "MAP (Gauss–Newton)");
+    let result = if gn.converged {
+        gn
+    } else {
+        let lbfgs = maximize(d, &gn.x, map, checkpoint_dir.map(|p| p.join("map.cbor")).as_deref())?;
+        MapResult { iterations: gn.iterations + lbfgs.iterations, evaluations: gn.evaluations + lbfgs.evaluations, ..lbfgs }
+    };
+    if let Some(p) = &done_ckpt {
+        checkpoint::save_cbor(p, &(x0.to_vec(), result.clone()))?;
+    }
+    Ok(result)
 }
 
 /// The MAP is accepted when its Newton step `Σ ∇log p` (Σ the Laplace covariance) is shorter

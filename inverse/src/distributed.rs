@@ -141,9 +141,21 @@ pub fn gather_draws(comm: &dyn Comm, local: Draws, ids: &[usize], chains: usize,
     })
 }
 
-/// Files of the MAP and Laplace stages in a checkpoint directory, and the finished first stage
-/// and approximation-error model of `mre_pipeline::bayes`.
-const MODE_FILES: [&str; 4] = ["map.cbor", "laplace.cbor", "plain-map.cbor", "model-error.cbor"];
+/// Files of the MAP and Laplace stages in a checkpoint directory (the L-BFGS state, the
+/// finished Gauss–Newton MAP, the Laplace approximation), and of `mre_pipeline::bayes`'s
+/// stages: the bulk-modulus start's L-BFGS state, the finished first stage, the
+/// approximation-error model and the final stage's MAP and Laplace files in `model-error/`.
+const MODE_FILES: [&str; 9] = [
+    "map.cbor",
+    "gauss-newton-map.cbor",
+    "laplace.cbor",
+    "bulk-start-map.cbor",
+    "plain-map.cbor",
+    "model-error.cbor",
+    "model-error/map.cbor",
+    "model-error/gauss-newton-map.cbor",
+    "model-error/laplace.cbor",
+];
 
 /// The checkpoint directory of this rank's MAP and Laplace stages: `shared` on rank 0,
 /// `<shared>/rank-<r>` on the others, holding a copy of rank 0's files (so that every rank
@@ -201,7 +213,8 @@ pub fn mirror_checkpoints(comm: &dyn Comm, shared: &Path) -> Result<PathBuf, Str
         } else {
             let mut b: Vec<u8> = words.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect();
             b.truncate(n);
-            mre_solver::files::write_replace(&path, &b).map_err(|e| e.to_string())
+            let parent = path.parent().map(std::fs::create_dir_all).transpose().map_err(|e| format!("{}: {e}", path.display()));
+            parent.and_then(|_| mre_solver::files::write_replace(&path, &b).map_err(|e| e.to_string()))
         };
         if let Err(e) = written {
             problem.get_or_insert(e);

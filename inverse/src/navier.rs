@@ -60,6 +60,9 @@ pub const TISSUE_BULK_MODULUS_PA: f64 = 2.2e9;
 /// Largest `K/|G*|` the sealed-box pressure mode can be resolved at (see the module documentation).
 pub const MAX_BULK_TO_SHEAR: f64 = 1e10;
 
+/// Predicted fields, one per data component.
+pub type Fields = Vec<Array3<Complex64>>;
+
 /// Grid axis (`0 = z`, `1 = y`, `2 = x`) of each letter of an mre-data `components` string.
 pub fn component_axes(components: &str) -> Result<Vec<usize>> {
     components
@@ -305,6 +308,54 @@ impl NavierForward {
                 Ok(self.components(&solver.solve_operator_rhs(&r, scale)?))
             })
             .collect()
+    }
+
+    /// The predicted components `u` of frequency `f` at `theta` and their tangents
+    /// `J_k = ∂u/∂θ_k` for every parameter of `param` (data component order): one
+    /// factorisation, and per parameter `J_k = −K⁻¹ (∂K/∂θ_k) u` — the operator's exact
+    /// derivative along the change of the moduli ([`mre_solver::wave::VoxelDerivatives::apply_direction_add`],
+    /// no assembly) and one solve. The change of the moduli along `θ_k` is the central
+    /// difference of `param.moduli` with step `step` in θ (exact to `O(step²)`).
+    pub fn tangents(
+        &self,
+        f: usize,
+        param: &dyn crate::param::Parameterisation,
+        theta: &[f64],
+        step: f64,
+    ) -> Result<(Fields, Vec<Fields>)> {
+        use mre_solver::wave::{NavierOperator, VoxelDerivatives};
+        use rayon::prelude::*;
+        let moduli = param.moduli(theta);
+        let medium = self.medium(&moduli)?;
+        let p = self.problem(&medium, self.bulk_modulus_of(&moduli), f);
+        let solver = self.factorise(&p)?;
+        let fields = self.solve_with(f, &solver)?;
+        let scale = self.pressure_scale(&moduli);
+        let x = NavierOperator::new(&p, scale)?.unknowns(&fields);
+        let derivatives = VoxelDerivatives::new(&p, scale)?;
+        let tangents = (0..theta.len())
+            .into_par_iter()
+            .map(|k| {
+                let (mut tp, mut tm) = (theta.to_vec(), theta.to_vec());
+                tp[k] += step;
+                tm[k] -= step;
+                let (mp, mm) = (param.moduli(&tp), param.moduli(&tm));
+                let d = |a: f64, b: f64| (a - b) / (2.0 * step);
+                let dg: Vec<Complex64> = mp
+                    .storage_pa
+                    .iter()
+                    .zip(&mm.storage_pa)
+                    .zip(mp.loss_pa.iter().zip(&mm.loss_pa))
+                    .map(|((sp, sm), (lp, lm))| Complex64::new(d(*sp, *sm), d(*lp, *lm)))
+                    .collect();
+                let dk = vec![d(self.bulk_modulus_of(&mp), self.bulk_modulus_of(&mm)); dg.len()];
+                let mut r = vec![Complex64::new(0.0, 0.0); x.len()];
+                derivatives.apply_direction_add(&dg, &dk, &x, &mut r)?;
+                r.iter_mut().for_each(|a| *a = -*a);
+                Ok(self.components(&solver.solve_operator_rhs(&r, scale)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((self.components(&fields), tangents))
     }
 
     /// The model's response to boundary data alone: for every replicate of `noise`

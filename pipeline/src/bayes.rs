@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mre_inverse::bayes::{assemble, check_reduced, draw, find_mode, BayesOptions as StageOptions, BayesResult, Mode, Sampler};
+use mre_inverse::bayes::{
+    assemble, check_reduced, draw, find_mode_with, gauss_newton_then_lbfgs, BayesOptions as StageOptions, BayesResult, HessianFn, Mode,
+    Sampler,
+};
 use mre_inverse::checkpoint::{self, Fingerprint};
 use mre_inverse::distributed::{self, DistributedPosterior};
 use mre_inverse::gauss_newton;
@@ -633,7 +636,15 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
             let first: MapResult = match load_stage(plain_file.as_deref(), fingerprint, "plain MAP", comm) {
                 Some(m) => m,
                 None => {
-                    let m = agree(comm, maximize(density, &x0, &opts.map, map_file(&dir).as_deref()).map_err(failure))?;
+                    // Navier regions from the bulk-modulus start (near the maximum): Gauss–Newton.
+                    let gn = |x: &[f64]| navier_gauss_newton_hessian(&s, s.likelihood.as_ref(), x);
+                    let m = match (&s.forward, s.kind, s.bulk_inferred) {
+                        (Forward::Navier(_), Parameterization::Regions, true) => {
+                            gauss_newton_then_lbfgs(density, &gn, &x0, &opts.map, dir.as_deref())
+                        }
+                        _ => maximize(density, &x0, &opts.map, map_file(&dir).as_deref()),
+                    };
+                    let m = agree(comm, m.map_err(failure))?;
                     agree(comm, save_stage(plain_file.as_deref(), fingerprint, &m))?;
                     m
                 }
@@ -695,7 +706,15 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     let (x0, dir) = (x_start, mode_dir);
     info!(stage = "3/4", parameters = x0.len(), "MAP and Laplace approximation of the posterior");
     let mode = match s.kind {
-        Parameterization::Regions => find_mode(density, &x0, &opts, dir.as_deref(), size == 1).map_err(failure),
+        // Navier regions: Gauss–Newton steps, each one factorisation and `dim` solves per
+        // frequency — a few from the plain model's MAP or the bulk-modulus start; from the
+        // constant start about as many evaluations as L-BFGS. The Hessian takes every frequency
+        // on every rank (the same matrix on all).
+        Parameterization::Regions => {
+            let gn = |x: &[f64]| navier_gauss_newton_hessian(&s, likelihood, x);
+            let hessian: Option<HessianFn<'_>> = matches!(s.forward, Forward::Navier(_)).then_some(&gn);
+            find_mode_with(density, hessian, &x0, &opts, dir.as_deref(), size == 1).map_err(failure)
+        }
         // Hundreds of parameters: the Gauss–Newton Hessian (one solve per parameter and
         // frequency with one factorisation) instead of 2·dim gradient evaluations.
         Parameterization::Field => {
@@ -766,6 +785,15 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
     };
     crate::model_check::record(&mut out, check, &input);
     Ok(Some(out))
+}
+
+/// The Gauss–Newton Hessian of the Navier posterior with `likelihood` at `x` (every frequency
+/// on this rank: the same on every rank).
+fn navier_gauss_newton_hessian(s: &Setup, likelihood: &dyn Likelihood, x: &[f64]) -> mre_inverse::Result<Vec<f64>> {
+    match &s.forward {
+        Forward::Navier(forward) => gauss_newton::navier_hessian(forward, s.param.as_ref(), s.prior.as_ref(), likelihood, x),
+        _ => Err(mre_inverse::InverseError::Inference("the Gauss–Newton MAP is built for the Navier model only".into())),
+    }
 }
 
 /// The model check ([`crate::model_check`]) at the posterior mean of θ, against the data the

@@ -345,6 +345,9 @@ pub struct VoxelDerivatives {
     /// `entries[start[v]..start[v + 1]]`.
     entries: Vec<(usize, usize, Complex64)>,
     start: Vec<usize>,
+    /// `(voxel, row, column, ∂value/∂K_voxel)` of the compliance entries, the only ones that
+    /// depend on the bulk modulus.
+    bulk: Vec<(usize, usize, usize, Complex64)>,
 }
 
 impl std::fmt::Debug for VoxelDerivatives {
@@ -362,13 +365,16 @@ impl VoxelDerivatives {
         let k = k.as_slice().expect("standard layout");
         let tags = t.tags.as_deref().expect("tagged triplets");
         let mut by_voxel: Vec<(usize, (usize, usize, Complex64))> = Vec::new();
+        let mut bulk = Vec::new();
         for (&(i, j, v), &tag) in t.entries.iter().zip(tags) {
             match tag {
                 Tag::Constant => {}
                 Tag::Shear(vx) => by_voxel.push((vx, (i, j, v / g[vx]))),
                 Tag::Compliance(vx) => {
+                    // v ∝ 1/λ with λ = K − 2G*/3.
                     let lambda = k[vx] - g[vx] * (2.0 / 3.0);
                     by_voxel.push((vx, (i, j, v * (2.0 / 3.0) / lambda)));
+                    bulk.push((vx, i, j, -v / lambda));
                 }
                 Tag::Edge(e) => {
                     // v ∝ G_e = n / Σ 1/G_w: ∂G_e/∂G_w = G_e² / (n G_w²).
@@ -380,7 +386,7 @@ impl VoxelDerivatives {
                 }
             }
         }
-        by_voxel.sort_by_key(|e| e.0);
+        // Grouped by voxel with a counting sort (stable, linear in the entries).
         let voxels = lay.shape.iter().product::<usize>();
         let mut start = vec![0usize; voxels + 1];
         for &(vx, _) in &by_voxel {
@@ -389,7 +395,45 @@ impl VoxelDerivatives {
         for v in 0..voxels {
             start[v + 1] += start[v];
         }
-        Ok(Self { len: lay.len, entries: by_voxel.into_iter().map(|e| e.1).collect(), start })
+        let mut next = start.clone();
+        let mut entries = vec![(0, 0, ZERO); by_voxel.len()];
+        for (vx, e) in by_voxel {
+            entries[next[vx]] = e;
+            next[vx] += 1;
+        }
+        Ok(Self { len: lay.len, entries, start, bulk })
+    }
+
+    /// Adds the directional derivative of the operator applied to `x`,
+    /// `y += Σ_v (dg_v ∂(E K E)/∂G*_v + dk_v ∂(E K E)/∂K_v) x`, for the changes `dg` of the
+    /// complex moduli and `dk` of the bulk modulus (Pa, one per voxel in C order) — e.g. the
+    /// derivative along one parameter of a parameterisation of the moduli. Voxels with zero
+    /// changes cost nothing beyond the pass over `dg`.
+    pub fn apply_direction_add(&self, dg: &[Complex64], dk: &[f64], x: &[Complex64], y: &mut [Complex64]) -> Result<()> {
+        let voxels = self.start.len() - 1;
+        if dg.len() != voxels || dk.len() != voxels || x.len() != self.len || y.len() != self.len {
+            return Err(SolverError::Shape(format!(
+                "operator direction: dg, dk of {} and {} voxels, x, y of {} and {} unknowns; expected {voxels} voxels and {} unknowns",
+                dg.len(),
+                dk.len(),
+                x.len(),
+                y.len(),
+                self.len
+            )));
+        }
+        for (v, &d) in dg.iter().enumerate() {
+            if d != ZERO {
+                for &(i, j, e) in &self.entries[self.start[v]..self.start[v + 1]] {
+                    y[i] += d * e * x[j];
+                }
+            }
+        }
+        for &(v, i, j, e) in &self.bulk {
+            if dk[v] != 0.0 {
+                y[i] += dk[v] * e * x[j];
+            }
+        }
+        Ok(())
     }
 
     /// `(∂(E K E)/∂G*_v) x` for voxel `v` (C-order index; `None` outside the grid).
@@ -514,26 +558,50 @@ mod tests {
         }
     }
 
+    /// A medium with one stiffer voxel at `[0, 2, 3]` for the derivative tests.
+    fn derivative_medium(shape: [usize; 3]) -> Medium {
+        let grid = Grid::new(shape, [1e-3, 2e-3, 1.5e-3]).unwrap();
+        let mut m = Medium::homogeneous(grid, 3e3, 4e2, 1e3);
+        m.storage_modulus_pa[[0, 2, 3]] = 8e3;
+        m.loss_modulus_pa[[0, 2, 3]] = 1e3;
+        m
+    }
+
+    fn derivative_problem(m: &Medium, bulk_modulus_pa: f64) -> VectorProblem<'_> {
+        VectorProblem {
+            medium: m,
+            bulk_modulus_pa: bulk_modulus_pa.into(),
+            omega_rad_per_s: 400.0,
+            boundary: Boundary::absorbing(1),
+            dirichlet: None,
+        }
+    }
+
+    fn derivative_vector(n: usize) -> Vec<Complex64> {
+        (0..n).map(|i| Complex64::new((0.3 * i as f64).cos(), (0.17 * i as f64).sin())).collect()
+    }
+
+    /// `y` equals `(yp − ym)/2h` to 1e-6 of its largest entry (which must not be zero).
+    fn assert_central_difference(y: &[Complex64], yp: &[Complex64], ym: &[Complex64], h: f64, what: &str) {
+        let big = y.iter().map(|v| v.norm()).fold(0.0, f64::max);
+        assert!(big > 0.0, "{what}: zero derivative");
+        for (i, ((a, b), c)) in y.iter().zip(yp).zip(ym).enumerate() {
+            let fd = (b - c) / (2.0 * h);
+            assert!((a - fd).norm() <= 1e-6 * big, "{what} row {i}: {a} vs {fd}");
+        }
+    }
+
     /// `(∂K/∂G*_v) x` equals central differences of the assembled operator, for voxels inside,
     /// at the edge of and outside an inclusion, in 2-D and 3-D.
     #[test]
     fn voxel_derivatives_equal_differences_of_the_operator() {
         for shape in [[1, 9, 8], [4, 5, 6]] {
-            let grid = Grid::new(shape, [1e-3, 2e-3, 1.5e-3]).unwrap();
-            let mut m = Medium::homogeneous(grid.clone(), 3e3, 4e2, 1e3);
-            m.storage_modulus_pa[[0, 2, 3]] = 8e3;
-            m.loss_modulus_pa[[0, 2, 3]] = 1e3;
-            let p = VectorProblem {
-                medium: &m,
-                bulk_modulus_pa: 4e4.into(),
-                omega_rad_per_s: 400.0,
-                boundary: Boundary::absorbing(1),
-                dirichlet: None,
-            };
+            let m = derivative_medium(shape);
+            let p = derivative_problem(&m, 4e4);
             let scale = 2e6;
             let d = VoxelDerivatives::new(&p, scale).unwrap();
             let n = d.len;
-            let x: Vec<Complex64> = (0..n).map(|i| Complex64::new((0.3 * i as f64).cos(), (0.17 * i as f64).sin())).collect();
+            let x = derivative_vector(n);
             for idx in [[0, 2, 3], [0, 2, 4], [0, 0, 0], [shape[0] - 1, 4, 5]] {
                 let v = (idx[0] * shape[1] + idx[1]) * shape[2] + idx[2];
                 let y = d.apply(v, &x).unwrap();
@@ -546,15 +614,50 @@ mod tests {
                     op.apply(&x, &mut out);
                     out
                 };
-                let (yp, ym) = (applied(h), applied(-h));
-                let big = y.iter().map(|v| v.norm()).fold(0.0, f64::max);
-                assert!(big > 0.0);
-                for (i, ((a, b), c)) in y.iter().zip(&yp).zip(&ym).enumerate() {
-                    let fd = (b - c) / (2.0 * h);
-                    assert!((a - fd).norm() <= 1e-6 * big, "{shape:?} voxel {idx:?} row {i}: {a} vs {fd}");
-                }
+                assert_central_difference(&y, &applied(h), &applied(-h), h, &format!("{shape:?} voxel {idx:?}"));
             }
             assert!(d.apply(shape.iter().product(), &x).is_none());
+        }
+    }
+
+    /// The directional derivative along a change of G' and G'' in several voxels and of the
+    /// bulk modulus everywhere equals central differences of the assembled operator along it.
+    #[test]
+    fn directional_derivative_equals_differences_of_the_operator() {
+        for shape in [[1, 9, 8], [4, 5, 6]] {
+            let m = derivative_medium(shape);
+            let k = 4e4;
+            let p = derivative_problem(&m, k);
+            let scale = 2e6;
+            let d = VoxelDerivatives::new(&p, scale).unwrap();
+            let n = d.len;
+            let voxels: usize = shape.iter().product();
+            let x = derivative_vector(n);
+            // The inclusion voxel and its neighbours in G' and G'', and K.
+            let (mut ds, mut dl) = (Array3::<f64>::zeros(shape), Array3::<f64>::zeros(shape));
+            for (idx, a, b) in [([0, 2, 3], 800.0, 100.0), ([0, 2, 4], 300.0, 0.0), ([0, 1, 3], 0.0, -40.0)] {
+                ds[idx] = a;
+                dl[idx] = b;
+            }
+            for dk_scale in [0.0, 4e3] {
+                let dg: Vec<Complex64> = ds.iter().zip(&dl).map(|(a, b)| Complex64::new(*a, *b)).collect();
+                let mut y = vec![ZERO; n];
+                d.apply_direction_add(&dg, &vec![dk_scale; voxels], &x, &mut y).unwrap();
+                let t = 1e-4;
+                let applied = |s: f64| {
+                    let mut mm = m.clone();
+                    mm.storage_modulus_pa.zip_mut_with(&ds, |g, d| *g += s * d);
+                    mm.loss_modulus_pa.zip_mut_with(&dl, |g, d| *g += s * d);
+                    let q = VectorProblem { medium: &mm, bulk_modulus_pa: (k + s * dk_scale).into(), ..p.clone() };
+                    let op = NavierOperator::new(&q, scale).unwrap();
+                    let mut out = vec![ZERO; n];
+                    op.apply(&x, &mut out);
+                    out
+                };
+                assert_central_difference(&y, &applied(t), &applied(-t), t, &format!("{shape:?} dK {dk_scale}"));
+            }
+            let mut y = vec![ZERO; n];
+            assert!(d.apply_direction_add(&[ZERO; 3], &[0.0; 3], &x, &mut y).is_err());
         }
     }
 }
