@@ -7,7 +7,7 @@ use mre_io::config::RunConfig;
 use mre_solver::bloch::fast::bench_precess_motion;
 use mre_solver::bloch::Precision;
 use mre_solver::simulate::simulate;
-use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative, bench_navier_3d_iterative};
+use mre_solver::wave::{bench_helmholtz_2d, bench_helmholtz_3d, bench_helmholtz_3d_iterative};
 
 use crate::CliError;
 
@@ -110,24 +110,32 @@ fn bench_wave(json: bool) {
 }
 
 /// Navier (vector) solver: assembly + block preconditioner set-up + one GMRES solve (4 unknowns
-/// per voxel), one thread, next to the scalar iterative solver on the same grid. 32³ (FGMRES
-/// with inner GMRES per block: about 90 s on one core); 64³ (the issue-18 target) is still far
-/// too slow (see the module docs of solver/src/wave/navier_iterative.rs).
+/// per voxel), one thread, next to the scalar iterative solver on the same grid and boundary:
+/// the forward problem of a 3-D inversion (measured boundary values, no PML) at 32³ and at 64³
+/// (the issue-18 size), and a PML-bounded point source at 32³ (FGMRES with inner GMRES per
+/// block: about 90 s on one core; 64³ is far too slow, see the module docs of
+/// solver/src/wave/navier_iterative.rs).
 fn bench_navier_solver(json: bool) -> Result<(), CliError> {
-    let n = 32;
-    let r = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| anyhow!(e))?.install(|| bench_navier_3d_iterative(n));
-    match r {
-        Ok(r) if json => println!(
-            "{}",
-            serde_json::json!({ "kernel": "wave_navier_3d_iterative", "n": n, "threads": 1, "seconds": r.navier_seconds,
-                "iterations": r.navier_iterations, "scalar_seconds": r.scalar_seconds, "scalar_iterations": r.scalar_iterations })
-        ),
-        Ok(r) => println!(
-            "wave_navier_3d_iterative n = {n}, 1 thread: {:.3} s, {} GMRES iterations (scalar on the same grid: {:.3} s, {} iterations)",
-            r.navier_seconds, r.navier_iterations, r.scalar_seconds, r.scalar_iterations
-        ),
-        Err(e) if json => println!("{}", serde_json::json!({ "kernel": "wave_navier_3d_iterative", "n": n, "error": e.to_string() })),
-        Err(e) => println!("wave_navier_3d_iterative n = {n}: {e}"),
+    use mre_solver::wave::{bench_navier_3d_iterative_with, BenchBoundary};
+    for (n, boundary, kernel) in [
+        (32, BenchBoundary::Measured, "wave_navier_3d_iterative_measured"),
+        (64, BenchBoundary::Measured, "wave_navier_3d_iterative_measured"),
+        (32, BenchBoundary::Absorbing, "wave_navier_3d_iterative"),
+    ] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| anyhow!(e))?;
+        match pool.install(|| bench_navier_3d_iterative_with(n, boundary)) {
+            Ok(r) if json => println!(
+                "{}",
+                serde_json::json!({ "kernel": kernel, "n": n, "threads": 1, "seconds": r.navier_seconds,
+                    "iterations": r.navier_iterations, "scalar_seconds": r.scalar_seconds, "scalar_iterations": r.scalar_iterations })
+            ),
+            Ok(r) => println!(
+                "{kernel} n = {n}, 1 thread: {:.3} s, {} GMRES iterations (scalar on the same grid: {:.3} s, {} iterations)",
+                r.navier_seconds, r.navier_iterations, r.scalar_seconds, r.scalar_iterations
+            ),
+            Err(e) if json => println!("{}", serde_json::json!({ "kernel": kernel, "n": n, "error": e.to_string() })),
+            Err(e) => println!("{kernel} n = {n}: {e}"),
+        }
     }
     Ok(())
 }

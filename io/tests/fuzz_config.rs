@@ -16,10 +16,10 @@ use mre_io::config::{ConfigError, RunConfig};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-/// The memory budget of every case, bytes: the shipped configs fit (the largest,
-/// navier-3d-small, is estimated at 521 MiB for its direct Navier solve; brain-3d at
-/// 136 MiB), runs some times larger are refused.
-const BUDGET: u64 = 640 << 20;
+/// The memory budget of every case, bytes: the shipped configs fit (the largest, brain-3d,
+/// is estimated at 613 MiB for its iterative Navier solve; navier-3d-small at 521 MiB for its
+/// direct one), runs some times larger are refused.
+const BUDGET: u64 = 768 << 20;
 
 fn configs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")

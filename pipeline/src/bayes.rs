@@ -427,7 +427,7 @@ fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Resu
     if voxels > limit {
         return Err(format!("the {factor}× finer grid {fine:?} has more than {limit} voxels"));
     }
-    let bytes = SolveCost { equation, iterative: false }.grid_bytes(fine);
+    let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine);
     mre_solver::limits::check_memory(&format!("the direct solve on the {factor}× finer grid {fine:?}"), bytes as u128)
         .map_err(|e| e.to_string())
 }

@@ -293,3 +293,59 @@ fn inner_block_iterations_agree_with_direct_and_need_fewer_outer_iterations() {
     }
     assert!(2 * counts[1] < counts[0], "inner iterations should at least halve the outer count: {counts:?}");
 }
+
+#[test]
+fn without_absorbing_faces_one_v_cycle_per_block_equals_direct() {
+    // Measured boundary values on the outer voxel layer (the inversion's problem) and a drive
+    // with clamped and traction-free faces (a rigid enclosure): no PML, so the defaults are one
+    // V-cycle per block, plain GMRES(60) and the shift 0.3; every block with multigrid levels.
+    let m = medium([16, 16, 16]);
+    let kx = 2.0 * PI / (12.0 * H);
+    let wave = |i: [usize; 3]| {
+        let ph = c(0.0, kx * (i[2] as f64 + 0.3 * i[0] as f64) * H).exp() * 1e-6;
+        [c(0.0, 0.0), ph, c(0.0, 0.0)]
+    };
+    let measured = VectorDirichlet::outer_layer(&m.grid, wave);
+    let drive = VectorDirichlet::from_fn(&m.grid, |i| i[0] == 0, |_| [c(0.0, 0.0), c(0.0, 0.0), c(1e-6, 0.0)]);
+    let enclosure = Boundary::fixed().with_face(1, 1, FaceCondition::Free);
+    for nu in [0.3, 0.4999] {
+        for (b, d, label) in
+            [(Boundary::fixed(), measured.clone(), "measured boundary"), (enclosure.clone(), drive.clone(), "drive, clamped")]
+        {
+            let p = problem(&m, nu, b, Some(d));
+            assert_eq!(NavierIterative::default_inner_iterations_for(&p), DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML);
+            let defaults = NavierIterative::default_options_for(&p);
+            assert_eq!((defaults.restart, defaults.shift), (60, 0.3));
+            // 1e-13: with every face prescribed the mean pressure is set by the compliance
+            // `V/λ` alone, so at ν = 0.4999 its error is ~1e3 times the residual (2e-8 at 1e-11).
+            let options = IterativeOptions { tolerance: 1e-13, max_iterations: 4000, coarsest_unknowns: 800, ..defaults };
+            agree_with(&p, options, &format!("3-D 16³ ν = {nu}, {label}"));
+        }
+    }
+    // One absorbing face is enough for the PML settings.
+    let p = problem(&m, 0.4999, Boundary::fixed().with_face(2, 1, FaceCondition::Absorbing), Some(drive));
+    assert_eq!(NavierIterative::default_inner_iterations_for(&p), DEFAULT_NAVIER_INNER_ITERATIONS);
+}
+
+#[test]
+fn a_stalled_solve_names_a_sealed_box() {
+    // Stopped after 3 iterations on purpose: the error says whether the domain is sealed (every
+    // face clamped or driven, so a nearly incompressible medium's pressure is set by K alone).
+    let m = medium([12, 12, 12]);
+    let drive = VectorDirichlet::from_fn(&m.grid, |i| i[0] == 0, |_| [c(0.0, 0.0), c(0.0, 0.0), c(1e-6, 0.0)]);
+    let zero = Array3::<Complex64>::zeros((12, 12, 12));
+    let force = [zero.clone(), zero.clone(), zero];
+    let stalled = |b: Boundary| {
+        let p = problem(&m, 0.4999, b, Some(drive.clone()));
+        let options = IterativeOptions { max_iterations: 3, ..NavierIterative::default_options_for(&p) };
+        match NavierIterative::with_options(&p, options).unwrap().solve(&force) {
+            Err(SolverError::NotConverged(msg)) => msg,
+            other => panic!("expected NotConverged, got {other:?}"),
+        }
+    };
+    // The driven z-low face is traction-free in the boundary but wholly prescribed: still sealed.
+    let sealed = stalled(Boundary::fixed().with_face(0, 0, FaceCondition::Free));
+    assert!(sealed.contains("sealed") && sealed.contains("traction-free"), "{sealed}");
+    let open = stalled(Boundary::fixed().with_face(0, 1, FaceCondition::Free));
+    assert!(!open.contains("sealed"), "{open}");
+}

@@ -441,7 +441,8 @@ impl RunConfig {
                 let navier = self.motion.wave.as_ref().is_some_and(|w| w.equation == super::WaveEquationConfig::Navier);
                 let equation = if navier { mre_solver::wave::WaveEquation::Navier } else { mre_solver::wave::WaveEquation::Scalar };
                 let iterative = if navier { choice.is_iterative_navier(&grid) } else { choice.is_iterative(&grid) };
-                WaveSolveSize { equation, iterative: !grid_fits || iterative }
+                let absorbing = self.motion.wave.as_ref().is_some_and(|w| !w.absorbing.is_empty());
+                WaveSolveSize { equation, iterative: !grid_fits || iterative, absorbing }
             }),
             acquisition,
             kernel: kernel_choice(self),
@@ -509,6 +510,7 @@ impl BuiltRun {
                     mre_solver::wave::WaveEquation::Scalar => w.solver.is_iterative(&self.phantom.grid),
                     mre_solver::wave::WaveEquation::Navier => w.solver.is_iterative_navier(&self.phantom.grid),
                 },
+                absorbing: w.boundary.faces.iter().flatten().any(|f| *f == mre_solver::wave::FaceCondition::Absorbing),
             }),
             acquisition: Some(acquisition),
             kernel: self.options.kernel,
@@ -628,7 +630,7 @@ mod tests {
     #[test]
     fn a_wave_solve_counts_when_it_is_the_larger_phase() {
         let mut s = quickstart(1);
-        s.wave = Some(WaveSolveSize { equation: mre_solver::wave::WaveEquation::Scalar, iterative: false });
+        s.wave = Some(WaveSolveSize { equation: mre_solver::wave::WaveEquation::Scalar, iterative: false, absorbing: true });
         s.threads = 1;
         let e = s.estimate().unwrap();
         // 2-D direct: 4 KiB per unknown, one frequency at a time
@@ -645,7 +647,7 @@ mod tests {
             s.grid = grid;
             s.acquisition.as_mut().unwrap().matrix = grid;
             s.threads = 1;
-            s.wave = Some(WaveSolveSize { equation: WaveEquation::Navier, iterative });
+            s.wave = Some(WaveSolveSize { equation: WaveEquation::Navier, iterative, absorbing: true });
             s.estimate().unwrap()
         };
         let gb = |e: &Estimate| part(e, "wave solve") as f64 / 1e9;
@@ -665,7 +667,7 @@ mod tests {
         assert!(d24.to_string().ends_with("; Navier wave solve about 50.0 s"), "{d24}");
         // the scalar solve is not timed
         let mut s = quickstart(1);
-        s.wave = Some(WaveSolveSize { equation: WaveEquation::Scalar, iterative: false });
+        s.wave = Some(WaveSolveSize { equation: WaveEquation::Scalar, iterative: false, absorbing: true });
         assert_eq!(s.estimate().unwrap().wave_solve_s, None);
     }
 

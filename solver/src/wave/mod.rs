@@ -108,11 +108,14 @@ pub use navier::{
     AffineNavierOperator, BulkModulus, NavierFields, NavierOperator, NavierSolver, TermKind, VectorDirichlet, VectorProblem,
     VoxelDerivatives,
 };
-pub use navier::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS};
+pub use navier::{
+    NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS,
+    DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML,
+};
 #[cfg(feature = "bench")]
 pub use navier_bench::bench_navier_3d;
 #[cfg(feature = "bench")]
-pub use navier_bench::{bench_navier_3d_iterative, IterativeBench};
+pub use navier_bench::{bench_navier_3d_iterative, bench_navier_3d_iterative_with, BenchBoundary, IterativeBench};
 pub use operator::WaveOperator;
 pub use pml::{pml_strength_for, PML_PROFILE_ORDER};
 pub use solver::{solve_frequencies, ScalarSolver};

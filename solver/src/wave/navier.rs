@@ -986,7 +986,10 @@ impl NavierSolver {
 // The iterative solver is a child module so that it can use the assembly and layout above.
 #[path = "navier_iterative.rs"]
 mod iterative;
-pub use iterative::{NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS};
+pub use iterative::{
+    NavierIterative, NavierWaveSolver, AUTO_NAVIER_DIRECT_MAX_VOXELS_3D, DEFAULT_NAVIER_INNER_ITERATIONS,
+    DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML,
+};
 #[path = "navier_operator.rs"]
 mod operator;
 pub use operator::{AffineNavierOperator, NavierOperator, TermKind, VoxelDerivatives};

@@ -16,7 +16,7 @@
 //! with exact blocks `F̂ = F`, `Ŝ = C − B F⁻¹ Bᵀ` (the Schur complement) GMRES would converge in
 //! two iterations. The approximations:
 //! - **Viscoelastic block** `F̂`: per displacement component `u_a`, [`DEFAULT_NAVIER_INNER_ITERATIONS`]
-//!   iterations of GMRES on the shifted block, each right-preconditioned by one V-cycle of the complex
+//!   (with absorbing faces; one without, see below) iterations of GMRES on the shifted block, each right-preconditioned by one V-cycle of the complex
 //!   shifted-Laplacian multigrid of the scalar solver (`wave::multigrid`) for
 //!   `V [∇·(G* ∇u_a) + G* ∂_a² u_a + ρ ω²(1 − iβ) u_a]` on the staggered grid of `u_a` (its
 //!   face array as a voxel grid, `n_a + 1` points along `a`, the voxel size along `a` divided by
@@ -75,6 +75,36 @@
 //! are needed. The direct solver: 16³ 3.9 s and 0.6 GB, 24³ 50 s and 4 GB, hence
 //! [`AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] (unchanged).
 //!
+//! **Without absorbing faces** (measured boundary values on the outer layer, the forward
+//! problem of an inversion; clamped and traction-free faces, a rigid enclosure) the V-cycles
+//! converge, and one V-cycle per block with plain GMRES(60) and the shift 0.3 is fastest
+//! ([`NavierIterative::default_options_for`], [`DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML`]).
+//! Measured on the bench problem with the displacement of a plane shear wave prescribed on the
+//! outer layer instead of the PML (`bench_navier_3d_iterative_with`, `BenchBoundary::Measured`,
+//! ν = 0.4999994, idle machine):
+//!
+//! | grid, threads | 8 inner, FGMRES(30), shift 0.5 | 1 V-cycle, GMRES(30), 0.5 | 1 V-cycle, GMRES(60), 0.3 |
+//! |---------------|--------------------------------|---------------------------|---------------------------|
+//! | 24³, 2        | 70 iterations, 4.3 s           | 113, 2.0 s                |                           |
+//! | 32³, 2        | 191, 32.6 s                    | 225, 10.3 s               | 146, 5.9 s                |
+//! | 48³, 1        |                                |                           | 357, 68.6 s, 0.73 GB      |
+//! | 64³, 1        |                                |                           | 384, 204 s, 1.78 GB       |
+//!
+//! (32³ with ν = 0.3: 94 iterations. GMRES(100): 137 iterations, about as fast as GMRES(60)
+//! with 60 % more memory; shift 1.0: 224; a coarsest level of 1000 or 300 unknowns instead of
+//! 5000: 260 or 719 — the coarse levels of the wave operator need the direct solve.) The count
+//! grows with the number of wavelengths in the domain (2 mm voxels: 1.5 at 24³, 4 at 64³), as
+//! for any shifted-Laplacian preconditioner; 64³ misses the issue's 60 s by 3.4×. A brain-sized
+//! container (40³ × 3 mm, K = 2.2 GPa, a sphere of 6 kPa in 2.5 kPa, drive along x on z-low, 2
+//! threads): the four side faces clamped and the top traction-free (`configs/brain-3d.toml`)
+//! 341–390 iterations, 24–26 s; every face traction-free 436, 29 s. **A sealed box** (the five
+//! other faces clamped) converged only with the sphere on the drive's symmetry plane (268
+//! iterations, 15 s): moved off it by 4 voxels, GMRES(60) stagnates at a relative residual of
+//! 1.2e-7 (3000 iterations), GMRES(120) converges in 616 (57 s), and with ν = 0.4999 instead of
+//! 0.4999994 GMRES(60) converges in 747. A rank-one correction of the constant pressure at
+//! each restart did not help (the slow mode is not the constant pressure alone). The error
+//! names the sealed case and what to change.
+//!
 //! The tolerance applies to the residual of the linear system relative to its right-hand side.
 //! Matrix–vector products (compressed rows; the matrix is complex symmetric so its columns are
 //! its rows), vector updates and the V-cycles run on the rayon pool; every reduction (dot
@@ -105,9 +135,36 @@ const ONE: Complex64 = Complex64::new(1.0, 0.0);
 /// Block length of the deterministic parallel reductions and row loops.
 const CHUNK: usize = 4096;
 
-/// Inner GMRES iterations per viscoelastic block in [`NavierIterative::with_options`] (see
-/// the module documentation for the measurements that chose it).
+/// Inner GMRES iterations per viscoelastic block in [`NavierIterative::with_options`] for
+/// problems with absorbing faces (see the module documentation for the measurements that chose it).
 pub const DEFAULT_NAVIER_INNER_ITERATIONS: usize = 8;
+
+/// Inner iterations per viscoelastic block for problems without absorbing faces: one V-cycle,
+/// plain GMRES outside (see the module documentation).
+pub const DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML: usize = 1;
+
+/// Whether `p` has an absorbing face on an axis of more than one voxel.
+fn has_absorbing_face(p: &VectorProblem) -> bool {
+    p.medium.grid.shape.iter().zip(&p.boundary.faces).any(|(&n, f)| n > 1 && f.contains(&FaceCondition::Absorbing))
+}
+
+/// Whether `p`'s domain is sealed: no traction-free face (clamped, absorbing with the clamped
+/// face behind the layer, or a traction-free face whose whole voxel layer is prescribed). With
+/// nearly incompressible tissue the pressure of a sealed box is fixed only by the bulk
+/// modulus, and restarted GMRES can stagnate (module docs).
+fn is_sealed(p: &VectorProblem) -> bool {
+    let shape = p.medium.grid.shape;
+    (0..3).all(|a| {
+        shape[a] == 1
+            || (0..2).all(|side| {
+                p.boundary.faces[a][side] != FaceCondition::Free
+                    || p.dirichlet.as_ref().is_some_and(|d| {
+                        let layer = if side == 0 { 0 } else { shape[a] - 1 };
+                        d.mask.index_axis(ndarray::Axis(a), layer).iter().all(|&m| m)
+                    })
+            })
+    })
+}
 
 /// 3-D grids up to this many voxels (16³) are solved by the sparse LU in
 /// [`NavierWaveSolver::with_choice`] with [`SolverChoice::Auto`]; larger 3-D grids iteratively.
@@ -181,6 +238,8 @@ pub struct NavierIterative {
     options: IterativeOptions,
     /// Inner GMRES iterations per viscoelastic block (≤ 1: one V-cycle, plain GMRES outside).
     inner: usize,
+    /// [`is_sealed`]: named in the error when GMRES does not converge.
+    sealed: bool,
     last_iterations: AtomicUsize,
 }
 
@@ -296,22 +355,47 @@ fn pressure_block(p: &VectorProblem, lay: &Layout, fixed: &[bool], ps: f64, para
 }
 
 impl NavierIterative {
-    /// Assemble `p` and build its preconditioner with [`NavierIterative::default_options`].
+    /// Assemble `p` and build its preconditioner with the options and inner iteration count
+    /// chosen for its boundary ([`NavierIterative::default_options_for`],
+    /// [`NavierIterative::default_inner_iterations_for`]).
     pub fn new(p: &VectorProblem) -> Result<Self> {
-        Self::with_options(p, Self::default_options())
+        Self::with_options(p, Self::default_options_for(p))
     }
 
-    /// The default options of the Navier solver: those of the scalar solver
-    /// ([`IterativeOptions::default`]) with (flexible) GMRES restarted every 30 iterations (61
-    /// stored vectors of 4 unknowns per voxel) and at most 3000 iterations.
+    /// The default options of the Navier solver for problems with absorbing faces: those of the
+    /// scalar solver ([`IterativeOptions::default`]) with (flexible) GMRES restarted every 30
+    /// iterations (61 stored vectors of 4 unknowns per voxel) and at most 3000 iterations.
     pub fn default_options() -> IterativeOptions {
         IterativeOptions { restart: 30, max_iterations: 3000, ..IterativeOptions::default() }
     }
 
+    /// The default options for `p`: with an absorbing face, [`NavierIterative::default_options`];
+    /// without (clamped, traction-free and prescribed faces: measured boundary values, a rigid
+    /// enclosure) plain GMRES restarted every 60 iterations (the same 61 stored vectors) with the
+    /// preconditioner's shift `β = 0.3` (see the module documentation for the measurements).
+    pub fn default_options_for(p: &VectorProblem) -> IterativeOptions {
+        if has_absorbing_face(p) {
+            Self::default_options()
+        } else {
+            IterativeOptions { restart: 60, shift: 0.3, ..Self::default_options() }
+        }
+    }
+
+    /// Inner GMRES iterations per viscoelastic block for `p`: [`DEFAULT_NAVIER_INNER_ITERATIONS`]
+    /// with an absorbing face (the V-cycle of a block with a PML is not a convergent iteration),
+    /// [`DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML`] without.
+    pub fn default_inner_iterations_for(p: &VectorProblem) -> usize {
+        if has_absorbing_face(p) {
+            DEFAULT_NAVIER_INNER_ITERATIONS
+        } else {
+            DEFAULT_NAVIER_INNER_ITERATIONS_WITHOUT_PML
+        }
+    }
+
     /// Assemble `p` and build its preconditioner with `options` ([`KrylovMethod::Gmres`] only)
-    /// and [`DEFAULT_NAVIER_INNER_ITERATIONS`] inner iterations per viscoelastic block.
+    /// and [`NavierIterative::default_inner_iterations_for`] inner iterations per viscoelastic block.
     pub fn with_options(p: &VectorProblem, options: IterativeOptions) -> Result<Self> {
-        Self::with_inner_iterations(p, options, DEFAULT_NAVIER_INNER_ITERATIONS)
+        Self::with_inner_iterations(p, options, Self::default_inner_iterations_for(p))
     }
 
     /// [`NavierIterative::with_options`] with `inner` GMRES iterations (each preconditioned by
@@ -410,6 +494,7 @@ impl NavierIterative {
             schur,
             options,
             inner,
+            sealed: is_sealed(p),
             last_iterations: AtomicUsize::new(0),
         })
     }
@@ -577,10 +662,17 @@ impl NavierIterative {
             Ok((x, stats))
         } else {
             let s = self.grid.shape;
+            let hint = if self.sealed {
+                "; the domain is sealed (no traction-free face): with nearly incompressible tissue its pressure is fixed \
+                 only by the bulk modulus and GMRES may stagnate — make one face traction-free (e.g. the open top of a \
+                 container), or raise the restart"
+            } else {
+                " (a lossless medium without absorbing faces near a resonance converges slowly)"
+            };
             Err(SolverError::NotConverged(format!(
                 "Navier GMRES on {}×{}×{} voxels ({} unknowns) at {:.4} Hz reached a relative residual of {:.2e} after {} \
                  iterations (tolerance {:.1e}); raise max_iterations, loosen the tolerance, or use the direct NavierSolver \
-                 on a smaller grid (a lossless medium without absorbing faces near a resonance converges slowly)",
+                 on a smaller grid{hint}",
                 s[0],
                 s[1],
                 s[2],
