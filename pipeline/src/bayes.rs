@@ -276,6 +276,21 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             "--model navier works with --drive boundary only (the actuator drive has a scalar model only); use --model scalar with --drive actuator",
         ));
     }
+    if model == ModelKind::Navier {
+        // The Navier forward model factorises the u–p system on the data grid (sparse LU): its
+        // memory grows like N² in 3-D (24³: 4 GB), so a whole head volume is refused here, before
+        // anything runs, rather than by the allocator.
+        let shape = [sh[0], sh[1], sh[2]];
+        let bytes = SolveCost { equation: WaveEquation::Navier, iterative: false, absorbing: false }.grid_bytes(shape);
+        mre_solver::limits::check_memory(&format!("the Navier forward model's direct solve on the data grid {shape:?}"), bytes as u128)
+            .map_err(|e| {
+                PipelineError::invalid(format!(
+                    "{}: {e}; crop the data to a region of interest (3-D Navier inversions are practical up to about 24³ voxels), \
+                     use --model scalar, or a classic method (--method mdev)",
+                    r.input.source
+                ))
+            })?;
+    }
     info!(model = model.name(), components = %d.components, "forward model");
     let forward = match a.drive {
         DriveKind::Boundary if model == ModelKind::Navier => Forward::Navier(
