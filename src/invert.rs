@@ -93,9 +93,12 @@ pub fn run(
     spinner.0.finish_and_clear();
     let Some((result, written)) = done? else { return Ok(()) };
     println!("wrote {}", written.result.display());
+    // Bayes: the region's posterior (a 90 % credible interval); AHI and MDEV: the spread of the
+    // voxel values in the region (their mean can lie outside it when a tail is heavy).
+    let spread = if options.method == Method::Bayes { "90 % interval" } else { "voxels 5–95 %" };
     for r in &result.regions {
         println!(
-            "region {}: G' = {:.0} Pa (5–95 %: {:.0}–{:.0}), G'' = {:.0} Pa",
+            "region {}: G' = {:.0} Pa ({spread}: {:.0}–{:.0}), G'' = {:.0} Pa",
             r.label, r.storage_mean_pa, r.storage_q05_pa, r.storage_q95_pa, r.loss_mean_pa
         );
     }
