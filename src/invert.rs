@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use mre_io::crop::Crop;
 use mre_pipeline::classic::{Curl, Filter};
 use mre_pipeline::invert::{default_output, invert_file, InvertOptions, Method, Status};
 use mre_pipeline::Unwrap;
@@ -39,6 +40,11 @@ pub struct InvertArgs {
     /// Phase unwrapping for `/phase`, `/images` and `/kspace` data.
     #[arg(long, value_parser = choice::parser::<Unwrap>(), default_value = "laplacian")]
     unwrap: Unwrap,
+    /// Invert only a box of voxels, `z0:z1,y0:y1,x0:x1` (numpy slices of the [nz, ny, nx]
+    /// grid, an empty end is the edge, e.g. `:,10:30,12:32`): the way to a lesion with the
+    /// Navier model in a whole volume. The maps keep the data's grid, NaN outside the box.
+    #[arg(long, value_parser = parse_crop, value_name = "Z0:Z1,Y0:Y1,X0:X1")]
+    crop: Option<Crop>,
     /// Options of `--method bayes`.
     #[command(flatten)]
     bayes: crate::bayes::BayesArgs,
@@ -55,8 +61,13 @@ impl InvertArgs {
             bayes: self.bayes.options(),
             checkpoint: self.bayes.checkpoint.clone(),
             figures: !self.no_figures,
+            crop: self.crop,
         }
     }
+}
+
+fn parse_crop(text: &str) -> Result<Crop, String> {
+    Crop::parse(text)
 }
 
 /// A spinner on a terminal (stderr), hidden otherwise and with -q; the steps are too uneven

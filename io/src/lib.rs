@@ -7,6 +7,7 @@
 
 pub use mre_solver as solver;
 pub mod config;
+pub mod crop;
 pub mod data;
 pub mod figures;
 pub mod hdf5;

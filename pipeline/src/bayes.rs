@@ -33,6 +33,7 @@ use mre_inverse::{
     EncodedImages, Field, ForwardModel, Gmrf, ImageGaussian, IndependentNormal, Likelihood, Measurements, NavierForward, Noise,
     Parameterisation, Posterior, Prior, Regions, WaveForward, WaveGaussian,
 };
+use mre_io::crop::Crop;
 use mre_io::hdf5::{MreResult, RegionSummary, ResultProvenance};
 use mre_solver::classic;
 use mre_solver::parallel::Comm;
@@ -284,9 +285,13 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         let bytes = SolveCost { equation: WaveEquation::Navier, iterative: false, absorbing: false }.grid_bytes(shape);
         mre_solver::limits::check_memory(&format!("the Navier forward model's direct solve on the data grid {shape:?}"), bytes as u128)
             .map_err(|e| {
+                let n = SUGGESTED_NAVIER_CROP;
+                let crop = suggest_crop(r.input).map_or_else(
+                    || format!(" (the regions posterior of a {n}³ box takes minutes)"),
+                    |c| format!(", e.g. --crop {c} ({n} voxels a side around the smaller labelled regions; minutes)"),
+                );
                 PipelineError::invalid(format!(
-                    "{}: {e}; crop the data to a region of interest (3-D Navier inversions are practical up to about 24³ voxels), \
-                     use --model scalar, or a classic method (--method mdev)",
+                    "{}: {e}; crop the data to a region of interest{crop}, use --model scalar, or a classic method (--method mdev)",
                     r.input.source
                 ))
             })?;
@@ -445,6 +450,59 @@ fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Resu
     let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine);
     mre_solver::limits::check_memory(&format!("the direct solve on the {factor}× finer grid {fine:?}"), bytes as u128)
         .map_err(|e| e.to_string())
+}
+
+/// The side (voxels) of the box [`suggest_crop`] proposes along each axis of a 3-D volume: the
+/// whole default regions posterior of a 16³ box of `configs/brain-3d.toml` took 5 min and
+/// 1.2 GB on 2 cores; a direct Navier solve of 20³ takes about 1.6 GB and 17 s, one of 24³
+/// 4 GB and 50 s ([`SolveCost`]), and an inversion needs tens of them.
+const SUGGESTED_NAVIER_CROP: usize = 16;
+
+/// A box of at most [`SUGGESTED_NAVIER_CROP`] voxels per axis, inside the grid, centred on the
+/// labelled regions other than the largest one (the background: the centre of the lesions'
+/// bounding box), or on the mask's bounding box when there is one label or none; `None` when
+/// the grid is not larger than the box.
+fn suggest_crop(input: &WaveInput) -> Option<Crop> {
+    let shape = input.shape();
+    let largest = input.data.labels.as_ref().and_then(|l| {
+        let mut counts = std::collections::BTreeMap::<u16, usize>::new();
+        for (&v, &m) in l.iter().zip(&input.mask) {
+            if m && v != 0 {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        (counts.len() > 1).then(|| counts.iter().max_by_key(|(_, &n)| n).map(|(&v, _)| v)).flatten()
+    });
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0; 3];
+    for ((z, y, x), &m) in input.mask.indexed_iter() {
+        let keep = m
+            && match (largest, &input.data.labels) {
+                (Some(bg), Some(l)) => l[[z, y, x]] != bg && l[[z, y, x]] != 0,
+                _ => true,
+            };
+        if keep {
+            for (i, v) in [z, y, x].into_iter().enumerate() {
+                lo[i] = lo[i].min(v);
+                hi[i] = hi[i].max(v + 1);
+            }
+        }
+    }
+    if lo[0] == usize::MAX {
+        return None;
+    }
+    let mut bounds = [(None, None); 3];
+    for i in 0..3 {
+        let n = shape[i];
+        let side = SUGGESTED_NAVIER_CROP.min(n);
+        if side == n {
+            continue;
+        }
+        let centre = (lo[i] + hi[i]) / 2;
+        let start = centre.saturating_sub(side / 2).min(n - side);
+        bounds[i] = (Some(start), Some(start + side));
+    }
+    bounds.iter().any(|b| b.0.is_some()).then_some(Crop { bounds })
 }
 
 /// The bulk modulus the Navier model uses when it is not a parameter (Pa): the given one, or

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use mre_inverse::Measurements;
+use mre_io::crop::{crop5, Crop};
 use mre_io::data::MreData;
 use mre_io::hdf5::read_mre_data;
 use mre_solver::recon::{kspace_to_images, phase_to_wave};
@@ -62,6 +63,32 @@ impl WaveInput {
 }
 
 impl WaveInput {
+    /// The input cut to the box `crop` (see [`Crop`]): the wave is taken from the whole data
+    /// first (unwrapping and k-space reconstruction see the whole grid), then the wave, the
+    /// mask and every spatial dataset are cut.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when the box does not lie in the grid or its mask is empty.
+    pub fn cropped(&self, crop: &Crop) -> Result<Self> {
+        let shape = self.shape();
+        let bad = |e: String| PipelineError::invalid(format!("{}: {e}", self.source));
+        let ranges = crop.ranges(shape).map_err(bad)?;
+        let data = crop.data(&self.data, shape).map_err(bad)?;
+        let [z, y, x] = ranges.clone();
+        let mask = self.mask.slice(ndarray::s![z, y, x]).to_owned();
+        if !mask.iter().any(|&m| m) {
+            return Err(bad(format!("--crop {crop}: the mask selects no voxel in the box; nothing to invert")));
+        }
+        Ok(Self { source: self.source.clone(), data, mask, wave: crop5(&self.wave, ranges), level: self.level })
+    }
+
+    /// The grid `[nz, ny, nx]`.
+    pub fn shape(&self) -> [usize; 3] {
+        let s = self.mask.shape();
+        [s[0], s[1], s[2]]
+    }
+
     /// The wave field of `m` (e.g. from [`mre_inverse::synthetic`] or a study's own
     /// preprocessing) with region `labels`, as the data level `/wave` of an mre-data set
     /// named `source`. Its images, if any, are not carried over.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mre_io::config::InvertConfig;
+use mre_io::crop::Crop;
 use mre_io::figures::{write_map_png, Colormap, FigureError};
 use mre_io::hdf5::{write_mre_result, MreResult};
 use mre_solver::files;
@@ -40,6 +41,9 @@ pub struct InvertOptions {
     pub checkpoint: Option<PathBuf>,
     /// Write PNG elastograms beside the result.
     pub figures: bool,
+    /// Invert only this box of voxels (`--crop`); the result's maps have the data's grid, NaN
+    /// outside the box, and its provenance records the box as `crop`.
+    pub crop: Option<Crop>,
 }
 
 impl InvertOptions {
@@ -53,6 +57,7 @@ impl InvertOptions {
             bayes: BayesOptions::default(),
             checkpoint: None,
             figures: true,
+            crop: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl InvertOptions {
         o.figures = figures;
         o.filter = c.filter;
         o.curl = c.curl;
+        o.crop = c.crop;
         let b = &mut o.bayes;
         b.parameterization = c.parameterization;
         b.likelihood = c.likelihood.unwrap_or(b.likelihood);
@@ -234,6 +240,17 @@ pub fn check_input(input: &WaveInput) -> Result<()> {
 /// [`bayes::run`]) and checkpoints into `checkpoint` when given. Errors end every rank
 /// together.
 pub fn invert(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&Path>, comm: &dyn Comm) -> Result<Option<MreResult>> {
+    if let Some(crop) = &options.crop {
+        let cropped = agree(comm, input.cropped(crop))?;
+        info!(data = %input.source, %crop, shape = ?cropped.shape(), "cropped");
+        let whole = input.shape();
+        return Ok(invert_whole(&cropped, options, checkpoint, comm)?.map(|r| embed(r, crop, whole)));
+    }
+    invert_whole(input, options, checkpoint, comm)
+}
+
+/// [`invert`] of every voxel of `input`.
+fn invert_whole(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&Path>, comm: &dyn Comm) -> Result<Option<MreResult>> {
     info!(data = %input.source, level = input.level, method = options.method.name(), ranks = comm.size(), "inverting");
     agree(comm, options.validate().and_then(|()| check_input(input)).and_then(|()| check_options_for(input, options)))?;
     match options.method {
@@ -247,6 +264,32 @@ pub fn invert(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&Pa
             agree(comm, r)
         }
     }
+}
+
+/// The result `r` of the box `crop` in the grid `shape` of the whole data: every map NaN
+/// outside the box, `crop` in the provenance.
+fn embed(mut r: MreResult, crop: &Crop, shape: [usize; 3]) -> MreResult {
+    let map = |m: &mut ndarray::Array3<f64>| *m = crop.embed(m, shape);
+    map(&mut r.storage_modulus_pa);
+    map(&mut r.loss_modulus_pa);
+    for m in [
+        &mut r.abs_modulus_pa,
+        &mut r.phase_angle_rad,
+        &mut r.storage_modulus_std_pa,
+        &mut r.loss_modulus_std_pa,
+        &mut r.storage_modulus_q05_pa,
+        &mut r.storage_modulus_q95_pa,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        map(m);
+    }
+    if let Some(z) = &mut r.residual_z {
+        *z = crop.embed5(z, shape);
+    }
+    r.provenance.extra.push(("crop".into(), crop.to_string()));
+    r
 }
 
 /// Refuses options that the data cannot satisfy (before anything is written): `--curl on` for
@@ -305,7 +348,11 @@ pub fn invert_file(
     status.stage(&format!("{}: reading", data.display()));
     let input = agree(
         comm,
-        WaveInput::read(data, options.unwrap).and_then(|i| check_input(&i).and_then(|()| check_options_for(&i, options)).map(|()| i)),
+        WaveInput::read(data, options.unwrap).and_then(|i| {
+            let cropped = options.crop.as_ref().map(|c| i.cropped(c)).transpose()?;
+            let checked = cropped.as_ref().unwrap_or(&i);
+            check_input(checked).and_then(|()| check_options_for(checked, options)).map(|()| i)
+        }),
     )?;
     // Before the work: the directories exist (created) and accept the files.
     agree(comm, if root { outputs::prepare(&outs, force) } else { Ok(()) })?;
@@ -345,10 +392,16 @@ pub fn write_result(out: &Path, result: &MreResult, force: bool, figures: bool) 
     Ok(Written { result: out.to_path_buf(), figures })
 }
 
-/// PNGs of G' (kPa) and the phase angle (rad) of the middle slice, and with a posterior the
-/// std of G' ([`figure_path`]); an existing figure is replaced only with `force`.
+/// PNGs of G' (kPa) and the phase angle (rad) of the middle slice (of the slices with values:
+/// a cropped result's box), and with a posterior the std of G' ([`figure_path`]); an existing
+/// figure is replaced only with `force`.
 pub fn write_figures(out: &Path, r: &MreResult, force: bool) -> Result<Vec<PathBuf>> {
-    let z = r.storage_modulus_pa.len_of(Axis(0)) / 2;
+    let with_values: Vec<usize> =
+        r.storage_modulus_pa.outer_iter().enumerate().filter(|(_, s)| s.iter().any(|v| v.is_finite())).map(|(z, _)| z).collect();
+    let z = match (with_values.first(), with_values.last()) {
+        (Some(a), Some(b)) => (a + b).div_ceil(2),
+        _ => r.storage_modulus_pa.len_of(Axis(0)) / 2,
+    };
     let mut written = Vec::new();
     let mut emit = |f: Figure, title: String, map: ndarray::ArrayView2<f64>, unit: &str, range: Option<(f64, f64)>| -> Result<()> {
         let p = figure_path(out, f);

@@ -7,6 +7,8 @@ use mre_inverse::options::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::crop::Crop;
+
 /// `[invert]`: an inversion of the simulated data in the same run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +89,10 @@ pub struct InvertConfig {
     /// parameter with a broad prior), `"incompressible"` (2.2 GPa) or a value in Pa (a number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulk_modulus: Option<BulkModulus>,
+    /// Invert only a box of voxels, e.g. `":,10:30,12:32"` (`z0:z1,y0:y1,x0:x1`, numpy slices of
+    /// the `[nz, ny, nx]` grid; see [`crate::crop::Crop`]); the maps are NaN outside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
 }
 
 impl InvertConfig {
