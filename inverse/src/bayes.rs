@@ -250,6 +250,9 @@ pub fn gauss_newton_then_lbfgs(
     map: &MapOptions,
     checkpoint_dir: Option<&Path>,
 ) -> Result<MapResult> {
+    if let Some(dir) = checkpoint_dir {
+        std::fs::create_dir_all(dir).map_err(|e| InverseError::Checkpoint { path: dir.display().to_string(), problem: e.to_string() })?;
+    }
     let done_ckpt = checkpoint_dir.map(|p| p.join("gauss-newton-map.cbor"));
     if let Some(done) = done_ckpt.as_deref().map(checkpoint::load_cbor::<(Vec<f64>, MapResult)>).transpose()?.flatten() {
         if done.0 == x0 {

@@ -100,7 +100,13 @@ pub struct NavierForward {
     faces: Vec<[Array3<Complex64>; 3]>,
     bulk_modulus_pa: f64,
     template: Mutex<Option<Arc<NavierSolver>>>,
+    /// The last factorisation of each frequency with the moduli it was made for (K resolved):
+    /// a Gauss–Newton step's Hessian at the point its line search just evaluated reuses it.
+    factors: Mutex<Vec<Option<KeptFactorisation>>>,
 }
+
+/// A factorisation and the moduli (with the bulk modulus resolved) it was made for.
+type KeptFactorisation = (Moduli, Arc<NavierSolver>);
 
 impl std::fmt::Debug for NavierForward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +180,7 @@ impl NavierForward {
             faces,
             bulk_modulus_pa,
             template: Mutex::new(None),
+            factors: Mutex::new(vec![None; data.n_frequencies()]),
         })
     }
 
@@ -259,12 +266,31 @@ impl NavierForward {
         Ok(template.refactored(p)?)
     }
 
+    /// The factorisation of frequency `f` for `moduli` (whose problem is `p`): the one kept
+    /// from the last call with the same `f` and moduli, else a new one, which is kept instead
+    /// (one per frequency: the memory of `n_frequencies` factorisations; the old one is
+    /// released before the new one is made).
+    fn factorised(&self, f: usize, moduli: &Moduli, p: &VectorProblem) -> Result<Arc<NavierSolver>> {
+        let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
+        let key = Moduli { bulk_modulus_pa: Some(self.bulk_modulus_of(moduli)), ..moduli.clone() };
+        {
+            let mut slots = self.factors.lock().map_err(|_| poisoned())?;
+            match &slots[f] {
+                Some((m, solver)) if *m == key => return Ok(Arc::clone(solver)),
+                _ => slots[f] = None,
+            }
+        }
+        let solver = Arc::new(self.factorise(p)?);
+        self.factors.lock().map_err(|_| poisoned())?[f] = Some((key, Arc::clone(&solver)));
+        Ok(solver)
+    }
+
     /// The solution of frequency `f` for `moduli` on the staggered grid (faces and pressure),
     /// with the solver and the problem's medium for further solves.
     pub fn solve_fields(&self, f: usize, moduli: &Moduli) -> Result<(NavierFields, Medium)> {
         let medium = self.medium(moduli)?;
         let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
-        let solver = self.factorise(&p)?;
+        let solver = self.factorised(f, moduli, &p)?;
         let fields = self.solve_with(f, &solver)?;
         Ok((fields, medium))
     }
@@ -294,7 +320,7 @@ impl NavierForward {
         use rayon::prelude::*;
         let medium = self.medium(moduli)?;
         let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
-        let solver = self.factorise(&p)?;
+        let solver = self.factorised(f, moduli, &p)?;
         let fields = self.solve_with(f, &solver)?;
         let scale = self.pressure_scale(moduli);
         let x = NavierOperator::new(&p, scale)?.unknowns(&fields);
@@ -328,7 +354,7 @@ impl NavierForward {
         let moduli = param.moduli(theta);
         let medium = self.medium(&moduli)?;
         let p = self.problem(&medium, self.bulk_modulus_of(&moduli), f);
-        let solver = self.factorise(&p)?;
+        let solver = self.factorised(f, &moduli, &p)?;
         let fields = self.solve_with(f, &solver)?;
         let scale = self.pressure_scale(&moduli);
         let x = NavierOperator::new(&p, scale)?.unknowns(&fields);
@@ -369,7 +395,7 @@ impl NavierForward {
             .into_par_iter()
             .map(|f| {
                 let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
-                let solver = self.factorise(&p)?;
+                let solver = self.factorised(f, moduli, &p)?;
                 noise.iter().map(|per_k| self.predict_from(&solver, |c| per_k.get(f).and_then(|fc| fc.get(c)))).collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -419,7 +445,7 @@ impl NavierForward {
     pub fn boundary_response(&self, f: usize, moduli: &Moduli, sources: &[usize], rows: &[usize]) -> Result<Vec<Vec<Complex64>>> {
         let medium = self.medium(moduli)?;
         let p = self.problem(&medium, self.bulk_modulus_of(moduli), f);
-        let solver = self.factorise(&p)?;
+        let solver = self.factorised(f, moduli, &p)?;
         let s = self.grid.shape;
         let mut unit = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
         let mut out = Vec::with_capacity(sources.len() * self.axes.len());
@@ -543,7 +569,7 @@ impl ForwardModel for NavierForward {
         let medium = self.medium(moduli)?;
         let k = self.bulk_modulus_of(moduli);
         let p = self.problem(&medium, k, f);
-        let solver = self.factorise(&p)?;
+        let solver = self.factorised(f, moduli, &p)?;
         let fields = self.solve_with(f, &solver)?;
         let (value, dj_du) = objective(f, &self.components(&fields));
         let s = self.grid.shape;

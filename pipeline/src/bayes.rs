@@ -281,20 +281,25 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         // The Navier forward model factorises the u–p system on the data grid (sparse LU): its
         // memory grows like N² in 3-D (24³: 4 GB), so a whole head volume is refused here, before
         // anything runs, rather than by the allocator.
+        // It keeps the last factorisation of each frequency (`NavierForward`).
         let shape = [sh[0], sh[1], sh[2]];
-        let bytes = SolveCost { equation: WaveEquation::Navier, iterative: false, absorbing: false }.grid_bytes(shape);
-        mre_solver::limits::check_memory(&format!("the Navier forward model's direct solve on the data grid {shape:?}"), bytes as u128)
-            .map_err(|e| {
-                let n = SUGGESTED_NAVIER_CROP;
-                let crop = suggest_crop(r.input).map_or_else(
-                    || format!(" (the regions posterior of a {n}³ box takes minutes)"),
-                    |c| format!(", e.g. --crop {c} ({n} voxels a side around the smaller labelled regions; minutes)"),
-                );
-                PipelineError::invalid(format!(
-                    "{}: {e}; crop the data to a region of interest{crop}, use --model scalar, or a classic method (--method mdev)",
-                    r.input.source
-                ))
-            })?;
+        let nf = d.frequencies_hz.len();
+        let bytes = SolveCost { equation: WaveEquation::Navier, iterative: false, absorbing: false }.grid_bytes(shape) * nf as f64;
+        mre_solver::limits::check_memory(
+            &format!("the Navier forward model's direct solves on the data grid {shape:?} (one factorisation kept per frequency, {nf})"),
+            bytes as u128,
+        )
+        .map_err(|e| {
+            let n = SUGGESTED_NAVIER_CROP;
+            let crop = suggest_crop(r.input).map_or_else(
+                || format!(" (the regions posterior of a {n}³ box takes minutes)"),
+                |c| format!(", e.g. --crop {c} ({n} voxels a side around the smaller labelled regions; minutes)"),
+            );
+            PipelineError::invalid(format!(
+                "{}: {e}; crop the data to a region of interest{crop}, use --model scalar, or a classic method (--method mdev)",
+                r.input.source
+            ))
+        })?;
     }
     info!(model = model.name(), components = %d.components, "forward model");
     let forward = match a.drive {
