@@ -81,30 +81,13 @@ impl Crop {
         Ok(out)
     }
 
-    /// `data` cut to the box: `/wave`, `/phase`, `/images`, `/magnitude`, `/mask`, `/labels` and
-    /// the ground truth (k-space has no voxels and is left out: take the wave before cropping).
+    /// `data` cut to the box in a grid of `shape` ([`crop_data`] of [`Crop::ranges`]).
     ///
     /// # Errors
     ///
     /// As [`Crop::ranges`] for the data's grid.
     pub fn data(&self, data: &MreData, shape: [usize; 3]) -> Result<MreData, String> {
-        let [z, y, x] = self.ranges(shape)?;
-        let cut3 = |a: &Array3<f64>| a.slice(s![z.clone(), y.clone(), x.clone()]).to_owned();
-        Ok(MreData {
-            wave: data.wave.as_ref().map(|w| crop5(w, [z.clone(), y.clone(), x.clone()])),
-            phase: data.phase.as_ref().map(|p| p.slice(s![.., .., .., z.clone(), y.clone(), x.clone()]).to_owned()),
-            images: data.images.as_ref().map(|i: &Array6<Complex64>| i.slice(s![.., .., .., z.clone(), y.clone(), x.clone()]).to_owned()),
-            kspace: None,
-            kspace_negative: None,
-            magnitude: data.magnitude.as_ref().map(cut3),
-            mask: data.mask.as_ref().map(|m| m.slice(s![z.clone(), y.clone(), x.clone()]).to_owned()),
-            labels: data.labels.as_ref().map(|l| l.slice(s![z.clone(), y.clone(), x.clone()]).to_owned()),
-            ground_truth: data
-                .ground_truth
-                .as_ref()
-                .map(|g| GroundTruth { storage_modulus_pa: cut3(&g.storage_modulus_pa), loss_modulus_pa: cut3(&g.loss_modulus_pa) }),
-            ..data.clone()
-        })
+        Ok(crop_data(data, &self.ranges(shape)?))
     }
 
     /// `map` of the box placed into a grid of `shape`, NaN outside the box.
@@ -126,6 +109,28 @@ impl Crop {
         let mut out = Array5::from_elem((a.len_of(Axis(0)), a.len_of(Axis(1)), shape[0], shape[1], shape[2]), nan);
         out.slice_mut(s![.., .., z, y, x]).assign(a);
         out
+    }
+}
+
+/// `data` cut to the voxel ranges `[z, y, x]` (from [`Crop::ranges`]): `/wave`, `/phase`,
+/// `/images`, `/magnitude`, `/mask`, `/labels` and the ground truth (k-space has no voxels and
+/// is left out: take the wave before cropping).
+pub fn crop_data(data: &MreData, [z, y, x]: &[Range<usize>; 3]) -> MreData {
+    let cut3 = |a: &Array3<f64>| a.slice(s![z.clone(), y.clone(), x.clone()]).to_owned();
+    MreData {
+        wave: data.wave.as_ref().map(|w| crop5(w, [z.clone(), y.clone(), x.clone()])),
+        phase: data.phase.as_ref().map(|p| p.slice(s![.., .., .., z.clone(), y.clone(), x.clone()]).to_owned()),
+        images: data.images.as_ref().map(|i: &Array6<Complex64>| i.slice(s![.., .., .., z.clone(), y.clone(), x.clone()]).to_owned()),
+        kspace: None,
+        kspace_negative: None,
+        magnitude: data.magnitude.as_ref().map(cut3),
+        mask: data.mask.as_ref().map(|m| m.slice(s![z.clone(), y.clone(), x.clone()]).to_owned()),
+        labels: data.labels.as_ref().map(|l| l.slice(s![z.clone(), y.clone(), x.clone()]).to_owned()),
+        ground_truth: data
+            .ground_truth
+            .as_ref()
+            .map(|g| GroundTruth { storage_modulus_pa: cut3(&g.storage_modulus_pa), loss_modulus_pa: cut3(&g.loss_modulus_pa) }),
+        ..data.clone()
     }
 }
 

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use mre_inverse::Measurements;
-use mre_io::crop::{crop5, Crop};
+use mre_io::crop::{crop5, crop_data, Crop};
 use mre_io::data::MreData;
 use mre_io::hdf5::read_mre_data;
 use mre_solver::recon::{kspace_to_images, phase_to_wave};
@@ -74,7 +74,7 @@ impl WaveInput {
         let shape = self.shape();
         let bad = |e: String| PipelineError::invalid(format!("{}: {e}", self.source));
         let ranges = crop.ranges(shape).map_err(bad)?;
-        let data = crop.data(&self.data, shape).map_err(bad)?;
+        let data = crop_data(&self.data, &ranges);
         let [z, y, x] = ranges.clone();
         let mask = self.mask.slice(ndarray::s![z, y, x]).to_owned();
         if !mask.iter().any(|&m| m) {
