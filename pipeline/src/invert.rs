@@ -240,13 +240,27 @@ pub fn check_input(input: &WaveInput) -> Result<()> {
 /// [`bayes::run`]) and checkpoints into `checkpoint` when given. Errors end every rank
 /// together.
 pub fn invert(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&Path>, comm: &dyn Comm) -> Result<Option<MreResult>> {
-    if let Some(crop) = &options.crop {
-        let cropped = agree(comm, input.cropped(crop))?;
-        info!(data = %input.source, %crop, shape = ?cropped.shape(), "cropped");
-        let whole = input.shape();
-        return Ok(invert_whole(&cropped, options, checkpoint, comm)?.map(|r| embed(r, crop, whole)));
+    match &options.crop {
+        Some(crop) => {
+            let cropped = agree(comm, input.cropped(crop))?;
+            invert_box(&cropped, crop, input.shape(), options, checkpoint, comm)
+        }
+        None => invert_whole(input, options, checkpoint, comm),
     }
-    invert_whole(input, options, checkpoint, comm)
+}
+
+/// [`invert_whole`] of `cropped`, the box `crop` of data on the grid `whole`, its maps put back
+/// into that grid ([`embed`]).
+fn invert_box(
+    cropped: &WaveInput,
+    crop: &Crop,
+    whole: [usize; 3],
+    options: &InvertOptions,
+    checkpoint: Option<&Path>,
+    comm: &dyn Comm,
+) -> Result<Option<MreResult>> {
+    info!(data = %cropped.source, %crop, shape = ?cropped.shape(), "cropped");
+    Ok(invert_whole(cropped, options, checkpoint, comm)?.map(|r| embed(r, crop, whole)))
 }
 
 /// [`invert`] of every voxel of `input`.
@@ -269,21 +283,8 @@ fn invert_whole(input: &WaveInput, options: &InvertOptions, checkpoint: Option<&
 /// The result `r` of the box `crop` in the grid `shape` of the whole data: every map NaN
 /// outside the box, `crop` in the provenance.
 fn embed(mut r: MreResult, crop: &Crop, shape: [usize; 3]) -> MreResult {
-    let map = |m: &mut ndarray::Array3<f64>| *m = crop.embed(m, shape);
-    map(&mut r.storage_modulus_pa);
-    map(&mut r.loss_modulus_pa);
-    for m in [
-        &mut r.abs_modulus_pa,
-        &mut r.phase_angle_rad,
-        &mut r.storage_modulus_std_pa,
-        &mut r.loss_modulus_std_pa,
-        &mut r.storage_modulus_q05_pa,
-        &mut r.storage_modulus_q95_pa,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        map(m);
+    for m in r.maps_mut() {
+        *m = crop.embed(m, shape);
     }
     if let Some(z) = &mut r.residual_z {
         *z = crop.embed5(z, shape);
@@ -346,19 +347,26 @@ pub fn invert_file(
         return agree(comm, r);
     }
     status.stage(&format!("{}: reading", data.display()));
-    let input = agree(
+    // The input to invert (the box when cropping) and the whole grid, checked before the work.
+    let (input, whole) = agree(
         comm,
         WaveInput::read(data, options.unwrap).and_then(|i| {
-            let cropped = options.crop.as_ref().map(|c| i.cropped(c)).transpose()?;
-            let checked = cropped.as_ref().unwrap_or(&i);
-            check_input(checked).and_then(|()| check_options_for(checked, options)).map(|()| i)
+            let whole = i.shape();
+            let i = match &options.crop {
+                Some(c) => i.cropped(c)?,
+                None => i,
+            };
+            check_input(&i).and_then(|()| check_options_for(&i, options)).map(|()| (i, whole))
         }),
     )?;
     // Before the work: the directories exist (created) and accept the files.
     agree(comm, if root { outputs::prepare(&outs, force) } else { Ok(()) })?;
     status.stage(&format!("{}: {}", data.display(), stage_name(options.method)));
     let checkpoint = options.checkpoint_for(output);
-    let result = invert(&input, options, Some(&checkpoint), comm)?;
+    let result = match &options.crop {
+        Some(crop) => invert_box(&input, crop, whole, options, Some(&checkpoint), comm)?,
+        None => invert_whole(&input, options, Some(&checkpoint), comm)?,
+    };
     // Stage errors are already shared by every rank; one of rank 0 alone (writing) is shared here.
     let written = match result {
         Some(result) => write_result(output, &result, force, options.figures).and_then(|written| {

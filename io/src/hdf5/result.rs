@@ -111,6 +111,22 @@ pub struct MreResult {
 }
 
 impl MreResult {
+    /// Every `[nz, ny, nx]` map present: G', G'', then |G*|, the phase angle, the std of G'
+    /// and G'' and the 5 and 95 % quantiles of G'.
+    pub fn maps_mut(&mut self) -> impl Iterator<Item = &mut Array3<f64>> {
+        [Some(&mut self.storage_modulus_pa), Some(&mut self.loss_modulus_pa)]
+            .into_iter()
+            .chain([
+                self.abs_modulus_pa.as_mut(),
+                self.phase_angle_rad.as_mut(),
+                self.storage_modulus_std_pa.as_mut(),
+                self.loss_modulus_std_pa.as_mut(),
+                self.storage_modulus_q05_pa.as_mut(),
+                self.storage_modulus_q95_pa.as_mut(),
+            ])
+            .flatten()
+    }
+
     /// The optional `[nz, ny, nx]` maps with their dataset names.
     fn optional_maps(&self) -> [(&'static str, Option<&Array3<f64>>); 6] {
         [
