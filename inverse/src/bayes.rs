@@ -13,6 +13,7 @@ use crate::density::LogDensity;
 use crate::diagnostics;
 use crate::error::{InverseError, Result};
 use crate::forward::WaveForward;
+use crate::gauss_newton::GaussNewtonOptions;
 use crate::independence::{self, IndependenceOptions};
 use crate::laplace::Laplace;
 use crate::likelihood::Likelihood;
@@ -214,7 +215,7 @@ pub fn find_mode_with(
     }
     let map_ckpt = checkpoint_dir.map(|p| p.join("map.cbor"));
     let lbfgs = match hessian {
-        Some(h) => gauss_newton_then_lbfgs(&counted, h, x0, &opts.map, checkpoint_dir)?,
+        Some(h) => gauss_newton_then_lbfgs(&counted, h, x0, &GaussNewtonOptions::default(), &opts.map, checkpoint_dir)?,
         None => maximize(&counted, x0, &opts.map, map_ckpt.as_deref())?,
     };
     info!(iterations = lbfgs.iterations, evaluations = lbfgs.evaluations, logp = lbfgs.logp, converged = lbfgs.converged, "MAP");
@@ -239,14 +240,15 @@ pub fn find_mode_with(
     Ok(Mode { map, laplace, evaluations: counted.count.load(Ordering::Relaxed) })
 }
 
-/// The MAP by Gauss–Newton steps from `x0` (see [`find_mode_with`]); when they do not converge,
-/// L-BFGS (`map`) from where they stopped. With `checkpoint_dir`, the finished MAP is saved
+/// The MAP by Gauss–Newton steps (`gn`) from `x0` (see [`find_mode_with`]); when they do not
+/// converge, L-BFGS (`map`) from where they stopped. With `checkpoint_dir`, the finished MAP is saved
 /// there (`gauss-newton-map.cbor`, keyed by `x0`) and returned as it is by a restarted run;
 /// the L-BFGS iterations checkpoint to `map.cbor` as in [`maximize`].
 pub fn gauss_newton_then_lbfgs(
     d: &dyn LogDensity,
     hessian: HessianFn<'_>,
     x0: &[f64],
+    gn: &GaussNewtonOptions,
     map: &MapOptions,
     checkpoint_dir: Option<&Path>,
 ) -> Result<MapResult> {
@@ -260,7 +262,7 @@ pub fn gauss_newton_then_lbfgs(
             return Ok(done.1);
         }
     }
-    let gn = crate::gauss_newton::maximize(d, hessian, x0, &crate::gauss_newton::GaussNewtonOptions::default())?;
+    let gn = crate::gauss_newton::maximize(d, hessian, x0, gn)?;
     info!(steps = gn.iterations, evaluations = gn.evaluations, logp = gn.logp, converged = gn.converged, "MAP (Gauss–Newton)");
     let result = if gn.converged {
         gn

@@ -200,10 +200,17 @@ impl<'a> FixedLast<'a> {
         Self { density, log_k }
     }
 
-    fn full(&self, x: &[f64]) -> Vec<f64> {
+    /// All parameters of the underlying density: `x` followed by the held `log K`.
+    pub fn full(&self, x: &[f64]) -> Vec<f64> {
         let mut t = x.to_vec();
         t.push(self.log_k);
         t
+    }
+
+    /// The Hessian of this density from `h`, that of the underlying one (`(n + 1)²` row-major):
+    /// its leading `n × n` block.
+    pub fn hessian_block(h: &[f64], n: usize) -> Vec<f64> {
+        h.chunks(n + 1).take(n).flat_map(|row| row[..n].iter().copied()).collect()
     }
 }
 

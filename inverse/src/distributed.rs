@@ -143,13 +143,14 @@ pub fn gather_draws(comm: &dyn Comm, local: Draws, ids: &[usize], chains: usize,
 
 /// Files of the MAP and Laplace stages in a checkpoint directory (the L-BFGS state, the
 /// finished Gauss–Newton MAP, the Laplace approximation), and of `mre_pipeline::bayes`'s
-/// stages: the bulk-modulus start's L-BFGS state, the finished first stage, the
+/// stages: the bulk-modulus start's (`bulk-start/`), the finished first stage, the
 /// approximation-error model and the final stage's MAP and Laplace files in `model-error/`.
-const MODE_FILES: [&str; 9] = [
+const MODE_FILES: [&str; 10] = [
     "map.cbor",
     "gauss-newton-map.cbor",
     "laplace.cbor",
-    "bulk-start-map.cbor",
+    "bulk-start/gauss-newton-map.cbor",
+    "bulk-start/map.cbor",
     "plain-map.cbor",
     "model-error.cbor",
     "model-error/map.cbor",

@@ -103,6 +103,9 @@ pub struct NavierForward {
     /// The last factorisation of each frequency with the moduli it was made for (K resolved):
     /// a Gauss–Newton step's Hessian at the point its line search just evaluated reuses it.
     factors: Mutex<Vec<Option<KeptFactorisation>>>,
+    /// Whether [`NavierForward::factorised`] keeps factorisations (see
+    /// [`NavierForward::without_kept_factorisations`]).
+    keep: bool,
 }
 
 /// A factorisation and the moduli (with the bulk modulus resolved) it was made for.
@@ -181,7 +184,16 @@ impl NavierForward {
             bulk_modulus_pa,
             template: Mutex::new(None),
             factors: Mutex::new(vec![None; data.n_frequencies()]),
+            keep: true,
         })
+    }
+
+    /// This model keeping no factorisation between calls: for a model whose every frequency is
+    /// solved once (the refined grid of [`crate::refine::navier_discretisation_error`]), whose
+    /// memory is then that of the factorisations in use, not one per frequency.
+    pub fn without_kept_factorisations(mut self) -> Self {
+        self.keep = false;
+        self
     }
 
     /// The prescribed face values of frequency `f` (`[u_z, u_y, u_x]`, m).
@@ -271,6 +283,9 @@ impl NavierForward {
     /// (one per frequency: the memory of `n_frequencies` factorisations; the old one is
     /// released before the new one is made).
     fn factorised(&self, f: usize, moduli: &Moduli, p: &VectorProblem) -> Result<Arc<NavierSolver>> {
+        if !self.keep {
+            return Ok(Arc::new(self.factorise(p)?));
+        }
         let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
         let key = Moduli { bulk_modulus_pa: Some(self.bulk_modulus_of(moduli)), ..moduli.clone() };
         {

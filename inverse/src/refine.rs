@@ -22,6 +22,7 @@
 
 use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
+use rayon::prelude::*;
 
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
@@ -64,7 +65,7 @@ pub fn navier_discretisation_error(
     let smooth = smoothed(data);
     let solve = |factor: usize| -> Result<Vec<Vec<Array3<Complex64>>>> {
         let fine = Refined::new(&smooth, factor)?;
-        let fine_forward = NavierForward::with_bulk_modulus(&fine.data, components, k)?;
+        let fine_forward = NavierForward::with_bulk_modulus(&fine.data, components, k)?.without_kept_factorisations();
         fine.error(data, coarse, &fine_forward, moduli)
     };
     let first = solve(factor)?;
@@ -100,7 +101,9 @@ impl Refined {
             bulk_modulus_pa: moduli.bulk_modulus_pa,
         };
         let predicted = coarse.predicted();
+        // Frequencies in parallel (each fine solve is one factorisation on one thread).
         (0..data.n_frequencies())
+            .into_par_iter()
             .map(|f| {
                 let u = coarse.predict(f, moduli)?;
                 let uf = fine_forward.predict(f, &fine_moduli)?;

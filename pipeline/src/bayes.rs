@@ -11,9 +11,10 @@ use mre_inverse::bayes::{
     assemble, check_reduced, draw, find_mode_with, gauss_newton_then_lbfgs, BayesOptions as StageOptions, BayesResult, HessianFn, Mode,
     Sampler,
 };
+use mre_inverse::bulk::FixedLast;
 use mre_inverse::checkpoint::{self, Fingerprint};
 use mre_inverse::distributed::{self, DistributedPosterior};
-use mre_inverse::gauss_newton;
+use mre_inverse::gauss_newton::{self, GaussNewtonOptions};
 use mre_inverse::independence::IndependenceOptions;
 use mre_inverse::map::MapResult;
 use mre_inverse::map::{maximize, MapOptions};
@@ -414,7 +415,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
         (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
             let shape = [sh[0], sh[1], sh[2]];
-            let refine = match refined_grid_fits(model, shape, 3) {
+            let refine = match refined_grid_fits(model, shape, 3, meas.n_frequencies()) {
                 Ok(()) => Some(3),
                 Err(why) => {
                     info!("discretisation error not estimated: {why}");
@@ -423,7 +424,8 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             };
             // The Navier scheme is second order: extrapolate from 3× and 5× finer when the
             // latter fits (the compact scalar scheme is fourth order, 3× leaves 1/81).
-            let richardson = model == ModelKind::Navier && refine.is_some() && refined_grid_fits(model, shape, 5).is_ok();
+            let richardson =
+                model == ModelKind::Navier && refine.is_some() && refined_grid_fits(model, shape, 5, meas.n_frequencies()).is_ok();
             let options = ModelErrorOptions { refine, richardson, ..ModelErrorOptions::default() };
             Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
         }
@@ -437,10 +439,10 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
 }
 
 /// Whether the approximation-error model can solve on the `factor` times finer grid of
-/// `shape`: at most the voxel limit of `model` (its time), and one direct solve of it
-/// ([`mre_solver::wave::SolveCost`]: the solves run one frequency at a time) within the memory
-/// budget. `Err` says why not.
-fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Result<(), String> {
+/// `shape`: at most the voxel limit of `model` (its time), and the direct solves of its
+/// `n_frequencies` frequencies running at once, one per thread
+/// ([`mre_solver::wave::SolveCost`]), within the memory budget. `Err` says why not.
+fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize, n_frequencies: usize) -> Result<(), String> {
     let fine = shape.map(|n| if n > 1 { factor * (n - 1) + 1 } else { 1 });
     let voxels: usize = fine.iter().product();
     let three_d = fine.iter().all(|&n| n > 1);
@@ -452,8 +454,10 @@ fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Resu
     if voxels > limit {
         return Err(format!("the {factor}× finer grid {fine:?} has more than {limit} voxels"));
     }
-    let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine);
-    mre_solver::limits::check_memory(&format!("the direct solve on the {factor}× finer grid {fine:?}"), bytes as u128)
+    // The frequencies are solved in parallel, one factorisation per thread.
+    let concurrent = n_frequencies.clamp(1, rayon::current_num_threads());
+    let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine) as u128 * concurrent as u128;
+    mre_solver::limits::check_memory(&format!("{concurrent} direct solve(s) on the {factor}× finer grid {fine:?} at once"), bytes)
         .map_err(|e| e.to_string())
 }
 
@@ -519,9 +523,13 @@ fn fixed_bulk_modulus(b: BulkModulus) -> f64 {
     }
 }
 
+/// Newton decrement (posterior standard deviations) at which the moduli of the bulk-modulus
+/// start are taken as fitted ([`bulk_start`]).
+const BULK_START_DECREMENT: f64 = 1.0;
+
 /// The start of a posterior with `log K` (the same on every rank): the MAP of the moduli with
-/// K held at its start value (the prior median, nearly incompressible; checkpointed as
-/// `bulk-start-map.cbor`), then the best `log K` of [`mre_inverse::bulk::scan_start`] at those
+/// K held at its start value (the prior median, nearly incompressible; Gauss–Newton for the
+/// Navier model, checkpointed in `bulk-start/`), then the best `log K` of [`mre_inverse::bulk::scan_start`] at those
 /// moduli. (At the moduli of the first guess the scan cannot tell the compressible optimum:
 /// a shear wavelength a few % off costs more than any K gains; the fitted moduli of the
 /// incompressible model are within a few % on compressible data.)
@@ -533,10 +541,21 @@ fn bulk_start(s: &Setup, x0: Vec<f64>, map: &MapOptions, dir: Option<&Path>, com
         None => &plain,
     };
     let n = x0.len() - 1;
-    let fixed = mre_inverse::bulk::FixedLast::new(density, x0[n]);
+    let fixed = FixedLast::new(density, x0[n]);
     info!(bulk_modulus_pa = x0[n].exp(), "start: MAP of the moduli with the bulk modulus fixed");
-    let file = dir.map(|d| d.join("bulk-start-map.cbor"));
-    let first = agree(comm, maximize(&fixed, &x0[..n], map, file.as_deref()).map_err(failure))?;
+    let first = match &s.forward {
+        // Gauss–Newton to within a posterior standard deviation: the scan needs the moduli
+        // within a few %, and L-BFGS takes ~60 evaluations from the first guess here.
+        Forward::Navier(_) => {
+            let gn =
+                |x: &[f64]| navier_gauss_newton_hessian(s, s.likelihood.as_ref(), &fixed.full(x)).map(|h| FixedLast::hessian_block(&h, n));
+            let options = GaussNewtonOptions { decrement_tolerance: BULK_START_DECREMENT, ..GaussNewtonOptions::default() };
+            let dir = dir.map(|d| d.join("bulk-start"));
+            gauss_newton_then_lbfgs(&fixed, &gn, &x0[..n], &options, map, dir.as_deref())
+        }
+        _ => maximize(&fixed, &x0[..n], map, dir.map(|d| d.join("bulk-start").join("map.cbor")).as_deref()),
+    };
+    let first = agree(comm, first.map_err(failure))?;
     let mut x = first.x.clone();
     x.push(x0[n]);
     let storage = s.param.moduli(&x).storage_pa;
@@ -718,7 +737,7 @@ pub fn run(input: &WaveInput, options: &BayesOptions, checkpoint: Option<&Path>,
                     let gn = |x: &[f64]| navier_gauss_newton_hessian(&s, s.likelihood.as_ref(), x);
                     let m = match (&s.forward, s.kind, s.bulk_inferred) {
                         (Forward::Navier(_), Parameterization::Regions, true) => {
-                            gauss_newton_then_lbfgs(density, &gn, &x0, &opts.map, dir.as_deref())
+                            gauss_newton_then_lbfgs(density, &gn, &x0, &GaussNewtonOptions::default(), &opts.map, dir.as_deref())
                         }
                         _ => maximize(density, &x0, &opts.map, map_file(&dir).as_deref()),
                     };
