@@ -543,17 +543,23 @@ fn bulk_start(s: &Setup, x0: Vec<f64>, map: &MapOptions, dir: Option<&Path>, com
     let n = x0.len() - 1;
     let fixed = FixedLast::new(density, x0[n]);
     info!(bulk_modulus_pa = x0[n].exp(), "start: MAP of the moduli with the bulk modulus fixed");
-    let first = match &s.forward {
-        // Gauss–Newton to within a posterior standard deviation: the scan needs the moduli
-        // within a few %, and L-BFGS takes ~60 evaluations from the first guess here.
-        Forward::Navier(_) => {
+    let dir = dir.map(|d| d.join("bulk-start"));
+    if let Some(d) = &dir {
+        let made = std::fs::create_dir_all(d).map_err(|e| PipelineError::failure(format!("creating {}: {e}", d.display())));
+        agree(comm, made)?;
+    }
+    let first = match (&s.forward, s.kind) {
+        // Navier regions, as the plain MAP: Gauss–Newton to within a posterior standard
+        // deviation (the scan needs the moduli within a few %; L-BFGS takes ~60 evaluations
+        // from the first guess at 128²). A field's hundreds of parameters stay L-BFGS, as in
+        // its MAPs (a Gauss–Newton step solves once per parameter).
+        (Forward::Navier(_), Parameterization::Regions) => {
             let gn =
                 |x: &[f64]| navier_gauss_newton_hessian(s, s.likelihood.as_ref(), &fixed.full(x)).map(|h| FixedLast::hessian_block(&h, n));
             let options = GaussNewtonOptions { decrement_tolerance: BULK_START_DECREMENT, ..GaussNewtonOptions::default() };
-            let dir = dir.map(|d| d.join("bulk-start"));
             gauss_newton_then_lbfgs(&fixed, &gn, &x0[..n], &options, map, dir.as_deref())
         }
-        _ => maximize(&fixed, &x0[..n], map, dir.map(|d| d.join("bulk-start").join("map.cbor")).as_deref()),
+        _ => maximize(&fixed, &x0[..n], map, dir.as_ref().map(|d| d.join("map.cbor")).as_deref()),
     };
     let first = agree(comm, first.map_err(failure))?;
     let mut x = first.x.clone();
