@@ -24,6 +24,8 @@ use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
 use rayon::prelude::*;
 
+use mre_solver::wave::{SolveCost, WaveEquation};
+
 use crate::data::Measurements;
 use crate::error::{InverseError, Result};
 use crate::forward::{ForwardModel, Moduli, WaveForward};
@@ -40,7 +42,7 @@ pub fn discretisation_error(
     check_factor(factor)?;
     let fine = Refined::new(data, factor)?;
     let fine_forward = WaveForward::new(&fine.data)?;
-    fine.error(data, coarse, &fine_forward, moduli)
+    fine.error(data, coarse, &fine_forward, moduli, WaveEquation::Scalar)
 }
 
 /// [`discretisation_error`] of the Navier model `coarse` (made from `data` with the component
@@ -66,7 +68,7 @@ pub fn navier_discretisation_error(
     let solve = |factor: usize| -> Result<Vec<Vec<Array3<Complex64>>>> {
         let fine = Refined::new(&smooth, factor)?;
         let fine_forward = NavierForward::with_bulk_modulus(&fine.data, components, k)?.without_kept_factorisations();
-        fine.error(data, coarse, &fine_forward, moduli)
+        fine.error(data, coarse, &fine_forward, moduli, WaveEquation::Navier)
     };
     let first = solve(factor)?;
     if !richardson {
@@ -85,15 +87,45 @@ fn check_factor(factor: usize) -> Result<()> {
     Ok(())
 }
 
+/// How many of `n` direct solves of `equation` on a grid of `shape` run at once: one per
+/// thread, as many as the memory budget ([`mre_solver::limits::budget`]) holds at the
+/// [`SolveCost`] of one, and at least one (whether one fits is the caller's check). The
+/// solves are independent and each is deterministic, so the number at once changes the time
+/// and the peak memory, never the result.
+pub fn solves_at_once(equation: WaveEquation, shape: [usize; 3], n: usize) -> usize {
+    let each = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(shape).max(1.0);
+    let budget = mre_solver::limits::budget().map_or(0.0, |(b, _)| b as f64);
+    let by_memory = (budget / each).floor() as usize;
+    n.min(rayon::current_num_threads()).min(by_memory).max(1)
+}
+
 impl Refined {
     /// `P u_fine − u` on `coarse`'s predicted voxels (0 elsewhere) for `moduli` (the staircase
-    /// upsampled to the fine grid), `fine_forward` made from this refined problem.
+    /// upsampled to the fine grid), `fine_forward` made from this refined problem with
+    /// `equation`; the frequencies are solved [`solves_at_once`] at a time.
     fn error(
         &self,
         data: &Measurements,
         coarse: &dyn ForwardModel,
         fine_forward: &dyn ForwardModel,
         moduli: &Moduli,
+        equation: WaveEquation,
+    ) -> Result<Vec<Vec<Array3<Complex64>>>> {
+        let nf = data.n_frequencies();
+        let at_once = solves_at_once(equation, self.data.grid.shape, nf);
+        tracing::info!(shape = ?self.data.grid.shape, frequencies = nf, at_once, "discretisation error on the finer grid");
+        self.error_batched(data, coarse, fine_forward, moduli, at_once)
+    }
+
+    /// [`Self::error`] with `at_once` frequencies solved in parallel at a time (each fine
+    /// solve is one factorisation on one thread).
+    fn error_batched(
+        &self,
+        data: &Measurements,
+        coarse: &dyn ForwardModel,
+        fine_forward: &dyn ForwardModel,
+        moduli: &Moduli,
+        at_once: usize,
     ) -> Result<Vec<Vec<Array3<Complex64>>>> {
         let fine_moduli = Moduli {
             storage_pa: self.upsample(&moduli.storage_pa),
@@ -101,26 +133,28 @@ impl Refined {
             bulk_modulus_pa: moduli.bulk_modulus_pa,
         };
         let predicted = coarse.predicted();
-        // Frequencies in parallel (each fine solve is one factorisation on one thread).
-        (0..data.n_frequencies())
-            .into_par_iter()
-            .map(|f| {
-                let u = coarse.predict(f, moduli)?;
-                let uf = fine_forward.predict(f, &fine_moduli)?;
-                Ok(u.iter()
-                    .zip(&uf)
-                    .map(|(u, uf)| {
-                        Array3::from_shape_fn(u.raw_dim(), |(z, y, x)| {
-                            if predicted[[z, y, x]] {
-                                uf[self.node([z, y, x])] - u[[z, y, x]]
-                            } else {
-                                Complex64::new(0.0, 0.0)
-                            }
-                        })
+        let nf = data.n_frequencies();
+        let solve = |f: usize| -> Result<Vec<Array3<Complex64>>> {
+            let u = coarse.predict(f, moduli)?;
+            let uf = fine_forward.predict(f, &fine_moduli)?;
+            Ok(u.iter()
+                .zip(&uf)
+                .map(|(u, uf)| {
+                    Array3::from_shape_fn(u.raw_dim(), |(z, y, x)| {
+                        if predicted[[z, y, x]] {
+                            uf[self.node([z, y, x])] - u[[z, y, x]]
+                        } else {
+                            Complex64::new(0.0, 0.0)
+                        }
                     })
-                    .collect())
-            })
-            .collect()
+                })
+                .collect())
+        };
+        let mut out = Vec::with_capacity(nf);
+        for batch in (0..nf).collect::<Vec<_>>().chunks(at_once.max(1)) {
+            out.extend(batch.par_iter().map(|&f| solve(f)).collect::<Result<Vec<_>>>()?);
+        }
+        Ok(out)
     }
 }
 
@@ -385,5 +419,30 @@ mod tests {
         };
         let ratio = power(&s) / power(&noise);
         assert!(ratio < 0.5, "noise power kept: {ratio:.2}");
+    }
+
+    /// The number of fine solves at once changes the time and the memory, not the result:
+    /// one at a time and all at once give the same error to the bit.
+    #[test]
+    fn solves_at_once_do_not_change_the_error() {
+        use crate::param::Parameterisation;
+        let spec = crate::synthetic::BesselInclusion {
+            n: 16,
+            voxel_m: 2.5e-3,
+            frequencies_hz: vec![60.0, 90.0, 120.0],
+            snr: None,
+            ..Default::default()
+        };
+        let (data, labels, _) = spec.generate().unwrap();
+        let coarse = WaveForward::new(&data).unwrap();
+        let regions = crate::Regions::new(&labels, &data.mask).unwrap();
+        let moduli = regions.moduli(&regions.constant(3000.0, 600.0));
+        let fine = Refined::new(&data, 3).unwrap();
+        let fine_forward = WaveForward::new(&fine.data).unwrap();
+        let one = fine.error_batched(&data, &coarse, &fine_forward, &moduli, 1).unwrap();
+        let all = fine.error_batched(&data, &coarse, &fine_forward, &moduli, 3).unwrap();
+        assert_eq!(one, all);
+        assert!(one.iter().flatten().any(|e| e.iter().any(|v| v.norm() > 0.0)), "a non-zero error");
+        assert_eq!(solves_at_once(WaveEquation::Scalar, [1, 10, 10], 0), 1, "at least one");
     }
 }

@@ -415,7 +415,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
     let model_error = match (a.model_error, region_map, a.drive, a.likelihood) {
         (ModelErrorKind::Auto, Some(regions), DriveKind::Boundary, LikelihoodKind::Wave) => {
             let shape = [sh[0], sh[1], sh[2]];
-            let refine = match refined_grid_fits(model, shape, 3, meas.n_frequencies()) {
+            let refine = match refined_grid_fits(model, shape, 3) {
                 Ok(()) => Some(3),
                 Err(why) => {
                     info!("discretisation error not estimated: {why}");
@@ -424,8 +424,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
             };
             // The Navier scheme is second order: extrapolate from 3× and 5× finer when the
             // latter fits (the compact scalar scheme is fourth order, 3× leaves 1/81).
-            let richardson =
-                model == ModelKind::Navier && refine.is_some() && refined_grid_fits(model, shape, 5, meas.n_frequencies()).is_ok();
+            let richardson = model == ModelKind::Navier && refine.is_some() && refined_grid_fits(model, shape, 5).is_ok();
             let options = ModelErrorOptions { refine, richardson, ..ModelErrorOptions::default() };
             Some(ModelErrorPlan { meas: meas.clone(), regions, noise: noise.clone(), options })
         }
@@ -439,10 +438,11 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
 }
 
 /// Whether the approximation-error model can solve on the `factor` times finer grid of
-/// `shape`: at most the voxel limit of `model` (its time), and the direct solves of its
-/// `n_frequencies` frequencies running at once, one per thread
-/// ([`mre_solver::wave::SolveCost`]), within the memory budget. `Err` says why not.
-fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize, n_frequencies: usize) -> Result<(), String> {
+/// `shape`: at most the voxel limit of `model` (its time), and one direct solve
+/// ([`mre_solver::wave::SolveCost`]) within the memory budget. Its frequencies then run as many at once as threads and budget allow
+/// ([`mre_inverse::refine::solves_at_once`]), so a smaller machine gets the same result more
+/// slowly. `Err` says why not.
+fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Result<(), String> {
     let fine = shape.map(|n| if n > 1 { factor * (n - 1) + 1 } else { 1 });
     let voxels: usize = fine.iter().product();
     let three_d = fine.iter().all(|&n| n > 1);
@@ -454,11 +454,8 @@ fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize, n_frequ
     if voxels > limit {
         return Err(format!("the {factor}× finer grid {fine:?} has more than {limit} voxels"));
     }
-    // The frequencies are solved in parallel, one factorisation per thread.
-    let concurrent = n_frequencies.clamp(1, rayon::current_num_threads());
-    let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine) as u128 * concurrent as u128;
-    mre_solver::limits::check_memory(&format!("{concurrent} direct solve(s) on the {factor}× finer grid {fine:?} at once"), bytes)
-        .map_err(|e| e.to_string())
+    let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine) as u128;
+    mre_solver::limits::check_memory(&format!("a direct solve on the {factor}× finer grid {fine:?}"), bytes).map_err(|e| e.to_string())
 }
 
 /// The side (voxels) of the box [`suggest_crop`] proposes along each axis of a 3-D volume: the
