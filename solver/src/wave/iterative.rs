@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ndarray::Array3;
 use num_complex::Complex64;
 
+use super::krylov::{axpy, dot, gmres, norm, Gmres};
 use super::multigrid::{Multigrid, MultigridParams, Prolongation, Smoother};
 use super::stencil::Stencil;
 use super::{check_field, ScalarProblem, ScalarSolver};
@@ -313,7 +314,7 @@ impl IterativeSolver {
             Ok((vec![ZERO; b.len()], SolveStats { iterations: 0, preconditioner_applications: 0, relative_residual: 0.0 }))
         } else {
             match self.options.method {
-                KrylovMethod::Gmres => self.gmres(b, bnorm),
+                KrylovMethod::Gmres => self.gmres(b),
                 KrylovMethod::BiCgStab => self.bicgstab(b, bnorm),
             }
         };
@@ -331,78 +332,16 @@ impl IterativeSolver {
         }
     }
 
-    /// Restarted right-preconditioned GMRES (modified Gram–Schmidt, complex Givens rotations).
-    fn gmres(&self, b: &[Complex64], bnorm: f64) -> Result<(Vec<Complex64>, SolveStats)> {
-        let n = b.len();
-        let m = self.options.restart;
-        let tol = self.options.tolerance * bnorm;
-        let mut x = vec![ZERO; n];
-        let mut r = b.to_vec();
-        let mut w = vec![ZERO; n];
-        let mut beta = bnorm;
-        let (mut iterations, mut precs) = (0, 0);
-        while beta > tol && iterations < self.options.max_iterations {
-            let mut v: Vec<Vec<Complex64>> = vec![r.iter().map(|r| r / beta).collect()];
-            let mut h: Vec<Vec<Complex64>> = Vec::with_capacity(m);
-            let mut rot: Vec<(f64, Complex64)> = Vec::with_capacity(m);
-            let mut g = vec![Complex64::new(beta, 0.0)];
-            while h.len() < m && iterations < self.options.max_iterations {
-                let j = h.len();
-                let z = self.precondition(&v[j])?;
-                self.op(&z, &mut w);
-                iterations += 1;
-                precs += 1;
-                let mut col = vec![ZERO; j + 2];
-                for (i, vi) in v.iter().enumerate() {
-                    let hij = dot(vi, &w);
-                    axpy(-hij, vi, &mut w);
-                    col[i] = hij;
-                }
-                let hn = norm(&w);
-                col[j + 1] = Complex64::new(hn, 0.0);
-                for (i, &(c, s)) in rot.iter().enumerate() {
-                    let (a, bb) = (col[i], col[i + 1]);
-                    col[i] = c * a + s * bb;
-                    col[i + 1] = -s.conj() * a + c * bb;
-                }
-                let (c, s) = givens(col[j], col[j + 1]);
-                col[j] = c * col[j] + s * col[j + 1];
-                col[j + 1] = ZERO;
-                let gj = g[j];
-                g[j] = c * gj;
-                g.push(-s.conj() * gj);
-                rot.push((c, s));
-                h.push(col);
-                let estimate = g[j + 1].norm();
-                if estimate <= tol || hn == 0.0 {
-                    break;
-                }
-                v.push(w.iter().map(|w| w / hn).collect());
-            }
-            // y = H⁻¹ g (upper triangular), x += M⁻¹ V y.
-            let k = h.len();
-            let mut y = vec![ZERO; k];
-            for i in (0..k).rev() {
-                let mut s = g[i];
-                for (jj, yj) in y.iter().enumerate().skip(i + 1) {
-                    s -= h[jj][i] * yj;
-                }
-                y[i] = s / h[i][i];
-            }
-            let mut vy = vec![ZERO; n];
-            for (vi, yi) in v.iter().zip(&y) {
-                axpy(*yi, vi, &mut vy);
-            }
-            let dx = self.precondition(&vy)?;
-            precs += 1;
-            axpy(Complex64::new(1.0, 0.0), &dx, &mut x);
-            self.op(&x, &mut w);
-            for ((r, b), w) in r.iter_mut().zip(b).zip(&w) {
-                *r = b - w;
-            }
-            beta = norm(&r);
-        }
-        Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: beta / bnorm }))
+    /// Restarted right-preconditioned GMRES ([`super::krylov::gmres`]).
+    fn gmres(&self, b: &[Complex64]) -> Result<(Vec<Complex64>, SolveStats)> {
+        let opts = Gmres {
+            restart: self.options.restart,
+            max_iterations: self.options.max_iterations,
+            tolerance: self.options.tolerance,
+            flexible: false,
+            true_residual: true,
+        };
+        gmres(|x, y| self.op(x, y), |r| self.precondition(r), b, &opts)
     }
 
     /// Right-preconditioned BiCGStab.
@@ -450,35 +389,6 @@ impl IterativeSolver {
         let true_norm = norm(&b.iter().zip(&t).map(|(b, t)| b - t).collect::<Vec<_>>());
         let precs = 2 * iterations;
         Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: true_norm / bnorm }))
-    }
-}
-
-/// Complex Givens rotation `(c, s)` with `c a + s b = r`, `−conj(s) a + c b = 0`.
-fn givens(a: Complex64, b: Complex64) -> (f64, Complex64) {
-    let (na, nb) = (a.norm(), b.norm());
-    if nb == 0.0 {
-        return (1.0, ZERO);
-    }
-    if na == 0.0 {
-        return (0.0, b.conj() / nb);
-    }
-    let t = na.hypot(nb);
-    (na / t, (a / na) * b.conj() / t)
-}
-
-/// `⟨a, b⟩ = Σ conj(a) b`.
-fn dot(a: &[Complex64], b: &[Complex64]) -> Complex64 {
-    a.iter().zip(b).fold(ZERO, |s, (a, b)| s + a.conj() * b)
-}
-
-fn norm(a: &[Complex64]) -> f64 {
-    a.iter().map(|v| v.norm_sqr()).sum::<f64>().sqrt()
-}
-
-/// `y += a x`.
-fn axpy(a: Complex64, x: &[Complex64], y: &mut [Complex64]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
     }
 }
 

@@ -80,6 +80,7 @@ mod driven;
 mod face;
 mod gradient;
 mod iterative;
+mod krylov;
 mod multigrid;
 mod navier;
 #[cfg(feature = "bench")]

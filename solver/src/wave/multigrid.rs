@@ -25,6 +25,7 @@
 
 use num_complex::Complex64;
 
+use super::krylov::{gmres, Gmres};
 use super::stencil::Stencil;
 use super::{Boundary, Dirichlet, FaceCondition, Medium, ScalarProblem, ScalarSolver, Scheme};
 use crate::error::Result;
@@ -335,7 +336,7 @@ impl Multigrid {
     /// Approximate `K_β⁻¹ r` by `k` iterations of GMRES on the finest shifted operator, right
     /// preconditioned by the V-cycle, from `x = 0` (a non-linear map of `r`: use it inside a
     /// flexible Krylov method). With one level (LU only) or `k ≤ 1` this is [`Multigrid::apply`].
-    /// Sequential, deterministic.
+    /// Deterministic for any thread count ([`super::krylov`]).
     pub fn solve_inner(&self, r: &[Complex64], k: usize) -> Result<Vec<Complex64>> {
         let Some(level) = self.levels.first() else {
             return self.apply(r);
@@ -343,67 +344,12 @@ impl Multigrid {
         if k <= 1 {
             return self.apply(r);
         }
-        let n = r.len();
-        let nrm = |v: &[Complex64]| v.iter().map(|v| v.norm_sqr()).sum::<f64>().sqrt();
-        let beta = nrm(r);
-        if beta == 0.0 {
-            return Ok(vec![ZERO; n]);
-        }
-        let mut v: Vec<Vec<Complex64>> = vec![r.iter().map(|x| x / beta).collect()];
-        let mut zs: Vec<Vec<Complex64>> = Vec::with_capacity(k);
-        let mut h: Vec<Vec<Complex64>> = Vec::with_capacity(k);
-        let mut rot: Vec<(f64, Complex64)> = Vec::with_capacity(k);
-        let mut g = vec![Complex64::new(beta, 0.0)];
-        let mut w = vec![ZERO; n];
-        for j in 0..k {
-            let z = self.apply(&v[j])?;
-            level.stencil.apply(&z, &mut w);
-            level.mask(&mut w);
-            zs.push(z);
-            let mut col = vec![ZERO; j + 2];
-            for (i, vi) in v.iter().enumerate() {
-                let hij: Complex64 = vi.iter().zip(&w).map(|(a, b)| a.conj() * b).sum();
-                for (w, vi) in w.iter_mut().zip(vi) {
-                    *w -= hij * vi;
-                }
-                col[i] = hij;
-            }
-            let hn = nrm(&w);
-            col[j + 1] = Complex64::new(hn, 0.0);
-            for (i, &(c, s)) in rot.iter().enumerate() {
-                let (a, b) = (col[i], col[i + 1]);
-                col[i] = c * a + s * b;
-                col[i + 1] = -s.conj() * a + c * b;
-            }
-            let (c, s) = givens(col[j], col[j + 1]);
-            col[j] = c * col[j] + s * col[j + 1];
-            col[j + 1] = ZERO;
-            let gj = g[j];
-            g[j] = c * gj;
-            g.push(-s.conj() * gj);
-            rot.push((c, s));
-            h.push(col);
-            if hn == 0.0 || j + 1 == k {
-                break;
-            }
-            v.push(w.iter().map(|w| w / hn).collect());
-        }
-        let m = h.len();
-        let mut y = vec![ZERO; m];
-        for i in (0..m).rev() {
-            let mut s = g[i];
-            for (jj, yj) in y.iter().enumerate().skip(i + 1) {
-                s -= h[jj][i] * yj;
-            }
-            y[i] = s / h[i][i];
-        }
-        let mut x = vec![ZERO; n];
-        for (z, yi) in zs.iter().zip(&y) {
-            for (x, z) in x.iter_mut().zip(z) {
-                *x += yi * z;
-            }
-        }
-        Ok(x)
+        let opts = Gmres { restart: k, max_iterations: k, tolerance: 0.0, flexible: true, true_residual: false };
+        let op = |x: &[Complex64], y: &mut [Complex64]| {
+            level.stencil.apply(x, y);
+            level.mask(y);
+        };
+        Ok(gmres(op, |v| self.apply(v), r, &opts)?.0)
     }
 
     fn cycle(&self, l: usize, b: Vec<Complex64>) -> Result<Vec<Complex64>> {
@@ -500,19 +446,6 @@ impl Level {
             }
         }
     }
-}
-
-/// Complex Givens rotation `(c, s)` with `c a + s b = r`, `−conj(s) a + c b = 0`.
-pub(crate) fn givens(a: Complex64, b: Complex64) -> (f64, Complex64) {
-    let (na, nb) = (a.norm(), b.norm());
-    if nb == 0.0 {
-        return (1.0, ZERO);
-    }
-    if na == 0.0 {
-        return (0.0, b.conj() / nb);
-    }
-    let t = na.hypot(nb);
-    (na / t, (a / na) * b.conj() / t)
 }
 
 #[cfg(test)]

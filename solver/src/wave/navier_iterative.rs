@@ -121,7 +121,8 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::super::iterative::{IterativeOptions, KrylovMethod, SolveStats, SolverChoice};
-use super::super::multigrid::{givens, Multigrid, MultigridParams};
+use super::super::krylov::{gmres, Gmres, CHUNK};
+use super::super::multigrid::{Multigrid, MultigridParams};
 use super::super::pml::Stretch;
 use super::super::stencil::{harmonic_mean, Stencil};
 use super::super::{check_field, Dirichlet, FaceCondition, Medium, ScalarProblem, Scheme};
@@ -130,10 +131,6 @@ use crate::error::{Result, SolverError};
 use crate::model::phantom::Grid;
 
 const ZERO: Complex64 = Complex64::new(0.0, 0.0);
-const ONE: Complex64 = Complex64::new(1.0, 0.0);
-
-/// Block length of the deterministic parallel reductions and row loops.
-const CHUNK: usize = 4096;
 
 /// Inner GMRES iterations per viscoelastic block in [`NavierIterative::with_options`] for
 /// problems with absorbing faces (see the module documentation for the measurements that chose it).
@@ -651,12 +648,14 @@ impl NavierIterative {
 
     /// Solve `K_FF x = b` (`b` zero at fixed unknowns) from `x = 0`.
     fn solve_free(&self, b: &[Complex64]) -> Result<(Vec<Complex64>, SolveStats)> {
-        let bnorm = norm(b);
-        let (x, stats) = if bnorm == 0.0 {
-            (vec![ZERO; b.len()], SolveStats { iterations: 0, preconditioner_applications: 0, relative_residual: 0.0 })
-        } else {
-            gmres(|x, y| self.matrix.matvec(x, y), |r| self.precondition(r), b, bnorm, &self.options, self.inner > 1)?
+        let opts = Gmres {
+            restart: self.options.restart,
+            max_iterations: self.options.max_iterations,
+            tolerance: self.options.tolerance,
+            flexible: self.inner > 1,
+            true_residual: true,
         };
+        let (x, stats) = gmres(|x, y| self.matrix.matvec(x, y), |r| self.precondition(r), b, &opts)?;
         self.last_iterations.store(stats.iterations, Ordering::Relaxed);
         if stats.relative_residual <= self.options.tolerance {
             Ok((x, stats))
@@ -684,117 +683,6 @@ impl NavierIterative {
             )))
         }
     }
-}
-
-/// Restarted right-preconditioned GMRES (modified Gram–Schmidt, complex Givens rotations) for
-/// `op x = b` from `x = 0`; stops when the true residual is at most `tolerance · ‖b‖` or after
-/// `max_iterations` iterations (returns the residual reached either way).
-fn gmres(
-    op: impl Fn(&[Complex64], &mut [Complex64]),
-    precondition: impl Fn(&[Complex64]) -> Result<Vec<Complex64>>,
-    b: &[Complex64],
-    bnorm: f64,
-    options: &IterativeOptions,
-    flexible: bool,
-) -> Result<(Vec<Complex64>, SolveStats)> {
-    let n = b.len();
-    let m = options.restart;
-    let tol = options.tolerance * bnorm;
-    let mut x = vec![ZERO; n];
-    let mut r = b.to_vec();
-    let mut w = vec![ZERO; n];
-    let mut beta = bnorm;
-    let (mut iterations, mut precs) = (0, 0);
-    while beta > tol && iterations < options.max_iterations {
-        let mut v: Vec<Vec<Complex64>> = vec![r.par_iter().map(|r| r / beta).collect()];
-        let mut h: Vec<Vec<Complex64>> = Vec::with_capacity(m);
-        let mut rot: Vec<(f64, Complex64)> = Vec::with_capacity(m);
-        let mut g = vec![Complex64::new(beta, 0.0)];
-        let mut zs: Vec<Vec<Complex64>> = Vec::new();
-        while h.len() < m && iterations < options.max_iterations {
-            let j = h.len();
-            let z = precondition(&v[j])?;
-            op(&z, &mut w);
-            if flexible {
-                zs.push(z);
-            }
-            iterations += 1;
-            precs += 1;
-            let mut col = vec![ZERO; j + 2];
-            for (i, vi) in v.iter().enumerate() {
-                let hij = dot(vi, &w);
-                axpy(-hij, vi, &mut w);
-                col[i] = hij;
-            }
-            let hn = norm(&w);
-            col[j + 1] = Complex64::new(hn, 0.0);
-            for (i, &(c, s)) in rot.iter().enumerate() {
-                let (a, bb) = (col[i], col[i + 1]);
-                col[i] = c * a + s * bb;
-                col[i + 1] = -s.conj() * a + c * bb;
-            }
-            let (c, s) = givens(col[j], col[j + 1]);
-            col[j] = c * col[j] + s * col[j + 1];
-            col[j + 1] = ZERO;
-            let gj = g[j];
-            g[j] = c * gj;
-            g.push(-s.conj() * gj);
-            rot.push((c, s));
-            h.push(col);
-            tracing::trace!(iteration = iterations, estimate = g[j + 1].norm() / bnorm, "Navier GMRES");
-            if g[j + 1].norm() <= tol || hn == 0.0 {
-                break;
-            }
-            v.push(w.par_iter().map(|w| w / hn).collect());
-        }
-        // y = H⁻¹ g (upper triangular), x += P⁻¹ V y.
-        let k = h.len();
-        let mut y = vec![ZERO; k];
-        for i in (0..k).rev() {
-            let mut s = g[i];
-            for (jj, yj) in y.iter().enumerate().skip(i + 1) {
-                s -= h[jj][i] * yj;
-            }
-            y[i] = s / h[i][i];
-        }
-        if flexible {
-            drop(v);
-            for (zi, yi) in zs.iter().zip(&y) {
-                axpy(*yi, zi, &mut x);
-            }
-        } else {
-            let mut vy = vec![ZERO; n];
-            for (vi, yi) in v.iter().zip(&y) {
-                axpy(*yi, vi, &mut vy);
-            }
-            drop(v);
-            let dx = precondition(&vy)?;
-            precs += 1;
-            axpy(ONE, &dx, &mut x);
-        }
-        op(&x, &mut w);
-        r.par_iter_mut().zip(b).zip(&w).for_each(|((r, b), w)| *r = b - w);
-        beta = norm(&r);
-    }
-    Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: beta / bnorm }))
-}
-
-/// `⟨a, b⟩ = Σ conj(a) b`: blocks of [`CHUNK`] in parallel, the block sums added in order.
-fn dot(a: &[Complex64], b: &[Complex64]) -> Complex64 {
-    let parts: Vec<Complex64> =
-        a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).map(|(a, b)| a.iter().zip(b).fold(ZERO, |s, (a, b)| s + a.conj() * b)).collect();
-    parts.iter().fold(ZERO, |s, p| s + p)
-}
-
-/// Euclidean norm, deterministic like [`dot`].
-fn norm(a: &[Complex64]) -> f64 {
-    let parts: Vec<f64> = a.par_chunks(CHUNK).map(|a| a.iter().map(|v| v.norm_sqr()).sum::<f64>()).collect();
-    parts.iter().sum::<f64>().sqrt()
-}
-
-/// `y += a x`.
-fn axpy(a: Complex64, x: &[Complex64], y: &mut [Complex64]) {
-    y.par_iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
 }
 
 /// A Navier solver of either kind, with the common interface.
