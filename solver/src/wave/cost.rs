@@ -11,10 +11,11 @@
 //!   24³ growing like N^(2/3), the fill of nested dissection; 2-D 128² 0.5 GB, 256² 2.5 GB —
 //!   2.4 KB × log₂ N per voxel. Time: 3-D 50 s at 24³ growing like N² (16³: 3.9 s), 2-D 0.7 s at
 //!   128² growing like N^1.35 (256²: 4.8 s).
-//! - [`NavierIterative`](super::NavierIterative): 24³ 0.12 GB (10 KB per voxel: GMRES(60)
-//!   vectors, matrix and V-cycles; measured 6.6–6.9 KB at 40³–64³). Time with absorbing faces
-//!   (inner GMRES per block): 13.5 s at 24³, 90 s at 32³, growing like N^2.2; without (one
-//!   V-cycle per block): 68.6 s at 48³, 204 s at 64³, growing like N^1.26.
+//! - [`NavierIterative`](super::NavierIterative) with absorbing faces (FGMRES(30), inner GMRES
+//!   per block): 24³ 0.12 GB (10 KB per voxel: Krylov vectors, matrix and V-cycles), 13.5 s at
+//!   24³, 90 s at 32³, growing like N^2.2. Without absorbing faces (IDR(4), one V-cycle per
+//!   block): 0.52 GB at 48³ and 1.22 GB at 64³ (4.7 KB per voxel), 30.2 s at 48³, 86.3 s at
+//!   64³, growing like N^1.22 (GMRES(60) before: 68.6 s and 204 s, 1.78 GB at 64³).
 //!
 //! The figures are resident memory; the sparse LU allocates about 3× what it touches, so an
 //! address-space limit needs that much more.
@@ -31,8 +32,11 @@ const WAVE_ITERATIVE_BYTES: f64 = 1024.0;
 const NAVIER_DIRECT_3D_BYTES_AT_24: f64 = 300_000.0;
 /// Navier direct solver, 2-D plane strain: bytes per voxel per log₂ of the voxel count.
 const NAVIER_DIRECT_2D_BYTES_PER_LOG2: f64 = 2_400.0;
-/// Navier iterative solver: bytes per voxel.
+/// Navier iterative solver with absorbing faces (FGMRES(30), 61 stored vectors): bytes per voxel.
 const NAVIER_ITERATIVE_BYTES: f64 = 10_000.0;
+/// Navier iterative solver without absorbing faces (IDR(4), 16 stored vectors): bytes per
+/// voxel (measured peaks 0.52 GB at 48³ and 1.22 GB at 64³, 4.7 kB per voxel).
+const NAVIER_ITERATIVE_IDRS_BYTES: f64 = 5_000.0;
 /// Voxels of the 24³, 48³ and 128² reference grids of the Navier figures.
 const VOXELS_24_CUBED: f64 = 13_824.0;
 const VOXELS_48_CUBED: f64 = 110_592.0;
@@ -56,7 +60,8 @@ impl SolveCost {
             (WaveEquation::Scalar, true, _) => voxels * WAVE_ITERATIVE_BYTES,
             (WaveEquation::Scalar, false, true) => voxels * WAVE_DIRECT_3D_BYTES_AT_32 * (voxels / 32768.0).powf(0.4).max(0.1),
             (WaveEquation::Scalar, false, false) => voxels * WAVE_DIRECT_2D_BYTES,
-            (WaveEquation::Navier, true, _) => voxels * NAVIER_ITERATIVE_BYTES,
+            (WaveEquation::Navier, true, _) if self.absorbing => voxels * NAVIER_ITERATIVE_BYTES,
+            (WaveEquation::Navier, true, _) => voxels * NAVIER_ITERATIVE_IDRS_BYTES,
             (WaveEquation::Navier, false, true) => voxels * NAVIER_DIRECT_3D_BYTES_AT_24 * (voxels / VOXELS_24_CUBED).powf(2.0 / 3.0),
             (WaveEquation::Navier, false, false) => voxels * NAVIER_DIRECT_2D_BYTES_PER_LOG2 * voxels.max(2.0).log2(),
         }
@@ -68,7 +73,7 @@ impl SolveCost {
         match (self.equation, self.iterative, three_d) {
             (WaveEquation::Scalar, ..) => None,
             (WaveEquation::Navier, true, _) if self.absorbing => Some(13.5 * (voxels / VOXELS_24_CUBED).powf(2.2)),
-            (WaveEquation::Navier, true, _) => Some(68.6 * (voxels / VOXELS_48_CUBED).powf(1.26)),
+            (WaveEquation::Navier, true, _) => Some(30.2 * (voxels / VOXELS_48_CUBED).powf(1.22)),
             (WaveEquation::Navier, false, true) => Some(50.0 * (voxels / VOXELS_24_CUBED).powi(2)),
             (WaveEquation::Navier, false, false) => Some(0.7 * (voxels / VOXELS_128_SQUARED).powf(1.35)),
         }
@@ -94,9 +99,11 @@ mod tests {
         assert!((direct.seconds(16_384.0, false).unwrap() - 0.7).abs() < 1e-12);
         let iterative = SolveCost { iterative: true, ..direct };
         assert!((iterative.grid_bytes([24, 24, 24]) / 0.12e9 - 1.0).abs() < 0.2);
-        // With a PML 13.5 s at 24³ and 90 s at 32³; without, 68.6 s at 48³ and 204 s at 64³.
+        // With a PML 13.5 s at 24³ and 90 s at 32³; without (IDR(4)), 30.2 s at 48³ and 86.3 s
+        // at 64³, 1.22 GB.
         assert!((iterative.seconds(32_768.0, true).unwrap() / 90.0 - 1.0).abs() < 0.1);
         let enclosed = SolveCost { absorbing: false, ..iterative };
-        assert!((enclosed.seconds(262_144.0, true).unwrap() / 204.0 - 1.0).abs() < 0.05);
+        assert!((enclosed.seconds(262_144.0, true).unwrap() / 86.3 - 1.0).abs() < 0.05);
+        assert!((enclosed.grid_bytes([64, 64, 64]) / 1.22e9 - 1.0).abs() < 0.1);
     }
 }

@@ -1,4 +1,4 @@
-//! Restarted, right-preconditioned GMRES and its vector kernels, shared by the scalar
+//! Restarted, right-preconditioned GMRES, BiCGStab and their vector kernels, shared by the scalar
 //! ([`super::IterativeSolver`]) and Navier ([`super::NavierIterative`]) iterative solvers and by
 //! the inner iteration of the multigrid ([`super::multigrid::Multigrid::solve_inner`]).
 //!
@@ -49,7 +49,7 @@ pub(crate) fn gmres(
     let bnorm = norm(b);
     let mut x = vec![ZERO; n];
     if bnorm == 0.0 {
-        return Ok((x, SolveStats { iterations: 0, preconditioner_applications: 0, relative_residual: 0.0 }));
+        return Ok((x, SolveStats::default()));
     }
     let m = opts.restart.max(1);
     let tol = opts.tolerance * bnorm;
@@ -136,6 +136,205 @@ pub(crate) fn gmres(
     Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual: beta / bnorm }))
 }
 
+/// Solve `op x = b` from `x = 0` by right-preconditioned BiCGStab (van der Vorst 1992): two
+/// operator and two preconditioner applications per iteration and a fixed set of seven vectors,
+/// for a preconditioner that is a fixed linear map. Stops when the residual is at most
+/// `tolerance · ‖b‖` or after `max_iterations`; returns the true residual reached (the
+/// recursively updated one can drift from it).
+pub(crate) fn bicgstab(
+    op: impl Fn(&[Complex64], &mut [Complex64]),
+    precondition: impl Fn(&[Complex64]) -> Result<Vec<Complex64>>,
+    b: &[Complex64],
+    tolerance: f64,
+    max_iterations: usize,
+) -> Result<(Vec<Complex64>, SolveStats)> {
+    let n = b.len();
+    let bnorm = norm(b);
+    let mut x = vec![ZERO; n];
+    if bnorm == 0.0 {
+        return Ok((x, SolveStats::default()));
+    }
+    let one = Complex64::new(1.0, 0.0);
+    let tol = tolerance * bnorm;
+    let mut r = b.to_vec();
+    let r0 = b.to_vec();
+    let (mut rho, mut alpha, mut omega) = (one, one, one);
+    let mut v = vec![ZERO; n];
+    let mut p = vec![ZERO; n];
+    let mut t = vec![ZERO; n];
+    let mut rnorm = bnorm;
+    let (mut iterations, mut precs) = (0, 0);
+    while rnorm > tol && iterations < max_iterations {
+        iterations += 1;
+        let rho_new = dot(&r0, &r);
+        let beta = (rho_new / rho) * (alpha / omega);
+        rho = rho_new;
+        p.par_iter_mut().with_min_len(CHUNK).zip(&r).zip(&v).for_each(|((p, r), v)| *p = r + beta * (*p - omega * v));
+        let ph = precondition(&p)?;
+        precs += 1;
+        op(&ph, &mut v);
+        alpha = rho / dot(&r0, &v);
+        axpy(-alpha, &v, &mut r); // r is now s
+        axpy(alpha, &ph, &mut x);
+        let snorm = norm(&r);
+        tracing::trace!(iteration = iterations, estimate = snorm / bnorm, "BiCGStab");
+        if snorm <= tol {
+            break;
+        }
+        let sh = precondition(&r)?;
+        precs += 1;
+        op(&sh, &mut t);
+        omega = dot(&t, &r) / dot(&t, &t);
+        axpy(omega, &sh, &mut x);
+        axpy(-omega, &t, &mut r);
+        rnorm = norm(&r);
+        if !rnorm.is_finite() || omega == ZERO {
+            break;
+        }
+    }
+    let relative_residual = residual_norm(&op, &x, b, &mut t) / bnorm;
+    Ok((x, SolveStats { iterations, preconditioner_applications: precs, relative_residual }))
+}
+
+/// Solve `op x = b` from `x = 0` by right-preconditioned IDR(s) with bi-orthogonalisation
+/// (van Gijzen & Sonneveld, ACM TOMS 38(1), 2011, Algorithm 2, with the "maintaining the
+/// convergence" choice of ω, angle 0.7): one operator and one preconditioner application per
+/// iteration and `3s + 4` vectors, for a preconditioner that is a fixed linear map. The shadow
+/// space is `s` orthonormalised pseudo-random vectors from a fixed seed, so the iterates are the
+/// same on every run and thread count. Stops when the residual is at most `tolerance · ‖b‖` or
+/// after `max_iterations`; returns the true residual reached.
+pub(crate) fn idrs(
+    op: impl Fn(&[Complex64], &mut [Complex64]),
+    precondition: impl Fn(&[Complex64]) -> Result<Vec<Complex64>>,
+    b: &[Complex64],
+    s: usize,
+    tolerance: f64,
+    max_iterations: usize,
+) -> Result<(Vec<Complex64>, SolveStats)> {
+    const ANGLE: f64 = 0.7;
+    const SHADOW_SEED: u64 = 0x1d5;
+    let n = b.len();
+    let s = s.clamp(1, n.max(1));
+    let bnorm = norm(b);
+    let mut x = vec![ZERO; n];
+    if bnorm == 0.0 {
+        return Ok((x, SolveStats::default()));
+    }
+    let one = Complex64::new(1.0, 0.0);
+    let tol = tolerance * bnorm;
+    // Shadow space: s pseudo-random vectors (a fixed hash of index and column), orthonormalised.
+    let mut shadow: Vec<Vec<Complex64>> = Vec::with_capacity(s);
+    for j in 0..s {
+        let mut p: Vec<Complex64> = (0..n)
+            .into_par_iter()
+            .with_min_len(CHUNK)
+            .map(|i| {
+                let u = |k: u64| crate::rng::uniform01(SHADOW_SEED, i as u64, 2 * j as u64 + k);
+                Complex64::new(u(0) - 0.5, u(1) - 0.5)
+            })
+            .collect();
+        for q in &shadow {
+            let c = dot(q, &p);
+            axpy(-c, q, &mut p);
+        }
+        let pn = norm(&p);
+        p.par_iter_mut().with_min_len(CHUNK).for_each(|v| *v /= pn);
+        shadow.push(p);
+    }
+    let mut g: Vec<Vec<Complex64>> = vec![vec![ZERO; n]; s];
+    let mut u: Vec<Vec<Complex64>> = vec![vec![ZERO; n]; s];
+    // m[i][k] = ⟨p_i, g_k⟩ (lower triangular); identity at the start.
+    let mut m: Vec<Vec<Complex64>> = (0..s).map(|i| (0..s).map(|k| if i == k { one } else { ZERO }).collect()).collect();
+    let mut r = b.to_vec();
+    let mut rnorm = bnorm;
+    let mut omega = one;
+    let mut t = vec![ZERO; n];
+    let mut iterations = 0;
+    'outer: while rnorm > tol && iterations < max_iterations {
+        let mut f: Vec<Complex64> = shadow.iter().map(|p| dot(p, &r)).collect();
+        for k in 0..s {
+            // Solve the lower triangular m[k..s][k..s] c = f[k..s].
+            let mut c = vec![ZERO; s];
+            for i in k..s {
+                let mut v = f[i];
+                for (j, cj) in c.iter().enumerate().take(i).skip(k) {
+                    v -= m[i][j] * cj;
+                }
+                c[i] = v / m[i][i];
+            }
+            let mut v = r.clone();
+            for i in k..s {
+                axpy(-c[i], &g[i], &mut v);
+            }
+            let pv = precondition(&v)?;
+            // u_k = ω P⁻¹v + Σ c_i u_i.
+            let mut uk: Vec<Complex64> = pv.par_iter().with_min_len(CHUNK).map(|v| omega * v).collect();
+            for i in k..s {
+                axpy(c[i], &u[i], &mut uk);
+            }
+            let mut gk = vec![ZERO; n];
+            op(&uk, &mut gk);
+            iterations += 1;
+            for i in 0..k {
+                let alpha = dot(&shadow[i], &gk) / m[i][i];
+                axpy(-alpha, &g[i], &mut gk);
+                axpy(-alpha, &u[i], &mut uk);
+            }
+            for i in k..s {
+                m[i][k] = dot(&shadow[i], &gk);
+            }
+            if m[k][k] == ZERO {
+                break 'outer;
+            }
+            let beta = f[k] / m[k][k];
+            axpy(-beta, &gk, &mut r);
+            axpy(beta, &uk, &mut x);
+            g[k] = gk;
+            u[k] = uk;
+            rnorm = norm(&r);
+            tracing::trace!(iteration = iterations, estimate = rnorm / bnorm, "IDR(s)");
+            if rnorm <= tol || iterations >= max_iterations {
+                break 'outer;
+            }
+            for i in k + 1..s {
+                f[i] -= beta * m[i][k];
+            }
+        }
+        // Into the next, smaller, space: a minimal-residual step with the preconditioner.
+        let v = precondition(&r)?;
+        op(&v, &mut t);
+        iterations += 1;
+        let (tn, ts) = (norm(&t), dot(&t, &r));
+        if tn == 0.0 {
+            break;
+        }
+        omega = ts / (tn * tn);
+        let rho = (ts / (tn * rnorm)).norm();
+        if rho < ANGLE && rho > 0.0 {
+            omega *= ANGLE / rho;
+        }
+        if omega == ZERO {
+            break;
+        }
+        axpy(-omega, &t, &mut r);
+        axpy(omega, &v, &mut x);
+        rnorm = norm(&r);
+        if !rnorm.is_finite() {
+            break;
+        }
+    }
+    let relative_residual = residual_norm(&op, &x, b, &mut t) / bnorm;
+    Ok((x, SolveStats { iterations, preconditioner_applications: iterations, relative_residual }))
+}
+
+/// `‖b − op x‖` (the true residual, which the recursively updated one of the short-recurrence
+/// methods can drift from), with `t` as workspace.
+fn residual_norm(op: &impl Fn(&[Complex64], &mut [Complex64]), x: &[Complex64], b: &[Complex64], t: &mut [Complex64]) -> f64 {
+    op(x, t);
+    t.par_iter_mut().with_min_len(CHUNK).zip(b).for_each(|(t, b)| *t = b - *t);
+    norm(t)
+}
+
 /// Complex Givens rotation `(c, s)` with `c a + s b = r`, `−conj(s) a + c b = 0`.
 pub(crate) fn givens(a: Complex64, b: Complex64) -> (f64, Complex64) {
     let (na, nb) = (a.norm(), b.norm());
@@ -203,6 +402,37 @@ mod tests {
         let opts = Gmres { restart: 7, max_iterations: 500, tolerance: 1e-10, flexible: false, true_residual: true };
         let (x, stats) = gmres(op, |r| Ok(r.to_vec()), &vec![ZERO; n], &opts).unwrap();
         assert!(x.iter().all(|v| *v == ZERO) && stats.iterations == 0);
+    }
+
+    /// BiCGStab solves the same system to the tolerance and reports the true residual.
+    #[test]
+    fn bicgstab_solves_to_the_tolerance() {
+        let n = 200;
+        let b: Vec<Complex64> = (0..n).map(|i| Complex64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos())).collect();
+        let (x, stats) = bicgstab(op, |r| Ok(r.to_vec()), &b, 1e-10, 500).unwrap();
+        let mut ax = vec![ZERO; n];
+        op(&x, &mut ax);
+        let res = norm(&b.iter().zip(&ax).map(|(b, a)| b - a).collect::<Vec<_>>()) / norm(&b);
+        assert!(res <= 1e-10 && (res - stats.relative_residual).abs() <= 1e-14, "{res:e} vs {:e}", stats.relative_residual);
+        let precs = stats.preconditioner_applications;
+        assert!(precs + 1 >= 2 * stats.iterations && precs <= 2 * stats.iterations, "{precs} for {} iterations", stats.iterations);
+    }
+
+    /// IDR(s) solves the same system to the tolerance for several s, reports the true residual,
+    /// and runs the same iterates twice.
+    #[test]
+    fn idrs_solves_to_the_tolerance() {
+        let n = 200;
+        let b: Vec<Complex64> = (0..n).map(|i| Complex64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos())).collect();
+        for s in [1, 4, 8] {
+            let (x, stats) = idrs(op, |r| Ok(r.to_vec()), &b, s, 1e-10, 500).unwrap();
+            let mut ax = vec![ZERO; n];
+            op(&x, &mut ax);
+            let res = norm(&b.iter().zip(&ax).map(|(b, a)| b - a).collect::<Vec<_>>()) / norm(&b);
+            assert!(res <= 1e-10 && (res - stats.relative_residual).abs() <= 1e-14, "s = {s}: {res:e} vs {:e}", stats.relative_residual);
+            let (again, _) = idrs(op, |r| Ok(r.to_vec()), &b, s, 1e-10, 500).unwrap();
+            assert_eq!(x, again);
+        }
     }
 
     /// Without the true residual, a fixed number of steps and the Givens estimate, which equals

@@ -103,7 +103,9 @@ pub use cost::SolveCost;
 pub use driven::{DrivenWave, WaveEquation};
 pub use face::{Face, ParseFaceError, Side};
 pub use gradient::{misfit_gradient, scattered_field_source, MisfitGradient};
-pub use iterative::{IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, SolverChoice, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D};
+pub use iterative::{
+    IterativeOptions, IterativeSolver, KrylovMethod, SolveStats, SolverChoice, WaveSolver, AUTO_DIRECT_MAX_VOXELS_3D, IDRS_SHADOW_DIMENSION,
+};
 pub use multigrid::{Prolongation, Smoother};
 pub use navier::{
     AffineNavierOperator, BulkModulus, NavierFields, NavierOperator, NavierSolver, TermKind, VectorDirichlet, VectorProblem,
