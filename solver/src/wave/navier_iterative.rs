@@ -119,8 +119,11 @@
 //! iterations, 15 s): moved off it by 4 voxels, GMRES(60) stagnates at a relative residual of
 //! 1.2e-7 (3000 iterations), GMRES(120) converges in 616 (57 s), and with ν = 0.4999 instead of
 //! 0.4999994 GMRES(60) converges in 747. A rank-one correction of the constant pressure at
-//! each restart did not help (the slow mode is not the constant pressure alone). The error
-//! names the sealed case and what to change.
+//! each restart did not help (the slow mode is not the constant pressure alone). **IDR(4)**
+//! (the default since) converges on that sealed box: `configs/brain-3d.toml` with the top
+//! clamped too simulates with ~19 s from start to the Bloch kernel on 2 threads (the config
+//! itself ~18 s, 24–26 s with GMRES(60)). Should a sealed box still stall, the error names the
+//! sealed case and what to change.
 //!
 //! The tolerance applies to the residual of the linear system relative to its right-hand side.
 //! Matrix–vector products (compressed rows; the matrix is complex symmetric so its columns are
