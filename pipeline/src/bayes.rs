@@ -439,9 +439,9 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
 
 /// Whether the approximation-error model can solve on the `factor` times finer grid of
 /// `shape`: at most the voxel limit of `model` (its time), and one direct solve
-/// ([`mre_solver::wave::SolveCost`]) within the memory budget. Its frequencies then run as many at once as threads and budget allow
-/// ([`mre_inverse::refine::solves_at_once`]), so a smaller machine gets the same result more
-/// slowly. `Err` says why not.
+/// ([`mre_solver::wave::SolveCost`]) within the memory budget. Its frequencies then run as
+/// many at once as threads and budget allow ([`mre_inverse::refine::solves_at_once`]), so a
+/// smaller machine gets the same result more slowly. `Err` says why not.
 fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Result<(), String> {
     let fine = shape.map(|n| if n > 1 { factor * (n - 1) + 1 } else { 1 });
     let voxels: usize = fine.iter().product();

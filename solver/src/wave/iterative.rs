@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ndarray::Array3;
 use num_complex::Complex64;
 
-use super::krylov::{bicgstab, gmres, idrs, norm, Gmres};
+use super::krylov;
 use super::multigrid::{Multigrid, MultigridParams, Prolongation, Smoother};
 use super::stencil::Stencil;
 use super::{check_field, ScalarProblem, ScalarSolver};
@@ -316,26 +316,7 @@ impl IterativeSolver {
 
     /// Solve `K_FF x = b` (`b` zero at Dirichlet voxels) from `x = 0`.
     fn solve_free(&self, b: &[Complex64]) -> Result<(Vec<Complex64>, SolveStats)> {
-        let bnorm = norm(b);
-        let result = if bnorm == 0.0 {
-            Ok((vec![ZERO; b.len()], SolveStats { iterations: 0, preconditioner_applications: 0, relative_residual: 0.0 }))
-        } else {
-            match self.options.method {
-                KrylovMethod::Gmres => self.gmres(b),
-                KrylovMethod::BiCgStab => {
-                    bicgstab(|x, y| self.op(x, y), |r| self.precondition(r), b, self.options.tolerance, self.options.max_iterations)
-                }
-                KrylovMethod::Idrs => idrs(
-                    |x, y| self.op(x, y),
-                    |r| self.precondition(r),
-                    b,
-                    IDRS_SHADOW_DIMENSION,
-                    self.options.tolerance,
-                    self.options.max_iterations,
-                ),
-            }
-        };
-        let (x, stats) = result?;
+        let (x, stats) = krylov::solve(|x, y| self.op(x, y), |r| self.precondition(r), b, &self.options, false)?;
         self.last_iterations.store(stats.iterations, Ordering::Relaxed);
         if stats.relative_residual <= self.options.tolerance {
             Ok((x, stats))
@@ -347,18 +328,6 @@ impl IterativeSolver {
                 self.options.method, stats.relative_residual, stats.iterations, self.options.tolerance
             )))
         }
-    }
-
-    /// Restarted right-preconditioned GMRES ([`super::krylov::gmres`]).
-    fn gmres(&self, b: &[Complex64]) -> Result<(Vec<Complex64>, SolveStats)> {
-        let opts = Gmres {
-            restart: self.options.restart,
-            max_iterations: self.options.max_iterations,
-            tolerance: self.options.tolerance,
-            flexible: false,
-            true_residual: true,
-        };
-        gmres(|x, y| self.op(x, y), |r| self.precondition(r), b, &opts)
     }
 }
 

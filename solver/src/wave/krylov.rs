@@ -11,7 +11,7 @@
 use num_complex::Complex64;
 use rayon::prelude::*;
 
-use super::iterative::SolveStats;
+use super::iterative::{IterativeOptions, KrylovMethod, SolveStats, IDRS_SHADOW_DIMENSION};
 use crate::error::Result;
 
 const ZERO: Complex64 = Complex64::new(0.0, 0.0);
@@ -35,6 +35,28 @@ pub(crate) struct Gmres {
     /// reported and no operator application is spent on it: an inner iteration of a fixed
     /// number of steps).
     pub true_residual: bool,
+}
+
+/// Solve `op x = b` from `x = 0` with the Krylov method, restart, tolerance and iteration limit
+/// of `options` (`flexible`: the preconditioner is not a fixed linear map, which only
+/// [`KrylovMethod::Gmres`] allows, as FGMRES); returns the iterate and the relative residual
+/// reached, converged or not (the caller decides).
+pub(crate) fn solve(
+    op: impl Fn(&[Complex64], &mut [Complex64]),
+    precondition: impl Fn(&[Complex64]) -> Result<Vec<Complex64>>,
+    b: &[Complex64],
+    options: &IterativeOptions,
+    flexible: bool,
+) -> Result<(Vec<Complex64>, SolveStats)> {
+    let (tolerance, max_iterations) = (options.tolerance, options.max_iterations);
+    match options.method {
+        KrylovMethod::Gmres => {
+            let opts = Gmres { restart: options.restart, max_iterations, tolerance, flexible, true_residual: true };
+            gmres(op, precondition, b, &opts)
+        }
+        KrylovMethod::BiCgStab => bicgstab(op, precondition, b, tolerance, max_iterations),
+        KrylovMethod::Idrs => idrs(op, precondition, b, IDRS_SHADOW_DIMENSION, tolerance, max_iterations),
+    }
 }
 
 /// Solve `op x = b` from `x = 0` by restarted right-preconditioned (F)GMRES; returns the
@@ -141,7 +163,7 @@ pub(crate) fn gmres(
 /// for a preconditioner that is a fixed linear map. Stops when the residual is at most
 /// `tolerance · ‖b‖` or after `max_iterations`; returns the true residual reached (the
 /// recursively updated one can drift from it).
-pub(crate) fn bicgstab(
+fn bicgstab(
     op: impl Fn(&[Complex64], &mut [Complex64]),
     precondition: impl Fn(&[Complex64]) -> Result<Vec<Complex64>>,
     b: &[Complex64],
@@ -203,7 +225,7 @@ pub(crate) fn bicgstab(
 /// space is `s` orthonormalised pseudo-random vectors from a fixed seed, so the iterates are the
 /// same on every run and thread count. Stops when the residual is at most `tolerance · ‖b‖` or
 /// after `max_iterations`; returns the true residual reached.
-pub(crate) fn idrs(
+fn idrs(
     op: impl Fn(&[Complex64], &mut [Complex64]),
     precondition: impl Fn(&[Complex64]) -> Result<Vec<Complex64>>,
     b: &[Complex64],

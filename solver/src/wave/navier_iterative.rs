@@ -140,8 +140,8 @@ use ndarray::Array3;
 use num_complex::Complex64;
 use rayon::prelude::*;
 
-use super::super::iterative::{IterativeOptions, KrylovMethod, SolveStats, SolverChoice, IDRS_SHADOW_DIMENSION};
-use super::super::krylov::{bicgstab, gmres, idrs, Gmres, CHUNK};
+use super::super::iterative::{IterativeOptions, KrylovMethod, SolveStats, SolverChoice};
+use super::super::krylov::{self, CHUNK};
 use super::super::multigrid::{Multigrid, MultigridParams};
 use super::super::pml::Stretch;
 use super::super::stencil::{harmonic_mean, Stencil};
@@ -672,21 +672,8 @@ impl NavierIterative {
 
     /// Solve `K_FF x = b` (`b` zero at fixed unknowns) from `x = 0`.
     fn solve_free(&self, b: &[Complex64]) -> Result<(Vec<Complex64>, SolveStats)> {
-        let opts = Gmres {
-            restart: self.options.restart,
-            max_iterations: self.options.max_iterations,
-            tolerance: self.options.tolerance,
-            flexible: self.inner > 1,
-            true_residual: true,
-        };
         let op = |x: &[Complex64], y: &mut [Complex64]| self.matrix.matvec(x, y);
-        let (x, stats) = match self.options.method {
-            KrylovMethod::Gmres => gmres(op, |r| self.precondition(r), b, &opts)?,
-            KrylovMethod::BiCgStab => bicgstab(op, |r| self.precondition(r), b, self.options.tolerance, self.options.max_iterations)?,
-            KrylovMethod::Idrs => {
-                idrs(op, |r| self.precondition(r), b, IDRS_SHADOW_DIMENSION, self.options.tolerance, self.options.max_iterations)?
-            }
-        };
+        let (x, stats) = krylov::solve(op, |r| self.precondition(r), b, &self.options, self.inner > 1)?;
         self.last_iterations.store(stats.iterations, Ordering::Relaxed);
         if stats.relative_residual <= self.options.tolerance {
             Ok((x, stats))
