@@ -117,8 +117,8 @@ fn navier_with_one_component_is_invalid_input_and_writes_nothing() {
 
 #[test]
 fn a_navier_solve_beyond_the_memory_budget_is_refused_before_anything_runs() {
-    // A 3-D head volume (40³: about 50 GiB for the sparse LU) is refused this way; here the
-    // 20² slice (about 8 MB) against a 2 MB budget.
+    // A 3-D volume whose solvers exceed the budget (tests/navier_bloch.rs: 40³, iterative) is
+    // refused this way; here the 20² slice's direct solve (about 8 MB) against a 2 MB budget.
     let dir = tempfile::tempdir().unwrap();
     let data = write_plane_strain(dir.path(), "big.h5", &[0, 1], "xy", false);
     let mut args = vec!["--max-memory", "2M", "invert", data.to_str().unwrap()];
@@ -126,7 +126,13 @@ fn a_navier_solve_beyond_the_memory_budget_is_refused_before_anything_runs() {
     let o = run(&args, dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let msg = text(&o);
-    assert!(msg.contains("big.h5") && msg.contains("Navier forward model's direct solve") && msg.contains("--model scalar"), "{msg}");
+    assert!(
+        msg.contains("big.h5")
+            && msg.contains("Navier forward model on the data grid")
+            && msg.contains("direct solves")
+            && msg.contains("--model scalar"),
+        "{msg}"
+    );
     assert!(!dir.path().join("big-bayes.h5").exists());
     assert!(!dir.path().join("big-bayes.h5.checkpoint").exists());
 }

@@ -2,8 +2,8 @@
 //! from the Navier solver on a 2× finer grid (`mre_inverse::plane_strain::SphereInclusion`, no
 //! inverse crime), nearly incompressible, SNR 30, noise level not given, the defaults of
 //! `mre-sim invert --method bayes`. A small version (8³) of the 48³ test: the direct
-//! solves of the data's fine grid and of the approximation-error model's 3× finer grid (22³,
-//! about 3 GB) bound the size here.
+//! solve of the data's 2× finer grid with absorbing layers, and the time of a regions
+//! posterior with the iterative model on larger grids, bound the size here.
 
 mod common;
 

@@ -205,6 +205,9 @@ fn corrected_data(
 /// along G' is `∂u/∂G*`). The noise of the boundary values is not included (the
 /// Navier model's prescribed faces take the mean of a boundary voxel and its inner neighbour,
 /// whose noise is also in the data the likelihood compares with: not of the `I + BBᵀ` form).
+/// With the iterative solver ([`crate::navier::NavierForward::is_iterative`]: 3-D grids above
+/// [`mre_solver::wave::AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] voxels) the interface and
+/// boundary-noise terms, a solve per voxel each, are left out.
 pub fn navier_model_error_state(
     data: &Measurements,
     forward: &crate::navier::NavierForward,
@@ -227,13 +230,23 @@ pub fn navier_model_error_state(
         .transpose()?;
     let Corrected { data, error, sigma, discretisation_to_noise } = corrected_data(data, forward, &moduli, error, noise)?;
     let pairs = crate::interface::interface_voxels(regions, &data.mask);
-    let spread = opts.interface_spread.filter(|_| n > 1 && !pairs.is_empty());
+    // One solve per interface voxel and per boundary voxel and component: with the iterative
+    // solver (large 3-D grids) each is a preconditioned iteration, not a triangular solve with
+    // a kept factorisation, and thousands of them are hours. Those terms are left out there.
+    let iterative = forward.is_iterative();
+    if iterative && (opts.boundary_noise || opts.interface_spread.is_some()) {
+        tracing::info!(
+            interface_voxels = pairs.len(),
+            "interface and boundary-noise terms left out of the model error (one iterative solve per voxel on this grid)"
+        );
+    }
+    let spread = opts.interface_spread.filter(|_| n > 1 && !pairs.is_empty() && !iterative);
     let weight = forward.predicted() & &data.mask;
     let rows: Vec<usize> = weight.iter().enumerate().filter(|(_, &w)| w).map(|(i, _)| i).collect();
     let nc = forward.n_components();
     let np = rows.len();
     let sources = forward.boundary_sources();
-    let boundary = opts.boundary_noise && {
+    let boundary = opts.boundary_noise && !iterative && {
         let bytes = navier_covariance_bytes(forward.n_frequencies(), np, nc, spread.map_or(0, |_| pairs.len()), &sources);
         let fits = bytes <= BOUNDARY_NOISE_BUDGET_BYTES;
         if !fits {

@@ -42,11 +42,22 @@
 //! ([`NavierSolver::refactored`]). The gradient with respect to G' and G'' per voxel is one
 //! adjoint solve and one sweep over the voxels and edges
 //! ([`NavierSolver::modulus_gradient`]).
+//!
+//! 3-D grids above [`mre_solver::wave::AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] voxels (the LU's fill
+//! grows like `N^{5/3}`: 24³ takes 4 GB) are solved iteratively instead
+//! ([`NavierForward::with_solver`]: [`NavierIterative`], IDR(4) with the block preconditioner,
+//! to [`ITERATIVE_TOLERANCE`]; about 5 kB per voxel, 30 s per solve at 48³ on one core). Every
+//! operation is the same linear algebra — the prediction with the measured faces, the tangents
+//! `K⁻¹ r`, the adjoint `K⁻ᴴ y = conj(K⁻¹ conj y)` — so the results agree with the LU's to the
+//! tolerance; each solve is an iteration instead of a triangular solve with a kept factor.
 
 use std::sync::{Arc, Mutex};
 
 use mre_solver::model::phantom::Grid;
-use mre_solver::wave::{Boundary, Medium, NavierFields, NavierSolver, VectorDirichlet, VectorProblem};
+use mre_solver::wave::{
+    Boundary, IterativeOptions, Medium, NavierFields, NavierIterative, NavierSolver, NavierWaveSolver, SolverChoice, VectorDirichlet,
+    VectorProblem,
+};
 use ndarray::Array3;
 use num_complex::Complex64;
 
@@ -59,6 +70,14 @@ pub const TISSUE_BULK_MODULUS_PA: f64 = 2.2e9;
 
 /// Largest `K/|G*|` the sealed-box pressure mode can be resolved at (see the module documentation).
 pub const MAX_BULK_TO_SHEAR: f64 = 1e10;
+
+/// Relative residual of the iterative solves of [`NavierForward`] (3-D grids above
+/// [`mre_solver::wave::AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] voxels): predictions, tangents and
+/// adjoints to 1e-9, far below any measurement noise, so that the objective differences the
+/// optimiser compares are not those of the solver. Not tighter: the rounding floor of the
+/// sealed, nearly incompressible measured-boundary system is near 1e-10 (measured 1.6e-10 on
+/// the 40³ volume of `configs/brain-3d.toml`).
+pub const ITERATIVE_TOLERANCE: f64 = 1e-9;
 
 /// Predicted fields, one per data component.
 pub type Fields = Vec<Array3<Complex64>>;
@@ -99,6 +118,8 @@ pub struct NavierForward {
     /// Prescribed face values per frequency (`[u_z, u_y, u_x]` on their face arrays).
     faces: Vec<[Array3<Complex64>; 3]>,
     bulk_modulus_pa: f64,
+    /// Whether the systems are solved iteratively ([`NavierIterative`]) instead of factorised.
+    iterative: bool,
     template: Mutex<Option<Arc<NavierSolver>>>,
     /// The last factorisation of each frequency with the moduli it was made for (K resolved):
     /// a Gauss–Newton step's Hessian at the point its line search just evaluated reuses it.
@@ -108,8 +129,9 @@ pub struct NavierForward {
     keep: bool,
 }
 
-/// A factorisation and the moduli (with the bulk modulus resolved) it was made for.
-type KeptFactorisation = (Moduli, Arc<NavierSolver>);
+/// A factorisation (or iterative solver) and the moduli (with the bulk modulus resolved) it was
+/// made for.
+type KeptFactorisation = (Moduli, Arc<NavierWaveSolver>);
 
 impl std::fmt::Debug for NavierForward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,6 +140,7 @@ impl std::fmt::Debug for NavierForward {
             .field("frequencies", &self.omegas.len())
             .field("component_axes", &self.axes)
             .field("bulk_modulus_pa", &self.bulk_modulus_pa)
+            .field("iterative", &self.iterative)
             .field("predicted_voxels", &self.interior.iter().filter(|&&b| b).count())
             .finish_non_exhaustive()
     }
@@ -182,6 +205,7 @@ impl NavierForward {
             axes,
             faces,
             bulk_modulus_pa,
+            iterative: SolverChoice::Auto.is_iterative_navier(&data.grid),
             template: Mutex::new(None),
             factors: Mutex::new(vec![None; data.n_frequencies()]),
             keep: true,
@@ -194,6 +218,22 @@ impl NavierForward {
     pub fn without_kept_factorisations(mut self) -> Self {
         self.keep = false;
         self
+    }
+
+    /// This model with its linear systems solved as `choice` says: [`SolverChoice::Auto`] (the
+    /// default) factorises 2-D grids and 3-D grids up to
+    /// [`mre_solver::wave::AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] voxels (sparse LU, [`NavierSolver`])
+    /// and solves larger 3-D grids iteratively ([`NavierIterative`] with IDR(4) and the block
+    /// preconditioner, to [`ITERATIVE_TOLERANCE`]; memory linear in the voxels instead of
+    /// quadratic, each solve a preconditioned iteration instead of a triangular solve).
+    pub fn with_solver(mut self, choice: SolverChoice) -> Self {
+        self.iterative = choice.is_iterative_navier(&self.grid);
+        self
+    }
+
+    /// Whether the linear systems are solved iteratively (see [`NavierForward::with_solver`]).
+    pub fn is_iterative(&self) -> bool {
+        self.iterative
     }
 
     /// The prescribed face values of frequency `f` (`[u_z, u_y, u_x]`, m).
@@ -263,8 +303,13 @@ impl NavierForward {
         }
     }
 
-    /// Factorise frequency `f` for `medium` (sharing the symbolic analysis of the first one).
-    fn factorise(&self, p: &VectorProblem) -> Result<NavierSolver> {
+    /// Factorise the problem `p` (sharing the symbolic analysis of the first one), or build its
+    /// iterative solver.
+    fn factorise(&self, p: &VectorProblem) -> Result<NavierWaveSolver> {
+        if self.iterative {
+            let options = IterativeOptions { tolerance: ITERATIVE_TOLERANCE, ..NavierIterative::default_options_for(p) };
+            return Ok(NavierWaveSolver::Iterative(NavierIterative::with_options(p, options)?));
+        }
         let poisoned = || InverseError::Inference("forward-model lock poisoned".into());
         let cached = self.template.lock().map_err(|_| poisoned())?.clone();
         let template = match cached {
@@ -275,14 +320,14 @@ impl NavierForward {
                 Arc::clone(guard.get_or_insert(t))
             }
         };
-        Ok(template.refactored(p)?)
+        Ok(NavierWaveSolver::Direct(template.refactored(p)?))
     }
 
     /// The factorisation of frequency `f` for `moduli` (whose problem is `p`): the one kept
     /// from the last call with the same `f` and moduli, else a new one, which is kept instead
     /// (one per frequency: the memory of `n_frequencies` factorisations; the old one is
     /// released before the new one is made).
-    fn factorised(&self, f: usize, moduli: &Moduli, p: &VectorProblem) -> Result<Arc<NavierSolver>> {
+    fn factorised(&self, f: usize, moduli: &Moduli, p: &VectorProblem) -> Result<Arc<NavierWaveSolver>> {
         if !self.keep {
             return Ok(Arc::new(self.factorise(p)?));
         }
@@ -310,7 +355,7 @@ impl NavierForward {
         Ok((fields, medium))
     }
 
-    fn solve_with(&self, f: usize, solver: &NavierSolver) -> Result<NavierFields> {
+    fn solve_with(&self, f: usize, solver: &NavierWaveSolver) -> Result<NavierFields> {
         let s = self.grid.shape;
         let zero = Array3::zeros((s[0], s[1], s[2]));
         Ok(solver.solve_fields_with_face_values(&[zero.clone(), zero.clone(), zero], &self.faces[f])?)
@@ -484,7 +529,7 @@ impl NavierForward {
     /// component `c` (`None`: 0), solved with `solver`.
     fn predict_from<'a>(
         &self,
-        solver: &NavierSolver,
+        solver: &NavierWaveSolver,
         measured: impl Fn(usize) -> Option<&'a Array3<Complex64>>,
     ) -> Result<Vec<Array3<Complex64>>> {
         let s = self.grid.shape;

@@ -108,11 +108,15 @@ pub fn combine_terms(prior: (f64, Vec<f64>), terms: &[(f64, Vec<f64>)], grad: &m
     lp
 }
 
-/// A trial point whose operator cannot be factorised (extreme moduli during a line search)
-/// has no finite density: the optimiser and the samplers back off from it.
+/// A trial point whose operator cannot be factorised, or whose iterative solve does not
+/// converge (extreme moduli during a line search, e.g. a nearly lossless medium at a resonance
+/// of the measured-boundary problem), has no finite density: the optimiser and the samplers
+/// back off from it.
 fn singular_as_non_finite(f: usize, e: InverseError) -> InverseError {
     match e {
-        InverseError::Solver(mre_solver::SolverError::Singular(m)) => InverseError::NonFinite(format!("frequency {f}: {m}")),
+        InverseError::Solver(mre_solver::SolverError::Singular(m) | mre_solver::SolverError::NotConverged(m)) => {
+            InverseError::NonFinite(format!("frequency {f}: {m}"))
+        }
         e => e,
     }
 }

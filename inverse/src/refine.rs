@@ -87,13 +87,13 @@ fn check_factor(factor: usize) -> Result<()> {
     Ok(())
 }
 
-/// How many of `n` direct solves of `equation` on a grid of `shape` run at once: one per
-/// thread, as many as the memory budget ([`mre_solver::limits::budget`]) holds at the
-/// [`SolveCost`] of one, and at least one (whether one fits is the caller's check). The
-/// solves are independent and each is deterministic, so the number at once changes the time
-/// and the peak memory, never the result.
+/// How many of `n` solves of `equation` on a grid of `shape` run at once: one per thread, as
+/// many as the memory budget ([`mre_solver::limits::budget`]) holds at the [`SolveCost`] of one
+/// ([`SolveCost::measured_boundary`]: the solver the forward models pick), and at least one
+/// (whether one fits is the caller's check). The solves are independent and each is
+/// deterministic, so the number at once changes the time and the peak memory, never the result.
 pub fn solves_at_once(equation: WaveEquation, shape: [usize; 3], n: usize) -> usize {
-    let each = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(shape).max(1.0);
+    let each = SolveCost::measured_boundary(equation, shape).grid_bytes(shape).max(1.0);
     let budget = mre_solver::limits::budget().map_or(0.0, |(b, _)| b as f64);
     let by_memory = (budget / each).floor() as usize;
     n.min(rayon::current_num_threads()).min(by_memory).max(1)
@@ -118,7 +118,7 @@ impl Refined {
     }
 
     /// [`Self::error`] with `at_once` frequencies solved in parallel at a time (each fine
-    /// solve is one factorisation on one thread).
+    /// solve a factorisation on one thread, or an iterative solve on the thread pool).
     fn error_batched(
         &self,
         data: &Measurements,

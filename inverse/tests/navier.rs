@@ -350,3 +350,81 @@ fn boundary_response_is_the_prediction_from_the_boundary_values() {
     eprintln!("T n against the prediction from n: largest difference {:.2e} of {scale:.2e}", worst);
     assert!(worst < 1e-9 * scale, "{worst:e} of {scale:e}");
 }
+
+/// The iterative solver behind the Navier model (3-D grids above 16³) against the sparse LU on
+/// the same 3-D data: predictions, the posterior's value and adjoint gradient, and the
+/// Gauss–Newton tangents agree to the solver's tolerance.
+#[test]
+fn iterative_and_direct_3d_models_agree() {
+    use mre_solver::wave::SolverChoice;
+    let n = 12;
+    let h = 2e-3;
+    let grid = Grid::new([n; 3], [h; 3]).unwrap();
+    // A shear wave along x polarised along y, a second one along z polarised along x, and a
+    // little noise: three components, not a solution of the model.
+    let k = 2.0 * std::f64::consts::PI / (10.0 * h);
+    let mut rng = 1u64;
+    let mut noise = || {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2e-8
+    };
+    let wave = ndarray::Array5::from_shape_fn((1, 3, n, n, n), |(_, c, z, _, x)| {
+        let v = match c {
+            1 => Complex64::new(0.0, k * x as f64 * h).exp() * 1e-6,
+            0 => Complex64::new(0.0, k * z as f64 * h).exp() * 5e-7,
+            _ => Complex64::new(0.0, 0.0),
+        };
+        v + Complex64::new(noise(), noise())
+    });
+    let data = Measurements {
+        grid,
+        frequencies_hz: vec![60.0],
+        density_kg_m3: 1000.0,
+        wave,
+        mask: ndarray::Array3::from_elem((n, n, n), true),
+        noise_std: None,
+        images: None,
+    };
+    let c = (n as f64 - 1.0) / 2.0;
+    let labels = ndarray::Array3::from_shape_fn((n, n, n), |(z, y, x)| {
+        let r2 = (z as f64 - c).powi(2) + (y as f64 - c).powi(2) + (x as f64 - c).powi(2);
+        if r2 <= 9.0 {
+            2u16
+        } else {
+            1
+        }
+    });
+    let direct = NavierForward::new(&data, "xyz").unwrap().with_solver(SolverChoice::Direct);
+    let iterative = NavierForward::new(&data, "xyz").unwrap().with_solver(SolverChoice::Iterative);
+    assert!(!direct.is_iterative() && iterative.is_iterative());
+    let regions = Regions::new(&labels, &data.mask).unwrap();
+    let theta = vec![(3300f64).ln(), (7000f64).ln(), (500f64).ln(), (1500f64).ln()];
+    let moduli = regions.moduli(&theta);
+    let rel = |a: &[ndarray::Array3<Complex64>], b: &[ndarray::Array3<Complex64>]| {
+        let num: f64 = a.iter().zip(b).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).norm_sqr())).sum();
+        let den: f64 = b.iter().flat_map(|b| b.iter().map(|y| y.norm_sqr())).sum();
+        (num / den).sqrt()
+    };
+    let (pd, pi) = (direct.predict(0, &moduli).unwrap(), iterative.predict(0, &moduli).unwrap());
+    let e = rel(&pi, &pd);
+    eprintln!("prediction: {e:.1e}");
+    assert!(e < 1e-8, "prediction differs by {e:e}");
+    let prior = IndependentNormal::log_moduli(regions.len(), 4000.0, 800.0, 1.0).unwrap();
+    let lik = WaveGaussian::new(&data, direct.predicted(), Noise::Inferred).unwrap();
+    let (post_d, post_i) = (Posterior::new(&direct, &regions, &prior, &lik), Posterior::new(&iterative, &regions, &prior, &lik));
+    let (mut gd, mut gi) = (vec![0.0; 4], vec![0.0; 4]);
+    let (vd, vi) = (post_d.logp_grad(&theta, &mut gd).unwrap(), post_i.logp_grad(&theta, &mut gi).unwrap());
+    let norm = gd.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let eg = gd.iter().zip(&gi).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / norm;
+    eprintln!("log density {vd} vs {vi}; gradient {eg:.1e} of |∇| = {norm:.2e}");
+    assert!((vd - vi).abs() < 1e-6 * vd.abs().max(1.0), "log density {vd} vs {vi}");
+    assert!(eg < 1e-7, "gradient differs by {eg:e} of its norm");
+    let (ud, td) = direct.tangents(0, &regions, &theta, 1e-4).unwrap();
+    let (ui, ti) = iterative.tangents(0, &regions, &theta, 1e-4).unwrap();
+    assert!(rel(&ui, &ud) < 1e-8);
+    for (kk, (a, b)) in ti.iter().zip(&td).enumerate() {
+        let e = rel(a, b);
+        eprintln!("tangent {kk}: {e:.1e}");
+        assert!(e < 1e-7, "tangent {kk} differs by {e:e}");
+    }
+}

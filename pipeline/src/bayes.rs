@@ -41,7 +41,7 @@ use mre_solver::parallel::Comm;
 use mre_solver::wave::{SolveCost, WaveEquation};
 use ndarray::{Array3, Array5, Axis};
 use num_complex::Complex64;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use mre_inverse::options::{BulkModulus, DriveKind, LikelihoodKind, ModelErrorKind, ModelKind, Parameterization, SamplerKind};
 
@@ -210,8 +210,11 @@ const MAX_REFINED_VOXELS: usize = 2_000_000;
 const MAX_REFINED_NAVIER_VOXELS: usize = 150_000;
 
 /// The largest refined 3-D grid (voxels) `--model-error auto` solves on with the Navier model:
-/// 24³ (the direct LU's fill grows like `N^{5/3}`: measured 0.55 GB at 16³ and 8.7 GB at 28³,
-/// about 4 GB here).
+/// 24³ (solved iteratively above 16³ since the inversion's Navier model has the iterative
+/// solver). Not more: the solves would fit up to ~64³ (86 s and 1.2 GB on one core), but the 3-D
+/// discretisation term made both 3-D checks worse where it became possible — the 8³ sphere with
+/// the 5× grid (36³) too, −2.9 / −12.0 % instead of −2.4 / −10.9 %, and the 16³ box of
+/// `configs/brain-3d.toml` with its 3× grid (46³), −3.3 / −5.8 % instead of −0.3 / −0.8 %.
 const MAX_REFINED_NAVIER_VOXELS_3D: usize = 24 * 24 * 24;
 
 /// The forward model the options ask for.
@@ -279,28 +282,37 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         ));
     }
     if model == ModelKind::Navier {
-        // The Navier forward model factorises the u–p system on the data grid (sparse LU): its
-        // memory grows like N² in 3-D (24³: 4 GB), so a whole head volume is refused here, before
-        // anything runs, rather than by the allocator.
-        // It keeps the last factorisation of each frequency (`NavierForward`).
+        // The Navier forward model factorises the u–p system on 2-D and small 3-D data grids
+        // (sparse LU) and solves larger 3-D grids iteratively (`NavierForward::with_solver`),
+        // keeping one solver per frequency: a volume beyond the memory budget is refused here,
+        // before anything runs, rather than by the allocator.
         let shape = [sh[0], sh[1], sh[2]];
         let nf = d.frequencies_hz.len();
-        let bytes = SolveCost { equation: WaveEquation::Navier, iterative: false, absorbing: false }.grid_bytes(shape) * nf as f64;
+        let cost = SolveCost::measured_boundary(WaveEquation::Navier, shape);
+        let bytes = cost.grid_bytes(shape) * nf as f64;
+        let kind = if cost.iterative { "iterative solvers" } else { "direct solves" };
         mre_solver::limits::check_memory(
-            &format!("the Navier forward model's direct solves on the data grid {shape:?} (one factorisation kept per frequency, {nf})"),
+            &format!("the Navier forward model on the data grid {shape:?} ({nf} {kind}, one kept per frequency)"),
             bytes as u128,
         )
         .map_err(|e| {
-            let n = SUGGESTED_NAVIER_CROP;
-            let crop = suggest_crop(r.input).map_or_else(
-                || format!(" (the regions posterior of a {n}³ box takes minutes)"),
-                |c| format!(", e.g. --crop {c} ({n} voxels a side around the smaller labelled regions; minutes)"),
-            );
             PipelineError::invalid(format!(
-                "{}: {e}; crop the data to a region of interest{crop}, use --model scalar, or a classic method (--method mdev)",
-                r.input.source
+                "{}: {e}; crop the data to a region of interest{}, use --model scalar, or a classic method (--method mdev)",
+                r.input.source,
+                proposed_crop(r.input)
             ))
         })?;
+        if cost.iterative {
+            // Each solve an iteration, not a triangular solve with a kept factor: say what it
+            // costs before the hours start, and how to get a result in minutes.
+            let seconds = cost.seconds(shape.iter().map(|&n| n as f64).product(), true).unwrap_or(0.0);
+            warn!(
+                "{}: the Navier model solves the {shape:?} volume iteratively, about {seconds:.0} s per solve on one core, and a \
+                 regions posterior takes a few hundred solves; to get a result in minutes, crop the data to a region of interest{}",
+                r.input.source,
+                proposed_crop(r.input)
+            );
+        }
     }
     info!(model = model.name(), components = %d.components, "forward model");
     let forward = match a.drive {
@@ -438,8 +450,9 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
 }
 
 /// Whether the approximation-error model can solve on the `factor` times finer grid of
-/// `shape`: at most the voxel limit of `model` (its time), and one direct solve
-/// ([`mre_solver::wave::SolveCost`]) within the memory budget. Its frequencies then run as
+/// `shape`: at most the voxel limit of `model` (its time), and one solve
+/// ([`mre_solver::wave::SolveCost::measured_boundary`]: the solver the forward model picks)
+/// within the memory budget. Its frequencies then run as
 /// many at once as threads and budget allow ([`mre_inverse::refine::solves_at_once`]), so a
 /// smaller machine gets the same result more slowly. `Err` says why not.
 fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Result<(), String> {
@@ -454,8 +467,19 @@ fn refined_grid_fits(model: ModelKind, shape: [usize; 3], factor: usize) -> Resu
     if voxels > limit {
         return Err(format!("the {factor}× finer grid {fine:?} has more than {limit} voxels"));
     }
-    let bytes = SolveCost { equation, iterative: false, absorbing: false }.grid_bytes(fine) as u128;
-    mre_solver::limits::check_memory(&format!("a direct solve on the {factor}× finer grid {fine:?}"), bytes).map_err(|e| e.to_string())
+    let cost = SolveCost::measured_boundary(equation, fine);
+    let kind = if cost.iterative { "an iterative" } else { "a direct" };
+    mre_solver::limits::check_memory(&format!("{kind} solve on the {factor}× finer grid {fine:?}"), cost.grid_bytes(fine) as u128)
+        .map_err(|e| e.to_string())
+}
+
+/// The box [`suggest_crop`] proposes for `input`, as the end of a sentence.
+fn proposed_crop(input: &WaveInput) -> String {
+    let n = SUGGESTED_NAVIER_CROP;
+    suggest_crop(input).map_or_else(
+        || format!(" (the regions posterior of a {n}³ box takes minutes)"),
+        |c| format!(", e.g. --crop {c} ({n} voxels a side around the smaller labelled regions; minutes)"),
+    )
 }
 
 /// The side (voxels) of the box [`suggest_crop`] proposes along each axis of a 3-D volume: the

@@ -353,3 +353,66 @@ fn a_stalled_solve_names_a_sealed_box() {
     let open = stalled(Boundary::fixed().with_face(0, 1, FaceCondition::Free));
     assert!(!open.contains("sealed"), "{open}");
 }
+
+/// `‖a − b‖/‖b‖` of two arrays.
+fn rel1(a: &Array3<Complex64>, b: &Array3<Complex64>) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).norm_sqr()).sum();
+    (num / b.iter().map(|y| y.norm_sqr()).sum::<f64>()).sqrt()
+}
+
+#[test]
+fn measured_boundary_solves_of_the_inversion_agree_with_the_direct_solver() {
+    // The inversion's forward problem (`NavierForward`): every voxel of the outer layer
+    // prescribed with zero values in the problem, the measured values given per face at solve
+    // time; nearly incompressible tissue (K = 2.2 GPa). Every operation the inversion uses —
+    // other face values, an operator right-hand side (tangents), the adjoint fields and the
+    // modulus sensitivity of the gradient — agrees with the LU to 1e-8.
+    let m = medium([14, 14, 14]);
+    let g = &m.grid;
+    let s = g.shape;
+    let zero = Array3::<Complex64>::zeros((s[0], s[1], s[2]));
+    let dirichlet = VectorDirichlet::from_fn(g, |i| (0..3).any(|a| i[a] == 0 || i[a] == s[a] - 1), |_| [c(0.0, 0.0); 3]);
+    let p = VectorProblem {
+        medium: &m,
+        bulk_modulus_pa: 2.2e9.into(),
+        omega_rad_per_s: 2.0 * PI * 60.0,
+        boundary: Boundary::free(),
+        dirichlet: Some(dirichlet),
+    };
+    let options = IterativeOptions { tolerance: 1e-12, max_iterations: 4000, ..NavierIterative::default_options_for(&p) };
+    assert_eq!(options.method, KrylovMethod::Idrs);
+    let direct = NavierWaveSolver::Direct(NavierSolver::with_threads(&p, 1).unwrap());
+    let iterative = NavierWaveSolver::Iterative(NavierIterative::with_options(&p, options).unwrap());
+    assert_eq!(direct.face_shapes(), iterative.face_shapes());
+    let mut rng = Lcg(11);
+    let shapes = direct.face_shapes();
+    let faces = shapes.map(|f| Array3::from_shape_fn((f[0], f[1], f[2]), |_| c(rng.sym(), rng.sym()) * 1e-6));
+    let force = [zero.clone(), zero.clone(), zero.clone()];
+    let (ud, ui) =
+        (direct.solve_fields_with_face_values(&force, &faces).unwrap(), iterative.solve_fields_with_face_values(&force, &faces).unwrap());
+    let e = rel(&ui.centres(), &ud.centres());
+    println!("face values: centre displacement {e:.1e}");
+    assert!(e < 1e-8, "face values: {e:e}");
+    // An operator right-hand side (pressures in units of 1 kPa) as a tangent's: the change of
+    // the elastic rows; the compliance rows change by `∂(1/λ)` ~ 1/K², nothing at this K.
+    let np: usize = shapes.iter().map(|f| f.iter().product::<usize>()).sum();
+    let r: Vec<Complex64> = (0..direct.len()).map(|i| if i < np { c(rng.sym(), rng.sym()) } else { c(0.0, 0.0) }).collect();
+    let (td, ti) = (direct.solve_operator_rhs(&r, 1e3).unwrap(), iterative.solve_operator_rhs(&r, 1e3).unwrap());
+    let e = rel(&ti.faces, &td.faces);
+    println!("operator right-hand side: faces {e:.1e}");
+    assert!(e < 1e-8, "operator right-hand side: {e:e}");
+    // The adjoint fields and the gradient's sensitivity built from them.
+    let rhs = [rng.field(g), rng.field(g), rng.field(g)];
+    let (ad, ai) = (direct.solve_adjoint_fields(&rhs).unwrap(), iterative.solve_adjoint_fields(&rhs).unwrap());
+    let e = rel(&ai.faces, &ad.faces);
+    println!("adjoint fields: faces {e:.1e}");
+    assert!(e < 1e-8, "adjoint fields: {e:e}");
+    let conj = |f: &NavierFields| NavierFields {
+        faces: f.faces.clone().map(|a| a.mapv(|v| v.conj())),
+        pressure_pa: f.pressure_pa.mapv(|v| v.conj()),
+    };
+    let (cd, ci) = (direct.modulus_sensitivity(&p, &ud, &conj(&ad)).unwrap(), iterative.modulus_sensitivity(&p, &ui, &conj(&ai)).unwrap());
+    let e = rel1(&ci, &cd);
+    println!("modulus sensitivity {e:.1e}");
+    assert!(e < 1e-8, "modulus sensitivity: {e:e}");
+}

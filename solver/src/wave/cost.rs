@@ -54,6 +54,17 @@ pub struct SolveCost {
 }
 
 impl SolveCost {
+    /// The solve of a problem of `equation` without absorbing faces on a grid of `shape` (the
+    /// inversion's measured-boundary problems) with the solver the inversion picks: for the
+    /// Navier equation the one [`super::SolverChoice::Auto`] picks (iterative on 3-D grids above
+    /// [`super::AUTO_NAVIER_DIRECT_MAX_VOXELS_3D`] voxels), for the scalar equation the sparse LU.
+    pub fn measured_boundary(equation: WaveEquation, shape: [usize; 3]) -> Self {
+        let iterative = equation == WaveEquation::Navier
+            && shape.iter().all(|&n| n > 1)
+            && shape.iter().product::<usize>() > super::AUTO_NAVIER_DIRECT_MAX_VOXELS_3D;
+        Self { equation, iterative, absorbing: false }
+    }
+
     /// Peak bytes of one solve on `voxels` voxels (`three_d`: every axis has more than one).
     pub fn bytes(&self, voxels: f64, three_d: bool) -> f64 {
         match (self.equation, self.iterative, three_d) {

@@ -54,9 +54,60 @@ pub(crate) fn solve(
             let opts = Gmres { restart: options.restart, max_iterations, tolerance, flexible, true_residual: true };
             gmres(op, precondition, b, &opts)
         }
-        KrylovMethod::BiCgStab => bicgstab(op, precondition, b, tolerance, max_iterations),
-        KrylovMethod::Idrs => idrs(op, precondition, b, IDRS_SHADOW_DIMENSION, tolerance, max_iterations),
+        KrylovMethod::BiCgStab => {
+            with_true_residual_restarts(&op, b, tolerance, max_iterations, |r, tol, max| bicgstab(&op, &precondition, r, tol, max))
+        }
+        KrylovMethod::Idrs => with_true_residual_restarts(&op, b, tolerance, max_iterations, |r, tol, max| {
+            idrs(&op, &precondition, r, IDRS_SHADOW_DIMENSION, tol, max)
+        }),
     }
+}
+
+/// Restarts of a short-recurrence method ([`bicgstab`], [`idrs`]) at most.
+const MAX_TRUE_RESIDUAL_RESTARTS: usize = 8;
+
+/// `method` (a short-recurrence Krylov method solving `op x = r` to `tol` in at most `max`
+/// iterations) restarted from its iterate with the true residual while the recursively updated
+/// residual it stopped at is below the tolerance and the true one is not (the residual gap of
+/// BiCGStab and IDR(s): rounding in iterates much larger than the solution, e.g. the hydrostatic
+/// pressure of a sealed, nearly incompressible box, measured 2.7e-8 for 1e-10 on a 40³ Navier
+/// problem). Each restart solves for the correction `op d = b − op x` to the tolerance left, so
+/// the gap is relative to an ever smaller residual; at most [`MAX_TRUE_RESIDUAL_RESTARTS`], and
+/// none more once a restart no longer halves the residual (the rounding floor of the system).
+fn with_true_residual_restarts(
+    op: &impl Fn(&[Complex64], &mut [Complex64]),
+    b: &[Complex64],
+    tolerance: f64,
+    max_iterations: usize,
+    method: impl Fn(&[Complex64], f64, usize) -> Result<(Vec<Complex64>, SolveStats)>,
+) -> Result<(Vec<Complex64>, SolveStats)> {
+    let (mut x, mut stats) = method(b, tolerance, max_iterations)?;
+    let bnorm = norm(b);
+    let mut r = vec![ZERO; b.len()];
+    for restart in 0..MAX_TRUE_RESIDUAL_RESTARTS {
+        if stats.relative_residual <= tolerance || stats.iterations >= max_iterations || bnorm == 0.0 {
+            break;
+        }
+        op(&x, &mut r);
+        r.par_iter_mut().with_min_len(CHUNK).zip(b).for_each(|(r, b)| *r = b - *r);
+        let rnorm = norm(&r);
+        let (d, s) = method(&r, tolerance * bnorm / rnorm, max_iterations - stats.iterations)?;
+        let mut next = x.clone();
+        axpy(Complex64::new(1.0, 0.0), &d, &mut next);
+        stats.iterations += s.iterations;
+        stats.preconditioner_applications += s.preconditioner_applications;
+        let reached = residual_norm(op, &next, b, &mut r) / bnorm;
+        tracing::debug!(restart, iterations = stats.iterations, relative_residual = reached, "restart with the true residual");
+        if reached >= 0.5 * stats.relative_residual {
+            // The rounding floor of the system: a restart no longer halves the residual.
+            if reached < stats.relative_residual {
+                (x, stats.relative_residual) = (next, reached);
+            }
+            break;
+        }
+        (x, stats.relative_residual) = (next, reached);
+    }
+    Ok((x, stats))
 }
 
 /// Solve `op x = b` from `x = 0` by restarted right-preconditioned (F)GMRES; returns the
@@ -427,6 +478,31 @@ mod tests {
     }
 
     /// BiCGStab solves the same system to the tolerance and reports the true residual.
+    #[test]
+    fn restarts_with_the_true_residual_reach_the_tolerance() {
+        // A stand-in for a method with a residual gap: it returns the solution of a diagonal
+        // system off by 1e-3 (relative) whatever tolerance it is given, and reports the truth.
+        let n = 300;
+        let diag = |i: usize| Complex64::new(1.0 + i as f64, 0.5);
+        let op = |x: &[Complex64], y: &mut [Complex64]| y.iter_mut().zip(x).enumerate().for_each(|(i, (y, x))| *y = diag(i) * x);
+        let b: Vec<Complex64> = (0..n).map(|i| Complex64::new((i as f64).sin(), 1.0)).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let method = |r: &[Complex64], _tol: f64, _max: usize| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let x: Vec<Complex64> = r.iter().enumerate().map(|(i, r)| r / diag(i) * (1.0 + 1e-3)).collect();
+            let mut t = vec![ZERO; n];
+            let rel = residual_norm(&op, &x, r, &mut t) / norm(r);
+            Ok((x, SolveStats { iterations: 10, preconditioner_applications: 10, relative_residual: rel }))
+        };
+        let (x, stats) = with_true_residual_restarts(&op, &b, 1e-10, 1000, method).unwrap();
+        let mut t = vec![ZERO; n];
+        let truth = residual_norm(&op, &x, &b, &mut t) / norm(&b);
+        // 1e-3 per call: four calls reach 1e-12.
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 4);
+        assert_eq!(stats.iterations, 40);
+        assert!(truth <= 1e-10 && (stats.relative_residual - truth).abs() <= 1e-15, "{truth:e} vs {:e}", stats.relative_residual);
+    }
+
     #[test]
     fn bicgstab_solves_to_the_tolerance() {
         let n = 200;

@@ -1045,26 +1045,7 @@ impl NavierSolver {
     pub fn solve_fields_with_face_values(&self, force: &[Array3<Complex64>; 3], faces: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
         self.check_vector("force", force)?;
         let lay = &self.asm.layout;
-        let mut g = vec![ZERO; lay.len];
-        for (a, fa) in faces.iter().enumerate() {
-            let want = lay.comp[a];
-            if fa.shape() != want {
-                return Err(SolverError::Shape(format!("face values u_{} have shape {:?}, expected {want:?}", AXIS[a], fa.shape())));
-            }
-            if let Some((pos, v)) = fa.indexed_iter().find(|(_, v)| !finite(**v)) {
-                return Err(SolverError::invalid(
-                    format!("face values u_{} [{}, {}, {}]", AXIS[a], pos.0, pos.1, pos.2),
-                    v,
-                    "a finite displacement in m",
-                ));
-            }
-            for_each_pos(want, |pos| {
-                let i = lay.u(a, pos);
-                if self.fixed[i] {
-                    g[i] = fa[pos];
-                }
-            });
-        }
+        let g = prescribed_face_values(lay, &self.fixed, faces, true)?;
         let mut b = vec![ZERO; lay.len];
         for (a, fa) in force.iter().enumerate() {
             for_each_pos(lay.comp[a], |pos| {
@@ -1092,18 +1073,7 @@ impl NavierSolver {
     /// first-order change of the solution — one solve with this factorisation instead of a new
     /// one. Returns the fields (pressures in Pa).
     pub fn solve_operator_rhs(&self, r: &[Complex64], pressure_scale: f64) -> Result<NavierFields> {
-        let lay = &self.asm.layout;
-        if r.len() != lay.len {
-            return Err(SolverError::Shape(format!("right-hand side of {} unknowns, expected {}", r.len(), lay.len)));
-        }
-        if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
-            return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
-        }
-        // The operator is E K E with E = diag(1, s/s_K): K (E dx) = E⁻¹ r.
-        let back = self.asm.pressure_scale / pressure_scale;
-        let np = lay.offset[3];
-        let mut b: Vec<Complex64> = r.iter().enumerate().map(|(i, &v)| if i >= np { v * back } else { v }).collect();
-        b.iter_mut().zip(&self.fixed).filter(|(_, &f)| f).for_each(|(v, _)| *v = ZERO);
+        let mut b = operator_rhs(&self.asm.layout, &self.fixed, r, pressure_scale, self.asm.pressure_scale)?;
         lu_solve_in_place(&self.symbolic, Some(&self.numeric), self.par, &mut b, false)?;
         Ok(self.fields(&b))
     }
@@ -1135,7 +1105,7 @@ impl NavierSolver {
     /// axes (harmonic mean of the touching voxels), and the compliance `p/λ` with
     /// `λ = K − 2G*_v/3`. Units: Pa⁻¹ times those of `wᵀ K u`.
     pub fn modulus_sensitivity(&self, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
-        modulus_sensitivity(&self.asm, p, u, w)
+        modulus_sensitivity(&self.asm.layout, self.asm.pressure_scale, p, u, w)
     }
 
     /// `(∂J/∂G', ∂J/∂G'')` per voxel (units of `J` per Pa) for an objective `J` of the centre
@@ -1161,9 +1131,60 @@ impl NavierSolver {
     }
 }
 
-/// [`NavierSolver::modulus_sensitivity`] of the operator `asm` assembled for `p`.
-fn modulus_sensitivity(asm: &Assembly, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
-    let lay = &asm.layout;
+/// The vector with `faces[a]` (m, shapes of the face arrays of `lay`) at the prescribed
+/// displacement unknowns (`fixed`) and 0 elsewhere; `check_finite`: a non-finite value is an
+/// error naming it.
+fn prescribed_face_values(lay: &Layout, fixed: &[bool], faces: &[Array3<Complex64>; 3], check_finite: bool) -> Result<Vec<Complex64>> {
+    let mut g = vec![ZERO; lay.len];
+    for (a, fa) in faces.iter().enumerate() {
+        let want = lay.comp[a];
+        if fa.shape() != want {
+            return Err(SolverError::Shape(format!("face values u_{} have shape {:?}, expected {want:?}", AXIS[a], fa.shape())));
+        }
+        if let Some((pos, v)) = fa.indexed_iter().find(|(_, v)| check_finite && !finite(**v)) {
+            return Err(SolverError::invalid(
+                format!("face values u_{} [{}, {}, {}]", AXIS[a], pos.0, pos.1, pos.2),
+                v,
+                "a finite displacement in m",
+            ));
+        }
+        for_each_pos(want, |pos| {
+            let i = lay.u(a, pos);
+            if fixed[i] {
+                g[i] = fa[pos];
+            }
+        });
+    }
+    Ok(g)
+}
+
+/// The right-hand side of the system (pressures in the solver's own scale `own_scale`, 0 at
+/// the `fixed` unknowns) for `r` in the units of a [`NavierOperator`] with pressures in units
+/// of `pressure_scale` Pa: the operator is `E K E` with `E = diag(1, s/s_K)`, so
+/// `K (E dx) = E⁻¹ r`.
+fn operator_rhs(lay: &Layout, fixed: &[bool], r: &[Complex64], pressure_scale: f64, own_scale: f64) -> Result<Vec<Complex64>> {
+    if r.len() != lay.len {
+        return Err(SolverError::Shape(format!("right-hand side of {} unknowns, expected {}", r.len(), lay.len)));
+    }
+    if !(pressure_scale.is_finite() && pressure_scale > 0.0) {
+        return Err(SolverError::invalid("pressure scale", pressure_scale, "a positive, finite scale in Pa"));
+    }
+    let back = own_scale / pressure_scale;
+    let np = lay.offset[3];
+    Ok(r.iter()
+        .zip(fixed)
+        .enumerate()
+        .map(|(i, (&v, &f))| match (f, i >= np) {
+            (true, _) => ZERO,
+            (false, true) => v * back,
+            (false, false) => v,
+        })
+        .collect())
+}
+
+/// [`NavierSolver::modulus_sensitivity`] of the operator assembled for `p` with the layout `lay`
+/// and the pressure scale `ps` (Pa/m) of its [`Assembly`].
+fn modulus_sensitivity(lay: &Layout, ps: f64, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
     if p.medium.grid.shape != lay.shape {
         return Err(SolverError::Shape(format!("problem grid {:?}, the solver's grid is {:?}", p.medium.grid.shape, lay.shape)));
     }
@@ -1173,7 +1194,6 @@ fn modulus_sensitivity(asm: &Assembly, p: &VectorProblem, u: &NavierFields, w: &
             return Err(SolverError::Shape(format!("{name} do not have the solver's face and voxel shapes")));
         }
     }
-    let ps = asm.pressure_scale;
     let (xu, xw) = (flatten(lay, u, ps), flatten(lay, w, ps));
     let m = p.medium;
     let shape = lay.shape;

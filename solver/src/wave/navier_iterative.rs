@@ -144,7 +144,7 @@ use super::super::iterative::{IterativeOptions, KrylovMethod, SolveStats, Solver
 use super::super::krylov::{self, CHUNK};
 use super::super::multigrid::{Multigrid, MultigridParams};
 use super::super::pml::Stretch;
-use super::super::stencil::{harmonic_mean, Stencil};
+use super::super::stencil::{harmonic_mean, Pattern, Stencil};
 use super::super::{check_field, Dirichlet, FaceCondition, Medium, ScalarProblem, Scheme};
 use super::{assemble, fixed_unknowns, for_each_pos, system_matrix, Layout, NavierFields, NavierSolver, VectorProblem, AXIS};
 use crate::error::{Result, SolverError};
@@ -224,12 +224,58 @@ impl Csr {
     }
 }
 
+/// The entries `K_ij` of the full operator with `i` free and `j` fixed, by fixed unknown `j`:
+/// what prescribed values contribute to the free rows' right-hand side.
+#[derive(Debug)]
+struct Coupling {
+    /// Per unknown `j`, its entries `ptr[j]..ptr[j + 1]` (none for free unknowns).
+    ptr: Vec<usize>,
+    row: Vec<u32>,
+    val: Vec<Complex64>,
+}
+
+impl Coupling {
+    /// `−K g` on the free rows (0 on the fixed ones) for prescribed values `g` (entries at free
+    /// unknowns ignored): the columns in ascending order, as the full product would sum them.
+    fn lift(&self, g: &[Complex64]) -> Vec<Complex64> {
+        let mut y = vec![ZERO; g.len()];
+        for (j, &gj) in g.iter().enumerate() {
+            if gj == ZERO {
+                continue;
+            }
+            for e in self.ptr[j]..self.ptr[j + 1] {
+                y[self.row[e] as usize] -= self.val[e] * gj;
+            }
+        }
+        y
+    }
+}
+
+/// The [`Coupling`] of the fixed unknowns of the full operator (`full`, compressed columns, with
+/// `values`).
+fn fixed_coupling(full: &Pattern, values: &[Complex64], fixed: &[bool]) -> Coupling {
+    let mut c = Coupling { ptr: vec![0], row: Vec::new(), val: Vec::new() };
+    for (j, &fj) in fixed.iter().enumerate() {
+        if fj {
+            let range = full.col_ptr[j]..full.col_ptr[j + 1];
+            for (&i, &v) in full.row_idx[range.clone()].iter().zip(&values[range]) {
+                if !fixed[i] {
+                    c.row.push(u32::try_from(i).expect("fewer than 2³² unknowns"));
+                    c.val.push(v);
+                }
+            }
+        }
+        c.ptr.push(c.row.len());
+    }
+    c
+}
+
 /// Iterative solver of a [`VectorProblem`]: the same discretisation and linear system as
 /// [`NavierSolver`], solved by block-preconditioned GMRES (see the module documentation).
 ///
 /// Options are those of the scalar [`super::super::IterativeSolver`] ([`IterativeOptions`]):
-/// tolerance, iteration limit, restart, and the multigrid parameters of the viscoelastic block;
-/// only [`KrylovMethod::Gmres`] is supported.
+/// tolerance, iteration limit, restart, Krylov method, and the multigrid parameters of the
+/// viscoelastic block.
 pub struct NavierIterative {
     grid: Grid,
     omega: f64,
@@ -243,6 +289,8 @@ pub struct NavierIterative {
     /// `−K g` on the free unknowns (`g` the fixed values): the prescribed data's contribution
     /// to the right-hand side; empty when every fixed value is zero.
     lift: Vec<Complex64>,
+    /// The couplings of the fixed unknowns with the free ones (other prescribed values).
+    coupling: Coupling,
     /// Source weight `V S` per displacement unknown.
     weight: Vec<Complex64>,
     pressure_scale: f64,
@@ -431,15 +479,8 @@ impl NavierIterative {
         let asm = assemble(p);
         let lay = asm.layout.clone();
         let (fixed, fixed_values) = fixed_unknowns(&asm, &p.boundary, p.dirichlet.as_ref());
-        let lift = if fixed_values.iter().any(|v| *v != ZERO) {
-            let mut l = asm.full.matvec(&asm.full_values, &fixed_values);
-            for (l, &f) in l.iter_mut().zip(&fixed) {
-                *l = if f { ZERO } else { -*l };
-            }
-            l
-        } else {
-            Vec::new()
-        };
+        let coupling = fixed_coupling(&asm.full, &asm.full_values, &fixed);
+        let lift = if fixed_values.iter().any(|v| *v != ZERO) { coupling.lift(&fixed_values) } else { Vec::new() };
         let (pattern, values) = system_matrix(&asm, &fixed);
         let np = lay.offset[3];
         // Bᵀ: the pressure columns of the displacement rows.
@@ -508,6 +549,7 @@ impl NavierIterative {
             fixed,
             fixed_values,
             lift,
+            coupling,
             weight,
             pressure_scale: ps,
             mg,
@@ -632,6 +674,73 @@ impl NavierIterative {
         Ok((out, stats))
     }
 
+    /// Shapes of the face arrays `u_z`, `u_y`, `u_x` (see [`NavierFields::faces`]).
+    pub fn face_shapes(&self) -> [[usize; 3]; 3] {
+        self.layout.comp
+    }
+
+    /// [`NavierSolver::solve_fields_with_face_values`] to the tolerance: other prescribed values
+    /// `faces` on the same prescribed faces (the problem's Dirichlet values are replaced), the
+    /// same preconditioner.
+    pub fn solve_fields_with_face_values(&self, force: &[Array3<Complex64>; 3], faces: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
+        self.check_vector("force", force)?;
+        let lay = &self.layout;
+        let g = super::prescribed_face_values(lay, &self.fixed, faces, true)?;
+        let mut b = self.coupling.lift(&g);
+        for (a, fa) in force.iter().enumerate() {
+            for_each_pos(lay.comp[a], |pos| {
+                let i = lay.u(a, pos);
+                if !self.fixed[i] {
+                    let f = match lay.face_voxels(a, pos) {
+                        (lo, Some(hi)) => 0.5 * (fa[lo] + fa[hi]),
+                        (lo, None) => fa[lo],
+                    };
+                    b[i] += self.weight[i] * f;
+                }
+            });
+        }
+        let (mut x, _) = self.solve_free(&b)?;
+        for (i, x) in x.iter_mut().enumerate() {
+            if self.fixed[i] {
+                *x = g[i];
+            }
+        }
+        Ok(self.fields(&x))
+    }
+
+    /// [`NavierSolver::solve_operator_rhs`] to the tolerance: `K z = r` with zero prescribed
+    /// values, `r` in the units of a [`super::NavierOperator`] with pressures in units of
+    /// `pressure_scale` Pa (rows of prescribed unknowns ignored).
+    pub fn solve_operator_rhs(&self, r: &[Complex64], pressure_scale: f64) -> Result<NavierFields> {
+        let b = super::operator_rhs(&self.layout, &self.fixed, r, pressure_scale, self.pressure_scale)?;
+        let (x, _) = self.solve_free(&b)?;
+        Ok(self.fields(&self.zero_fixed(x)))
+    }
+
+    /// [`NavierSolver::solve_adjoint_fields`] to the tolerance: `μ = K⁻ᴴ Cᵀ rhs` on every face
+    /// and pressure (0 on prescribed unknowns), as `conj(K⁻¹ conj(Cᵀ rhs))` (`K` complex
+    /// symmetric).
+    pub fn solve_adjoint_fields(&self, rhs: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
+        self.check_vector("adjoint right-hand side", rhs)?;
+        let y = self.layout.centre_transpose(rhs);
+        let b: Vec<Complex64> = y.iter().zip(&self.fixed).map(|(v, &f)| if f { ZERO } else { v.conj() }).collect();
+        let (mut x, _) = self.solve_free(&b)?;
+        x.iter_mut().for_each(|v| *v = v.conj());
+        Ok(self.fields(&self.zero_fixed(x)))
+    }
+
+    /// [`NavierSolver::modulus_sensitivity`] for this solver's operator (`p` the problem it was
+    /// built for).
+    pub fn modulus_sensitivity(&self, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
+        super::modulus_sensitivity(&self.layout, self.pressure_scale, p, u, w)
+    }
+
+    /// `x` with exact zeros at the fixed unknowns.
+    fn zero_fixed(&self, mut x: Vec<Complex64>) -> Vec<Complex64> {
+        x.iter_mut().zip(&self.fixed).filter(|(_, &f)| f).for_each(|(v, _)| *v = ZERO);
+        x
+    }
+
     fn fields(&self, x: &[Complex64]) -> NavierFields {
         let lay = &self.layout;
         let faces = [0, 1, 2].map(|a| {
@@ -687,9 +796,10 @@ impl NavierIterative {
                 " (a lossless medium without absorbing faces near a resonance converges slowly)"
             };
             Err(SolverError::NotConverged(format!(
-                "Navier GMRES on {}×{}×{} voxels ({} unknowns) at {:.4} Hz reached a relative residual of {:.2e} after {} \
+                "Navier {:?} on {}×{}×{} voxels ({} unknowns) at {:.4} Hz reached a relative residual of {:.2e} after {} \
                  iterations (tolerance {:.1e}); raise max_iterations, loosen the tolerance, or use the direct NavierSolver \
                  on a smaller grid{hint}",
+                self.options.method,
                 s[0],
                 s[1],
                 s[2],
@@ -747,6 +857,46 @@ impl NavierWaveSolver {
         match self {
             Self::Direct(s) => s.solve_adjoint(rhs),
             Self::Iterative(s) => s.solve_adjoint(rhs),
+        }
+    }
+
+    /// Shapes of the face arrays (see [`NavierSolver::face_shapes`]).
+    pub fn face_shapes(&self) -> [[usize; 3]; 3] {
+        match self {
+            Self::Direct(s) => s.face_shapes(),
+            Self::Iterative(s) => s.face_shapes(),
+        }
+    }
+
+    /// Solve with other prescribed face values (see [`NavierSolver::solve_fields_with_face_values`]).
+    pub fn solve_fields_with_face_values(&self, force: &[Array3<Complex64>; 3], faces: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
+        match self {
+            Self::Direct(s) => s.solve_fields_with_face_values(force, faces),
+            Self::Iterative(s) => s.solve_fields_with_face_values(force, faces),
+        }
+    }
+
+    /// Solve `K z = r` with zero prescribed values (see [`NavierSolver::solve_operator_rhs`]).
+    pub fn solve_operator_rhs(&self, r: &[Complex64], pressure_scale: f64) -> Result<NavierFields> {
+        match self {
+            Self::Direct(s) => s.solve_operator_rhs(r, pressure_scale),
+            Self::Iterative(s) => s.solve_operator_rhs(r, pressure_scale),
+        }
+    }
+
+    /// The adjoint unknowns on every face and pressure (see [`NavierSolver::solve_adjoint_fields`]).
+    pub fn solve_adjoint_fields(&self, rhs: &[Array3<Complex64>; 3]) -> Result<NavierFields> {
+        match self {
+            Self::Direct(s) => s.solve_adjoint_fields(rhs),
+            Self::Iterative(s) => s.solve_adjoint_fields(rhs),
+        }
+    }
+
+    /// `c_v = wᵀ (∂K/∂G*_v) u` per voxel (see [`NavierSolver::modulus_sensitivity`]).
+    pub fn modulus_sensitivity(&self, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
+        match self {
+            Self::Direct(s) => s.modulus_sensitivity(p, u, w),
+            Self::Iterative(s) => s.modulus_sensitivity(p, u, w),
         }
     }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use ndarray::Array3;
 use num_complex::Complex64;
 
-use super::{assemble, fixed_unknowns, for_each_pos, triplets, Assembly, Layout, NavierFields, Tag, Triplets, VectorProblem, AXIS};
+use super::{assemble, fixed_unknowns, triplets, Assembly, Layout, NavierFields, Tag, Triplets, VectorProblem};
 use crate::error::{Result, SolverError};
 use crate::wave::Medium;
 
@@ -95,25 +95,7 @@ impl NavierOperator {
     /// displacement unknowns and 0 elsewhere (prescribed pressures too, as
     /// [`super::NavierSolver::solve_fields_with_face_values`] returns them).
     pub fn prescribed(&self, faces: &[Array3<Complex64>; 3]) -> Result<Vec<Complex64>> {
-        let lay = &self.asm.layout;
-        let mut g = vec![ZERO; lay.len];
-        for (a, fa) in faces.iter().enumerate() {
-            if fa.shape() != lay.comp[a] {
-                return Err(SolverError::Shape(format!(
-                    "face values u_{} have shape {:?}, expected {:?}",
-                    AXIS[a],
-                    fa.shape(),
-                    lay.comp[a]
-                )));
-            }
-            for_each_pos(lay.comp[a], |pos| {
-                let i = lay.u(a, pos);
-                if self.fixed[i] {
-                    g[i] = fa[pos];
-                }
-            });
-        }
-        Ok(g)
+        super::prescribed_face_values(&self.asm.layout, &self.fixed, faces, false)
     }
 
     /// `Cᵀ r` on the free displacement unknowns (0 elsewhere): the transpose of the map from
@@ -128,7 +110,7 @@ impl NavierOperator {
     /// [`super::NavierSolver::modulus_sensitivity`] with this operator: `c_v = wᵀ (∂K/∂G*_v) u` for
     /// the fields `u`, `w` of the problem `p` this operator was assembled for.
     pub fn modulus_sensitivity(&self, p: &VectorProblem, u: &NavierFields, w: &NavierFields) -> Result<Array3<Complex64>> {
-        super::modulus_sensitivity(&self.asm, p, u, w)
+        super::modulus_sensitivity(&self.asm.layout, self.asm.pressure_scale, p, u, w)
     }
 }
 
