@@ -292,7 +292,7 @@ fn build(r: &BayesRun<'_>) -> Result<Setup> {
         let bytes = cost.grid_bytes(shape) * nf as f64;
         let kind = if cost.iterative { "iterative solvers" } else { "direct solves" };
         mre_solver::limits::check_memory(
-            &format!("the Navier forward model on the data grid {shape:?} ({nf} {kind}, one kept per frequency)"),
+            &format!("the Navier forward model on the data grid {shape:?} ({kind}, one kept per frequency: {nf})"),
             bytes as u128,
         )
         .map_err(|e| {
